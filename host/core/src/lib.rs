@@ -1,0 +1,19 @@
+//! Tessera's shared model, used by the runtime, the storage, the server and the CLI.
+//!
+//! - [`manifest`]: the `product.toml` a data product declares itself with, parsed strictly.
+//! - [`schema`]: column types and schemas, and their mapping to Apache Arrow.
+//! - [`conform`]: checking a batch of rows against a declared schema.
+//! - [`formats`]: reading and writing CSV, NDJSON, Parquet and Arrow IPC.
+//! - [`package`]: the manifest and README embedded in a product component.
+//! - [`io`]: the batch source and sink traits that connect data to a run.
+//!
+//! Nothing here depends on wasmtime, sled or a web framework.
+
+pub mod conform;
+pub mod formats;
+pub mod io;
+pub mod manifest;
+pub mod package;
+pub mod schema;
+
+pub use arrow;

@@ -1,0 +1,172 @@
+//! Converting between Arrow arrays (inside the host) and WIT columns (crossing the sandbox).
+//!
+//! Fixed-width columns move as one contiguous copy each way. Text and binary use Arrow's own
+//! layout (bytes plus offsets), so they also cross as two copies instead of one allocation per
+//! value. Everything coming from a product is validated: types against the declared schema,
+//! offsets, UTF-8, lengths and nulls in required columns.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, BinaryArray, BooleanArray, Float32Array, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray,
+};
+use arrow::buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use tessera_core::schema::{DataType, Schema};
+
+use crate::bindings::{Batch, Column, Values, VarValues};
+
+/// Arrow batch to WIT batch (for a product's input).
+pub(crate) fn to_wit(batch: &RecordBatch) -> Result<Batch, String> {
+    let schema = batch.schema();
+    let mut columns = Vec::with_capacity(batch.num_columns());
+    for (field, array) in schema.fields().iter().zip(batch.columns()) {
+        columns.push(Column { name: field.name().clone(), values: values_to_wit(array)?, valid: validity_to_wit(array) });
+    }
+    Ok(Batch { columns })
+}
+
+fn validity_to_wit(array: &ArrayRef) -> Option<Vec<bool>> {
+    array.nulls().filter(|n| n.null_count() > 0).map(|n| n.iter().collect())
+}
+
+fn values_to_wit(array: &ArrayRef) -> Result<Values, String> {
+    let any = array.as_any();
+    if let Some(a) = any.downcast_ref::<Float64Array>() {
+        return Ok(Values::Float64(a.values().to_vec()));
+    }
+    if let Some(a) = any.downcast_ref::<Float32Array>() {
+        return Ok(Values::Float32(a.values().to_vec()));
+    }
+    if let Some(a) = any.downcast_ref::<Int64Array>() {
+        return Ok(Values::Int64(a.values().to_vec()));
+    }
+    if let Some(a) = any.downcast_ref::<BooleanArray>() {
+        return Ok(Values::Boolean(a.values().iter().collect()));
+    }
+    if let Some(a) = any.downcast_ref::<TimestampMicrosecondArray>() {
+        return Ok(Values::Timestamp(a.values().to_vec()));
+    }
+    if let Some(a) = any.downcast_ref::<StringArray>() {
+        return Ok(Values::Text(var_to_wit(a.offsets(), a.values())));
+    }
+    if let Some(a) = any.downcast_ref::<BinaryArray>() {
+        return Ok(Values::Binary(var_to_wit(a.offsets(), a.values())));
+    }
+    Err(format!("the host cannot pass a column of Arrow type {} to a product", array.data_type()))
+}
+
+fn var_to_wit(offsets: &OffsetBuffer<i32>, data: &Buffer) -> VarValues {
+    let first = offsets.first();
+    let last = offsets.last();
+    VarValues {
+        data: data[first as usize..last as usize].to_vec(),
+        offsets: offsets.iter().map(|o| (o - first) as u32).collect(),
+    }
+}
+
+/// WIT batch to an Arrow batch of exactly the declared `schema` (for a product's output).
+/// The error names the column and says what is wrong.
+pub(crate) fn from_wit(batch: Batch, schema: &Schema, target: &SchemaRef) -> Result<RecordBatch, String> {
+    let declared = schema.names().join(", ");
+    for column in &batch.columns {
+        if schema.column(&column.name).is_none() {
+            return Err(format!("column `{}` is not declared for this port (declared: {declared})", column.name));
+        }
+    }
+    let mut by_name: Vec<Option<Column>> = batch.columns.into_iter().map(Some).collect();
+    let mut rows: Option<(usize, String)> = None;
+    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(schema.columns.len());
+    for declared_column in &schema.columns {
+        let name = &declared_column.name;
+        let column = by_name
+            .iter_mut()
+            .find(|c| c.as_ref().is_some_and(|c| &c.name == name))
+            .and_then(Option::take)
+            .ok_or_else(|| format!("column `{name}` is missing (declared: {declared})"))?;
+        let found = wit_type(&column.values);
+        if found != declared_column.data_type {
+            return Err(format!("column `{name}` is declared {}, but the batch holds {found}", declared_column.data_type));
+        }
+        let array = array_from_wit(column.values, column.valid).map_err(|e| format!("column `{name}`: {e}"))?;
+        if declared_column.required && array.null_count() > 0 {
+            let row = (0..array.len()).find(|&i| array.is_null(i)).unwrap_or(0);
+            return Err(format!("column `{name}` is required, but row {row} of the batch is null"));
+        }
+        match &rows {
+            None => rows = Some((array.len(), name.clone())),
+            Some((n, first)) if *n != array.len() => {
+                return Err(format!("column `{name}` has {} rows, but `{first}` has {n}", array.len()));
+            }
+            Some(_) => {}
+        }
+        arrays.push(array);
+    }
+    if arrays.is_empty() {
+        return Err("the batch has no columns".into());
+    }
+    let options = RecordBatchOptions::new().with_row_count(rows.map(|(n, _)| n));
+    RecordBatch::try_new_with_options(target.clone(), arrays, &options).map_err(|e| e.to_string())
+}
+
+fn wit_type(values: &Values) -> DataType {
+    match values {
+        Values::Float64(_) => DataType::Float64,
+        Values::Float32(_) => DataType::Float32,
+        Values::Int64(_) => DataType::Int64,
+        Values::Boolean(_) => DataType::Boolean,
+        Values::Text(_) => DataType::Text,
+        Values::Timestamp(_) => DataType::Timestamp,
+        Values::Binary(_) => DataType::Binary,
+    }
+}
+
+fn array_from_wit(values: Values, valid: Option<Vec<bool>>) -> Result<ArrayRef, String> {
+    let len = match &values {
+        Values::Float64(v) => v.len(),
+        Values::Float32(v) => v.len(),
+        Values::Int64(v) | Values::Timestamp(v) => v.len(),
+        Values::Boolean(v) => v.len(),
+        Values::Text(v) | Values::Binary(v) => v.offsets.len().saturating_sub(1),
+    };
+    let nulls = match valid {
+        None => None,
+        Some(mask) if mask.len() != len => {
+            return Err(format!("the validity mask has {} entries for {len} values", mask.len()));
+        }
+        Some(mask) => Some(NullBuffer::from(mask)),
+    };
+    Ok(match values {
+        Values::Float64(v) => Arc::new(Float64Array::new(ScalarBuffer::from(v), nulls)),
+        Values::Float32(v) => Arc::new(Float32Array::new(ScalarBuffer::from(v), nulls)),
+        Values::Int64(v) => Arc::new(Int64Array::new(ScalarBuffer::from(v), nulls)),
+        Values::Boolean(v) => Arc::new(BooleanArray::new(v.into_iter().collect(), nulls)),
+        Values::Timestamp(v) => Arc::new(TimestampMicrosecondArray::new(ScalarBuffer::from(v), nulls).with_timezone("UTC")),
+        Values::Text(v) => {
+            let offsets = offsets_from_wit(&v)?;
+            Arc::new(StringArray::try_new(offsets, Buffer::from_vec(v.data), nulls).map_err(|e| format!("invalid text: {e}"))?)
+        }
+        Values::Binary(v) => {
+            let offsets = offsets_from_wit(&v)?;
+            Arc::new(BinaryArray::try_new(offsets, Buffer::from_vec(v.data), nulls).map_err(|e| e.to_string())?)
+        }
+    })
+}
+
+fn offsets_from_wit(v: &VarValues) -> Result<OffsetBuffer<i32>, String> {
+    if v.offsets.is_empty() {
+        return Err("offsets must have one more entry than there are rows (at least [0])".into());
+    }
+    if v.offsets.last().copied().unwrap_or(0) as usize != v.data.len() {
+        return Err(format!("the last offset must equal the data length {}", v.data.len()));
+    }
+    if v.data.len() > i32::MAX as usize {
+        return Err("a batch may hold at most 2 GiB of text or binary per column; write smaller batches".into());
+    }
+    let offsets: Vec<i32> = v.offsets.iter().map(|&o| o as i32).collect();
+    if offsets.windows(2).any(|w| w[0] > w[1]) {
+        return Err("offsets must not decrease".into());
+    }
+    Ok(OffsetBuffer::new(ScalarBuffer::from(offsets)))
+}

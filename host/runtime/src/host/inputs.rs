@@ -1,0 +1,133 @@
+//! `tessera:product/inputs`: streaming the declared input ports to the product, with column
+//! projection and a per-call row bound.
+
+use arrow::record_batch::RecordBatch;
+use tessera_core::io::BatchSource;
+use tessera_core::schema::DataType as CoreType;
+use wasmtime::component::Resource;
+
+use crate::bindings::tessera::product::inputs::{Host, HostReader};
+use crate::bindings::{DataType, Error, Field};
+use crate::convert;
+use crate::host::denied;
+use crate::state::RunState;
+
+/// An open input port: the source, the projection, and rows read but not yet handed over.
+pub struct ReaderHandle {
+    source: Box<dyn BatchSource>,
+    projection: Option<Vec<usize>>,
+    fields: Vec<Field>,
+    pending: Option<RecordBatch>,
+}
+
+fn wit_type(t: &arrow::datatypes::DataType) -> DataType {
+    let core = CoreType::ALL.into_iter().find(|c| &c.to_arrow() == t);
+    match core {
+        Some(CoreType::Float64) => DataType::Float64,
+        Some(CoreType::Float32) => DataType::Float32,
+        Some(CoreType::Int64) => DataType::Int64,
+        Some(CoreType::Boolean) => DataType::Boolean,
+        Some(CoreType::Timestamp) => DataType::Timestamp,
+        Some(CoreType::Binary) => DataType::Binary,
+        Some(CoreType::Text) | None => DataType::Text,
+    }
+}
+
+impl Host for RunState {
+    fn open(&mut self, port: String, columns: Option<Vec<String>>) -> wasmtime::Result<Result<Resource<ReaderHandle>, Error>> {
+        if self.manifest.input(&port).is_none() {
+            let declared: Vec<&str> = self.manifest.inputs.iter().map(|p| p.name.as_str()).collect();
+            return Ok(Err(denied(format!(
+                "input `{port}` is not declared in product.toml (declared inputs: {})",
+                if declared.is_empty() { "none".to_string() } else { declared.join(", ") }
+            ))));
+        }
+        let Some(slot) = self.inputs.get_mut(&port) else {
+            return Ok(Err(Error::NotFound(format!("no data was provided for input `{port}`"))));
+        };
+        let Some(source) = slot.take() else {
+            return Ok(Err(Error::Invalid(format!("input `{port}` is already open; open each input once per run"))));
+        };
+        let schema = source.schema();
+        let projection = match &columns {
+            None => None,
+            Some(names) => {
+                let mut indices = Vec::with_capacity(names.len());
+                for name in names {
+                    match schema.index_of(name) {
+                        Ok(i) => indices.push(i),
+                        Err(_) => {
+                            let available: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+                            *slot = Some(source);
+                            return Ok(Err(Error::NotFound(format!(
+                                "input `{port}` has no column `{name}` (columns: {})",
+                                available.join(", ")
+                            ))));
+                        }
+                    }
+                }
+                Some(indices)
+            }
+        };
+        let fields: Vec<Field> = match &projection {
+            None => schema.fields().iter().map(|f| field(f)).collect(),
+            Some(p) => p.iter().map(|&i| field(schema.field(i))).collect(),
+        };
+        let handle = ReaderHandle { source, projection, fields, pending: None };
+        Ok(Ok(self.table.push(handle)?))
+    }
+}
+
+fn field(f: &arrow::datatypes::Field) -> Field {
+    Field { name: f.name().clone(), data_type: wit_type(f.data_type()), nullable: f.is_nullable() }
+}
+
+impl HostReader for RunState {
+    fn schema(&mut self, reader: Resource<ReaderHandle>) -> wasmtime::Result<Vec<Field>> {
+        Ok(self.table.get(&reader)?.fields.clone())
+    }
+
+    fn version(&mut self, reader: Resource<ReaderHandle>) -> wasmtime::Result<u64> {
+        Ok(self.table.get(&reader)?.source.version())
+    }
+
+    fn next(&mut self, reader: Resource<ReaderHandle>, max_rows: u32) -> wasmtime::Result<Result<Option<crate::bindings::Batch>, Error>> {
+        if max_rows == 0 {
+            return Ok(Err(Error::Invalid("max-rows must be at least 1".into())));
+        }
+        let handle = self.table.get_mut(&reader)?;
+        let batch = loop {
+            let next = match handle.pending.take() {
+                Some(batch) => batch,
+                None => match handle.source.next_batch() {
+                    Ok(Some(batch)) => batch,
+                    Ok(None) => return Ok(Ok(None)),
+                    Err(e) => return Ok(Err(Error::Internal(format!("reading the input failed: {e}")))),
+                },
+            };
+            if next.num_rows() > 0 {
+                break next;
+            }
+        };
+        let max = max_rows as usize;
+        let batch = if batch.num_rows() > max {
+            handle.pending = Some(batch.slice(max, batch.num_rows() - max));
+            batch.slice(0, max)
+        } else {
+            batch
+        };
+        let batch = match &handle.projection {
+            Some(p) => batch.project(p)?,
+            None => batch,
+        };
+        match convert::to_wit(&batch) {
+            Ok(b) => Ok(Ok(Some(b))),
+            Err(e) => Ok(Err(Error::Internal(e))),
+        }
+    }
+
+    fn drop(&mut self, reader: Resource<ReaderHandle>) -> wasmtime::Result<()> {
+        self.table.delete(reader)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,122 @@
+//! What a run produced: its status and reason, timings, peak memory, log, gauges and rows per
+//! output port. Plain data, serializable, free of wasmtime types.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Severity of a captured log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// Very detailed.
+    Trace,
+    /// Debugging.
+    Debug,
+    /// Progress.
+    Info,
+    /// Handled surprises.
+    Warn,
+    /// Failures.
+    Error,
+    /// A line the product printed to standard output.
+    Stdout,
+    /// A line the product printed to standard error.
+    Stderr,
+}
+
+/// One line of a run's log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// Severity or stream.
+    pub level: LogLevel,
+    /// The text.
+    pub message: String,
+    /// Milliseconds since the run started.
+    pub at_ms: u64,
+}
+
+/// Why a run failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailureKind {
+    /// The product's `run` returned an error.
+    ProductError,
+    /// The product panicked.
+    Panic,
+    /// The product ran past its timeout.
+    Timeout,
+    /// The product tried to use more memory than it declared.
+    OutOfMemory,
+    /// The product's wasm stack overflowed (usually unbounded recursion).
+    StackOverflow,
+    /// Any other trap (unreachable, out-of-bounds access, ...).
+    Trap,
+    /// A batch broke its port's declared schema.
+    SchemaViolation,
+    /// The host failed (storage, I/O); not the product's fault.
+    Host,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum RunStatus {
+    /// `run` returned `Ok` and every output was stored.
+    Succeeded,
+    /// The run failed; its outputs must not be published.
+    Failed {
+        /// The category.
+        kind: FailureKind,
+        /// What happened, in words.
+        reason: String,
+    },
+}
+
+/// Rows and bytes written to one output port.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortSummary {
+    /// Rows written.
+    pub rows: u64,
+    /// Bytes stored (0 where the sink does not know).
+    pub bytes: u64,
+}
+
+/// Everything a finished run reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunOutcome {
+    /// The run's id.
+    pub run_id: String,
+    /// How it ended.
+    pub status: RunStatus,
+    /// Time from the request to `run` being entered (instantiation).
+    pub start_latency: Duration,
+    /// Wall time of the whole run, instantiation included.
+    pub duration: Duration,
+    /// Largest linear memory size the product reached, in bytes.
+    pub peak_memory: u64,
+    /// Captured log: `log` calls, then standard output and error.
+    pub log: Vec<LogLine>,
+    /// Log lines dropped after the per-run cap.
+    pub dropped_log_lines: u64,
+    /// Product-defined gauges.
+    pub gauges: BTreeMap<String, f64>,
+    /// Per output port: rows and bytes (only complete for succeeded runs).
+    pub outputs: BTreeMap<String, PortSummary>,
+}
+
+impl RunOutcome {
+    /// Whether the run succeeded.
+    pub fn succeeded(&self) -> bool {
+        self.status == RunStatus::Succeeded
+    }
+
+    /// The failure reason, if the run failed.
+    pub fn failure(&self) -> Option<(FailureKind, &str)> {
+        match &self.status {
+            RunStatus::Succeeded => None,
+            RunStatus::Failed { kind, reason } => Some((*kind, reason)),
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! What one run's `Store` holds: WASI (with no ambient capabilities), the resource table, the
+//! memory limiter, and the run's ports, log and gauges.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+use arrow::datatypes::SchemaRef;
+use tessera_core::io::{BatchSink, BatchSource};
+use tessera_core::manifest::Manifest;
+use tessera_core::schema::Schema;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::limits::MemoryLimiter;
+use crate::outcome::{LogLevel, LogLine};
+
+/// The most log lines a run keeps; later lines are counted, not stored.
+pub(crate) const MAX_LOG_LINES: usize = 10_000;
+
+pub(crate) struct OutputPort {
+    pub schema: Schema,
+    pub arrow: SchemaRef,
+    pub sink: Option<Box<dyn BatchSink>>,
+    pub rows: u64,
+}
+
+pub(crate) struct RunState {
+    pub wasi: WasiCtx,
+    pub table: ResourceTable,
+    pub limiter: MemoryLimiter,
+    pub manifest: std::sync::Arc<Manifest>,
+    pub run_id: String,
+    pub inputs: HashMap<String, Option<Box<dyn BatchSource>>>,
+    pub outputs: HashMap<String, OutputPort>,
+    pub log: Vec<LogLine>,
+    pub dropped_log_lines: u64,
+    pub gauges: BTreeMap<String, f64>,
+    /// The first batch a product wrote that broke its port's schema; fails the run.
+    pub violation: Option<String>,
+    /// A host fault (such as storage failing) that trapped the run; not the product's fault.
+    pub host_fault: Option<String>,
+    pub started: Instant,
+}
+
+impl RunState {
+    pub fn push_log(&mut self, level: LogLevel, message: String) {
+        if self.log.len() >= MAX_LOG_LINES {
+            self.dropped_log_lines += 1;
+            return;
+        }
+        let at_ms = self.started.elapsed().as_millis() as u64;
+        self.log.push(LogLine { level, message, at_ms });
+    }
+}
+
+impl WasiView for RunState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}

@@ -1,0 +1,143 @@
+//! The [`Backend`] that talks to the Tessera host through the WIT imports, and the conversions
+//! between the SDK's types and the generated ones.
+
+use crate::batch::{Batch, Column, DataType, Field, Values, VarData};
+use crate::__private::bindings::tessera::product::{inputs, log as wit_log, metrics, outputs, types};
+use crate::context::{Backend, InputStream, OutputStream};
+use crate::error::{Error, Result};
+use crate::log::Level;
+
+pub(crate) struct HostBackend;
+
+impl Backend for HostBackend {
+    fn open_input(&mut self, port: &str, columns: Option<&[&str]>) -> Result<Box<dyn InputStream>> {
+        let columns: Option<Vec<String>> = columns.map(|c| c.iter().map(|s| s.to_string()).collect());
+        let reader = inputs::open(port, columns.as_deref()).map_err(from_wit)?;
+        let schema = reader.schema().into_iter().map(field_from_wit).collect();
+        let version = reader.version();
+        Ok(Box::new(HostInput { reader, schema, version }))
+    }
+
+    fn open_output(&mut self, port: &str) -> Result<Box<dyn OutputStream>> {
+        let writer = outputs::open(port).map_err(from_wit)?;
+        let schema = writer.schema().into_iter().map(field_from_wit).collect();
+        Ok(Box::new(HostOutput { writer, schema }))
+    }
+
+    fn gauge(&mut self, name: &str, value: f64) {
+        metrics::gauge(name, value);
+    }
+}
+
+struct HostInput {
+    reader: inputs::Reader,
+    schema: Vec<Field>,
+    version: u64,
+}
+
+impl InputStream for HostInput {
+    fn schema(&self) -> &[Field] {
+        &self.schema
+    }
+
+    fn version(&self) -> u64 {
+        self.version
+    }
+
+    fn next(&mut self, max_rows: u32) -> Result<Option<Batch>> {
+        match self.reader.next(max_rows).map_err(from_wit)? {
+            None => Ok(None),
+            Some(batch) => Batch::new(batch.columns.into_iter().map(column_from_wit).collect()).map(Some),
+        }
+    }
+}
+
+struct HostOutput {
+    writer: outputs::Writer,
+    schema: Vec<Field>,
+}
+
+impl OutputStream for HostOutput {
+    fn schema(&self) -> &[Field] {
+        &self.schema
+    }
+
+    fn write(&mut self, batch: Batch) -> Result<()> {
+        let columns = batch.into_columns().into_iter().map(column_to_wit).collect();
+        self.writer.write(&types::Batch { columns }).map_err(from_wit)
+    }
+}
+
+pub(crate) fn log(level: Level, message: &str) {
+    let level = match level {
+        Level::Trace => wit_log::Level::Trace,
+        Level::Debug => wit_log::Level::Debug,
+        Level::Info => wit_log::Level::Info,
+        Level::Warn => wit_log::Level::Warn,
+        Level::Error => wit_log::Level::Error,
+    };
+    wit_log::write(level, message);
+}
+
+pub(crate) fn from_wit(e: types::Error) -> Error {
+    match e {
+        types::Error::NotFound(m) => Error::NotFound(m),
+        types::Error::Invalid(m) => Error::Invalid(m),
+        types::Error::Denied(m) => Error::Denied(m),
+        types::Error::Limit(m) => Error::Limit(m),
+        types::Error::Gpu(m) => Error::Gpu(m),
+        types::Error::Internal(m) => Error::Internal(m),
+    }
+}
+
+pub(crate) fn to_wit(e: Error) -> types::Error {
+    match e {
+        Error::NotFound(m) => types::Error::NotFound(m),
+        Error::Invalid(m) => types::Error::Invalid(m),
+        Error::Denied(m) => types::Error::Denied(m),
+        Error::Limit(m) => types::Error::Limit(m),
+        Error::Gpu(m) => types::Error::Gpu(m),
+        Error::Internal(m) => types::Error::Internal(m),
+    }
+}
+
+fn field_from_wit(f: types::Field) -> Field {
+    let data_type = match f.data_type {
+        types::DataType::Float64 => DataType::Float64,
+        types::DataType::Float32 => DataType::Float32,
+        types::DataType::Int64 => DataType::Int64,
+        types::DataType::Boolean => DataType::Boolean,
+        types::DataType::Text => DataType::Text,
+        types::DataType::Timestamp => DataType::Timestamp,
+        types::DataType::Binary => DataType::Binary,
+    };
+    Field { name: f.name, data_type, nullable: f.nullable }
+}
+
+fn column_from_wit(c: types::Column) -> Column {
+    let var = |v: types::VarValues| VarData { data: v.data, offsets: v.offsets };
+    let values = match c.values {
+        types::Values::Float64(v) => Values::Float64(v),
+        types::Values::Float32(v) => Values::Float32(v),
+        types::Values::Int64(v) => Values::Int64(v),
+        types::Values::Boolean(v) => Values::Boolean(v),
+        types::Values::Text(v) => Values::Text(var(v)),
+        types::Values::Timestamp(v) => Values::Timestamp(v),
+        types::Values::Binary(v) => Values::Binary(var(v)),
+    };
+    Column { name: c.name, values, valid: c.valid }
+}
+
+fn column_to_wit(c: Column) -> types::Column {
+    let var = |v: VarData| types::VarValues { data: v.data, offsets: v.offsets };
+    let values = match c.values {
+        Values::Float64(v) => types::Values::Float64(v),
+        Values::Float32(v) => types::Values::Float32(v),
+        Values::Int64(v) => types::Values::Int64(v),
+        Values::Boolean(v) => types::Values::Boolean(v),
+        Values::Text(v) => types::Values::Text(var(v)),
+        Values::Timestamp(v) => types::Values::Timestamp(v),
+        Values::Binary(v) => types::Values::Binary(var(v)),
+    };
+    types::Column { name: c.name, values, valid: c.valid }
+}
