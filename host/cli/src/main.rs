@@ -1,1 +1,207 @@
-fn main() {}
+//! `tessera`: scaffold, build, run and inspect Tessera data products.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use tessera_cli::build::{self, Progress};
+use tessera_cli::local_run::{self, LocalRun};
+use tessera_cli::style::{self, BAD, BOLD, DIM, GOOD, NAME, WARN};
+use tessera_cli::{inspect, scaffold};
+use tessera_core::formats::Format;
+use tessera_core::manifest::Manifest;
+use tessera_runtime::{LogLevel, RunStatus};
+
+/// Tessera: self-serve data products as WebAssembly components.
+#[derive(Parser)]
+#[command(name = "tessera", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a new product crate that builds and runs out of the box.
+    New {
+        /// Product name, kebab-case (e.g. `scan-quality`).
+        name: String,
+        /// Directory to create (default: ./NAME).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The owning domain written into product.toml.
+        #[arg(long, default_value = "examples")]
+        domain: String,
+    },
+    /// Build a product to a WebAssembly component with its manifest embedded.
+    Build {
+        /// The product directory (with Cargo.toml and product.toml).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Run a product locally in the sandbox, on local files.
+    Run {
+        /// A product directory (built first) or a packaged .wasm file.
+        #[arg(default_value = ".")]
+        target: PathBuf,
+        /// Input data as PORT=FILE (CSV, NDJSON, Parquet or Arrow IPC); repeat for each port.
+        #[arg(long = "input", short = 'i', value_name = "PORT=FILE", value_parser = local_run::parse_input)]
+        inputs: Vec<(String, PathBuf)>,
+        /// Directory for the outputs, one file per port.
+        #[arg(long, default_value = "out")]
+        out: PathBuf,
+        /// Format of the output files.
+        #[arg(long, default_value = "csv", value_parser = ["csv", "ndjson", "parquet", "arrow"])]
+        format: String,
+    },
+    /// Show a packaged product's manifest, imports and exports.
+    Inspect {
+        /// The packaged .wasm file.
+        file: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Embed a manifest (and README) into a component built another way (e.g. `cargo component build`).
+    Package {
+        /// The component.
+        component: PathBuf,
+        /// The product.toml to embed.
+        #[arg(long, default_value = "product.toml")]
+        manifest: PathBuf,
+        /// A README to embed.
+        #[arg(long)]
+        readme: Option<PathBuf>,
+        /// Where to write the packaged product (default: NAME.tessera.wasm beside the component).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            anstream::eprintln!("{}error{}: {e:#}", BAD.render(), BAD.render_reset());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(command: Command) -> Result<ExitCode> {
+    match command {
+        Command::New { name, dir, domain } => {
+            let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
+            let files = scaffold::scaffold(&name, &dir, &domain)?;
+            anstream::println!("{}created{} product {}{name}{} in {}", GOOD.render(), GOOD.render_reset(), NAME.render(), NAME.render_reset(), dir.display());
+            for file in files {
+                anstream::println!("  {}{}{}", DIM.render(), file.display(), DIM.render_reset());
+            }
+            anstream::println!("\nnext:\n  cd {}\n  cargo test\n  tessera run . --input readings=data/readings.csv", dir.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Build { dir } => {
+            let built = build::build(&dir, Progress::Show)?;
+            anstream::println!(
+                "{}built{} {}{}{} {} → {} ({})",
+                GOOD.render(),
+                GOOD.render_reset(),
+                NAME.render(),
+                built.manifest.product.name,
+                NAME.render_reset(),
+                built.manifest.product.version,
+                built.path.display(),
+                style::size(built.size)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run { target, inputs, out, format } => {
+            let format: Format = format.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+            let wasm = local_run::resolve_target(&target, Progress::Show)?;
+            let result = local_run::run(&LocalRun { wasm, inputs, out, format })?;
+            Ok(report(&result))
+        }
+        Command::Inspect { file, json } => {
+            let inspection = inspect::inspect(&file)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&inspection)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            anstream::println!("{}{}{}  {} sha256:{}", BOLD.render(), file.display(), BOLD.render_reset(), style::size(inspection.size), inspection.sha256);
+            match &inspection.manifest {
+                Some(text) => match Manifest::parse(text, "<embedded product.toml>") {
+                    Ok(manifest) => print!("{}", inspect::describe(&manifest)),
+                    Err(e) => anstream::println!("{}embedded manifest is invalid{}:\n{e}", BAD.render(), BAD.render_reset()),
+                },
+                None => anstream::println!("{}no embedded manifest{}: package it with `tessera build` or `tessera package`", WARN.render(), WARN.render_reset()),
+            }
+            anstream::println!("readme: {}", if inspection.has_readme { "embedded" } else { "none" });
+            anstream::println!("imports:");
+            for import in &inspection.imports {
+                anstream::println!("  {import}");
+            }
+            anstream::println!("exports:");
+            for export in &inspection.exports {
+                anstream::println!("  {export}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Package { component, manifest, readme, output } => {
+            let readme = readme.or_else(|| manifest.parent().map(|p| p.join("README.md")).filter(|p| p.is_file()));
+            let text = std::fs::read_to_string(&manifest).map_err(|e| anyhow::anyhow!("reading {}: {e}", manifest.display()))?;
+            let name = Manifest::parse(&text, &manifest.display().to_string()).map_err(|e| anyhow::anyhow!("{e}"))?.product.name;
+            let output = output.unwrap_or_else(|| component.with_file_name(format!("{name}.tessera.wasm")));
+            build::package_file(&component, &manifest, readme.as_deref(), &output)?;
+            anstream::println!("{}packaged{} {}", GOOD.render(), GOOD.render_reset(), output.display());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn report(result: &local_run::LocalResult) -> ExitCode {
+    let outcome = &result.outcome;
+    for line in &outcome.log {
+        let (style, tag) = match line.level {
+            LogLevel::Error => (BAD, "error"),
+            LogLevel::Warn => (WARN, "warn"),
+            LogLevel::Info => (DIM, "info"),
+            LogLevel::Debug | LogLevel::Trace => (DIM, "debug"),
+            LogLevel::Stdout => (DIM, "stdout"),
+            LogLevel::Stderr => (DIM, "stderr"),
+        };
+        anstream::eprintln!("{}{tag:>6}{} {}", style.render(), style.render_reset(), line.message);
+    }
+    match &outcome.status {
+        RunStatus::Succeeded => {
+            anstream::println!(
+                "{}succeeded{} in {:.1?} (start {:.0?}), peak memory {}",
+                GOOD.render(),
+                GOOD.render_reset(),
+                outcome.duration,
+                outcome.start_latency,
+                style::size(outcome.peak_memory)
+            );
+            anstream::println!("{:<20} {:>10} {:>8}  file", "port", "rows", "columns");
+            for (port, file, columns) in &result.files {
+                let rows = outcome.outputs.get(port).map_or(0, |s| s.rows);
+                let file = file.as_ref().map_or(String::new(), |f| f.display().to_string());
+                anstream::println!("{}{port:<20}{} {rows:>10} {columns:>8}  {file}", NAME.render(), NAME.render_reset());
+            }
+            for (name, value) in &outcome.gauges {
+                anstream::println!("{}gauge{} {name} = {value}", DIM.render(), DIM.render_reset());
+            }
+            ExitCode::SUCCESS
+        }
+        RunStatus::Failed { kind, reason } => {
+            anstream::eprintln!("{}failed{} ({kind:?}) after {:.1?}: {reason}", BAD.render(), BAD.render_reset(), outcome.duration);
+            anstream::eprintln!("no outputs were written");
+            ExitCode::FAILURE
+        }
+    }
+}

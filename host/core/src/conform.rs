@@ -99,6 +99,20 @@ fn coerce(array: &ArrayRef, to: DataType, coercion: Coercion) -> Result<ArrayRef
     }
 }
 
+/// The declared type an Arrow type maps to, if any.
+pub fn declared_type(t: &ArrowType) -> Option<DataType> {
+    match nearest(t) {
+        "float64" => Some(DataType::Float64),
+        "float32" => Some(DataType::Float32),
+        "int64" => Some(DataType::Int64),
+        "boolean" => Some(DataType::Boolean),
+        "text" => Some(DataType::Text),
+        "timestamp" => Some(DataType::Timestamp),
+        "binary" => Some(DataType::Binary),
+        _ => None,
+    }
+}
+
 fn describe(t: &ArrowType) -> String {
     match nearest(t) {
         "" => format!("{t}"),

@@ -300,6 +300,39 @@ impl BatchSink for FileSink {
     }
 }
 
+/// The schema a file carries (Parquet, Arrow) or suggests (CSV and NDJSON, inferred from the
+/// first 1000 rows), as declared columns. For data whose port declares no schema of its own,
+/// such as an upstream port in a local run.
+pub fn infer_schema(path: &Path, format: Format) -> Result<Schema, DataError> {
+    let context = path.display().to_string();
+    let mut file = File::open(path).map_err(|e| DataError::new(format!("cannot open: {e}")).context(&context))?;
+    let arrow_schema: ArrowSchema = match format {
+        Format::Csv => arrow::csv::reader::Format::default().with_header(true).infer_schema(&mut file, Some(1000))?.0,
+        Format::Ndjson => arrow::json::reader::infer_json_schema_from_seekable(&mut BufReader::new(file), Some(1000))?.0,
+        Format::Parquet => parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(|e| DataError::new(e.to_string()).context(&context))?
+            .schema()
+            .as_ref()
+            .clone(),
+        Format::Arrow => {
+            let mut reader = arrow_reader(file)?;
+            match reader.next() {
+                Some(Ok(batch)) => batch.schema().as_ref().clone(),
+                Some(Err(e)) => return Err(DataError::from(e).context(&context)),
+                None => return Err(DataError::new("the file holds no batches, so its schema is unknown").context(&context)),
+            }
+        }
+    };
+    let mut columns = Vec::new();
+    for field in arrow_schema.fields() {
+        let data_type = crate::conform::declared_type(field.data_type()).ok_or_else(|| {
+            DataError::new(format!("column `{}` has Arrow type {}, which Tessera has no column type for", field.name(), field.data_type())).context(&context)
+        })?;
+        columns.push(crate::schema::Column::new(field.name(), data_type));
+    }
+    Ok(Schema::new(columns))
+}
+
 /// Reads a whole file into memory (for small files and tests).
 pub fn read_all(path: &Path, schema: &Schema) -> Result<Vec<RecordBatch>, DataError> {
     let mut source = FileSource::open(path, Format::from_path(path)?, schema)?;

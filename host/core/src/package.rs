@@ -174,7 +174,8 @@ pub fn embed(component: &[u8], manifest: &str, readme: Option<&str>) -> Result<V
 /// The names a component imports and exports at its top level.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Interface {
-    /// Imported names, such as `tessera:product/inputs@0.1.0`.
+    /// Imported instances and functions, such as `tessera:product/inputs@0.1.0` (imported
+    /// types are left out).
     pub imports: Vec<String>,
     /// Exported names, such as `run`.
     pub exports: Vec<String>,
@@ -189,7 +190,11 @@ pub fn interface(bytes: &[u8]) -> Result<Interface, PackageError> {
         match section.id {
             10 => {
                 for import in wasmparser::ComponentImportSectionReader::new(reader).map_err(bad)? {
-                    interface.imports.push(import.map_err(bad)?.name.name.to_string());
+                    let import = import.map_err(bad)?;
+                    // Type imports (`use types.{...}` in a world) name types, not capabilities.
+                    if !matches!(import.ty, wasmparser::ComponentTypeRef::Type(_)) {
+                        interface.imports.push(import.name.name.to_string());
+                    }
                 }
             }
             11 => {

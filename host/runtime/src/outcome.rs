@@ -55,6 +55,8 @@ pub enum FailureKind {
     Trap,
     /// A batch broke its port's declared schema.
     SchemaViolation,
+    /// Input data could not be read (a malformed file, a row that breaks the port's schema).
+    InputData,
     /// The host failed (storage, I/O); not the product's fault.
     Host,
 }

@@ -58,6 +58,7 @@ fn new_store(product: &Product, run_id: &str, inputs: HashMap<String, Option<Box
         gauges: BTreeMap::new(),
         violation: None,
         host_fault: None,
+        input_fault: None,
         started: Instant::now(),
     };
     let mut store = Store::new(&runtime.engine, state);
@@ -109,6 +110,9 @@ pub(crate) fn execute(product: &Product, request: RunRequest) -> RunOutcome {
     log.extend(stderr.lines().map(|l| LogLine { level: LogLevel::Stderr, message: l.to_string(), at_ms }));
 
     let mut status = match result {
+        _ if state.input_fault.is_some() => {
+            RunStatus::Failed { kind: FailureKind::InputData, reason: state.input_fault.clone().unwrap_or_default() }
+        }
         Ok(Ok(())) => match &state.violation {
             Some(v) => RunStatus::Failed { kind: FailureKind::SchemaViolation, reason: v.clone() },
             None => RunStatus::Succeeded,

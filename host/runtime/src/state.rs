@@ -39,6 +39,8 @@ pub(crate) struct RunState {
     pub violation: Option<String>,
     /// A host fault (such as storage failing) that trapped the run; not the product's fault.
     pub host_fault: Option<String>,
+    /// The first input that could not be read; fails the run.
+    pub input_fault: Option<String>,
     pub started: Instant,
 }
 

@@ -1,1 +1,101 @@
-//! placeholder
+//! Tessera's storage: run records and published versions as metadata, output data as immutable
+//! Arrow IPC files.
+//!
+//! A run's outputs are first *staged* (one file per port, written through a [`BatchSink`] and
+//! fsynced), then *published* together: the files are renamed into place and a single metadata
+//! transaction records the new version of every port at once. Until that transaction commits
+//! nobody can see the new files; a crash at any point leaves the previous version whole, and
+//! [`Store::recover`] removes what a crash left behind and marks interrupted runs.
+//!
+//! [`SledStore`] keeps metadata in sled under a data directory; [`MemoryStore`] keeps everything
+//! in memory, for tests. Both pass the same contract tests.
+
+mod memory;
+mod model;
+mod sled_store;
+
+use std::collections::BTreeMap;
+
+use arrow::datatypes::SchemaRef;
+use tessera_core::io::{BatchSink, BatchSource};
+
+pub use memory::MemoryStore;
+pub use model::{PortVersion, RecoveryReport, RunRecord, RunState, Version};
+pub use sled_store::SledStore;
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The thing asked for does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request contradicts the stored state (for example publishing a port never staged).
+    #[error("{0}")]
+    Conflict(String),
+    /// Disk or database trouble.
+    #[error("storage I/O failed: {0}")]
+    Io(String),
+}
+
+impl From<std::io::Error> for StoreError {
+    fn from(e: std::io::Error) -> Self {
+        StoreError::Io(e.to_string())
+    }
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        StoreError::Io(e.to_string())
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        StoreError::Io(format!("corrupt metadata record: {e}"))
+    }
+}
+
+/// Metadata and output data of a Tessera host.
+pub trait Store: Send + Sync {
+    /// Opens the staging sink of one output port of a run.
+    fn stage(&self, product: &str, run_id: &str, port: &str, schema: SchemaRef) -> Result<Box<dyn BatchSink>, StoreError>;
+
+    /// Publishes the staged outputs of a run as the product's next version, all ports at once.
+    /// `ports` maps every port to its row count; each must have been staged and finished.
+    fn publish(&self, product: &str, run_id: &str, ports: &BTreeMap<String, u64>) -> Result<Version, StoreError>;
+
+    /// Drops whatever a run staged (after a failed run).
+    fn discard(&self, run_id: &str) -> Result<(), StoreError>;
+
+    /// The newest published version of a product.
+    fn current_version(&self, product: &str) -> Result<Option<Version>, StoreError>;
+
+    /// One published version.
+    fn version(&self, product: &str, number: u64) -> Result<Option<Version>, StoreError>;
+
+    /// All published versions of a product, oldest first.
+    fn versions(&self, product: &str) -> Result<Vec<Version>, StoreError>;
+
+    /// Reads one port of one published version.
+    fn read(&self, product: &str, number: u64, port: &str) -> Result<Box<dyn BatchSource>, StoreError>;
+
+    /// Creates or replaces a run record.
+    fn put_run(&self, run: &RunRecord) -> Result<(), StoreError>;
+
+    /// One run record.
+    fn run(&self, id: &str) -> Result<Option<RunRecord>, StoreError>;
+
+    /// A product's runs, oldest first.
+    fn runs(&self, product: &str) -> Result<Vec<RunRecord>, StoreError>;
+
+    /// Cleans up after a crash: removes staged and unreferenced files and marks runs that were
+    /// running as interrupted. Call once at start-up.
+    fn recover(&self) -> Result<RecoveryReport, StoreError>;
+}
+
+/// Microseconds since the Unix epoch, now.
+pub fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}

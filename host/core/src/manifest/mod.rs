@@ -38,6 +38,7 @@ use serde::{Deserialize, Serialize};
 
 pub use error::{ManifestError, ManifestErrors};
 pub use units::{ByteSize, Span};
+pub use validate::{is_column_name, is_kebab_name, is_port_name};
 
 use crate::schema::Schema;
 

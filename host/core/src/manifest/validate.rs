@@ -53,7 +53,7 @@ fn hint_for_toml_error(message: &str) -> String {
 }
 
 /// `kebab-case`: lowercase letters and digits, words joined by single hyphens.
-pub(crate) fn is_kebab_name(name: &str) -> bool {
+pub fn is_kebab_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 63
         && name.starts_with(|c: char| c.is_ascii_lowercase())
@@ -63,7 +63,7 @@ pub(crate) fn is_kebab_name(name: &str) -> bool {
 }
 
 /// `snake_case` port names.
-pub(crate) fn is_port_name(name: &str) -> bool {
+pub fn is_port_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 63
         && name.starts_with(|c: char| c.is_ascii_lowercase())
@@ -71,7 +71,7 @@ pub(crate) fn is_port_name(name: &str) -> bool {
 }
 
 /// Column names: an identifier of letters, digits and underscores.
-pub(crate) fn is_column_name(name: &str) -> bool {
+pub fn is_column_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 128
         && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')

@@ -14,6 +14,7 @@ use crate::state::RunState;
 
 /// An open input port: the source, the projection, and rows read but not yet handed over.
 pub struct ReaderHandle {
+    port: String,
     source: Box<dyn BatchSource>,
     projection: Option<Vec<usize>>,
     fields: Vec<Field>,
@@ -73,7 +74,7 @@ impl Host for RunState {
             None => schema.fields().iter().map(|f| field(f)).collect(),
             Some(p) => p.iter().map(|&i| field(schema.field(i))).collect(),
         };
-        let handle = ReaderHandle { source, projection, fields, pending: None };
+        let handle = ReaderHandle { port: port.clone(), source, projection, fields, pending: None };
         Ok(Ok(self.table.push(handle)?))
     }
 }
@@ -102,7 +103,11 @@ impl HostReader for RunState {
                 None => match handle.source.next_batch() {
                     Ok(Some(batch)) => batch,
                     Ok(None) => return Ok(Ok(None)),
-                    Err(e) => return Ok(Err(Error::Internal(format!("reading the input failed: {e}")))),
+                    Err(e) => {
+                        let message = format!("input `{}`: {e}", handle.port);
+                        self.input_fault.get_or_insert(message.clone());
+                        return Ok(Err(Error::Invalid(message)));
+                    }
                 },
             };
             if next.num_rows() > 0 {

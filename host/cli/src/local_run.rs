@@ -1,0 +1,129 @@
+//! `tessera run`: run a product locally, in the same sandbox the server uses, on local files,
+//! writing each output port to `OUT/PORT.EXT`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use tessera_core::formats::{FileSink, FileSource, Format, infer_schema};
+use tessera_core::io::{BatchSink, BatchSource};
+use tessera_core::manifest::InputSource;
+use tessera_runtime::{Product, RunOutcome, RunRequest, Runtime, RuntimeConfig};
+
+/// What `tessera run` was asked to do.
+#[derive(Debug, Clone)]
+pub struct LocalRun {
+    /// A packaged `.wasm` file.
+    pub wasm: PathBuf,
+    /// `PORT=FILE` pairs.
+    pub inputs: Vec<(String, PathBuf)>,
+    /// Where outputs go.
+    pub out: PathBuf,
+    /// Output format.
+    pub format: Format,
+}
+
+/// What a local run produced.
+pub struct LocalResult {
+    /// The run's report.
+    pub outcome: RunOutcome,
+    /// Per declared output port: its file (on success) and column count.
+    pub files: Vec<(String, Option<PathBuf>, usize)>,
+}
+
+/// Where compiled code is cached between local runs.
+pub fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("TESSERA_CACHE_DIR") {
+        return PathBuf::from(dir);
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("tessera").join("code")
+}
+
+/// Parses `PORT=FILE`.
+pub fn parse_input(text: &str) -> Result<(String, PathBuf), String> {
+    match text.split_once('=') {
+        Some((port, file)) if !port.is_empty() && !file.is_empty() => Ok((port.to_string(), PathBuf::from(file))),
+        _ => Err(format!("expected PORT=FILE, got `{text}`")),
+    }
+}
+
+/// Loads the product, checks the inputs against its manifest, runs it and writes the outputs.
+pub fn run(request: &LocalRun) -> Result<LocalResult> {
+    let runtime = Runtime::new(RuntimeConfig { cache_dir: Some(cache_dir()), max_concurrent_runs: 1, ..RuntimeConfig::default() })?;
+    let wasm = std::fs::read(&request.wasm).with_context(|| format!("reading {}", request.wasm.display()))?;
+    let product = runtime.load(&wasm).map_err(|e| anyhow::anyhow!("{}: {e}", request.wasm.display()))?;
+    run_product(&product, request)
+}
+
+fn open_inputs(product: &Product, inputs: &[(String, PathBuf)]) -> Result<HashMap<String, Box<dyn BatchSource>>> {
+    let manifest = product.manifest();
+    let declared: Vec<&str> = manifest.inputs.iter().map(|p| p.name.as_str()).collect();
+    let mut sources: HashMap<String, Box<dyn BatchSource>> = HashMap::new();
+    for (port, file) in inputs {
+        let Some(input) = manifest.input(port) else {
+            bail!("--input {port}=...: `{}` declares no input `{port}` (its inputs: {})", manifest.product.name, declared.join(", "));
+        };
+        let format = Format::from_path(file).map_err(|e| anyhow::anyhow!("--input {port}: {e}"))?;
+        let schema = match &input.source {
+            InputSource::Ingest(schema) => schema.clone(),
+            InputSource::Upstream(_) => infer_schema(file, format).map_err(|e| anyhow::anyhow!("--input {port}: {e}"))?,
+        };
+        let source = FileSource::open(file, format, &schema).map_err(|e| anyhow::anyhow!("--input {port}: {e}"))?;
+        if sources.insert(port.clone(), Box::new(source)).is_some() {
+            bail!("--input {port} is given twice");
+        }
+    }
+    for port in &declared {
+        if !sources.contains_key(*port) {
+            bail!("input `{port}` needs data: pass --input {port}=FILE (CSV, NDJSON, Parquet or Arrow)");
+        }
+    }
+    Ok(sources)
+}
+
+/// Runs an already loaded product (see [`run`]).
+pub fn run_product(product: &Product, request: &LocalRun) -> Result<LocalResult> {
+    let manifest = product.manifest();
+    let sources = open_inputs(product, &request.inputs)?;
+    std::fs::create_dir_all(&request.out).with_context(|| format!("creating {}", request.out.display()))?;
+    let mut sinks: HashMap<String, Box<dyn BatchSink>> = HashMap::new();
+    let mut partials = Vec::new();
+    for port in &manifest.outputs {
+        let partial = request.out.join(format!(".{}.{}.partial", port.name, request.format.extension()));
+        let sink = FileSink::create(&partial, request.format, &port.schema.to_arrow()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        sinks.insert(port.name.clone(), Box::new(sink));
+        partials.push((port.name.clone(), partial, port.schema.columns.len()));
+    }
+    let run_id = format!("local-{}", std::process::id());
+    let mut run = RunRequest::new(run_id, tessera_store::now_us());
+    run.inputs = sources;
+    run.outputs = sinks;
+    let outcome = product.run_blocking(run);
+    let mut files = Vec::new();
+    for (port, partial, columns) in partials {
+        if outcome.succeeded() {
+            let path = request.out.join(format!("{port}.{}", request.format.extension()));
+            std::fs::rename(&partial, &path).with_context(|| format!("writing {}", path.display()))?;
+            files.push((port, Some(path), columns));
+        } else {
+            let _ = std::fs::remove_file(&partial);
+            files.push((port, None, columns));
+        }
+    }
+    Ok(LocalResult { outcome, files })
+}
+
+/// Resolves `tessera run`'s target: a `.wasm` file as is, a directory by building it.
+pub fn resolve_target(target: &Path, progress: crate::build::Progress) -> Result<PathBuf> {
+    if target.is_dir() {
+        Ok(crate::build::build(target, progress)?.path)
+    } else if target.is_file() {
+        Ok(target.to_path_buf())
+    } else {
+        bail!("{} is neither a product directory nor a .wasm file", target.display())
+    }
+}
