@@ -1,1 +1,37 @@
-//! placeholder
+//! Helpers for Tessera's end-to-end tests and benchmarks: locating the workspace, building real
+//! products from source (once per test binary), and generating fixtures from the real data in
+//! `examples/data/`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod fixtures;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the tests crate sits in the workspace").to_path_buf()
+}
+
+/// Builds the product crate at `relative` (from the workspace root) with `tessera build`'s code
+/// path and returns the packaged component. Each product is built once per process.
+pub fn built(relative: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let cache = BUILT.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(path) = cache.get(relative) {
+        return path.clone();
+    }
+    let dir = workspace().join(relative);
+    let built = tessera_cli::build::build(&dir, tessera_cli::build::Progress::Quiet)
+        .unwrap_or_else(|e| panic!("building {}: {e:#}", dir.display()));
+    cache.insert(relative.to_string(), built.path.clone());
+    built.path
+}
+
+/// A runtime with a private code cache, for tests.
+pub fn runtime() -> tessera_runtime::Runtime {
+    tessera_runtime::Runtime::new(tessera_runtime::RuntimeConfig { max_concurrent_runs: 4, ..Default::default() }).expect("the sandbox starts")
+}

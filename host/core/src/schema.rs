@@ -11,6 +11,10 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType as ArrowType, Field as ArrowField, Schema as ArrowSchema, TimeUnit};
 use serde::{Deserialize, Serialize};
 
+/// The time zone of every timestamp column, as Arrow records it: UTC written as an offset, which
+/// every Arrow reader understands without a time-zone database.
+pub const UTC: &str = "+00:00";
+
 /// The value kinds a column can hold; the same set as the WIT `data-type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -64,7 +68,7 @@ impl DataType {
             DataType::Int64 => ArrowType::Int64,
             DataType::Boolean => ArrowType::Boolean,
             DataType::Text => ArrowType::Utf8,
-            DataType::Timestamp => ArrowType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            DataType::Timestamp => ArrowType::Timestamp(TimeUnit::Microsecond, Some(UTC.into())),
             DataType::Binary => ArrowType::Binary,
         }
     }

@@ -142,7 +142,7 @@ fn array_from_wit(values: Values, valid: Option<Vec<bool>>) -> Result<ArrayRef, 
         Values::Float32(v) => Arc::new(Float32Array::new(ScalarBuffer::from(v), nulls)),
         Values::Int64(v) => Arc::new(Int64Array::new(ScalarBuffer::from(v), nulls)),
         Values::Boolean(v) => Arc::new(BooleanArray::new(v.into_iter().collect(), nulls)),
-        Values::Timestamp(v) => Arc::new(TimestampMicrosecondArray::new(ScalarBuffer::from(v), nulls).with_timezone("UTC")),
+        Values::Timestamp(v) => Arc::new(TimestampMicrosecondArray::new(ScalarBuffer::from(v), nulls).with_timezone(tessera_core::schema::UTC)),
         Values::Text(v) => {
             let offsets = offsets_from_wit(&v)?;
             Arc::new(StringArray::try_new(offsets, Buffer::from_vec(v.data), nulls).map_err(|e| format!("invalid text: {e}"))?)

@@ -1,0 +1,7 @@
+//! End-to-end tests: real products built from source, run in the real sandbox against real data
+//! and the real store.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod products;
+mod sandbox;
