@@ -149,19 +149,29 @@ impl FileSource {
         })
     }
 
-    /// Improves arrow's CSV messages: column numbers become names.
+    /// Improves arrow's CSV messages: column numbers become names, and the data row and the
+    /// file line are both given (arrow counts data rows from 1 after the header).
     fn explain(&self, e: ArrowError) -> DataError {
         let message = e.to_string();
-        let mut err = DataError::new(message.clone());
-        if let Some(index) = message
-            .split("for column ")
-            .nth(1)
-            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
-            .and_then(|n| n.parse::<usize>().ok())
+        let number_after = |marker: &str| {
+            message
+                .split(marker)
+                .nth(1)
+                .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|n| n.parse::<usize>().ok())
+        };
+        let mut text = message.split(". Row data").next().unwrap_or(&message).to_string();
+        let mut err = DataError::new(String::new());
+        if let Some(index) = number_after("for column ")
             && let Some(name) = self.header.get(index)
         {
             err = err.column(name);
         }
+        if let Some(line) = number_after(" at line ") {
+            err = err.row(line.saturating_sub(1) as u64);
+            text = format!("line {}: {text}", line + 1);
+        }
+        err.message = text;
         err.context(self.path.display())
     }
 }
@@ -383,6 +393,7 @@ mod tests {
         let err = read_all(&csv, &schema()).unwrap_err();
         assert_eq!(err.column.as_deref(), Some("score"), "{err}");
         assert!(err.message.contains("line 3") && err.message.contains("lots"), "{err}");
+        assert_eq!(err.row, Some(1), "the second data row");
         std::fs::write(&csv, "id,score\na,0.5\n").unwrap();
         let err = read_all(&csv, &schema()).unwrap_err();
         assert!(err.message.contains("lacks the column `at`"), "{err}");
