@@ -17,7 +17,9 @@ pub fn product(args: TokenStream, item: TokenStream) -> TokenStream {
     }
     let function = parse_macro_input!(item as ItemFn);
     if let Err(e) = check_signature(&function) {
-        return e.to_compile_error().into();
+        // Keep the function, so the only error is ours (no cascade of unused-import warnings).
+        let error = e.to_compile_error();
+        return quote! { #error #function }.into();
     }
     let name = &function.sig.ident;
     let output = &function.sig.output;
@@ -56,7 +58,7 @@ pub fn product(args: TokenStream, item: TokenStream) -> TokenStream {
 fn check_signature(function: &ItemFn) -> syn::Result<()> {
     let sig = &function.sig;
     if let Some(asyncness) = &sig.asyncness {
-        return Err(syn::Error::new(asyncness.span(), format!("a product function cannot be async; {EXPECTED}")));
+        return Err(syn::Error::new_spanned(asyncness, format!("a product function cannot be async; {EXPECTED}")));
     }
     if !sig.generics.params.is_empty() {
         return Err(syn::Error::new(sig.generics.span(), format!("a product function cannot be generic; {EXPECTED}")));
@@ -79,7 +81,7 @@ fn check_signature(function: &ItemFn) -> syn::Result<()> {
         _ => false,
     };
     if !is_mut_context {
-        return Err(syn::Error::new(arg.ty.span(), format!("the argument must be `&mut Context`; {EXPECTED}")));
+        return Err(syn::Error::new_spanned(&arg.ty, format!("the argument must be `&mut Context`; {EXPECTED}")));
     }
     if matches!(sig.output, ReturnType::Default) {
         return Err(syn::Error::new(sig.ident.span(), format!("a product function returns `tessera_sdk::Result<()>`; {EXPECTED}")));

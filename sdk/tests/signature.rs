@@ -1,0 +1,11 @@
+//! A product function with the wrong signature is a compile error that says what is expected.
+
+#[test]
+fn wrong_signatures_fail_to_compile_with_a_clear_message() {
+    let cases = trybuild::TestCases::new();
+    cases.pass("tests/ui/good.rs");
+    cases.compile_fail("tests/ui/shared_context.rs");
+    cases.compile_fail("tests/ui/async_run.rs");
+    cases.compile_fail("tests/ui/no_return.rs");
+    cases.compile_fail("tests/ui/wrong_return.rs");
+}

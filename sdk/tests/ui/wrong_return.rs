@@ -1,0 +1,8 @@
+use tessera_sdk::Context;
+
+#[tessera_sdk::product]
+fn run(_ctx: &mut Context) -> Result<(), String> {
+    Ok(())
+}
+
+fn main() {}
