@@ -74,7 +74,10 @@ pub struct VarData {
 
 impl Default for VarData {
     fn default() -> Self {
-        VarData { data: Vec::new(), offsets: vec![0] }
+        VarData {
+            data: Vec::new(),
+            offsets: vec![0],
+        }
     }
 }
 
@@ -140,7 +143,10 @@ impl VarData {
     /// ```
     pub fn get(&self, i: usize) -> &[u8] {
         match (self.offsets.get(i), self.offsets.get(i + 1)) {
-            (Some(&start), Some(&end)) => self.data.get(start as usize..end as usize).unwrap_or_default(),
+            (Some(&start), Some(&end)) => self
+                .data
+                .get(start as usize..end as usize)
+                .unwrap_or_default(),
             _ => &[],
         }
     }
@@ -218,14 +224,22 @@ impl Values {
         match (self, other) {
             (Values::Float64(a), Values::Float64(b)) => a.extend(b),
             (Values::Float32(a), Values::Float32(b)) => a.extend(b),
-            (Values::Int64(a), Values::Int64(b)) | (Values::Timestamp(a), Values::Timestamp(b)) => a.extend(b),
+            (Values::Int64(a), Values::Int64(b)) | (Values::Timestamp(a), Values::Timestamp(b)) => {
+                a.extend(b)
+            }
             (Values::Boolean(a), Values::Boolean(b)) => a.extend(b),
             (Values::Text(a), Values::Text(b)) | (Values::Binary(a), Values::Binary(b)) => {
                 let base = a.data.len() as u32;
                 a.data.extend(b.data);
                 a.offsets.extend(b.offsets.iter().skip(1).map(|o| o + base));
             }
-            (a, b) => return Err(Error::invalid(format!("cannot append {} values to {} values", b.data_type().name(), a.data_type().name()))),
+            (a, b) => {
+                return Err(Error::invalid(format!(
+                    "cannot append {} values to {} values",
+                    b.data_type().name(),
+                    a.data_type().name()
+                )));
+            }
         }
         Ok(())
     }
@@ -257,7 +271,9 @@ impl Column {
     /// assert!(!c.is_null(0));
     /// ```
     pub fn is_null(&self, i: usize) -> bool {
-        self.valid.as_ref().is_some_and(|v| !v.get(i).copied().unwrap_or(true))
+        self.valid
+            .as_ref()
+            .is_some_and(|v| !v.get(i).copied().unwrap_or(true))
     }
 
     /// Number of null rows.
@@ -268,7 +284,9 @@ impl Column {
     /// assert_eq!(c.null_count(), 1);
     /// ```
     pub fn null_count(&self) -> usize {
-        self.valid.as_ref().map_or(0, |v| v.iter().filter(|ok| !**ok).count())
+        self.valid
+            .as_ref()
+            .map_or(0, |v| v.iter().filter(|ok| !**ok).count())
     }
 }
 
@@ -320,7 +338,10 @@ impl<'a, T: Copy> Primitive<'a, T> {
     /// # Ok::<(), tessera_sdk::Error>(())
     /// ```
     pub fn get(&self, i: usize) -> Option<T> {
-        if self.valid.is_some_and(|v| !v.get(i).copied().unwrap_or(false)) {
+        if self
+            .valid
+            .is_some_and(|v| !v.get(i).copied().unwrap_or(false))
+        {
             return None;
         }
         self.values.get(i).copied()
@@ -345,7 +366,8 @@ impl<'a, T: Copy> Primitive<'a, T> {
     /// # Ok::<(), tessera_sdk::Error>(())
     /// ```
     pub fn is_null(&self, i: usize) -> bool {
-        self.valid.is_some_and(|v| !v.get(i).copied().unwrap_or(true))
+        self.valid
+            .is_some_and(|v| !v.get(i).copied().unwrap_or(true))
     }
 
     /// Rows in order, `None` for nulls.
@@ -357,10 +379,13 @@ impl<'a, T: Copy> Primitive<'a, T> {
     /// ```
     pub fn iter(&self) -> impl Iterator<Item = Option<T>> + 'a {
         let valid = self.valid;
-        self.values.iter().enumerate().map(move |(i, v)| match valid {
-            Some(mask) if !mask.get(i).copied().unwrap_or(false) => None,
-            _ => Some(*v),
-        })
+        self.values
+            .iter()
+            .enumerate()
+            .map(move |(i, v)| match valid {
+                Some(mask) if !mask.get(i).copied().unwrap_or(false) => None,
+                _ => Some(*v),
+            })
     }
 }
 
@@ -420,7 +445,11 @@ impl<'a, T: ?Sized + FromVar> Var<'a, T> {
     /// # Ok::<(), tessera_sdk::Error>(())
     /// ```
     pub fn get(&self, i: usize) -> Option<&'a T> {
-        if i >= self.data.len() || self.valid.is_some_and(|v| !v.get(i).copied().unwrap_or(false)) {
+        if i >= self.data.len()
+            || self
+                .valid
+                .is_some_and(|v| !v.get(i).copied().unwrap_or(false))
+        {
             return None;
         }
         Some(T::from_var(self.data.get(i)))
@@ -489,7 +518,11 @@ macro_rules! primitive_getter {
 }
 
 fn wrong_type(name: &str, found: DataType, wanted: DataType) -> Error {
-    Error::invalid(format!("column `{name}` is {}, not {}", found.name(), wanted.name()))
+    Error::invalid(format!(
+        "column `{name}` is {}, not {}",
+        found.name(),
+        wanted.name()
+    ))
 }
 
 impl Batch {
@@ -524,10 +557,16 @@ impl Batch {
                 )));
             }
             if column.valid.as_ref().is_some_and(|v| v.len() != rows) {
-                return Err(Error::invalid(format!("the validity mask of `{}` does not have {rows} entries", column.name)));
+                return Err(Error::invalid(format!(
+                    "the validity mask of `{}` does not have {rows} entries",
+                    column.name
+                )));
             }
             if columns[..i].iter().any(|c| c.name == column.name) {
-                return Err(Error::invalid(format!("column `{}` appears twice", column.name)));
+                return Err(Error::invalid(format!(
+                    "column `{}` appears twice",
+                    column.name
+                )));
             }
         }
         Ok(Batch { columns })
@@ -584,7 +623,10 @@ impl Batch {
     pub fn column(&self, name: &str) -> Result<&Column> {
         self.columns.iter().find(|c| c.name == name).ok_or_else(|| {
             let names: Vec<&str> = self.columns.iter().map(|c| c.name.as_str()).collect();
-            Error::not_found(format!("no column `{name}` in this batch; it has: {}", names.join(", ")))
+            Error::not_found(format!(
+                "no column `{name}` in this batch; it has: {}",
+                names.join(", ")
+            ))
         })
     }
 
@@ -650,7 +692,11 @@ impl Batch {
     pub fn text(&self, name: &str) -> Result<Var<'_, str>> {
         let column = self.column(name)?;
         match &column.values {
-            Values::Text(data) => Ok(Var { data, valid: column.valid.as_deref(), kind: std::marker::PhantomData }),
+            Values::Text(data) => Ok(Var {
+                data,
+                valid: column.valid.as_deref(),
+                kind: std::marker::PhantomData,
+            }),
             other => Err(wrong_type(name, other.data_type(), DataType::Text)),
         }
     }
@@ -665,7 +711,11 @@ impl Batch {
     pub fn binary(&self, name: &str) -> Result<Var<'_, [u8]>> {
         let column = self.column(name)?;
         match &column.values {
-            Values::Binary(data) => Ok(Var { data, valid: column.valid.as_deref(), kind: std::marker::PhantomData }),
+            Values::Binary(data) => Ok(Var {
+                data,
+                valid: column.valid.as_deref(),
+                kind: std::marker::PhantomData,
+            }),
             other => Err(wrong_type(name, other.data_type(), DataType::Binary)),
         }
     }
@@ -688,14 +738,21 @@ impl Batch {
         let rows = self.num_rows();
         let other_rows = other.num_rows();
         if other.columns.len() != self.columns.len() {
-            return Err(Error::invalid("cannot append a batch with different columns"));
+            return Err(Error::invalid(
+                "cannot append a batch with different columns",
+            ));
         }
         let mut other_columns = other.columns;
         for column in &mut self.columns {
             let index = other_columns
                 .iter()
                 .position(|c| c.name == column.name)
-                .ok_or_else(|| Error::invalid(format!("cannot append: the other batch lacks `{}`", column.name)))?;
+                .ok_or_else(|| {
+                    Error::invalid(format!(
+                        "cannot append: the other batch lacks `{}`",
+                        column.name
+                    ))
+                })?;
             let theirs = other_columns.swap_remove(index);
             column.values.append(theirs.values)?;
             column.valid = match (column.valid.take(), theirs.valid) {
@@ -733,7 +790,11 @@ fn mask<T: Default>(values: impl IntoIterator<Item = Option<T>>) -> (Vec<T>, Opt
         valid.push(v.is_some());
         out.push(v.unwrap_or_default());
     }
-    let valid = if valid.iter().all(|v| *v) { None } else { Some(valid) };
+    let valid = if valid.iter().all(|v| *v) {
+        None
+    } else {
+        Some(valid)
+    };
     (out, valid)
 }
 
@@ -754,7 +815,11 @@ macro_rules! primitive_builder {
 
 impl BatchBuilder {
     fn push(mut self, name: &str, values: Values, valid: Option<Vec<bool>>) -> Self {
-        self.columns.push(Column { name: name.to_string(), values, valid });
+        self.columns.push(Column {
+            name: name.to_string(),
+            values,
+            valid,
+        });
         self
     }
 
@@ -868,14 +933,22 @@ impl BatchBuilder {
     /// let b = tessera_sdk::Batch::builder().text_opt("t", [Some("a"), None]).build()?;
     /// # Ok::<(), tessera_sdk::Error>(())
     /// ```
-    pub fn text_opt<S: AsRef<str>>(self, name: &str, values: impl IntoIterator<Item = Option<S>>) -> Self {
+    pub fn text_opt<S: AsRef<str>>(
+        self,
+        name: &str,
+        values: impl IntoIterator<Item = Option<S>>,
+    ) -> Self {
         let mut data = VarData::default();
         let mut valid = Vec::new();
         for v in values {
             valid.push(v.is_some());
             data.push(v.as_ref().map_or(&b""[..], |s| s.as_ref().as_bytes()));
         }
-        let valid = if valid.iter().all(|v| *v) { None } else { Some(valid) };
+        let valid = if valid.iter().all(|v| *v) {
+            None
+        } else {
+            Some(valid)
+        };
         self.push(name, Values::Text(data), valid)
     }
 

@@ -102,7 +102,9 @@ impl Context {
     /// # Ok::<(), tessera_sdk::Error>(())
     /// ```
     pub fn input(&mut self, port: &str) -> Result<Input> {
-        Ok(Input { stream: self.backend.open_input(port, None)? })
+        Ok(Input {
+            stream: self.backend.open_input(port, None)?,
+        })
     }
 
     /// Opens an input port, reading only `columns`, in that order.
@@ -118,7 +120,9 @@ impl Context {
     /// # Ok::<(), tessera_sdk::Error>(())
     /// ```
     pub fn input_columns(&mut self, port: &str, columns: &[&str]) -> Result<Input> {
-        Ok(Input { stream: self.backend.open_input(port, Some(columns))? })
+        Ok(Input {
+            stream: self.backend.open_input(port, Some(columns))?,
+        })
     }
 
     /// Opens an output port for writing.
@@ -134,7 +138,9 @@ impl Context {
     /// # Ok::<(), tessera_sdk::Error>(())
     /// ```
     pub fn output(&mut self, port: &str) -> Result<Output> {
-        Ok(Output { stream: self.backend.open_output(port)? })
+        Ok(Output {
+            stream: self.backend.open_output(port)?,
+        })
     }
 
     /// Records a product-defined gauge for this run (the last value of a name wins).
@@ -225,7 +231,11 @@ impl Input {
     /// # Ok::<(), tessera_sdk::Error>(())
     /// ```
     pub fn batches(self, max_rows: u32) -> Batches {
-        Batches { input: self, max_rows, done: false }
+        Batches {
+            input: self,
+            max_rows,
+            done: false,
+        }
     }
 
     /// Reads every remaining row into one batch. Mind the memory limit for large inputs;

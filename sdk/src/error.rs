@@ -63,7 +63,12 @@ impl Error {
     /// ```
     pub fn message(&self) -> &str {
         match self {
-            Error::NotFound(m) | Error::Invalid(m) | Error::Denied(m) | Error::Limit(m) | Error::Gpu(m) | Error::Internal(m) => m,
+            Error::NotFound(m)
+            | Error::Invalid(m)
+            | Error::Denied(m)
+            | Error::Limit(m)
+            | Error::Gpu(m)
+            | Error::Internal(m) => m,
         }
     }
 

@@ -1,8 +1,10 @@
 //! The [`Backend`] that talks to the Tessera host through the WIT imports, and the conversions
 //! between the SDK's types and the generated ones.
 
+use crate::__private::bindings::tessera::product::{
+    inputs, log as wit_log, metrics, outputs, types,
+};
 use crate::batch::{Batch, Column, DataType, Field, Values, VarData};
-use crate::__private::bindings::tessera::product::{inputs, log as wit_log, metrics, outputs, types};
 use crate::context::{Backend, InputStream, OutputStream};
 use crate::error::{Error, Result};
 use crate::log::Level;
@@ -11,11 +13,16 @@ pub(crate) struct HostBackend;
 
 impl Backend for HostBackend {
     fn open_input(&mut self, port: &str, columns: Option<&[&str]>) -> Result<Box<dyn InputStream>> {
-        let columns: Option<Vec<String>> = columns.map(|c| c.iter().map(|s| s.to_string()).collect());
+        let columns: Option<Vec<String>> =
+            columns.map(|c| c.iter().map(|s| s.to_string()).collect());
         let reader = inputs::open(port, columns.as_deref()).map_err(from_wit)?;
         let schema = reader.schema().into_iter().map(field_from_wit).collect();
         let version = reader.version();
-        Ok(Box::new(HostInput { reader, schema, version }))
+        Ok(Box::new(HostInput {
+            reader,
+            schema,
+            version,
+        }))
     }
 
     fn open_output(&mut self, port: &str) -> Result<Box<dyn OutputStream>> {
@@ -47,7 +54,9 @@ impl InputStream for HostInput {
     fn next(&mut self, max_rows: u32) -> Result<Option<Batch>> {
         match self.reader.next(max_rows).map_err(from_wit)? {
             None => Ok(None),
-            Some(batch) => Batch::new(batch.columns.into_iter().map(column_from_wit).collect()).map(Some),
+            Some(batch) => {
+                Batch::new(batch.columns.into_iter().map(column_from_wit).collect()).map(Some)
+            }
         }
     }
 }
@@ -63,8 +72,14 @@ impl OutputStream for HostOutput {
     }
 
     fn write(&mut self, batch: Batch) -> Result<()> {
-        let columns = batch.into_columns().into_iter().map(column_to_wit).collect();
-        self.writer.write(&types::Batch { columns }).map_err(from_wit)
+        let columns = batch
+            .into_columns()
+            .into_iter()
+            .map(column_to_wit)
+            .collect();
+        self.writer
+            .write(&types::Batch { columns })
+            .map_err(from_wit)
     }
 }
 
@@ -111,11 +126,18 @@ fn field_from_wit(f: types::Field) -> Field {
         types::DataType::Timestamp => DataType::Timestamp,
         types::DataType::Binary => DataType::Binary,
     };
-    Field { name: f.name, data_type, nullable: f.nullable }
+    Field {
+        name: f.name,
+        data_type,
+        nullable: f.nullable,
+    }
 }
 
 fn column_from_wit(c: types::Column) -> Column {
-    let var = |v: types::VarValues| VarData { data: v.data, offsets: v.offsets };
+    let var = |v: types::VarValues| VarData {
+        data: v.data,
+        offsets: v.offsets,
+    };
     let values = match c.values {
         types::Values::Float64(v) => Values::Float64(v),
         types::Values::Float32(v) => Values::Float32(v),
@@ -125,11 +147,18 @@ fn column_from_wit(c: types::Column) -> Column {
         types::Values::Timestamp(v) => Values::Timestamp(v),
         types::Values::Binary(v) => Values::Binary(var(v)),
     };
-    Column { name: c.name, values, valid: c.valid }
+    Column {
+        name: c.name,
+        values,
+        valid: c.valid,
+    }
 }
 
 fn column_to_wit(c: Column) -> types::Column {
-    let var = |v: VarData| types::VarValues { data: v.data, offsets: v.offsets };
+    let var = |v: VarData| types::VarValues {
+        data: v.data,
+        offsets: v.offsets,
+    };
     let values = match c.values {
         Values::Float64(v) => types::Values::Float64(v),
         Values::Float32(v) => types::Values::Float32(v),
@@ -139,5 +168,9 @@ fn column_to_wit(c: Column) -> types::Column {
         Values::Timestamp(v) => types::Values::Timestamp(v),
         Values::Binary(v) => types::Values::Binary(var(v)),
     };
-    types::Column { name: c.name, values, valid: c.valid }
+    types::Column {
+        name: c.name,
+        values,
+        valid: c.valid,
+    }
 }

@@ -44,7 +44,9 @@ mod host;
 pub mod log;
 pub mod testing;
 
-pub use batch::{Batch, BatchBuilder, Column, DataType, Field, FromVar, Primitive, Values, Var, VarData};
+pub use batch::{
+    Batch, BatchBuilder, Column, DataType, Field, FromVar, Primitive, Values, Var, VarData,
+};
 pub use context::{Batches, Context, DEFAULT_BATCH_ROWS, Input, Output, RunInfo};
 pub use error::{Error, Result};
 
@@ -96,8 +98,16 @@ pub mod __private {
 
     /// Runs the product function for the host's `run` export.
     #[cfg(target_arch = "wasm32")]
-    pub fn run(info: WitRunInfo, product: fn(&mut Context) -> Result<()>) -> core::result::Result<(), WitError> {
-        let info = crate::RunInfo { run_id: info.run_id, product: info.product, version: info.version, started_at: info.started_at };
+    pub fn run(
+        info: WitRunInfo,
+        product: fn(&mut Context) -> Result<()>,
+    ) -> core::result::Result<(), WitError> {
+        let info = crate::RunInfo {
+            run_id: info.run_id,
+            product: info.product,
+            version: info.version,
+            started_at: info.started_at,
+        };
         let mut ctx = Context::new(info, Box::new(crate::host::HostBackend));
         product(&mut ctx).map_err(crate::host::to_wit)
     }

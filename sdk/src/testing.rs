@@ -51,7 +51,12 @@ impl TestRun {
     /// ```
     pub fn new() -> Self {
         TestRun {
-            info: RunInfo { run_id: "test-run".into(), product: "test-product".into(), version: "0.0.0".into(), started_at: 0 },
+            info: RunInfo {
+                run_id: "test-run".into(),
+                product: "test-product".into(),
+                version: "0.0.0".into(),
+                started_at: 0,
+            },
             state: Rc::default(),
         }
     }
@@ -74,7 +79,10 @@ impl TestRun {
     /// # Ok::<(), tessera_sdk::Error>(())
     /// ```
     pub fn input(self, port: &str, batch: Batch) -> Self {
-        self.state.borrow_mut().inputs.insert(port.to_string(), batch);
+        self.state
+            .borrow_mut()
+            .inputs
+            .insert(port.to_string(), batch);
         self
     }
 
@@ -86,7 +94,12 @@ impl TestRun {
     /// assert!(matches!(TestRun::new().run(run), Err(Error::NotFound(_))));
     /// ```
     pub fn run(&mut self, product: impl FnOnce(&mut Context) -> Result<()>) -> Result<()> {
-        let mut ctx = Context::new(self.info.clone(), Box::new(MemoryBackend { state: self.state.clone() }));
+        let mut ctx = Context::new(
+            self.info.clone(),
+            Box::new(MemoryBackend {
+                state: self.state.clone(),
+            }),
+        );
         product(&mut ctx)
     }
 
@@ -97,7 +110,12 @@ impl TestRun {
     /// assert!(TestRun::new().output("never-written").is_err());
     /// ```
     pub fn output(&self, port: &str) -> Result<Batch> {
-        self.state.borrow().outputs.get(port).cloned().ok_or_else(|| Error::not_found(format!("nothing was written to output `{port}`")))
+        self.state
+            .borrow()
+            .outputs
+            .get(port)
+            .cloned()
+            .ok_or_else(|| Error::not_found(format!("nothing was written to output `{port}`")))
     }
 
     /// The last value of a gauge.
@@ -117,25 +135,47 @@ struct MemoryBackend {
 impl Backend for MemoryBackend {
     fn open_input(&mut self, port: &str, columns: Option<&[&str]>) -> Result<Box<dyn InputStream>> {
         let state = self.state.borrow();
-        let batch = state.inputs.get(port).ok_or_else(|| Error::not_found(format!("no input port `{port}` in this test run")))?;
+        let batch = state
+            .inputs
+            .get(port)
+            .ok_or_else(|| Error::not_found(format!("no input port `{port}` in this test run")))?;
         let batch = match columns {
             None => batch.clone(),
-            Some(names) => Batch::new(names.iter().map(|n| batch.column(n).cloned()).collect::<Result<Vec<Column>>>()?)?,
+            Some(names) => Batch::new(
+                names
+                    .iter()
+                    .map(|n| batch.column(n).cloned())
+                    .collect::<Result<Vec<Column>>>()?,
+            )?,
         };
         let schema = batch
             .columns()
             .iter()
-            .map(|c| Field { name: c.name.clone(), data_type: c.values.data_type(), nullable: c.valid.is_some() })
+            .map(|c| Field {
+                name: c.name.clone(),
+                data_type: c.values.data_type(),
+                nullable: c.valid.is_some(),
+            })
             .collect();
-        Ok(Box::new(MemoryInput { rows: batch_rows(batch), schema }))
+        Ok(Box::new(MemoryInput {
+            rows: batch_rows(batch),
+            schema,
+        }))
     }
 
     fn open_output(&mut self, port: &str) -> Result<Box<dyn OutputStream>> {
-        Ok(Box::new(MemoryOutput { port: port.to_string(), state: self.state.clone(), schema: Vec::new() }))
+        Ok(Box::new(MemoryOutput {
+            port: port.to_string(),
+            state: self.state.clone(),
+            schema: Vec::new(),
+        }))
     }
 
     fn gauge(&mut self, name: &str, value: f64) {
-        self.state.borrow_mut().gauges.insert(name.to_string(), value);
+        self.state
+            .borrow_mut()
+            .gauges
+            .insert(name.to_string(), value);
     }
 }
 
@@ -161,7 +201,11 @@ fn slice_column(c: &Column, i: usize) -> Column {
         Values::Text(v) => Values::Text(VarData::from_bytes([v.get(i)])),
         Values::Binary(v) => Values::Binary(VarData::from_bytes([v.get(i)])),
     };
-    Column { name: c.name.clone(), values, valid: c.valid.as_ref().map(|v| vec![v[i]]) }
+    Column {
+        name: c.name.clone(),
+        values,
+        valid: c.valid.as_ref().map(|v| vec![v[i]]),
+    }
 }
 
 struct MemoryInput {
@@ -181,7 +225,9 @@ impl InputStream for MemoryInput {
     fn next(&mut self, max_rows: u32) -> Result<Option<Batch>> {
         let mut out: Option<Batch> = None;
         for _ in 0..max_rows {
-            let Some(row) = self.rows.pop_front() else { break };
+            let Some(row) = self.rows.pop_front() else {
+                break;
+            };
             match &mut out {
                 None => out = Some(row),
                 Some(batch) => batch.append(row)?,

@@ -18,7 +18,11 @@ fn hostile() -> (Runtime, Product) {
 
 fn request(mode: &str, sink: &MemorySink) -> RunRequest {
     let schema = Arc::new(Schema::new(vec![Field::new("mode", DataType::Utf8, false)]));
-    let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(vec![mode]))]).unwrap();
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![Arc::new(StringArray::from(vec![mode]))],
+    )
+    .unwrap();
     RunRequest::new(format!("hostile-{mode}"), 0)
         .input("control", Box::new(MemorySource::new(schema, vec![batch])))
         .output("result", Box::new(sink.clone()))
@@ -31,14 +35,24 @@ fn run(product: &Product, mode: &str) -> (RunOutcome, MemorySink) {
 
 fn outcome_text(sink: &MemorySink) -> String {
     let batches = sink.batches();
-    let column = batches[0].column_by_name("outcome").unwrap().as_any().downcast_ref::<StringArray>().unwrap();
+    let column = batches[0]
+        .column_by_name("outcome")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .unwrap();
     column.value(0).to_string()
 }
 
 fn assert_failed(outcome: &RunOutcome, kind: FailureKind, needle: &str) {
-    let (got, reason) = outcome.failure().unwrap_or_else(|| panic!("expected a failure, got {:?}", outcome.status));
+    let (got, reason) = outcome
+        .failure()
+        .unwrap_or_else(|| panic!("expected a failure, got {:?}", outcome.status));
     assert_eq!(got, kind, "{reason}");
-    assert!(reason.contains(needle), "`{reason}` should mention `{needle}`");
+    assert!(
+        reason.contains(needle),
+        "`{reason}` should mention `{needle}`"
+    );
 }
 
 #[test]
@@ -46,7 +60,11 @@ fn an_infinite_loop_times_out() {
     let (_, product) = hostile();
     let (outcome, _) = run(&product, "loop");
     assert_failed(&outcome, FailureKind::Timeout, "timeout of 1s");
-    assert!(outcome.duration.as_secs_f64() < 5.0, "{:?}", outcome.duration);
+    assert!(
+        outcome.duration.as_secs_f64() < 5.0,
+        "{:?}",
+        outcome.duration
+    );
 }
 
 #[test]
@@ -83,20 +101,36 @@ fn undeclared_ports_are_errors_the_product_sees() {
     let (_, product) = hostile();
     let (outcome, sink) = run(&product, "undeclared-input");
     assert!(outcome.succeeded(), "{:?}", outcome.status);
-    assert!(outcome_text(&sink).starts_with("denied: input `secrets` is not declared"), "{}", outcome_text(&sink));
+    assert!(
+        outcome_text(&sink).starts_with("denied: input `secrets` is not declared"),
+        "{}",
+        outcome_text(&sink)
+    );
     let (outcome, sink) = run(&product, "undeclared-output");
     assert!(outcome.succeeded(), "{:?}", outcome.status);
-    assert!(outcome_text(&sink).starts_with("denied: output `exfiltrate` is not declared"), "{}", outcome_text(&sink));
+    assert!(
+        outcome_text(&sink).starts_with("denied: output `exfiltrate` is not declared"),
+        "{}",
+        outcome_text(&sink)
+    );
 }
 
 #[test]
 fn a_batch_that_breaks_the_schema_fails_the_run_naming_the_column() {
     let (_, product) = hostile();
     let (outcome, sink) = run(&product, "bad-schema");
-    assert_failed(&outcome, FailureKind::SchemaViolation, "column `outcome` is declared text, but the batch holds int64");
+    assert_failed(
+        &outcome,
+        FailureKind::SchemaViolation,
+        "column `outcome` is declared text, but the batch holds int64",
+    );
     assert!(sink.batches().is_empty());
     let (outcome, _) = run(&product, "missing-column");
-    assert_failed(&outcome, FailureKind::SchemaViolation, "column `outcome` is missing");
+    assert_failed(
+        &outcome,
+        FailureKind::SchemaViolation,
+        "column `outcome` is missing",
+    );
 }
 
 #[test]
@@ -104,14 +138,32 @@ fn standard_output_and_error_are_captured_into_the_log() {
     let (_, product) = hostile();
     let (outcome, _) = run(&product, "print");
     assert!(outcome.succeeded(), "{:?}", outcome.status);
-    assert!(outcome.log.iter().any(|l| l.level == LogLevel::Stdout && l.message == "to stdout"), "{:?}", outcome.log);
-    assert!(outcome.log.iter().any(|l| l.level == LogLevel::Stderr && l.message == "to stderr"), "{:?}", outcome.log);
+    assert!(
+        outcome
+            .log
+            .iter()
+            .any(|l| l.level == LogLevel::Stdout && l.message == "to stdout"),
+        "{:?}",
+        outcome.log
+    );
+    assert!(
+        outcome
+            .log
+            .iter()
+            .any(|l| l.level == LogLevel::Stderr && l.message == "to stderr"),
+        "{:?}",
+        outcome.log
+    );
 }
 
 #[test]
 fn a_failing_run_leaves_other_runs_and_later_runs_unaffected() {
     let (runtime, product) = hostile();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let (looping, fine) = rt.block_on(async {
         let loop_sink = MemorySink::new();
         let ok_sink = MemorySink::new();

@@ -4,7 +4,13 @@
 use std::path::Path;
 
 /// The simulated annotators and their error rates (probability of giving the wrong label).
-pub const ANNOTATORS: [(&str, f64); 5] = [("ann-01", 0.03), ("ann-02", 0.08), ("ann-03", 0.12), ("ann-04", 0.20), ("ann-05", 0.35)];
+pub const ANNOTATORS: [(&str, f64); 5] = [
+    ("ann-01", 0.03),
+    ("ann-02", 0.08),
+    ("ann-03", 0.12),
+    ("ann-04", 0.20),
+    ("ann-05", 0.35),
+];
 
 /// 2026-01-05T08:00:00Z in µs.
 const FIRST_ANNOTATION_US: i64 = 1_767_600_000_000_000;
@@ -47,7 +53,10 @@ pub fn diagnoses(csv: &Path) -> Vec<(String, String)> {
         .map(|line| {
             let id = line.split(',').next().unwrap_or_default();
             let diagnosis = line.rsplit(',').next().unwrap_or_default();
-            (format!("study-{}", id.trim_start_matches("wdbc-")), diagnosis.to_string())
+            (
+                format!("study-{}", id.trim_start_matches("wdbc-")),
+                diagnosis.to_string(),
+            )
         })
         .collect()
 }
@@ -98,7 +107,13 @@ pub fn annotations(csv: &Path) -> Vec<Annotation> {
                     Some((0.6 + 0.4 * rng.unit()).min(1.0))
                 };
                 let confidence = confidence.map(|c| (c * 1000.0).round() / 1000.0);
-                out.push(Annotation { study_id: study.clone(), annotator_id: annotator.to_string(), label: label.to_string(), confidence, annotated_at: at });
+                out.push(Annotation {
+                    study_id: study.clone(),
+                    annotator_id: annotator.to_string(),
+                    label: label.to_string(),
+                    confidence,
+                    annotated_at: at,
+                });
                 at += 3_600_000_000;
             }
         }
@@ -110,9 +125,14 @@ pub fn annotations(csv: &Path) -> Vec<Annotation> {
 pub fn annotations_csv(annotations: &[Annotation]) -> String {
     let mut csv = String::from("study_id,annotator_id,label,confidence,annotated_at\n");
     for a in annotations {
-        let at = chrono::DateTime::from_timestamp_micros(a.annotated_at).expect("a valid time").format("%Y-%m-%dT%H:%M:%SZ");
+        let at = chrono::DateTime::from_timestamp_micros(a.annotated_at)
+            .expect("a valid time")
+            .format("%Y-%m-%dT%H:%M:%SZ");
         let confidence = a.confidence.map(|c| c.to_string()).unwrap_or_default();
-        csv.push_str(&format!("{},{},{},{confidence},{at}\n", a.study_id, a.annotator_id, a.label));
+        csv.push_str(&format!(
+            "{},{},{},{confidence},{at}\n",
+            a.study_id, a.annotator_id, a.label
+        ));
     }
     csv
 }

@@ -12,7 +12,10 @@ use std::sync::{Mutex, OnceLock};
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the tests crate sits in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tests crate sits in the workspace")
+        .to_path_buf()
 }
 
 /// Builds the product crate at `relative` (from the workspace root) with `tessera build`'s code
@@ -33,5 +36,9 @@ pub fn built(relative: &str) -> PathBuf {
 
 /// A runtime with a private code cache, for tests.
 pub fn runtime() -> tessera_runtime::Runtime {
-    tessera_runtime::Runtime::new(tessera_runtime::RuntimeConfig { max_concurrent_runs: 4, ..Default::default() }).expect("the sandbox starts")
+    tessera_runtime::Runtime::new(tessera_runtime::RuntimeConfig {
+        max_concurrent_runs: 4,
+        ..Default::default()
+    })
+    .expect("the sandbox starts")
 }

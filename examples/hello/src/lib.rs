@@ -29,7 +29,12 @@ fn run(ctx: &mut Context) -> Result<()> {
             greeted.push(name);
         }
         total += greetings.len();
-        out.write(Batch::builder().text("name", greeted).text("greeting", greetings).build()?)?;
+        out.write(
+            Batch::builder()
+                .text("name", greeted)
+                .text("greeting", greetings)
+                .build()?,
+        )?;
     }
     tessera_sdk::info!("greeted {total} people");
     ctx.gauge("people_greeted", total as f64);
@@ -58,7 +63,14 @@ mod tests {
         let mut test = TestRun::new().input("people", people);
         test.run(run).unwrap();
         let out = test.output("greetings").unwrap();
-        assert_eq!(out.text("greeting").unwrap().iter().flatten().collect::<Vec<_>>(), ["Hallo, Ada!", "Hello, Grace!"]);
+        assert_eq!(
+            out.text("greeting")
+                .unwrap()
+                .iter()
+                .flatten()
+                .collect::<Vec<_>>(),
+            ["Hallo, Ada!", "Hello, Grace!"]
+        );
         assert_eq!(test.gauge("people_greeted"), Some(2.0));
     }
 }

@@ -36,9 +36,13 @@ pub enum Progress {
 
 /// Makes sure the `wasm32-wasip2` target is installed, installing it with rustup if not.
 pub fn ensure_target(progress: Progress) -> Result<()> {
-    let output = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    let output = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
     let installed = match output {
-        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == TARGET),
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .any(|l| l.trim() == TARGET),
         // Without rustup we cannot check; let cargo say whether the target is there.
         _ => return Ok(()),
     };
@@ -46,9 +50,16 @@ pub fn ensure_target(progress: Progress) -> Result<()> {
         return Ok(());
     }
     if progress == Progress::Show {
-        anstream::eprintln!("{}installing{} the {TARGET} target (rustup target add {TARGET})", style::WARN.render(), style::WARN.render_reset());
+        anstream::eprintln!(
+            "{}installing{} the {TARGET} target (rustup target add {TARGET})",
+            style::WARN.render(),
+            style::WARN.render_reset()
+        );
     }
-    let status = Command::new("rustup").args(["target", "add", TARGET]).status().context("running rustup target add")?;
+    let status = Command::new("rustup")
+        .args(["target", "add", TARGET])
+        .status()
+        .context("running rustup target add")?;
     if !status.success() {
         bail!("`rustup target add {TARGET}` failed; install the target by hand and retry");
     }
@@ -58,19 +69,30 @@ pub fn ensure_target(progress: Progress) -> Result<()> {
 /// Builds the product crate in `dir` and packages it.
 pub fn build(dir: &Path, progress: Progress) -> Result<Built> {
     let manifest_path = dir.join("product.toml");
-    let manifest_text = std::fs::read_to_string(&manifest_path)
-        .with_context(|| format!("reading {} (a product directory needs one; `tessera new` makes one)", manifest_path.display()))?;
-    let manifest = Manifest::parse(&manifest_text, &manifest_path.display().to_string()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let manifest_text = std::fs::read_to_string(&manifest_path).with_context(|| {
+        format!(
+            "reading {} (a product directory needs one; `tessera new` makes one)",
+            manifest_path.display()
+        )
+    })?;
+    let manifest = Manifest::parse(&manifest_text, &manifest_path.display().to_string())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let cargo_toml = dir.join("Cargo.toml");
     if !cargo_toml.is_file() {
-        bail!("{} not found: a product is a Rust crate with product.toml beside its Cargo.toml", cargo_toml.display());
+        bail!(
+            "{} not found: a product is a Rust crate with product.toml beside its Cargo.toml",
+            cargo_toml.display()
+        );
     }
     ensure_target(progress)?;
 
     let bar = match progress {
         Progress::Show => {
             let bar = indicatif::ProgressBar::new_spinner();
-            bar.set_style(indicatif::ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()));
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
             bar.enable_steady_tick(std::time::Duration::from_millis(120));
             bar.set_message(format!("building {}", manifest.product.name));
             Some(bar)
@@ -78,32 +100,67 @@ pub fn build(dir: &Path, progress: Progress) -> Result<Built> {
         Progress::Quiet => None,
     };
     let mut child = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--release", "--target", TARGET, "--message-format", "json-render-diagnostics", "--manifest-path"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            TARGET,
+            "--message-format",
+            "json-render-diagnostics",
+            "--manifest-path",
+        ])
         .arg(&cargo_toml)
         .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
         .stdout(Stdio::piped())
-        .stderr(if progress == Progress::Show { Stdio::piped() } else { Stdio::inherit() })
+        .stderr(if progress == Progress::Show {
+            Stdio::piped()
+        } else {
+            Stdio::inherit()
+        })
         .spawn()
         .context("starting cargo")?;
     let stderr_lines = child.stderr.take().map(|stderr| {
-        std::thread::spawn(move || BufReader::new(stderr).lines().map_while(std::result::Result::ok).collect::<Vec<_>>())
+        std::thread::spawn(move || {
+            BufReader::new(stderr)
+                .lines()
+                .map_while(std::result::Result::ok)
+                .collect::<Vec<_>>()
+        })
     });
     let mut artifact: Option<PathBuf> = None;
     let mut compiled = 0usize;
     if let Some(stdout) = child.stdout.take() {
-        for line in BufReader::new(stdout).lines().map_while(std::result::Result::ok) {
-            let Ok(message) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+        for line in BufReader::new(stdout)
+            .lines()
+            .map_while(std::result::Result::ok)
+        {
+            let Ok(message) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
             if message["reason"] != "compiler-artifact" {
                 continue;
             }
             compiled += 1;
             if let Some(bar) = &bar {
-                bar.set_message(format!("building {} ({compiled} crates, now {})", manifest.product.name, message["target"]["name"].as_str().unwrap_or("?")));
+                bar.set_message(format!(
+                    "building {} ({compiled} crates, now {})",
+                    manifest.product.name,
+                    message["target"]["name"].as_str().unwrap_or("?")
+                ));
             }
-            let is_cdylib = message["target"]["kind"].as_array().is_some_and(|k| k.iter().any(|k| k == "cdylib"));
-            let in_dir = message["manifest_path"].as_str().is_some_and(|p| Path::new(p) == cargo_toml || same_file(Path::new(p), &cargo_toml));
+            let is_cdylib = message["target"]["kind"]
+                .as_array()
+                .is_some_and(|k| k.iter().any(|k| k == "cdylib"));
+            let in_dir = message["manifest_path"].as_str().is_some_and(|p| {
+                Path::new(p) == cargo_toml || same_file(Path::new(p), &cargo_toml)
+            });
             if is_cdylib && in_dir {
-                artifact = message["filenames"].as_array().and_then(|f| f.iter().filter_map(|f| f.as_str()).find(|f| f.ends_with(".wasm")).map(PathBuf::from));
+                artifact = message["filenames"].as_array().and_then(|f| {
+                    f.iter()
+                        .filter_map(|f| f.as_str())
+                        .find(|f| f.ends_with(".wasm"))
+                        .map(PathBuf::from)
+                });
             }
         }
     }
@@ -119,14 +176,23 @@ pub fn build(dir: &Path, progress: Progress) -> Result<Built> {
         bail!("cargo build failed for {}", dir.display());
     }
     let Some(artifact) = artifact else {
-        bail!("cargo built no WebAssembly library for {}; the crate needs `[lib] crate-type = [\"cdylib\"]`", dir.display());
+        bail!(
+            "cargo built no WebAssembly library for {}; the crate needs `[lib] crate-type = [\"cdylib\"]`",
+            dir.display()
+        );
     };
-    let wasm = std::fs::read(&artifact).with_context(|| format!("reading {}", artifact.display()))?;
+    let wasm =
+        std::fs::read(&artifact).with_context(|| format!("reading {}", artifact.display()))?;
     let readme = std::fs::read_to_string(dir.join("README.md")).ok();
-    let packaged = package::embed(&wasm, &manifest_text, readme.as_deref()).map_err(|e| anyhow::anyhow!("{} : {e}", artifact.display()))?;
+    let packaged = package::embed(&wasm, &manifest_text, readme.as_deref())
+        .map_err(|e| anyhow::anyhow!("{} : {e}", artifact.display()))?;
     let out = artifact.with_file_name(format!("{}.tessera.wasm", manifest.product.name));
     std::fs::write(&out, &packaged).with_context(|| format!("writing {}", out.display()))?;
-    Ok(Built { path: out, size: packaged.len() as u64, manifest })
+    Ok(Built {
+        path: out,
+        size: packaged.len() as u64,
+        manifest,
+    })
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {
@@ -138,15 +204,26 @@ fn same_file(a: &Path, b: &Path) -> bool {
 
 /// Embeds a manifest (and README) into an existing component, e.g. one built with
 /// `cargo component build`.
-pub fn package_file(component: &Path, manifest: &Path, readme: Option<&Path>, out: &Path) -> Result<Manifest> {
-    let text = std::fs::read_to_string(manifest).with_context(|| format!("reading {}", manifest.display()))?;
-    let parsed = Manifest::parse(&text, &manifest.display().to_string()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let wasm = std::fs::read(component).with_context(|| format!("reading {}", component.display()))?;
+pub fn package_file(
+    component: &Path,
+    manifest: &Path,
+    readme: Option<&Path>,
+    out: &Path,
+) -> Result<Manifest> {
+    let text = std::fs::read_to_string(manifest)
+        .with_context(|| format!("reading {}", manifest.display()))?;
+    let parsed = Manifest::parse(&text, &manifest.display().to_string())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let wasm =
+        std::fs::read(component).with_context(|| format!("reading {}", component.display()))?;
     let readme = match readme {
-        Some(path) => Some(std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?),
+        Some(path) => Some(
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+        ),
         None => None,
     };
-    let packaged = package::embed(&wasm, &text, readme.as_deref()).map_err(|e| anyhow::anyhow!("{}: {e}", component.display()))?;
+    let packaged = package::embed(&wasm, &text, readme.as_deref())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", component.display()))?;
     std::fs::write(out, packaged).with_context(|| format!("writing {}", out.display()))?;
     Ok(parsed)
 }

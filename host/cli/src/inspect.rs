@@ -29,8 +29,10 @@ pub struct Inspection {
 /// Reads a packaged product.
 pub fn inspect(path: &Path) -> Result<Inspection> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let embedded = package::read_embedded(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let interface = package::interface(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let embedded =
+        package::read_embedded(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let interface =
+        package::interface(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     Ok(Inspection {
         size: bytes.len() as u64,
         sha256: hex::encode(Sha256::digest(&bytes)),
@@ -45,10 +47,18 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
 pub fn describe(manifest: &Manifest) -> String {
     let mut out = String::new();
     let p = &manifest.product;
-    let _ = writeln!(out, "{} {} ({:?}, domain {}, owner {})", p.name, p.version, p.kind, p.domain, p.owner);
+    let _ = writeln!(
+        out,
+        "{} {} ({:?}, domain {}, owner {})",
+        p.name, p.version, p.kind, p.domain, p.owner
+    );
     let _ = writeln!(out, "  {}", p.description);
     let r = &manifest.resources;
-    let _ = writeln!(out, "resources: memory {}, timeout {}, gpu {:?}, storage {}", r.memory, r.timeout, r.gpu, r.storage);
+    let _ = writeln!(
+        out,
+        "resources: memory {}, timeout {}, gpu {:?}, storage {}",
+        r.memory, r.timeout, r.gpu, r.storage
+    );
     for input in &manifest.inputs {
         match &input.source {
             InputSource::Ingest(schema) => {
@@ -60,9 +70,20 @@ pub fn describe(manifest: &Manifest) -> String {
         }
     }
     for output in &manifest.outputs {
-        let _ = writeln!(out, "output {} ({:?}): {}", output.name, output.access, columns(&output.schema));
+        let _ = writeln!(
+            out,
+            "output {} ({:?}): {}",
+            output.name,
+            output.access,
+            columns(&output.schema)
+        );
         if !output.checks.is_empty() {
-            let _ = writeln!(out, "       {} checks, {} views", output.checks.len(), output.views.len());
+            let _ = writeln!(
+                out,
+                "       {} checks, {} views",
+                output.checks.len(),
+                output.views.len()
+            );
         }
     }
     if let Some(schedule) = &manifest.trigger.schedule {
@@ -75,7 +96,14 @@ fn columns(schema: &tessera_core::schema::Schema) -> String {
     schema
         .columns
         .iter()
-        .map(|c| format!("{} {}{}", c.name, c.data_type, if c.required { "!" } else { "" }))
+        .map(|c| {
+            format!(
+                "{} {}{}",
+                c.name,
+                c.data_type,
+                if c.required { "!" } else { "" }
+            )
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }

@@ -46,40 +46,61 @@ pub fn cache_dir() -> PathBuf {
 /// Parses `PORT=FILE`.
 pub fn parse_input(text: &str) -> Result<(String, PathBuf), String> {
     match text.split_once('=') {
-        Some((port, file)) if !port.is_empty() && !file.is_empty() => Ok((port.to_string(), PathBuf::from(file))),
+        Some((port, file)) if !port.is_empty() && !file.is_empty() => {
+            Ok((port.to_string(), PathBuf::from(file)))
+        }
         _ => Err(format!("expected PORT=FILE, got `{text}`")),
     }
 }
 
 /// Loads the product, checks the inputs against its manifest, runs it and writes the outputs.
 pub fn run(request: &LocalRun) -> Result<LocalResult> {
-    let runtime = Runtime::new(RuntimeConfig { cache_dir: Some(cache_dir()), max_concurrent_runs: 1, ..RuntimeConfig::default() })?;
-    let wasm = std::fs::read(&request.wasm).with_context(|| format!("reading {}", request.wasm.display()))?;
-    let product = runtime.load(&wasm).map_err(|e| anyhow::anyhow!("{}: {e}", request.wasm.display()))?;
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: Some(cache_dir()),
+        max_concurrent_runs: 1,
+        ..RuntimeConfig::default()
+    })?;
+    let wasm = std::fs::read(&request.wasm)
+        .with_context(|| format!("reading {}", request.wasm.display()))?;
+    let product = runtime
+        .load(&wasm)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", request.wasm.display()))?;
     run_product(&product, request)
 }
 
-fn open_inputs(product: &Product, inputs: &[(String, PathBuf)]) -> Result<HashMap<String, Box<dyn BatchSource>>> {
+fn open_inputs(
+    product: &Product,
+    inputs: &[(String, PathBuf)],
+) -> Result<HashMap<String, Box<dyn BatchSource>>> {
     let manifest = product.manifest();
     let declared: Vec<&str> = manifest.inputs.iter().map(|p| p.name.as_str()).collect();
     let mut sources: HashMap<String, Box<dyn BatchSource>> = HashMap::new();
     for (port, file) in inputs {
         let Some(input) = manifest.input(port) else {
-            bail!("--input {port}=...: `{}` declares no input `{port}` (its inputs: {})", manifest.product.name, declared.join(", "));
+            bail!(
+                "--input {port}=...: `{}` declares no input `{port}` (its inputs: {})",
+                manifest.product.name,
+                declared.join(", ")
+            );
         };
         let format = Format::from_path(file).map_err(|e| anyhow::anyhow!("--input {port}: {e}"))?;
         let schema = match &input.source {
             InputSource::Ingest(schema) => schema.clone(),
-            InputSource::Upstream(_) => infer_schema(file, format).map_err(|e| anyhow::anyhow!("--input {port}: {e}"))?,
+            InputSource::Upstream(_) => {
+                infer_schema(file, format).map_err(|e| anyhow::anyhow!("--input {port}: {e}"))?
+            }
         };
-        let source = FileSource::open(file, format, &schema).map_err(|e| anyhow::anyhow!("--input {port}: {e}"))?;
+        let source = FileSource::open(file, format, &schema)
+            .map_err(|e| anyhow::anyhow!("--input {port}: {e}"))?;
         if sources.insert(port.clone(), Box::new(source)).is_some() {
             bail!("--input {port} is given twice");
         }
     }
     for port in &declared {
         if !sources.contains_key(*port) {
-            bail!("input `{port}` needs data: pass --input {port}=FILE (CSV, NDJSON, Parquet or Arrow)");
+            bail!(
+                "input `{port}` needs data: pass --input {port}=FILE (CSV, NDJSON, Parquet or Arrow)"
+            );
         }
     }
     Ok(sources)
@@ -89,12 +110,18 @@ fn open_inputs(product: &Product, inputs: &[(String, PathBuf)]) -> Result<HashMa
 pub fn run_product(product: &Product, request: &LocalRun) -> Result<LocalResult> {
     let manifest = product.manifest();
     let sources = open_inputs(product, &request.inputs)?;
-    std::fs::create_dir_all(&request.out).with_context(|| format!("creating {}", request.out.display()))?;
+    std::fs::create_dir_all(&request.out)
+        .with_context(|| format!("creating {}", request.out.display()))?;
     let mut sinks: HashMap<String, Box<dyn BatchSink>> = HashMap::new();
     let mut partials = Vec::new();
     for port in &manifest.outputs {
-        let partial = request.out.join(format!(".{}.{}.partial", port.name, request.format.extension()));
-        let sink = FileSink::create(&partial, request.format, &port.schema.to_arrow()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let partial = request.out.join(format!(
+            ".{}.{}.partial",
+            port.name,
+            request.format.extension()
+        ));
+        let sink = FileSink::create(&partial, request.format, &port.schema.to_arrow())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         sinks.insert(port.name.clone(), Box::new(sink));
         partials.push((port.name.clone(), partial, port.schema.columns.len()));
     }
@@ -106,8 +133,11 @@ pub fn run_product(product: &Product, request: &LocalRun) -> Result<LocalResult>
     let mut files = Vec::new();
     for (port, partial, columns) in partials {
         if outcome.succeeded() {
-            let path = request.out.join(format!("{port}.{}", request.format.extension()));
-            std::fs::rename(&partial, &path).with_context(|| format!("writing {}", path.display()))?;
+            let path = request
+                .out
+                .join(format!("{port}.{}", request.format.extension()));
+            std::fs::rename(&partial, &path)
+                .with_context(|| format!("writing {}", path.display()))?;
             files.push((port, Some(path), columns));
         } else {
             let _ = std::fs::remove_file(&partial);
@@ -124,6 +154,9 @@ pub fn resolve_target(target: &Path, progress: crate::build::Progress) -> Result
     } else if target.is_file() {
         Ok(target.to_path_buf())
     } else {
-        bail!("{} is neither a product directory nor a .wasm file", target.display())
+        bail!(
+            "{} is neither a product directory nor a .wasm file",
+            target.display()
+        )
     }
 }

@@ -81,7 +81,10 @@ enum Command {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -99,11 +102,21 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         Command::New { name, dir, domain } => {
             let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
             let files = scaffold::scaffold(&name, &dir, &domain)?;
-            anstream::println!("{}created{} product {}{name}{} in {}", GOOD.render(), GOOD.render_reset(), NAME.render(), NAME.render_reset(), dir.display());
+            anstream::println!(
+                "{}created{} product {}{name}{} in {}",
+                GOOD.render(),
+                GOOD.render_reset(),
+                NAME.render(),
+                NAME.render_reset(),
+                dir.display()
+            );
             for file in files {
                 anstream::println!("  {}{}{}", DIM.render(), file.display(), DIM.render_reset());
             }
-            anstream::println!("\nnext:\n  cd {}\n  cargo test\n  tessera run . --input readings=data/readings.csv", dir.display());
+            anstream::println!(
+                "\nnext:\n  cd {}\n  cargo test\n  tessera run . --input readings=data/readings.csv",
+                dir.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Build { dir } => {
@@ -121,10 +134,20 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { target, inputs, out, format } => {
+        Command::Run {
+            target,
+            inputs,
+            out,
+            format,
+        } => {
             let format: Format = format.parse().map_err(|e: String| anyhow::anyhow!(e))?;
             let wasm = local_run::resolve_target(&target, Progress::Show)?;
-            let result = local_run::run(&LocalRun { wasm, inputs, out, format })?;
+            let result = local_run::run(&LocalRun {
+                wasm,
+                inputs,
+                out,
+                format,
+            })?;
             Ok(report(&result))
         }
         Command::Inspect { file, json } => {
@@ -133,15 +156,37 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&inspection)?);
                 return Ok(ExitCode::SUCCESS);
             }
-            anstream::println!("{}{}{}  {} sha256:{}", BOLD.render(), file.display(), BOLD.render_reset(), style::size(inspection.size), inspection.sha256);
+            anstream::println!(
+                "{}{}{}  {} sha256:{}",
+                BOLD.render(),
+                file.display(),
+                BOLD.render_reset(),
+                style::size(inspection.size),
+                inspection.sha256
+            );
             match &inspection.manifest {
                 Some(text) => match Manifest::parse(text, "<embedded product.toml>") {
                     Ok(manifest) => print!("{}", inspect::describe(&manifest)),
-                    Err(e) => anstream::println!("{}embedded manifest is invalid{}:\n{e}", BAD.render(), BAD.render_reset()),
+                    Err(e) => anstream::println!(
+                        "{}embedded manifest is invalid{}:\n{e}",
+                        BAD.render(),
+                        BAD.render_reset()
+                    ),
                 },
-                None => anstream::println!("{}no embedded manifest{}: package it with `tessera build` or `tessera package`", WARN.render(), WARN.render_reset()),
+                None => anstream::println!(
+                    "{}no embedded manifest{}: package it with `tessera build` or `tessera package`",
+                    WARN.render(),
+                    WARN.render_reset()
+                ),
             }
-            anstream::println!("readme: {}", if inspection.has_readme { "embedded" } else { "none" });
+            anstream::println!(
+                "readme: {}",
+                if inspection.has_readme {
+                    "embedded"
+                } else {
+                    "none"
+                }
+            );
             anstream::println!("imports:");
             for import in &inspection.imports {
                 anstream::println!("  {import}");
@@ -152,13 +197,33 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Package { component, manifest, readme, output } => {
-            let readme = readme.or_else(|| manifest.parent().map(|p| p.join("README.md")).filter(|p| p.is_file()));
-            let text = std::fs::read_to_string(&manifest).map_err(|e| anyhow::anyhow!("reading {}: {e}", manifest.display()))?;
-            let name = Manifest::parse(&text, &manifest.display().to_string()).map_err(|e| anyhow::anyhow!("{e}"))?.product.name;
-            let output = output.unwrap_or_else(|| component.with_file_name(format!("{name}.tessera.wasm")));
+        Command::Package {
+            component,
+            manifest,
+            readme,
+            output,
+        } => {
+            let readme = readme.or_else(|| {
+                manifest
+                    .parent()
+                    .map(|p| p.join("README.md"))
+                    .filter(|p| p.is_file())
+            });
+            let text = std::fs::read_to_string(&manifest)
+                .map_err(|e| anyhow::anyhow!("reading {}: {e}", manifest.display()))?;
+            let name = Manifest::parse(&text, &manifest.display().to_string())
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .product
+                .name;
+            let output =
+                output.unwrap_or_else(|| component.with_file_name(format!("{name}.tessera.wasm")));
             build::package_file(&component, &manifest, readme.as_deref(), &output)?;
-            anstream::println!("{}packaged{} {}", GOOD.render(), GOOD.render_reset(), output.display());
+            anstream::println!(
+                "{}packaged{} {}",
+                GOOD.render(),
+                GOOD.render_reset(),
+                output.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -175,7 +240,12 @@ fn report(result: &local_run::LocalResult) -> ExitCode {
             LogLevel::Stdout => (DIM, "stdout"),
             LogLevel::Stderr => (DIM, "stderr"),
         };
-        anstream::eprintln!("{}{tag:>6}{} {}", style.render(), style.render_reset(), line.message);
+        anstream::eprintln!(
+            "{}{tag:>6}{} {}",
+            style.render(),
+            style.render_reset(),
+            line.message
+        );
     }
     match &outcome.status {
         RunStatus::Succeeded => {
@@ -190,16 +260,31 @@ fn report(result: &local_run::LocalResult) -> ExitCode {
             anstream::println!("{:<20} {:>10} {:>8}  file", "port", "rows", "columns");
             for (port, file, columns) in &result.files {
                 let rows = outcome.outputs.get(port).map_or(0, |s| s.rows);
-                let file = file.as_ref().map_or(String::new(), |f| f.display().to_string());
-                anstream::println!("{}{port:<20}{} {rows:>10} {columns:>8}  {file}", NAME.render(), NAME.render_reset());
+                let file = file
+                    .as_ref()
+                    .map_or(String::new(), |f| f.display().to_string());
+                anstream::println!(
+                    "{}{port:<20}{} {rows:>10} {columns:>8}  {file}",
+                    NAME.render(),
+                    NAME.render_reset()
+                );
             }
             for (name, value) in &outcome.gauges {
-                anstream::println!("{}gauge{} {name} = {value}", DIM.render(), DIM.render_reset());
+                anstream::println!(
+                    "{}gauge{} {name} = {value}",
+                    DIM.render(),
+                    DIM.render_reset()
+                );
             }
             ExitCode::SUCCESS
         }
         RunStatus::Failed { kind, reason } => {
-            anstream::eprintln!("{}failed{} ({kind:?}) after {:.1?}: {reason}", BAD.render(), BAD.render_reset(), outcome.duration);
+            anstream::eprintln!(
+                "{}failed{} ({kind:?}) after {:.1?}: {reason}",
+                BAD.render(),
+                BAD.render_reset(),
+                outcome.duration
+            );
             anstream::eprintln!("no outputs were written");
             ExitCode::FAILURE
         }

@@ -25,12 +25,26 @@ pub fn sdk_dependency() -> String {
 /// Creates a product named `name` in `dir` (which must not exist or be empty).
 pub fn scaffold(name: &str, dir: &Path, domain: &str) -> Result<Vec<PathBuf>> {
     if !is_kebab_name(name) {
-        bail!("invalid product name `{name}`: use kebab-case (lowercase letters, digits and single hyphens, starting with a letter), e.g. `scan-quality`");
+        bail!(
+            "invalid product name `{name}`: use kebab-case (lowercase letters, digits and single hyphens, starting with a letter), e.g. `scan-quality`"
+        );
     }
-    if dir.exists() && dir.read_dir().map(|mut d| d.next().is_some()).unwrap_or(true) {
-        bail!("{} already exists and is not empty; choose another name or --dir", dir.display());
+    if dir.exists()
+        && dir
+            .read_dir()
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        bail!(
+            "{} already exists and is not empty; choose another name or --dir",
+            dir.display()
+        );
     }
-    let fill = |t: &str| t.replace("{{name}}", name).replace("{{domain}}", domain).replace("{{sdk}}", &sdk_dependency());
+    let fill = |t: &str| {
+        t.replace("{{name}}", name)
+            .replace("{{domain}}", domain)
+            .replace("{{sdk}}", &sdk_dependency())
+    };
     let files: [(&str, String); 6] = [
         ("Cargo.toml", fill(CARGO_TOML)),
         ("src/lib.rs", fill(LIB_RS)),
@@ -43,7 +57,8 @@ pub fn scaffold(name: &str, dir: &Path, domain: &str) -> Result<Vec<PathBuf>> {
     for (relative, content) in files {
         let path = dir.join(relative);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
         }
         std::fs::write(&path, content).with_context(|| format!("writing {}", path.display()))?;
         written.push(path);

@@ -37,9 +37,14 @@ pub fn conform(
     let batch_schema = batch.schema();
     for field in batch_schema.fields() {
         if schema.column(field.name()).is_none() {
-            return Err(DataError::new(format!("undeclared column `{}`", field.name()))
-                .column(field.name())
-                .hint(format!("the declared columns are: {}", schema.names().join(", "))));
+            return Err(
+                DataError::new(format!("undeclared column `{}`", field.name()))
+                    .column(field.name())
+                    .hint(format!(
+                        "the declared columns are: {}",
+                        schema.names().join(", ")
+                    )),
+            );
         }
     }
     let mut arrays: Vec<ArrayRef> = Vec::with_capacity(schema.columns.len());
@@ -47,10 +52,14 @@ pub fn conform(
         let Some(index) = batch_schema.index_of(&column.name).ok() else {
             return Err(DataError::new(format!("missing column `{}`", column.name))
                 .column(&column.name)
-                .hint(format!("add the column `{}` ({})", column.name, column.data_type)));
+                .hint(format!(
+                    "add the column `{}` ({})",
+                    column.name, column.data_type
+                )));
         };
         let array = batch.column(index);
-        let array = coerce(array, column.data_type, coercion).map_err(|e| e.column(&column.name))?;
+        let array =
+            coerce(array, column.data_type, coercion).map_err(|e| e.column(&column.name))?;
         if column.required && array.null_count() > 0 {
             let row = (0..array.len()).find(|&i| array.is_null(i)).unwrap_or(0) as u64;
             return Err(DataError::new("null in a required column")
@@ -72,25 +81,59 @@ fn coerce(array: &ArrayRef, to: DataType, coercion: Coercion) -> Result<ArrayRef
     let allowed = coercion == Coercion::Lenient
         && match to {
             DataType::Float64 => from.is_numeric(),
-            DataType::Float32 => matches!(from, ArrowType::Float16 | ArrowType::Int8 | ArrowType::Int16 | ArrowType::UInt8 | ArrowType::UInt16),
+            DataType::Float32 => matches!(
+                from,
+                ArrowType::Float16
+                    | ArrowType::Int8
+                    | ArrowType::Int16
+                    | ArrowType::UInt8
+                    | ArrowType::UInt16
+            ),
             DataType::Int64 => from.is_integer(),
             DataType::Boolean => false,
-            DataType::Text => matches!(from, ArrowType::LargeUtf8 | ArrowType::Utf8View | ArrowType::Dictionary(_, _)),
-            DataType::Timestamp => matches!(from, ArrowType::Timestamp(_, _) | ArrowType::Utf8 | ArrowType::LargeUtf8 | ArrowType::Utf8View | ArrowType::Date32 | ArrowType::Date64),
-            DataType::Binary => matches!(from, ArrowType::LargeBinary | ArrowType::BinaryView | ArrowType::FixedSizeBinary(_)),
+            DataType::Text => matches!(
+                from,
+                ArrowType::LargeUtf8 | ArrowType::Utf8View | ArrowType::Dictionary(_, _)
+            ),
+            DataType::Timestamp => matches!(
+                from,
+                ArrowType::Timestamp(_, _)
+                    | ArrowType::Utf8
+                    | ArrowType::LargeUtf8
+                    | ArrowType::Utf8View
+                    | ArrowType::Date32
+                    | ArrowType::Date64
+            ),
+            DataType::Binary => matches!(
+                from,
+                ArrowType::LargeBinary | ArrowType::BinaryView | ArrowType::FixedSizeBinary(_)
+            ),
         };
     if !allowed {
-        return Err(DataError::new(format!("expected {to}, found {}", describe(from)))
-            .hint(format!("declare the column as {} or convert the data to {to}", nearest(from))));
+        return Err(
+            DataError::new(format!("expected {to}, found {}", describe(from))).hint(format!(
+                "declare the column as {} or convert the data to {to}",
+                nearest(from)
+            )),
+        );
     }
-    let options = CastOptions { safe: false, ..Default::default() };
+    let options = CastOptions {
+        safe: false,
+        ..Default::default()
+    };
     match cast_with_options(array, &target, &options) {
         Ok(cast) => Ok(cast),
         Err(e) => {
             // Find the first row that fails, so the error names it.
-            let row = (0..array.len()).find(|&i| cast_with_options(&array.slice(i, 1), &target, &options).is_err());
-            let mut err = DataError::new(format!("cannot convert to {to}: {e}"))
-                .hint(if to == DataType::Timestamp { "write timestamps as ISO-8601, e.g. 2024-05-01T12:00:00Z" } else { "fix the value" });
+            let row = (0..array.len())
+                .find(|&i| cast_with_options(&array.slice(i, 1), &target, &options).is_err());
+            let mut err = DataError::new(format!("cannot convert to {to}: {e}")).hint(
+                if to == DataType::Timestamp {
+                    "write timestamps as ISO-8601, e.g. 2024-05-01T12:00:00Z"
+                } else {
+                    "fix the value"
+                },
+            );
             if let Some(row) = row {
                 err = err.row(row as u64);
             }
@@ -137,37 +180,59 @@ fn nearest(t: &ArrowType) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
     use crate::schema::Column;
     use arrow::array::{Float64Array, Int64Array, StringArray};
     use arrow::datatypes::{Field, Schema as ArrowSchema};
+    use std::sync::Arc;
 
     fn declared() -> Schema {
-        Schema::new(vec![Column::new("id", DataType::Text).required(), Column::new("score", DataType::Float64)])
+        Schema::new(vec![
+            Column::new("id", DataType::Text).required(),
+            Column::new("score", DataType::Float64),
+        ])
     }
 
     #[test]
     fn reorders_columns_and_widens_integers_when_lenient() {
         let batch = RecordBatch::try_new(
-            Arc::new(ArrowSchema::new(vec![Field::new("score", ArrowType::Int64, true), Field::new("id", ArrowType::Utf8, true)])),
-            vec![Arc::new(Int64Array::from(vec![1, 2])), Arc::new(StringArray::from(vec!["a", "b"]))],
+            Arc::new(ArrowSchema::new(vec![
+                Field::new("score", ArrowType::Int64, true),
+                Field::new("id", ArrowType::Utf8, true),
+            ])),
+            vec![
+                Arc::new(Int64Array::from(vec![1, 2])),
+                Arc::new(StringArray::from(vec!["a", "b"])),
+            ],
         )
         .unwrap();
         let schema = declared();
         let out = conform(&batch, &schema, &schema.to_arrow(), 0, Coercion::Lenient).unwrap();
         assert_eq!(out.schema().field(0).name(), "id");
-        let scores = out.column(1).as_any().downcast_ref::<Float64Array>().unwrap();
+        let scores = out
+            .column(1)
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .unwrap();
         assert_eq!(scores.values(), &[1.0, 2.0]);
         let exact = conform(&batch, &schema, &schema.to_arrow(), 0, Coercion::Exact).unwrap_err();
         assert_eq!(exact.column.as_deref(), Some("score"));
-        assert!(exact.message.contains("expected float64, found int64"), "{exact}");
+        assert!(
+            exact.message.contains("expected float64, found int64"),
+            "{exact}"
+        );
     }
 
     #[test]
     fn names_the_row_of_a_null_in_a_required_column() {
         let batch = RecordBatch::try_new(
-            Arc::new(ArrowSchema::new(vec![Field::new("id", ArrowType::Utf8, true), Field::new("score", ArrowType::Float64, true)])),
-            vec![Arc::new(StringArray::from(vec![Some("a"), None])), Arc::new(Float64Array::from(vec![1.0, 2.0]))],
+            Arc::new(ArrowSchema::new(vec![
+                Field::new("id", ArrowType::Utf8, true),
+                Field::new("score", ArrowType::Float64, true),
+            ])),
+            vec![
+                Arc::new(StringArray::from(vec![Some("a"), None])),
+                Arc::new(Float64Array::from(vec![1.0, 2.0])),
+            ],
         )
         .unwrap();
         let schema = declared();
@@ -178,8 +243,14 @@ mod tests {
     #[test]
     fn rejects_missing_and_undeclared_columns() {
         let batch = RecordBatch::try_new(
-            Arc::new(ArrowSchema::new(vec![Field::new("id", ArrowType::Utf8, true), Field::new("extra", ArrowType::Utf8, true)])),
-            vec![Arc::new(StringArray::from(vec!["a"])), Arc::new(StringArray::from(vec!["x"]))],
+            Arc::new(ArrowSchema::new(vec![
+                Field::new("id", ArrowType::Utf8, true),
+                Field::new("extra", ArrowType::Utf8, true),
+            ])),
+            vec![
+                Arc::new(StringArray::from(vec!["a"])),
+                Arc::new(StringArray::from(vec!["x"])),
+            ],
         )
         .unwrap();
         let schema = declared();
@@ -194,14 +265,32 @@ mod tests {
     fn parses_iso_text_into_timestamps_and_names_a_bad_row() {
         let schema = Schema::new(vec![Column::new("at", DataType::Timestamp)]);
         let batch = RecordBatch::try_new(
-            Arc::new(ArrowSchema::new(vec![Field::new("at", ArrowType::Utf8, true)])),
-            vec![Arc::new(StringArray::from(vec!["2024-05-01T12:00:00Z", "yesterday"]))],
+            Arc::new(ArrowSchema::new(vec![Field::new(
+                "at",
+                ArrowType::Utf8,
+                true,
+            )])),
+            vec![Arc::new(StringArray::from(vec![
+                "2024-05-01T12:00:00Z",
+                "yesterday",
+            ]))],
         )
         .unwrap();
         let err = conform(&batch, &schema, &schema.to_arrow(), 0, Coercion::Lenient).unwrap_err();
         assert_eq!((err.row, err.column.as_deref()), (Some(1), Some("at")));
-        let ok = conform(&batch.slice(0, 1), &schema, &schema.to_arrow(), 0, Coercion::Lenient).unwrap();
-        let ts = ok.column(0).as_any().downcast_ref::<arrow::array::TimestampMicrosecondArray>().unwrap();
+        let ok = conform(
+            &batch.slice(0, 1),
+            &schema,
+            &schema.to_arrow(),
+            0,
+            Coercion::Lenient,
+        )
+        .unwrap();
+        let ts = ok
+            .column(0)
+            .as_any()
+            .downcast_ref::<arrow::array::TimestampMicrosecondArray>()
+            .unwrap();
         assert_eq!(ts.value(0), 1_714_564_800_000_000);
     }
 }

@@ -60,14 +60,21 @@ impl Format {
 
     /// The format a path's extension names.
     pub fn from_path(path: &Path) -> Result<Format, DataError> {
-        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         match ext.as_str() {
             "csv" => Ok(Format::Csv),
             "ndjson" | "jsonl" | "json" => Ok(Format::Ndjson),
             "parquet" | "pq" => Ok(Format::Parquet),
             "arrow" | "arrows" | "ipc" | "feather" => Ok(Format::Arrow),
-            _ => Err(DataError::new(format!("cannot tell the format of {} from its extension", path.display()))
-                .hint("name the file .csv, .ndjson, .parquet or .arrow")),
+            _ => Err(DataError::new(format!(
+                "cannot tell the format of {} from its extension",
+                path.display()
+            ))
+            .hint("name the file .csv, .ndjson, .parquet or .arrow")),
         }
     }
 }
@@ -87,7 +94,9 @@ impl FromStr for Format {
             "ndjson" | "jsonl" => Ok(Format::Ndjson),
             "parquet" => Ok(Format::Parquet),
             "arrow" | "ipc" => Ok(Format::Arrow),
-            other => Err(format!("unknown format `{other}`; use csv, ndjson, parquet or arrow")),
+            other => Err(format!(
+                "unknown format `{other}`; use csv, ndjson, parquet or arrow"
+            )),
         }
     }
 }
@@ -109,7 +118,8 @@ impl FileSource {
     /// Opens `path` in `format`, to be read as `schema`.
     pub fn open(path: &Path, format: Format, schema: &Schema) -> Result<FileSource, DataError> {
         let context = path.display().to_string();
-        let file = File::open(path).map_err(|e| DataError::new(format!("cannot open: {e}")).context(&context))?;
+        let file = File::open(path)
+            .map_err(|e| DataError::new(format!("cannot open: {e}")).context(&context))?;
         let mut header = Vec::new();
         let (batches, coercion): (BatchIter, Coercion) = match format {
             Format::Csv => {
@@ -123,20 +133,28 @@ impl FileSource {
                     .iter()
                     .map(|c| Field::new(&c.name, c.data_type.to_arrow(), true))
                     .collect();
-                let reader = arrow::json::ReaderBuilder::new(std::sync::Arc::new(ArrowSchema::new(fields)))
-                    .with_batch_size(READ_BATCH_ROWS)
-                    .with_strict_mode(true)
-                    .build(BufReader::new(file))
-                    .map_err(|e| DataError::from(e).context(&context))?;
+                let reader =
+                    arrow::json::ReaderBuilder::new(std::sync::Arc::new(ArrowSchema::new(fields)))
+                        .with_batch_size(READ_BATCH_ROWS)
+                        .with_strict_mode(true)
+                        .build(BufReader::new(file))
+                        .map_err(|e| DataError::from(e).context(&context))?;
                 (Box::new(reader), Coercion::Exact)
             }
             Format::Parquet => {
-                let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-                    .and_then(|b| b.with_batch_size(READ_BATCH_ROWS).build())
-                    .map_err(|e| DataError::new(format!("not a readable Parquet file: {e}")).context(&context))?;
+                let reader =
+                    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+                        .and_then(|b| b.with_batch_size(READ_BATCH_ROWS).build())
+                        .map_err(|e| {
+                            DataError::new(format!("not a readable Parquet file: {e}"))
+                                .context(&context)
+                        })?;
                 (Box::new(reader), Coercion::Lenient)
             }
-            Format::Arrow => (arrow_reader(file).map_err(|e| e.context(&context))?, Coercion::Lenient),
+            Format::Arrow => (
+                arrow_reader(file).map_err(|e| e.context(&context))?,
+                Coercion::Lenient,
+            ),
         };
         Ok(FileSource {
             batches,
@@ -160,7 +178,11 @@ impl FileSource {
                 .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
                 .and_then(|n| n.parse::<usize>().ok())
         };
-        let mut text = message.split(". Row data").next().unwrap_or(&message).to_string();
+        let mut text = message
+            .split(". Row data")
+            .next()
+            .unwrap_or(&message)
+            .to_string();
         let mut err = DataError::new(String::new());
         if let Some(index) = number_after("for column ")
             && let Some(name) = self.header.get(index)
@@ -203,17 +225,27 @@ fn csv_reader(mut file: File, schema: &Schema) -> Result<(BatchIter, Vec<String>
     let mut fields = Vec::with_capacity(names.len());
     for name in &names {
         let Some(column) = schema.column(name) else {
-            return Err(DataError::new(format!("the header names an undeclared column `{name}`"))
-                .column(name)
-                .hint(format!("the declared columns are: {}", schema.names().join(", "))));
+            return Err(
+                DataError::new(format!("the header names an undeclared column `{name}`"))
+                    .column(name)
+                    .hint(format!(
+                        "the declared columns are: {}",
+                        schema.names().join(", ")
+                    )),
+            );
         };
         fields.push(Field::new(name, column.data_type.to_arrow(), true));
     }
     for column in &schema.columns {
         if !names.contains(&column.name) {
-            return Err(DataError::new(format!("the header lacks the column `{}`", column.name))
-                .column(&column.name)
-                .hint(format!("add a `{}` column ({})", column.name, column.data_type)));
+            return Err(
+                DataError::new(format!("the header lacks the column `{}`", column.name))
+                    .column(&column.name)
+                    .hint(format!(
+                        "add a `{}` column ({})",
+                        column.name, column.data_type
+                    )),
+            );
         }
     }
     let reader = arrow::csv::ReaderBuilder::new(std::sync::Arc::new(ArrowSchema::new(fields)))
@@ -252,10 +284,15 @@ impl FileSink {
     /// Creates (or truncates) `path` to hold batches of `schema` in `format`.
     pub fn create(path: &Path, format: Format, schema: &SchemaRef) -> Result<FileSink, DataError> {
         let context = path.display().to_string();
-        let file = File::create(path).map_err(|e| DataError::new(format!("cannot create: {e}")).context(&context))?;
+        let file = File::create(path)
+            .map_err(|e| DataError::new(format!("cannot create: {e}")).context(&context))?;
         let out = BufWriter::with_capacity(1 << 20, file);
         let encoder = match format {
-            Format::Csv => Encoder::Csv(arrow::csv::WriterBuilder::new().with_header(true).build(out)),
+            Format::Csv => Encoder::Csv(
+                arrow::csv::WriterBuilder::new()
+                    .with_header(true)
+                    .build(out),
+            ),
             Format::Ndjson => Encoder::Ndjson(arrow::json::LineDelimitedWriter::new(out)),
             Format::Parquet => {
                 let props = parquet::file::properties::WriterProperties::builder()
@@ -267,10 +304,15 @@ impl FileSink {
                 )
             }
             Format::Arrow => Encoder::Arrow(
-                arrow::ipc::writer::FileWriter::try_new(out, schema).map_err(|e| DataError::from(e).context(&context))?,
+                arrow::ipc::writer::FileWriter::try_new(out, schema)
+                    .map_err(|e| DataError::from(e).context(&context))?,
             ),
         };
-        Ok(FileSink { encoder, path: path.to_path_buf(), rows: 0 })
+        Ok(FileSink {
+            encoder,
+            path: path.to_path_buf(),
+            rows: 0,
+        })
     }
 }
 
@@ -279,7 +321,9 @@ impl BatchSink for FileSink {
         let result = match &mut self.encoder {
             Encoder::Csv(w) => w.write(batch),
             Encoder::Ndjson(w) => w.write(batch),
-            Encoder::Parquet(w) => w.write(batch).map_err(|e| ArrowError::ExternalError(Box::new(e))),
+            Encoder::Parquet(w) => w
+                .write(batch)
+                .map_err(|e| ArrowError::ExternalError(Box::new(e))),
             Encoder::Arrow(w) => w.write(batch),
         };
         result.map_err(|e| DataError::from(e).context(self.path.display()))?;
@@ -295,18 +339,25 @@ impl BatchSink for FileSink {
                 w.finish()?;
                 w.into_inner()
             }
-            Encoder::Parquet(w) => w.into_inner().map_err(|e| DataError::new(e.to_string()).context(&context))?,
+            Encoder::Parquet(w) => w
+                .into_inner()
+                .map_err(|e| DataError::new(e.to_string()).context(&context))?,
             Encoder::Arrow(mut w) => {
                 w.finish()?;
                 w.into_inner()?
             }
         };
-        let file = out.into_inner().map_err(|e| DataError::new(e.to_string()).context(&context))?;
+        let file = out
+            .into_inner()
+            .map_err(|e| DataError::new(e.to_string()).context(&context))?;
         let mut file = file;
         file.flush()?;
         file.sync_all()?;
         let bytes = file.metadata()?.len();
-        Ok(SinkSummary { rows: self.rows, bytes })
+        Ok(SinkSummary {
+            rows: self.rows,
+            bytes,
+        })
     }
 }
 
@@ -315,28 +366,52 @@ impl BatchSink for FileSink {
 /// such as an upstream port in a local run.
 pub fn infer_schema(path: &Path, format: Format) -> Result<Schema, DataError> {
     let context = path.display().to_string();
-    let mut file = File::open(path).map_err(|e| DataError::new(format!("cannot open: {e}")).context(&context))?;
+    let mut file = File::open(path)
+        .map_err(|e| DataError::new(format!("cannot open: {e}")).context(&context))?;
     let arrow_schema: ArrowSchema = match format {
-        Format::Csv => arrow::csv::reader::Format::default().with_header(true).infer_schema(&mut file, Some(1000))?.0,
-        Format::Ndjson => arrow::json::reader::infer_json_schema_from_seekable(&mut BufReader::new(file), Some(1000))?.0,
-        Format::Parquet => parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-            .map_err(|e| DataError::new(e.to_string()).context(&context))?
-            .schema()
-            .as_ref()
-            .clone(),
+        Format::Csv => {
+            arrow::csv::reader::Format::default()
+                .with_header(true)
+                .infer_schema(&mut file, Some(1000))?
+                .0
+        }
+        Format::Ndjson => {
+            arrow::json::reader::infer_json_schema_from_seekable(
+                &mut BufReader::new(file),
+                Some(1000),
+            )?
+            .0
+        }
+        Format::Parquet => {
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+                .map_err(|e| DataError::new(e.to_string()).context(&context))?
+                .schema()
+                .as_ref()
+                .clone()
+        }
         Format::Arrow => {
             let mut reader = arrow_reader(file)?;
             match reader.next() {
                 Some(Ok(batch)) => batch.schema().as_ref().clone(),
                 Some(Err(e)) => return Err(DataError::from(e).context(&context)),
-                None => return Err(DataError::new("the file holds no batches, so its schema is unknown").context(&context)),
+                None => {
+                    return Err(DataError::new(
+                        "the file holds no batches, so its schema is unknown",
+                    )
+                    .context(&context));
+                }
             }
         }
     };
     let mut columns = Vec::new();
     for field in arrow_schema.fields() {
         let data_type = crate::conform::declared_type(field.data_type()).ok_or_else(|| {
-            DataError::new(format!("column `{}` has Arrow type {}, which Tessera has no column type for", field.name(), field.data_type())).context(&context)
+            DataError::new(format!(
+                "column `{}` has Arrow type {}, which Tessera has no column type for",
+                field.name(),
+                field.data_type()
+            ))
+            .context(&context)
         })?;
         columns.push(crate::schema::Column::new(field.name(), data_type));
     }
@@ -370,7 +445,11 @@ mod tests {
     fn every_format_round_trips() {
         let dir = tempfile::tempdir().unwrap();
         let csv = dir.path().join("in.csv");
-        std::fs::write(&csv, "at,id,score\n2024-05-01T12:00:00Z,a,0.5\n2024-05-02T00:00:00Z,b,\n").unwrap();
+        std::fs::write(
+            &csv,
+            "at,id,score\n2024-05-01T12:00:00Z,a,0.5\n2024-05-02T00:00:00Z,b,\n",
+        )
+        .unwrap();
         let batches = read_all(&csv, &schema()).unwrap();
         assert_eq!(batches[0].num_rows(), 2);
         assert_eq!(batches[0].schema().field(0).name(), "id");
@@ -389,10 +468,17 @@ mod tests {
     fn csv_errors_name_the_column_and_line() {
         let dir = tempfile::tempdir().unwrap();
         let csv = dir.path().join("bad.csv");
-        std::fs::write(&csv, "id,score,at\na,0.5,2024-05-01T12:00:00Z\nb,lots,2024-05-01T12:00:00Z\n").unwrap();
+        std::fs::write(
+            &csv,
+            "id,score,at\na,0.5,2024-05-01T12:00:00Z\nb,lots,2024-05-01T12:00:00Z\n",
+        )
+        .unwrap();
         let err = read_all(&csv, &schema()).unwrap_err();
         assert_eq!(err.column.as_deref(), Some("score"), "{err}");
-        assert!(err.message.contains("line 3") && err.message.contains("lots"), "{err}");
+        assert!(
+            err.message.contains("line 3") && err.message.contains("lots"),
+            "{err}"
+        );
         assert_eq!(err.row, Some(1), "the second data row");
         std::fs::write(&csv, "id,score\na,0.5\n").unwrap();
         let err = read_all(&csv, &schema()).unwrap_err();

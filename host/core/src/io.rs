@@ -25,7 +25,12 @@ pub struct DataError {
 impl DataError {
     /// An error with just a message.
     pub fn new(message: impl Into<String>) -> Self {
-        DataError { message: message.into(), row: None, column: None, hint: None }
+        DataError {
+            message: message.into(),
+            row: None,
+            column: None,
+            hint: None,
+        }
     }
 
     /// Attaches the column.
@@ -125,7 +130,11 @@ pub struct MemorySource {
 impl MemorySource {
     /// A source yielding `batches` (all of schema `schema`).
     pub fn new(schema: SchemaRef, batches: Vec<RecordBatch>) -> Self {
-        MemorySource { schema, batches: batches.into_iter(), version: 0 }
+        MemorySource {
+            schema,
+            batches: batches.into_iter(),
+            version: 0,
+        }
     }
 
     /// The same source reporting `version`.
@@ -169,7 +178,10 @@ impl MemorySink {
 
 impl BatchSink for MemorySink {
     fn write(&mut self, batch: &RecordBatch) -> Result<(), DataError> {
-        self.batches.lock().map_err(|_| DataError::new("memory sink poisoned"))?.push(batch.clone());
+        self.batches
+            .lock()
+            .map_err(|_| DataError::new("memory sink poisoned"))?
+            .push(batch.clone());
         Ok(())
     }
 

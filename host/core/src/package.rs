@@ -87,14 +87,18 @@ struct Section {
 fn read_leb(bytes: &[u8], pos: &mut usize) -> Result<u64, PackageError> {
     let mut result = 0u64;
     for shift in (0..64).step_by(7) {
-        let byte = *bytes.get(*pos).ok_or_else(|| PackageError("truncated WebAssembly file".into()))?;
+        let byte = *bytes
+            .get(*pos)
+            .ok_or_else(|| PackageError("truncated WebAssembly file".into()))?;
         *pos += 1;
         result |= u64::from(byte & 0x7f) << shift;
         if byte & 0x80 == 0 {
             return Ok(result);
         }
     }
-    Err(PackageError("malformed LEB128 number in a section header".into()))
+    Err(PackageError(
+        "malformed LEB128 number in a section header".into(),
+    ))
 }
 
 fn sections(bytes: &[u8]) -> Result<Vec<Section>, PackageError> {
@@ -105,17 +109,35 @@ fn sections(bytes: &[u8]) -> Result<Vec<Section>, PackageError> {
         let start = pos;
         let id = bytes[pos];
         pos += 1;
-        let size = usize::try_from(read_leb(bytes, &mut pos)?).map_err(|_| PackageError("section too large".into()))?;
-        let end = pos.checked_add(size).filter(|&e| e <= bytes.len()).ok_or_else(|| PackageError("truncated section".into()))?;
+        let size = usize::try_from(read_leb(bytes, &mut pos)?)
+            .map_err(|_| PackageError("section too large".into()))?;
+        let end = pos
+            .checked_add(size)
+            .filter(|&e| e <= bytes.len())
+            .ok_or_else(|| PackageError("truncated section".into()))?;
         let mut name = None;
         if id == 0 {
             let mut p = pos;
-            let len = usize::try_from(read_leb(bytes, &mut p)?).map_err(|_| PackageError("name too long".into()))?;
-            let name_end = p.checked_add(len).filter(|&e| e <= end).ok_or_else(|| PackageError("truncated custom section name".into()))?;
+            let len = usize::try_from(read_leb(bytes, &mut p)?)
+                .map_err(|_| PackageError("name too long".into()))?;
+            let name_end = p
+                .checked_add(len)
+                .filter(|&e| e <= end)
+                .ok_or_else(|| PackageError("truncated custom section name".into()))?;
             name = Some(String::from_utf8_lossy(&bytes[p..name_end]).into_owned());
-            out.push(Section { id, name, range: start..end, payload: name_end..end });
+            out.push(Section {
+                id,
+                name,
+                range: start..end,
+                payload: name_end..end,
+            });
         } else {
-            out.push(Section { id, name, range: start..end, payload: pos..end });
+            out.push(Section {
+                id,
+                name,
+                range: start..end,
+                payload: pos..end,
+            });
         }
         pos = end;
     }
@@ -136,8 +158,12 @@ pub fn read_embedded(bytes: &[u8]) -> Result<Embedded, PackageError> {
     let mut embedded = Embedded::default();
     for section in sections(bytes)? {
         let text = || {
-            String::from_utf8(bytes[section.payload.clone()].to_vec())
-                .map_err(|_| PackageError(format!("section `{}` is not UTF-8", section.name.clone().unwrap_or_default())))
+            String::from_utf8(bytes[section.payload.clone()].to_vec()).map_err(|_| {
+                PackageError(format!(
+                    "section `{}` is not UTF-8",
+                    section.name.clone().unwrap_or_default()
+                ))
+            })
         };
         match section.name.as_deref() {
             Some(MANIFEST_SECTION) => embedded.manifest = Some(text()?),
@@ -149,18 +175,29 @@ pub fn read_embedded(bytes: &[u8]) -> Result<Embedded, PackageError> {
 }
 
 /// Returns `component` with `manifest` (and `readme`) embedded, replacing any embedded before.
-pub fn embed(component: &[u8], manifest: &str, readme: Option<&str>) -> Result<Vec<u8>, PackageError> {
+pub fn embed(
+    component: &[u8],
+    manifest: &str,
+    readme: Option<&str>,
+) -> Result<Vec<u8>, PackageError> {
     let all = sections(component)?;
-    let mut out = Vec::with_capacity(component.len() + manifest.len() + readme.map_or(0, str::len) + 64);
+    let mut out =
+        Vec::with_capacity(component.len() + manifest.len() + readme.map_or(0, str::len) + 64);
     out.extend_from_slice(&component[..8]);
     for section in &all {
-        let ours = matches!(section.name.as_deref(), Some(MANIFEST_SECTION | README_SECTION));
+        let ours = matches!(
+            section.name.as_deref(),
+            Some(MANIFEST_SECTION | README_SECTION)
+        );
         if !ours {
             out.extend_from_slice(&component[section.range.clone()]);
         }
     }
     let mut push = |name: &str, data: &str| {
-        let section = CustomSection { name: name.into(), data: data.as_bytes().into() };
+        let section = CustomSection {
+            name: name.into(),
+            data: data.as_bytes().into(),
+        };
         out.push(section.id());
         section.encode(&mut out);
     };
@@ -186,7 +223,8 @@ pub fn interface(bytes: &[u8]) -> Result<Interface, PackageError> {
     let mut interface = Interface::default();
     let bad = |e: wasmparser::BinaryReaderError| PackageError(format!("malformed component: {e}"));
     for section in sections(bytes)? {
-        let reader = wasmparser::BinaryReader::new(&bytes[section.payload.clone()], section.payload.start);
+        let reader =
+            wasmparser::BinaryReader::new(&bytes[section.payload.clone()], section.payload.start);
         match section.id {
             10 => {
                 for import in wasmparser::ComponentImportSectionReader::new(reader).map_err(bad)? {
@@ -199,7 +237,9 @@ pub fn interface(bytes: &[u8]) -> Result<Interface, PackageError> {
             }
             11 => {
                 for export in wasmparser::ComponentExportSectionReader::new(reader).map_err(bad)? {
-                    interface.exports.push(export.map_err(bad)?.name.name.to_string());
+                    interface
+                        .exports
+                        .push(export.map_err(bad)?.name.name.to_string());
                 }
             }
             _ => {}
@@ -217,8 +257,18 @@ mod tests {
         assert_eq!(kind(b"hello world"), WasmKind::NotWasm);
         assert_eq!(kind(b"\0asm\x01\0\0\0"), WasmKind::CoreModule);
         assert_eq!(kind(b"\0asm\x0d\0\x01\0"), WasmKind::Component);
-        assert!(require_component(b"\0asm\x01\0\0\0").unwrap_err().0.contains("core WebAssembly module"));
-        assert!(require_component(b"PK\x03\x04zip").unwrap_err().0.contains("not a WebAssembly file"));
+        assert!(
+            require_component(b"\0asm\x01\0\0\0")
+                .unwrap_err()
+                .0
+                .contains("core WebAssembly module")
+        );
+        assert!(
+            require_component(b"PK\x03\x04zip")
+                .unwrap_err()
+                .0
+                .contains("not a WebAssembly file")
+        );
     }
 
     #[test]
@@ -226,8 +276,20 @@ mod tests {
         let empty = b"\0asm\x0d\0\x01\0".to_vec();
         let once = embed(&empty, "first", Some("# readme")).unwrap();
         let twice = embed(&once, "second", None).unwrap();
-        assert_eq!(read_embedded(&once).unwrap(), Embedded { manifest: Some("first".into()), readme: Some("# readme".into()) });
-        assert_eq!(read_embedded(&twice).unwrap(), Embedded { manifest: Some("second".into()), readme: None });
+        assert_eq!(
+            read_embedded(&once).unwrap(),
+            Embedded {
+                manifest: Some("first".into()),
+                readme: Some("# readme".into())
+            }
+        );
+        assert_eq!(
+            read_embedded(&twice).unwrap(),
+            Embedded {
+                manifest: Some("second".into()),
+                readme: None
+            }
+        );
         assert!(read_embedded(&empty[..7]).is_err());
     }
 }

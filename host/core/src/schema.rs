@@ -8,7 +8,9 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType as ArrowType, Field as ArrowField, Schema as ArrowSchema, TimeUnit};
+use arrow::datatypes::{
+    DataType as ArrowType, Field as ArrowField, Schema as ArrowSchema, TimeUnit,
+};
 use serde::{Deserialize, Serialize};
 
 /// The time zone of every timestamp column, as Arrow records it: UTC written as an offset, which
@@ -75,7 +77,10 @@ impl DataType {
 
     /// Whether values are numbers (statistics such as mean apply).
     pub fn is_numeric(self) -> bool {
-        matches!(self, DataType::Float64 | DataType::Float32 | DataType::Int64)
+        matches!(
+            self,
+            DataType::Float64 | DataType::Float32 | DataType::Int64
+        )
     }
 }
 
@@ -127,7 +132,13 @@ pub struct Column {
 impl Column {
     /// A nullable, non-unique column without a description.
     pub fn new(name: impl Into<String>, data_type: DataType) -> Self {
-        Column { name: name.into(), data_type, required: false, unique: false, description: String::new() }
+        Column {
+            name: name.into(),
+            data_type,
+            required: false,
+            unique: false,
+            description: String::new(),
+        }
     }
 
     /// The same column with `required = true`.

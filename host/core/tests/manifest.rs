@@ -3,7 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use tessera_core::manifest::{CheckRule, GpuMode, InputSource, Manifest, ManifestError, ProductKind};
+use tessera_core::manifest::{
+    CheckRule, GpuMode, InputSource, Manifest, ManifestError, ProductKind,
+};
 use tessera_core::schema::DataType;
 
 const GOOD: &str = r#"[product]
@@ -58,16 +60,32 @@ fn a_complete_manifest_parses_into_its_parts() {
     assert_eq!(m.resources.timeout.duration().as_secs(), 60);
     assert_eq!(m.resources.gpu, GpuMode::Optional);
     let schema = m.input("annotations").unwrap().ingest_schema().unwrap();
-    assert_eq!(schema.names(), ["study_id", "annotator_id", "label", "annotated_at"], "document order is kept");
-    assert_eq!(schema.column("annotated_at").unwrap().data_type, DataType::Timestamp);
+    assert_eq!(
+        schema.names(),
+        ["study_id", "annotator_id", "label", "annotated_at"],
+        "document order is kept"
+    );
+    assert_eq!(
+        schema.column("annotated_at").unwrap().data_type,
+        DataType::Timestamp
+    );
     match &m.input("features").unwrap().source {
-        InputSource::Upstream(u) => assert_eq!((u.product.as_str(), u.port.as_str(), u.major), ("pacs", "features", Some(2))),
+        InputSource::Upstream(u) => assert_eq!(
+            (u.product.as_str(), u.port.as_str(), u.major),
+            ("pacs", "features", Some(2))
+        ),
         other => panic!("{other:?}"),
     }
     let consensus = m.output("consensus").unwrap();
     assert!(consensus.schema.column("study_id").unwrap().required);
     assert_eq!(consensus.checks.len(), 4);
-    assert!(matches!(consensus.checks[2].rule, CheckRule::Range { inclusive: true, .. }));
+    assert!(matches!(
+        consensus.checks[2].rule,
+        CheckRule::Range {
+            inclusive: true,
+            ..
+        }
+    ));
     assert_eq!(consensus.checks[2].mostly, Some(0.99));
     assert_eq!(m.trigger.schedule.as_deref(), Some("0 3 * * *"));
     assert_eq!(m.slo.freshness.unwrap().duration().as_secs(), 86_400);
@@ -93,7 +111,8 @@ fn every_manifest_in_the_repository_parses() {
 fn error_after(from: &str, to: &str) -> ManifestError {
     assert!(GOOD.contains(from), "fixture text `{from}` not found");
     let text = GOOD.replacen(from, to, 1);
-    let errors = Manifest::parse(&text, "products/x/product.toml").expect_err("the manifest should be refused");
+    let errors = Manifest::parse(&text, "products/x/product.toml")
+        .expect_err("the manifest should be refused");
     errors.first().unwrap().clone()
 }
 
@@ -110,7 +129,10 @@ fn an_unknown_key_is_located_and_hinted() {
     assert!(e.hint.as_deref().unwrap().contains("spelling"));
     let shown = e.to_string();
     assert!(shown.contains("--> products/x/product.toml:5:1"), "{shown}");
-    assert!(shown.contains("ownr = \"labeling-team@example.org\""), "{shown}");
+    assert!(
+        shown.contains("ownr = \"labeling-team@example.org\""),
+        "{shown}"
+    );
 }
 
 #[test]
@@ -124,7 +146,10 @@ fn a_wrong_type_is_located() {
 #[test]
 fn bad_names_are_refused_with_the_rule() {
     let e = error_after("name = \"labeled-studies\"", "name = \"Labeled_Studies\"");
-    assert!(e.message.contains("invalid product name `Labeled_Studies`"), "{e}");
+    assert!(
+        e.message.contains("invalid product name `Labeled_Studies`"),
+        "{e}"
+    );
     assert!(e.hint.unwrap().contains("kebab-case"));
     assert_eq!((e.line, e.column), (2, 8));
     let e = error_after("name = \"consensus\"", "name = \"Consensus!\"");
@@ -161,32 +186,61 @@ fn duplicate_ports_are_refused() {
 
 #[test]
 fn references_to_undeclared_columns_are_refused() {
-    let e = error_after("{ kind = \"not_null\", column = \"label\" }", "{ kind = \"not_null\", column = \"lable\" }");
-    assert!(e.message.contains("refers to column `lable`, which the schema does not declare"), "{e}");
+    let e = error_after(
+        "{ kind = \"not_null\", column = \"label\" }",
+        "{ kind = \"not_null\", column = \"lable\" }",
+    );
+    assert!(
+        e.message
+            .contains("refers to column `lable`, which the schema does not declare"),
+        "{e}"
+    );
     assert!(e.hint.unwrap().contains("study_id, label, agreement"));
     assert_eq!(e.line, line_of("kind = \"not_null\"", GOOD));
     let e = error_after("x = \"label\"", "x = \"colour\"");
-    assert!(e.message.contains("view `bar` refers to column `colour`"), "{e}");
+    assert!(
+        e.message.contains("view `bar` refers to column `colour`"),
+        "{e}"
+    );
 }
 
 #[test]
 fn checks_are_validated_per_kind() {
-    let e = error_after("{ kind = \"row_count\", min = 1 }", "{ kind = \"row_count\" }");
+    let e = error_after(
+        "{ kind = \"row_count\", min = 1 }",
+        "{ kind = \"row_count\" }",
+    );
     assert!(e.message.contains("needs `min`, `max` or both"), "{e}");
-    let e = error_after("{ kind = \"row_count\", min = 1 }", "{ kind = \"row_count\", min = 1, pattern = \"x\" }");
-    assert!(e.message.contains("`pattern` does not apply to check `row_count`"), "{e}");
-    let e = error_after("{ kind = \"row_count\", min = 1 }", "{ kind = \"rows\", min = 1 }");
+    let e = error_after(
+        "{ kind = \"row_count\", min = 1 }",
+        "{ kind = \"row_count\", min = 1, pattern = \"x\" }",
+    );
+    assert!(
+        e.message
+            .contains("`pattern` does not apply to check `row_count`"),
+        "{e}"
+    );
+    let e = error_after(
+        "{ kind = \"row_count\", min = 1 }",
+        "{ kind = \"rows\", min = 1 }",
+    );
     assert!(e.message.contains("unknown check kind `rows`"), "{e}");
     let e = error_after("mostly = 0.99", "mostly = 1.5");
     assert!(e.message.contains("`mostly` is 1.5, outside 0..1"), "{e}");
-    let e = error_after("{ kind = \"row_count\", min = 1 }", "{ kind = \"regex\", column = \"agreement\", pattern = \"x\" }");
+    let e = error_after(
+        "{ kind = \"row_count\", min = 1 }",
+        "{ kind = \"regex\", column = \"agreement\", pattern = \"x\" }",
+    );
     assert!(e.message.contains("needs a text column"), "{e}");
 }
 
 #[test]
 fn inputs_need_exactly_one_source_and_valid_references() {
     let e = error_after("from = \"pacs/features@2\"", "from = \"pacs\"");
-    assert!(e.message.contains("invalid upstream reference `pacs`"), "{e}");
+    assert!(
+        e.message.contains("invalid upstream reference `pacs`"),
+        "{e}"
+    );
     let e = error_after("from = \"pacs/features@2\"", "description = \"nothing\"");
     assert!(e.message.contains("neither `ingest` nor `from`"), "{e}");
 }
@@ -200,7 +254,9 @@ fn a_bad_cron_expression_is_refused() {
 
 #[test]
 fn several_mistakes_are_reported_together() {
-    let text = GOOD.replacen("version = \"1.0.0\"", "version = \"one\"", 1).replacen("domain = \"labeling\"", "domain = \"Labeling\"", 1);
+    let text = GOOD
+        .replacen("version = \"1.0.0\"", "version = \"one\"", 1)
+        .replacen("domain = \"labeling\"", "domain = \"Labeling\"", 1);
     let errors = Manifest::parse(&text, "product.toml").unwrap_err();
     assert_eq!(errors.0.len(), 2, "{errors}");
 }

@@ -21,12 +21,18 @@ impl CodeCache {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         env!("CARGO_PKG_VERSION").hash(&mut hasher);
-        Ok(CodeCache { dir: dir.to_path_buf(), engine_key: format!("{:016x}", hasher.finish()) })
+        Ok(CodeCache {
+            dir: dir.to_path_buf(),
+            engine_key: format!("{:016x}", hasher.finish()),
+        })
     }
 
     fn paths(&self, wasm_hash: &str) -> (PathBuf, PathBuf) {
         let stem = format!("{wasm_hash}-{}", self.engine_key);
-        (self.dir.join(format!("{stem}.cwasm")), self.dir.join(format!("{stem}.sha256")))
+        (
+            self.dir.join(format!("{stem}.cwasm")),
+            self.dir.join(format!("{stem}.sha256")),
+        )
     }
 
     /// The cached compilation of the component with this hash, if present and intact.

@@ -8,7 +8,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, BinaryArray, BooleanArray, Float32Array, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray,
+    Array, ArrayRef, BinaryArray, BooleanArray, Float32Array, Float64Array, Int64Array,
+    StringArray, TimestampMicrosecondArray,
 };
 use arrow::buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::SchemaRef;
@@ -22,13 +23,20 @@ pub(crate) fn to_wit(batch: &RecordBatch) -> Result<Batch, String> {
     let schema = batch.schema();
     let mut columns = Vec::with_capacity(batch.num_columns());
     for (field, array) in schema.fields().iter().zip(batch.columns()) {
-        columns.push(Column { name: field.name().clone(), values: values_to_wit(array)?, valid: validity_to_wit(array) });
+        columns.push(Column {
+            name: field.name().clone(),
+            values: values_to_wit(array)?,
+            valid: validity_to_wit(array),
+        });
     }
     Ok(Batch { columns })
 }
 
 fn validity_to_wit(array: &ArrayRef) -> Option<Vec<bool>> {
-    array.nulls().filter(|n| n.null_count() > 0).map(|n| n.iter().collect())
+    array
+        .nulls()
+        .filter(|n| n.null_count() > 0)
+        .map(|n| n.iter().collect())
 }
 
 fn values_to_wit(array: &ArrayRef) -> Result<Values, String> {
@@ -54,7 +62,10 @@ fn values_to_wit(array: &ArrayRef) -> Result<Values, String> {
     if let Some(a) = any.downcast_ref::<BinaryArray>() {
         return Ok(Values::Binary(var_to_wit(a.offsets(), a.values())));
     }
-    Err(format!("the host cannot pass a column of Arrow type {} to a product", array.data_type()))
+    Err(format!(
+        "the host cannot pass a column of Arrow type {} to a product",
+        array.data_type()
+    ))
 }
 
 fn var_to_wit(offsets: &OffsetBuffer<i32>, data: &Buffer) -> VarValues {
@@ -68,11 +79,18 @@ fn var_to_wit(offsets: &OffsetBuffer<i32>, data: &Buffer) -> VarValues {
 
 /// WIT batch to an Arrow batch of exactly the declared `schema` (for a product's output).
 /// The error names the column and says what is wrong.
-pub(crate) fn from_wit(batch: Batch, schema: &Schema, target: &SchemaRef) -> Result<RecordBatch, String> {
+pub(crate) fn from_wit(
+    batch: Batch,
+    schema: &Schema,
+    target: &SchemaRef,
+) -> Result<RecordBatch, String> {
     let declared = schema.names().join(", ");
     for column in &batch.columns {
         if schema.column(&column.name).is_none() {
-            return Err(format!("column `{}` is not declared for this port (declared: {declared})", column.name));
+            return Err(format!(
+                "column `{}` is not declared for this port (declared: {declared})",
+                column.name
+            ));
         }
     }
     let mut by_name: Vec<Option<Column>> = batch.columns.into_iter().map(Some).collect();
@@ -87,17 +105,26 @@ pub(crate) fn from_wit(batch: Batch, schema: &Schema, target: &SchemaRef) -> Res
             .ok_or_else(|| format!("column `{name}` is missing (declared: {declared})"))?;
         let found = wit_type(&column.values);
         if found != declared_column.data_type {
-            return Err(format!("column `{name}` is declared {}, but the batch holds {found}", declared_column.data_type));
+            return Err(format!(
+                "column `{name}` is declared {}, but the batch holds {found}",
+                declared_column.data_type
+            ));
         }
-        let array = array_from_wit(column.values, column.valid).map_err(|e| format!("column `{name}`: {e}"))?;
+        let array = array_from_wit(column.values, column.valid)
+            .map_err(|e| format!("column `{name}`: {e}"))?;
         if declared_column.required && array.null_count() > 0 {
             let row = (0..array.len()).find(|&i| array.is_null(i)).unwrap_or(0);
-            return Err(format!("column `{name}` is required, but row {row} of the batch is null"));
+            return Err(format!(
+                "column `{name}` is required, but row {row} of the batch is null"
+            ));
         }
         match &rows {
             None => rows = Some((array.len(), name.clone())),
             Some((n, first)) if *n != array.len() => {
-                return Err(format!("column `{name}` has {} rows, but `{first}` has {n}", array.len()));
+                return Err(format!(
+                    "column `{name}` has {} rows, but `{first}` has {n}",
+                    array.len()
+                ));
             }
             Some(_) => {}
         }
@@ -133,7 +160,10 @@ fn array_from_wit(values: Values, valid: Option<Vec<bool>>) -> Result<ArrayRef, 
     let nulls = match valid {
         None => None,
         Some(mask) if mask.len() != len => {
-            return Err(format!("the validity mask has {} entries for {len} values", mask.len()));
+            return Err(format!(
+                "the validity mask has {} entries for {len} values",
+                mask.len()
+            ));
         }
         Some(mask) => Some(NullBuffer::from(mask)),
     };
@@ -142,14 +172,23 @@ fn array_from_wit(values: Values, valid: Option<Vec<bool>>) -> Result<ArrayRef, 
         Values::Float32(v) => Arc::new(Float32Array::new(ScalarBuffer::from(v), nulls)),
         Values::Int64(v) => Arc::new(Int64Array::new(ScalarBuffer::from(v), nulls)),
         Values::Boolean(v) => Arc::new(BooleanArray::new(v.into_iter().collect(), nulls)),
-        Values::Timestamp(v) => Arc::new(TimestampMicrosecondArray::new(ScalarBuffer::from(v), nulls).with_timezone(tessera_core::schema::UTC)),
+        Values::Timestamp(v) => Arc::new(
+            TimestampMicrosecondArray::new(ScalarBuffer::from(v), nulls)
+                .with_timezone(tessera_core::schema::UTC),
+        ),
         Values::Text(v) => {
             let offsets = offsets_from_wit(&v)?;
-            Arc::new(StringArray::try_new(offsets, Buffer::from_vec(v.data), nulls).map_err(|e| format!("invalid text: {e}"))?)
+            Arc::new(
+                StringArray::try_new(offsets, Buffer::from_vec(v.data), nulls)
+                    .map_err(|e| format!("invalid text: {e}"))?,
+            )
         }
         Values::Binary(v) => {
             let offsets = offsets_from_wit(&v)?;
-            Arc::new(BinaryArray::try_new(offsets, Buffer::from_vec(v.data), nulls).map_err(|e| e.to_string())?)
+            Arc::new(
+                BinaryArray::try_new(offsets, Buffer::from_vec(v.data), nulls)
+                    .map_err(|e| e.to_string())?,
+            )
         }
     })
 }
@@ -159,10 +198,16 @@ fn offsets_from_wit(v: &VarValues) -> Result<OffsetBuffer<i32>, String> {
         return Err("offsets must have one more entry than there are rows (at least [0])".into());
     }
     if v.offsets.last().copied().unwrap_or(0) as usize != v.data.len() {
-        return Err(format!("the last offset must equal the data length {}", v.data.len()));
+        return Err(format!(
+            "the last offset must equal the data length {}",
+            v.data.len()
+        ));
     }
     if v.data.len() > i32::MAX as usize {
-        return Err("a batch may hold at most 2 GiB of text or binary per column; write smaller batches".into());
+        return Err(
+            "a batch may hold at most 2 GiB of text or binary per column; write smaller batches"
+                .into(),
+        );
     }
     let offsets: Vec<i32> = v.offsets.iter().map(|&o| o as i32).collect();
     if offsets.windows(2).any(|w| w[0] > w[1]) {

@@ -152,15 +152,24 @@ impl Runtime {
             Ok(engine) => (engine, config.pooling),
             Err(e) if config.pooling => {
                 tracing::warn!(error = %e, "the pooling allocator is unavailable; allocating instances on demand");
-                (Engine::new(&engine_config(&config, false)).map_err(|e| RuntimeError(e.to_string()))?, false)
+                (
+                    Engine::new(&engine_config(&config, false))
+                        .map_err(|e| RuntimeError(e.to_string()))?,
+                    false,
+                )
             }
             Err(e) => return Err(RuntimeError(e.to_string())),
         };
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| RuntimeError(e.to_string()))?;
-        bindings::Product::add_to_linker::<_, HasSelf<RunState>>(&mut linker, |s| s).map_err(|e| RuntimeError(e.to_string()))?;
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| RuntimeError(e.to_string()))?;
+        bindings::Product::add_to_linker::<_, HasSelf<RunState>>(&mut linker, |s| s)
+            .map_err(|e| RuntimeError(e.to_string()))?;
         let cache = match &config.cache_dir {
-            Some(dir) => Some(CodeCache::new(dir, &engine).map_err(|e| RuntimeError(format!("cache directory {}: {e}", dir.display())))?),
+            Some(dir) => Some(
+                CodeCache::new(dir, &engine)
+                    .map_err(|e| RuntimeError(format!("cache directory {}: {e}", dir.display())))?,
+            ),
             None => None,
         };
         let ticker = Arc::new(AtomicBool::new(false));
@@ -183,7 +192,9 @@ impl Runtime {
                 engine,
                 linker,
                 cache,
-                slots: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_runs.max(1))),
+                slots: Arc::new(tokio::sync::Semaphore::new(
+                    config.max_concurrent_runs.max(1),
+                )),
                 config,
                 pooling,
                 ticker,
@@ -205,12 +216,17 @@ impl Runtime {
                 "the component carries no manifest; package it with `tessera build` (or `tessera package FILE.wasm --manifest product.toml`)".into(),
             ));
         };
-        let manifest = Manifest::parse(&text, "<embedded product.toml>").map_err(|e| LoadError::Manifest(e.to_string()))?;
+        let manifest = Manifest::parse(&text, "<embedded product.toml>")
+            .map_err(|e| LoadError::Manifest(e.to_string()))?;
         self.load_with_manifest(wasm, manifest)
     }
 
     /// Validates and compiles a component with a manifest given separately.
-    pub fn load_with_manifest(&self, wasm: &[u8], manifest: Manifest) -> Result<Product, LoadError> {
+    pub fn load_with_manifest(
+        &self,
+        wasm: &[u8],
+        manifest: Manifest,
+    ) -> Result<Product, LoadError> {
         let interface = validate::check_interface(wasm).map_err(LoadError::Invalid)?;
         let memory = manifest.resources.memory.bytes();
         if memory > self.inner.config.max_memory {
@@ -222,10 +238,17 @@ impl Runtime {
         }
         let hash = hex::encode(Sha256::digest(wasm));
         let engine = &self.inner.engine;
-        let component = match self.inner.cache.as_ref().and_then(|c| c.load(engine, &hash)) {
+        let component = match self
+            .inner
+            .cache
+            .as_ref()
+            .and_then(|c| c.load(engine, &hash))
+        {
             Some(c) => c,
             None => {
-                let c = Component::new(engine, wasm).map_err(|e| LoadError::Invalid(format!("the component does not compile: {e:#}")))?;
+                let c = Component::new(engine, wasm).map_err(|e| {
+                    LoadError::Invalid(format!("the component does not compile: {e:#}"))
+                })?;
                 if let Some(cache) = &self.inner.cache {
                     cache.store(&hash, &c);
                 }
@@ -233,13 +256,24 @@ impl Runtime {
             }
         };
         let pre = self.inner.linker.instantiate_pre(&component).map_err(|e| {
-            LoadError::Invalid(format!("the component's imports do not match what the host provides: {e:#}"))
+            LoadError::Invalid(format!(
+                "the component's imports do not match what the host provides: {e:#}"
+            ))
         })?;
         let pre = ProductPre::new(pre).map_err(|e| {
-            LoadError::Invalid(format!("the component does not match the tessera:product/product world: {e:#}"))
+            LoadError::Invalid(format!(
+                "the component does not match the tessera:product/product world: {e:#}"
+            ))
         })?;
         Ok(Product {
-            inner: Arc::new(ProductInner { pre, component, manifest: Arc::new(manifest), interface, hash, runtime: self.inner.clone() }),
+            inner: Arc::new(ProductInner {
+                pre,
+                component,
+                manifest: Arc::new(manifest),
+                interface,
+                hash,
+                runtime: self.inner.clone(),
+            }),
         })
     }
 
@@ -254,7 +288,8 @@ impl Runtime {
             product.run_blocking(request)
         })
         .await;
-        result.unwrap_or_else(|e| run::host_failure(run_id, format!("the run's thread failed: {e}")))
+        result
+            .unwrap_or_else(|e| run::host_failure(run_id, format!("the run's thread failed: {e}")))
     }
 }
 
@@ -317,7 +352,12 @@ pub struct RunRequest {
 impl RunRequest {
     /// A request with no data attached yet.
     pub fn new(run_id: impl Into<String>, started_at_us: i64) -> Self {
-        RunRequest { run_id: run_id.into(), started_at_us, inputs: HashMap::new(), outputs: HashMap::new() }
+        RunRequest {
+            run_id: run_id.into(),
+            started_at_us,
+            inputs: HashMap::new(),
+            outputs: HashMap::new(),
+        }
     }
 
     /// Attaches an input port's data.

@@ -13,21 +13,38 @@ pub(crate) struct MemoryLimiter {
 
 impl MemoryLimiter {
     pub fn new(limit: usize) -> Self {
-        MemoryLimiter { limit, peak: 0, exceeded: None }
+        MemoryLimiter {
+            limit,
+            peak: 0,
+            exceeded: None,
+        }
     }
 }
 
 impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.limit || maximum.is_some_and(|m| desired > m) {
             self.exceeded = Some(desired);
-            return Err(wasmtime::format_err!("memory limit of {} bytes exceeded: the product tried to grow to {desired} bytes", self.limit));
+            return Err(wasmtime::format_err!(
+                "memory limit of {} bytes exceeded: the product tried to grow to {desired} bytes",
+                self.limit
+            ));
         }
         self.peak = self.peak.max(desired);
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 100_000)
     }
 

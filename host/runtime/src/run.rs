@@ -19,7 +19,10 @@ use crate::{Product, RunRequest};
 pub(crate) fn host_failure(run_id: String, reason: String) -> RunOutcome {
     RunOutcome {
         run_id,
-        status: RunStatus::Failed { kind: FailureKind::Host, reason },
+        status: RunStatus::Failed {
+            kind: FailureKind::Host,
+            reason,
+        },
         start_latency: Duration::ZERO,
         duration: Duration::ZERO,
         peak_memory: 0,
@@ -35,7 +38,12 @@ struct Pipes {
     stderr: MemoryOutputPipe,
 }
 
-fn new_store(product: &Product, run_id: &str, inputs: HashMap<String, Option<Box<dyn tessera_core::io::BatchSource>>>, outputs: HashMap<String, OutputPort>) -> (Store<RunState>, Pipes) {
+fn new_store(
+    product: &Product,
+    run_id: &str,
+    inputs: HashMap<String, Option<Box<dyn tessera_core::io::BatchSource>>>,
+    outputs: HashMap<String, OutputPort>,
+) -> (Store<RunState>, Pipes) {
     let runtime = &product.inner.runtime;
     let manifest = product.inner.manifest.clone();
     let pipes = Pipes {
@@ -43,7 +51,10 @@ fn new_store(product: &Product, run_id: &str, inputs: HashMap<String, Option<Box
         stderr: MemoryOutputPipe::new(runtime.config.max_captured_output),
     };
     // No args, no environment, no preopened directories, no network: only captured stdio.
-    let wasi = WasiCtxBuilder::new().stdout(pipes.stdout.clone()).stderr(pipes.stderr.clone()).build();
+    let wasi = WasiCtxBuilder::new()
+        .stdout(pipes.stdout.clone())
+        .stderr(pipes.stderr.clone())
+        .build();
     let memory_limit = usize::try_from(manifest.resources.memory.bytes()).unwrap_or(usize::MAX);
     let state = RunState {
         wasi,
@@ -64,7 +75,16 @@ fn new_store(product: &Product, run_id: &str, inputs: HashMap<String, Option<Box
     let mut store = Store::new(&runtime.engine, state);
     store.limiter(|s| &mut s.limiter);
     let tick = runtime.config.epoch_tick.as_nanos().max(1);
-    let ticks = (product.inner.manifest.resources.timeout.duration().as_nanos() / tick).max(1) + 1;
+    let ticks = (product
+        .inner
+        .manifest
+        .resources
+        .timeout
+        .duration()
+        .as_nanos()
+        / tick)
+        .max(1)
+        + 1;
     store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
     store.epoch_deadline_trap();
     (store, pipes)
@@ -73,14 +93,30 @@ fn new_store(product: &Product, run_id: &str, inputs: HashMap<String, Option<Box
 pub(crate) fn execute(product: &Product, request: RunRequest) -> RunOutcome {
     let began = Instant::now();
     let manifest = product.inner.manifest.clone();
-    let RunRequest { run_id, started_at_us, inputs, mut outputs } = request;
+    let RunRequest {
+        run_id,
+        started_at_us,
+        inputs,
+        mut outputs,
+    } = request;
 
     let mut ports = HashMap::new();
     for port in &manifest.outputs {
         let Some(sink) = outputs.remove(&port.name) else {
-            return host_failure(run_id, format!("no destination was given for output `{}`", port.name));
+            return host_failure(
+                run_id,
+                format!("no destination was given for output `{}`", port.name),
+            );
         };
-        ports.insert(port.name.clone(), OutputPort { schema: port.schema.clone(), arrow: port.schema.to_arrow(), sink: Some(sink), rows: 0 });
+        ports.insert(
+            port.name.clone(),
+            OutputPort {
+                schema: port.schema.clone(),
+                arrow: port.schema.to_arrow(),
+                sink: Some(sink),
+                rows: 0,
+            },
+        );
     }
     let inputs = inputs.into_iter().map(|(k, v)| (k, Some(v))).collect();
     let (mut store, pipes) = new_store(product, &run_id, inputs, ports);
@@ -95,10 +131,14 @@ pub(crate) fn execute(product: &Product, request: RunRequest) -> RunOutcome {
     let _entered = span.enter();
 
     let mut start_latency = Duration::ZERO;
-    let result: wasmtime::Result<Result<(), WitError>> = product.inner.pre.instantiate(&mut store).and_then(|bindings: Bindings| {
-        start_latency = began.elapsed();
-        bindings.call_run(&mut store, &info)
-    });
+    let result: wasmtime::Result<Result<(), WitError>> = product
+        .inner
+        .pre
+        .instantiate(&mut store)
+        .and_then(|bindings: Bindings| {
+            start_latency = began.elapsed();
+            bindings.call_run(&mut store, &info)
+        });
     let duration = began.elapsed();
 
     let mut state = store.into_data();
@@ -106,41 +146,70 @@ pub(crate) fn execute(product: &Product, request: RunRequest) -> RunOutcome {
     let stderr = String::from_utf8_lossy(&pipes.stderr.contents()).into_owned();
     let stdout = String::from_utf8_lossy(&pipes.stdout.contents()).into_owned();
     let at_ms = duration.as_millis() as u64;
-    log.extend(stdout.lines().map(|l| LogLine { level: LogLevel::Stdout, message: l.to_string(), at_ms }));
-    log.extend(stderr.lines().map(|l| LogLine { level: LogLevel::Stderr, message: l.to_string(), at_ms }));
+    log.extend(stdout.lines().map(|l| LogLine {
+        level: LogLevel::Stdout,
+        message: l.to_string(),
+        at_ms,
+    }));
+    log.extend(stderr.lines().map(|l| LogLine {
+        level: LogLevel::Stderr,
+        message: l.to_string(),
+        at_ms,
+    }));
 
     let mut status = match result {
-        _ if state.input_fault.is_some() => {
-            RunStatus::Failed { kind: FailureKind::InputData, reason: state.input_fault.clone().unwrap_or_default() }
-        }
+        _ if state.input_fault.is_some() => RunStatus::Failed {
+            kind: FailureKind::InputData,
+            reason: state.input_fault.clone().unwrap_or_default(),
+        },
         Ok(Ok(())) => match &state.violation {
-            Some(v) => RunStatus::Failed { kind: FailureKind::SchemaViolation, reason: v.clone() },
+            Some(v) => RunStatus::Failed {
+                kind: FailureKind::SchemaViolation,
+                reason: v.clone(),
+            },
             None => RunStatus::Succeeded,
         },
         Ok(Err(e)) => match &state.violation {
-            Some(v) => RunStatus::Failed { kind: FailureKind::SchemaViolation, reason: v.clone() },
-            None => RunStatus::Failed { kind: FailureKind::ProductError, reason: format!("the product returned an error: {}", describe(&e)) },
+            Some(v) => RunStatus::Failed {
+                kind: FailureKind::SchemaViolation,
+                reason: v.clone(),
+            },
+            None => RunStatus::Failed {
+                kind: FailureKind::ProductError,
+                reason: format!("the product returned an error: {}", describe(&e)),
+            },
         },
         Err(e) => {
-            let (kind, reason) = classify(&e, &state, &stderr, &manifest.resources.timeout.to_string());
+            let (kind, reason) =
+                classify(&e, &state, &stderr, &manifest.resources.timeout.to_string());
             RunStatus::Failed { kind, reason }
         }
     };
 
     let mut summaries = BTreeMap::new();
     for (name, port) in state.outputs.drain() {
-        let mut summary = PortSummary { rows: port.rows, bytes: 0 };
+        let mut summary = PortSummary {
+            rows: port.rows,
+            bytes: 0,
+        };
         if let (RunStatus::Succeeded, Some(sink)) = (&status, port.sink) {
             match sink.finish() {
                 Ok(s) => summary.bytes = s.bytes,
-                Err(e) => status = RunStatus::Failed { kind: FailureKind::Host, reason: format!("finishing output `{name}` failed: {e}") },
+                Err(e) => {
+                    status = RunStatus::Failed {
+                        kind: FailureKind::Host,
+                        reason: format!("finishing output `{name}` failed: {e}"),
+                    }
+                }
             }
         }
         summaries.insert(name, summary);
     }
 
     match &status {
-        RunStatus::Succeeded => tracing::info!(duration_ms = duration.as_millis() as u64, "run succeeded"),
+        RunStatus::Succeeded => {
+            tracing::info!(duration_ms = duration.as_millis() as u64, "run succeeded")
+        }
         RunStatus::Failed { kind, reason } => tracing::warn!(?kind, %reason, "run failed"),
     }
     RunOutcome {
@@ -167,7 +236,12 @@ fn describe(e: &WitError) -> String {
     }
 }
 
-fn classify(error: &wasmtime::Error, state: &RunState, stderr: &str, timeout: &str) -> (FailureKind, String) {
+fn classify(
+    error: &wasmtime::Error,
+    state: &RunState,
+    stderr: &str,
+    timeout: &str,
+) -> (FailureKind, String) {
     if let Some(fault) = &state.host_fault {
         return (FailureKind::Host, fault.clone());
     }
@@ -182,13 +256,32 @@ fn classify(error: &wasmtime::Error, state: &RunState, stderr: &str, timeout: &s
         );
     }
     match error.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => (FailureKind::Timeout, format!("timed out: the run took longer than its timeout of {timeout} (`resources.timeout`)")),
-        Some(Trap::StackOverflow) => (FailureKind::StackOverflow, "stack overflow: the product recursed too deeply for the wasm stack".into()),
+        Some(Trap::Interrupt) => (
+            FailureKind::Timeout,
+            format!(
+                "timed out: the run took longer than its timeout of {timeout} (`resources.timeout`)"
+            ),
+        ),
+        Some(Trap::StackOverflow) => (
+            FailureKind::StackOverflow,
+            "stack overflow: the product recursed too deeply for the wasm stack".into(),
+        ),
         Some(Trap::UnreachableCodeReached) if stderr.contains("panicked at") => {
-            let panic = stderr.lines().skip_while(|l| !l.contains("panicked at")).take(2).collect::<Vec<_>>().join(" ");
-            (FailureKind::Panic, format!("the product panicked: {}", panic.trim()))
+            let panic = stderr
+                .lines()
+                .skip_while(|l| !l.contains("panicked at"))
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" ");
+            (
+                FailureKind::Panic,
+                format!("the product panicked: {}", panic.trim()),
+            )
         }
-        Some(trap) => (FailureKind::Trap, format!("the product trapped: {trap}{}", backtrace_hint(error))),
+        Some(trap) => (
+            FailureKind::Trap,
+            format!("the product trapped: {trap}{}", backtrace_hint(error)),
+        ),
         None => (FailureKind::Trap, format!("the run was aborted: {error:#}")),
     }
 }
@@ -201,15 +294,27 @@ fn backtrace_hint(error: &wasmtime::Error) -> String {
     }
 }
 
-pub(crate) fn measure_start(product: &Product, with_instance_pre: bool) -> Result<Duration, String> {
+pub(crate) fn measure_start(
+    product: &Product,
+    with_instance_pre: bool,
+) -> Result<Duration, String> {
     let began = Instant::now();
     let (mut store, _pipes) = new_store(product, "measure", HashMap::new(), HashMap::new());
     if with_instance_pre {
-        product.inner.pre.instantiate(&mut store).map_err(|e| e.to_string())?;
+        product
+            .inner
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| e.to_string())?;
     } else {
         let runtime = &product.inner.runtime;
-        let pre = runtime.linker.instantiate_pre(&product.inner.component).map_err(|e| e.to_string())?;
-        crate::bindings::ProductPre::new(pre).and_then(|p| p.instantiate(&mut store)).map_err(|e| e.to_string())?;
+        let pre = runtime
+            .linker
+            .instantiate_pre(&product.inner.component)
+            .map_err(|e| e.to_string())?;
+        crate::bindings::ProductPre::new(pre)
+            .and_then(|p| p.instantiate(&mut store))
+            .map_err(|e| e.to_string())?;
     }
     Ok(began.elapsed())
 }

@@ -51,12 +51,19 @@ impl RunState {
             return;
         }
         let at_ms = self.started.elapsed().as_millis() as u64;
-        self.log.push(LogLine { level, message, at_ms });
+        self.log.push(LogLine {
+            level,
+            message,
+            at_ms,
+        });
     }
 }
 
 impl WasiView for RunState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }

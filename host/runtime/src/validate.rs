@@ -7,14 +7,25 @@ use tessera_core::package::{self, Interface};
 const PROVIDED: [&str; 2] = ["tessera:product/", "wasi:"];
 
 /// WASI packages the host links (0.2.x).
-const WASI_PACKAGES: [&str; 6] = ["wasi:io/", "wasi:cli/", "wasi:clocks/", "wasi:random/", "wasi:filesystem/", "wasi:sockets/"];
+const WASI_PACKAGES: [&str; 6] = [
+    "wasi:io/",
+    "wasi:cli/",
+    "wasi:clocks/",
+    "wasi:random/",
+    "wasi:filesystem/",
+    "wasi:sockets/",
+];
 
 /// Checks what can be checked from the binary alone.
 pub(crate) fn check_interface(bytes: &[u8]) -> Result<Interface, String> {
     package::require_component(bytes).map_err(|e| e.0)?;
     let interface = package::interface(bytes).map_err(|e| e.0)?;
     if !interface.exports.iter().any(|e| e == "run") {
-        let found = if interface.exports.is_empty() { "nothing".to_string() } else { interface.exports.join(", ") };
+        let found = if interface.exports.is_empty() {
+            "nothing".to_string()
+        } else {
+            interface.exports.join(", ")
+        };
         return Err(format!(
             "the component does not target the tessera:product/product world: it exports {found}, but a product exports `run`; build it with tessera-sdk and `#[tessera_sdk::product]`"
         ));

@@ -21,7 +21,11 @@ schema = { x = "int64" }
 "#;
 
 fn runtime() -> Runtime {
-    Runtime::new(RuntimeConfig { max_concurrent_runs: 1, ..Default::default() }).unwrap()
+    Runtime::new(RuntimeConfig {
+        max_concurrent_runs: 1,
+        ..Default::default()
+    })
+    .unwrap()
 }
 
 fn manifest() -> Manifest {
@@ -57,20 +61,34 @@ fn a_file_that_is_not_wasm_is_refused() {
 #[test]
 fn a_core_module_is_refused() {
     let e = load(&wat::parse_str("(module (func (export \"run\")))").unwrap());
-    assert!(e.to_string().contains("core WebAssembly module, not a component"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("core WebAssembly module, not a component"),
+        "{e}"
+    );
 }
 
 #[test]
 fn a_component_of_another_world_is_refused() {
     let e = load(&wat::parse_str("(component)").unwrap());
-    assert!(e.to_string().contains("does not target the tessera:product/product world"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("does not target the tessera:product/product world"),
+        "{e}"
+    );
 }
 
 #[test]
 fn an_import_the_host_does_not_provide_is_refused() {
     let e = load(&component(r#"(import "evil:net/socket@1.0.0" (instance))"#));
-    assert!(e.to_string().contains("imports `evil:net/socket@1.0.0`, which the host does not provide"), "{e}");
-    let e = load(&component(r#"(import "wasi:http/outgoing-handler@0.2.6" (instance))"#));
+    assert!(
+        e.to_string()
+            .contains("imports `evil:net/socket@1.0.0`, which the host does not provide"),
+        "{e}"
+    );
+    let e = load(&component(
+        r#"(import "wasi:http/outgoing-handler@0.2.6" (instance))"#,
+    ));
     assert!(e.to_string().contains("wasi:http/outgoing-handler"), "{e}");
 }
 
@@ -78,7 +96,11 @@ fn an_import_the_host_does_not_provide_is_refused() {
 fn a_run_export_of_the_wrong_type_is_refused() {
     let e = load(&component(""));
     assert!(matches!(e, LoadError::Invalid(_)));
-    assert!(e.to_string().contains("does not match the tessera:product/product world"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("does not match the tessera:product/product world"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -93,12 +115,26 @@ fn a_component_without_an_embedded_manifest_is_refused() {
 
 #[test]
 fn a_manifest_over_the_hosts_memory_cap_is_refused() {
-    let runtime = Runtime::new(RuntimeConfig { max_memory: 256 << 20, max_concurrent_runs: 1, ..Default::default() }).unwrap();
-    let text = MANIFEST.replace("kind = \"source-aligned\"", "kind = \"source-aligned\"\n\n[resources]\nmemory = \"1GiB\"");
-    let e = match runtime.load_with_manifest(&component(""), Manifest::parse(&text, "product.toml").unwrap()) {
+    let runtime = Runtime::new(RuntimeConfig {
+        max_memory: 256 << 20,
+        max_concurrent_runs: 1,
+        ..Default::default()
+    })
+    .unwrap();
+    let text = MANIFEST.replace(
+        "kind = \"source-aligned\"",
+        "kind = \"source-aligned\"\n\n[resources]\nmemory = \"1GiB\"",
+    );
+    let e = match runtime.load_with_manifest(
+        &component(""),
+        Manifest::parse(&text, "product.toml").unwrap(),
+    ) {
         Ok(_) => panic!("should be refused"),
         Err(e) => e,
     };
     assert!(matches!(e, LoadError::Limits(_)));
-    assert!(e.to_string().contains("1GiB") && e.to_string().contains("256MiB"), "{e}");
+    assert!(
+        e.to_string().contains("1GiB") && e.to_string().contains("256MiB"),
+        "{e}"
+    );
 }

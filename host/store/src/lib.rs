@@ -58,11 +58,22 @@ impl From<serde_json::Error> for StoreError {
 /// Metadata and output data of a Tessera host.
 pub trait Store: Send + Sync {
     /// Opens the staging sink of one output port of a run.
-    fn stage(&self, product: &str, run_id: &str, port: &str, schema: SchemaRef) -> Result<Box<dyn BatchSink>, StoreError>;
+    fn stage(
+        &self,
+        product: &str,
+        run_id: &str,
+        port: &str,
+        schema: SchemaRef,
+    ) -> Result<Box<dyn BatchSink>, StoreError>;
 
     /// Publishes the staged outputs of a run as the product's next version, all ports at once.
     /// `ports` maps every port to its row count; each must have been staged and finished.
-    fn publish(&self, product: &str, run_id: &str, ports: &BTreeMap<String, u64>) -> Result<Version, StoreError>;
+    fn publish(
+        &self,
+        product: &str,
+        run_id: &str,
+        ports: &BTreeMap<String, u64>,
+    ) -> Result<Version, StoreError>;
 
     /// Drops whatever a run staged (after a failed run).
     fn discard(&self, run_id: &str) -> Result<(), StoreError>;
@@ -77,7 +88,12 @@ pub trait Store: Send + Sync {
     fn versions(&self, product: &str) -> Result<Vec<Version>, StoreError>;
 
     /// Reads one port of one published version.
-    fn read(&self, product: &str, number: u64, port: &str) -> Result<Box<dyn BatchSource>, StoreError>;
+    fn read(
+        &self,
+        product: &str,
+        number: u64,
+        port: &str,
+    ) -> Result<Box<dyn BatchSource>, StoreError>;
 
     /// Creates or replaces a run record.
     fn put_run(&self, run: &RunRecord) -> Result<(), StoreError>;

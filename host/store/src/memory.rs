@@ -10,12 +10,15 @@ use tessera_core::io::{BatchSink, BatchSource, DataError, MemorySource, SinkSumm
 use crate::model::{PortVersion, RecoveryReport, RunRecord, Version};
 use crate::{Store, StoreError, now_us};
 
+/// One port's data: its schema and batches.
+type PortData = (SchemaRef, Vec<RecordBatch>);
+
 #[derive(Default)]
 struct State {
     /// (run, port) → staged batches, present once the sink finished.
-    staged: HashMap<(String, String), (SchemaRef, Vec<RecordBatch>)>,
+    staged: HashMap<(String, String), PortData>,
     /// (product, number) → version and its data.
-    versions: BTreeMap<(String, u64), (Version, HashMap<String, (SchemaRef, Vec<RecordBatch>)>)>,
+    versions: BTreeMap<(String, u64), (Version, HashMap<String, PortData>)>,
     runs: BTreeMap<String, RunRecord>,
 }
 
@@ -32,7 +35,9 @@ impl MemoryStore {
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, State>, StoreError> {
-        self.state.lock().map_err(|_| StoreError::Io("memory store lock poisoned".into()))
+        self.state
+            .lock()
+            .map_err(|_| StoreError::Io("memory store lock poisoned".into()))
     }
 }
 
@@ -51,37 +56,90 @@ impl BatchSink for StagingSink {
 
     fn finish(self: Box<Self>) -> Result<SinkSummary, DataError> {
         let rows = self.batches.iter().map(|b| b.num_rows() as u64).sum();
-        let bytes = self.batches.iter().map(|b| b.get_array_memory_size() as u64).sum();
-        let mut state = self.store.lock().map_err(|e| DataError::new(e.to_string()))?;
+        let bytes = self
+            .batches
+            .iter()
+            .map(|b| b.get_array_memory_size() as u64)
+            .sum();
+        let mut state = self
+            .store
+            .lock()
+            .map_err(|e| DataError::new(e.to_string()))?;
         state.staged.insert(self.key, (self.schema, self.batches));
         Ok(SinkSummary { rows, bytes })
     }
 }
 
 impl Store for MemoryStore {
-    fn stage(&self, _product: &str, run_id: &str, port: &str, schema: SchemaRef) -> Result<Box<dyn BatchSink>, StoreError> {
-        Ok(Box::new(StagingSink { store: self.clone(), key: (run_id.to_string(), port.to_string()), schema, batches: Vec::new() }))
+    fn stage(
+        &self,
+        _product: &str,
+        run_id: &str,
+        port: &str,
+        schema: SchemaRef,
+    ) -> Result<Box<dyn BatchSink>, StoreError> {
+        Ok(Box::new(StagingSink {
+            store: self.clone(),
+            key: (run_id.to_string(), port.to_string()),
+            schema,
+            batches: Vec::new(),
+        }))
     }
 
-    fn publish(&self, product: &str, run_id: &str, ports: &BTreeMap<String, u64>) -> Result<Version, StoreError> {
+    fn publish(
+        &self,
+        product: &str,
+        run_id: &str,
+        ports: &BTreeMap<String, u64>,
+    ) -> Result<Version, StoreError> {
         let mut state = self.lock()?;
         for port in ports.keys() {
-            if !state.staged.contains_key(&(run_id.to_string(), port.clone())) {
-                return Err(StoreError::Conflict(format!("run {run_id} staged no output `{port}`")));
+            if !state
+                .staged
+                .contains_key(&(run_id.to_string(), port.clone()))
+            {
+                return Err(StoreError::Conflict(format!(
+                    "run {run_id} staged no output `{port}`"
+                )));
             }
         }
-        let number = state.versions.range((product.to_string(), 0)..=(product.to_string(), u64::MAX)).next_back().map_or(0, |(k, _)| k.1) + 1;
+        let number = state
+            .versions
+            .range((product.to_string(), 0)..=(product.to_string(), u64::MAX))
+            .next_back()
+            .map_or(0, |(k, _)| k.1)
+            + 1;
         let mut data = HashMap::new();
         let mut files = BTreeMap::new();
         for (port, rows) in ports {
-            if let Some((schema, batches)) = state.staged.remove(&(run_id.to_string(), port.clone())) {
-                let bytes = batches.iter().map(|b| b.get_array_memory_size() as u64).sum();
-                files.insert(port.clone(), PortVersion { file: format!("memory:{product}/{number}/{port}"), rows: *rows, bytes });
+            if let Some((schema, batches)) =
+                state.staged.remove(&(run_id.to_string(), port.clone()))
+            {
+                let bytes = batches
+                    .iter()
+                    .map(|b| b.get_array_memory_size() as u64)
+                    .sum();
+                files.insert(
+                    port.clone(),
+                    PortVersion {
+                        file: format!("memory:{product}/{number}/{port}"),
+                        rows: *rows,
+                        bytes,
+                    },
+                );
                 data.insert(port.clone(), (schema, batches));
             }
         }
-        let version = Version { product: product.to_string(), number, run_id: run_id.to_string(), published_at_us: now_us(), ports: files };
-        state.versions.insert((product.to_string(), number), (version.clone(), data));
+        let version = Version {
+            product: product.to_string(),
+            number,
+            run_id: run_id.to_string(),
+            published_at_us: now_us(),
+            ports: files,
+        };
+        state
+            .versions
+            .insert((product.to_string(), number), (version.clone(), data));
         Ok(version)
     }
 
@@ -95,19 +153,41 @@ impl Store for MemoryStore {
     }
 
     fn version(&self, product: &str, number: u64) -> Result<Option<Version>, StoreError> {
-        Ok(self.lock()?.versions.get(&(product.to_string(), number)).map(|(v, _)| v.clone()))
+        Ok(self
+            .lock()?
+            .versions
+            .get(&(product.to_string(), number))
+            .map(|(v, _)| v.clone()))
     }
 
     fn versions(&self, product: &str) -> Result<Vec<Version>, StoreError> {
         let state = self.lock()?;
-        Ok(state.versions.range((product.to_string(), 0)..=(product.to_string(), u64::MAX)).map(|(_, (v, _))| v.clone()).collect())
+        Ok(state
+            .versions
+            .range((product.to_string(), 0)..=(product.to_string(), u64::MAX))
+            .map(|(_, (v, _))| v.clone())
+            .collect())
     }
 
-    fn read(&self, product: &str, number: u64, port: &str) -> Result<Box<dyn BatchSource>, StoreError> {
+    fn read(
+        &self,
+        product: &str,
+        number: u64,
+        port: &str,
+    ) -> Result<Box<dyn BatchSource>, StoreError> {
         let state = self.lock()?;
-        let (_, data) = state.versions.get(&(product.to_string(), number)).ok_or_else(|| StoreError::NotFound(format!("{product} has no version {number}")))?;
-        let (schema, batches) = data.get(port).ok_or_else(|| StoreError::NotFound(format!("version {number} of {product} has no port `{port}`")))?;
-        Ok(Box::new(MemorySource::new(schema.clone(), batches.clone()).with_version(number)))
+        let (_, data) = state
+            .versions
+            .get(&(product.to_string(), number))
+            .ok_or_else(|| StoreError::NotFound(format!("{product} has no version {number}")))?;
+        let (schema, batches) = data.get(port).ok_or_else(|| {
+            StoreError::NotFound(format!(
+                "version {number} of {product} has no port `{port}`"
+            ))
+        })?;
+        Ok(Box::new(
+            MemorySource::new(schema.clone(), batches.clone()).with_version(number),
+        ))
     }
 
     fn put_run(&self, run: &RunRecord) -> Result<(), StoreError> {
@@ -120,7 +200,13 @@ impl Store for MemoryStore {
     }
 
     fn runs(&self, product: &str) -> Result<Vec<RunRecord>, StoreError> {
-        let mut runs: Vec<RunRecord> = self.lock()?.runs.values().filter(|r| r.product == product).cloned().collect();
+        let mut runs: Vec<RunRecord> = self
+            .lock()?
+            .runs
+            .values()
+            .filter(|r| r.product == product)
+            .cloned()
+            .collect();
         runs.sort_by_key(|r| r.created_at_us);
         Ok(runs)
     }
@@ -129,7 +215,10 @@ impl Store for MemoryStore {
         let mut state = self.lock()?;
         let files_removed = state.staged.len() as u64;
         state.staged.clear();
-        let mut report = RecoveryReport { files_removed, runs_interrupted: Vec::new() };
+        let mut report = RecoveryReport {
+            files_removed,
+            runs_interrupted: Vec::new(),
+        };
         for run in state.runs.values_mut() {
             if run.state == crate::RunState::Running {
                 run.state = crate::RunState::Interrupted;

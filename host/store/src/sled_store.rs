@@ -38,8 +38,18 @@ fn version_key(product: &str, number: u64) -> Vec<u8> {
 }
 
 fn check_name(kind: &str, name: &str) -> Result<(), StoreError> {
-    let ok = !name.is_empty() && name.len() <= 128 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if ok { Ok(()) } else { Err(StoreError::Conflict(format!("invalid {kind} name `{name}`"))) }
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict(format!(
+            "invalid {kind} name `{name}`"
+        )))
+    }
 }
 
 fn sync_dir(path: &Path) -> Result<(), StoreError> {
@@ -73,11 +83,15 @@ impl SledStore {
     /// crash there would. For recovery tests.
     #[doc(hidden)]
     pub fn fail_next_publish_before_commit(&self) {
-        self.fail_before_commit.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.fail_before_commit
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     fn staged_path(&self, run_id: &str, port: &str) -> PathBuf {
-        self.root.join("staging").join(run_id).join(format!("{port}.arrow"))
+        self.root
+            .join("staging")
+            .join(run_id)
+            .join(format!("{port}.arrow"))
     }
 
     fn referenced_files(&self) -> Result<std::collections::HashSet<String>, StoreError> {
@@ -92,26 +106,45 @@ impl SledStore {
 }
 
 impl Store for SledStore {
-    fn stage(&self, _product: &str, run_id: &str, port: &str, schema: SchemaRef) -> Result<Box<dyn BatchSink>, StoreError> {
+    fn stage(
+        &self,
+        _product: &str,
+        run_id: &str,
+        port: &str,
+        schema: SchemaRef,
+    ) -> Result<Box<dyn BatchSink>, StoreError> {
         check_name("run", run_id)?;
         check_name("port", port)?;
         let path = self.staged_path(run_id, port);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let sink = FileSink::create(&path, Format::Arrow, &schema).map_err(|e| StoreError::Io(e.to_string()))?;
+        let sink = FileSink::create(&path, Format::Arrow, &schema)
+            .map_err(|e| StoreError::Io(e.to_string()))?;
         Ok(Box::new(sink))
     }
 
-    fn publish(&self, product: &str, run_id: &str, ports: &BTreeMap<String, u64>) -> Result<Version, StoreError> {
+    fn publish(
+        &self,
+        product: &str,
+        run_id: &str,
+        ports: &BTreeMap<String, u64>,
+    ) -> Result<Version, StoreError> {
         check_name("product", product)?;
-        let _guard = self.publish_lock.lock().map_err(|_| StoreError::Io("publish lock poisoned".into()))?;
+        let _guard = self
+            .publish_lock
+            .lock()
+            .map_err(|_| StoreError::Io("publish lock poisoned".into()))?;
         for port in ports.keys() {
             if !self.staged_path(run_id, port).is_file() {
-                return Err(StoreError::Conflict(format!("run {run_id} staged no output `{port}`")));
+                return Err(StoreError::Conflict(format!(
+                    "run {run_id} staged no output `{port}`"
+                )));
             }
         }
-        let number = self.current.get(product)?.map_or(0, |v| u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8]))) + 1;
+        let number = self.current.get(product)?.map_or(0, |v| {
+            u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8]))
+        }) + 1;
         let relative_dir = format!("outputs/{product}/{number}");
         let dir = self.root.join(&relative_dir);
         std::fs::create_dir_all(&dir)?;
@@ -121,13 +154,31 @@ impl Store for SledStore {
             let to = dir.join(format!("{port}.arrow"));
             std::fs::rename(&from, &to)?;
             let bytes = std::fs::metadata(&to)?.len();
-            port_versions.insert(port.clone(), PortVersion { file: format!("{relative_dir}/{port}.arrow"), rows: *rows, bytes });
+            port_versions.insert(
+                port.clone(),
+                PortVersion {
+                    file: format!("{relative_dir}/{port}.arrow"),
+                    rows: *rows,
+                    bytes,
+                },
+            );
         }
         sync_dir(&dir)?;
-        if self.fail_before_commit.swap(false, std::sync::atomic::Ordering::SeqCst) {
-            return Err(StoreError::Io("simulated crash before the metadata commit".into()));
+        if self
+            .fail_before_commit
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(StoreError::Io(
+                "simulated crash before the metadata commit".into(),
+            ));
         }
-        let version = Version { product: product.to_string(), number, run_id: run_id.to_string(), published_at_us: now_us(), ports: port_versions };
+        let version = Version {
+            product: product.to_string(),
+            number,
+            run_id: run_id.to_string(),
+            published_at_us: now_us(),
+            ports: port_versions,
+        };
         let record = serde_json::to_vec(&version)?;
         (&self.versions, &self.current)
             .transaction(|(versions, current)| {
@@ -153,7 +204,10 @@ impl Store for SledStore {
     fn current_version(&self, product: &str) -> Result<Option<Version>, StoreError> {
         match self.current.get(product)? {
             None => Ok(None),
-            Some(v) => self.version(product, u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8]))),
+            Some(v) => self.version(
+                product,
+                u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])),
+            ),
         }
     }
 
@@ -167,17 +221,35 @@ impl Store for SledStore {
     fn versions(&self, product: &str) -> Result<Vec<Version>, StoreError> {
         let mut prefix = product.as_bytes().to_vec();
         prefix.push(0);
-        self.versions.scan_prefix(prefix).map(|e| Ok(serde_json::from_slice(&e?.1)?)).collect()
+        self.versions
+            .scan_prefix(prefix)
+            .map(|e| Ok(serde_json::from_slice(&e?.1)?))
+            .collect()
     }
 
-    fn read(&self, product: &str, number: u64, port: &str) -> Result<Box<dyn BatchSource>, StoreError> {
-        let version = self.version(product, number)?.ok_or_else(|| StoreError::NotFound(format!("{product} has no version {number}")))?;
-        let file = version.ports.get(port).ok_or_else(|| StoreError::NotFound(format!("version {number} of {product} has no port `{port}`")))?;
-        Ok(Box::new(IpcSource::open(&self.root.join(&file.file), number)?))
+    fn read(
+        &self,
+        product: &str,
+        number: u64,
+        port: &str,
+    ) -> Result<Box<dyn BatchSource>, StoreError> {
+        let version = self
+            .version(product, number)?
+            .ok_or_else(|| StoreError::NotFound(format!("{product} has no version {number}")))?;
+        let file = version.ports.get(port).ok_or_else(|| {
+            StoreError::NotFound(format!(
+                "version {number} of {product} has no port `{port}`"
+            ))
+        })?;
+        Ok(Box::new(IpcSource::open(
+            &self.root.join(&file.file),
+            number,
+        )?))
     }
 
     fn put_run(&self, run: &RunRecord) -> Result<(), StoreError> {
-        self.runs.insert(run.id.as_bytes(), serde_json::to_vec(run)?)?;
+        self.runs
+            .insert(run.id.as_bytes(), serde_json::to_vec(run)?)?;
         self.runs.flush()?;
         Ok(())
     }
@@ -207,7 +279,11 @@ impl Store for SledStore {
         for entry in std::fs::read_dir(&staging)? {
             let path = entry?.path();
             report.files_removed += count_files(&path);
-            if path.is_dir() { std::fs::remove_dir_all(&path)? } else { std::fs::remove_file(&path)? }
+            if path.is_dir() {
+                std::fs::remove_dir_all(&path)?
+            } else {
+                std::fs::remove_file(&path)?
+            }
         }
         let referenced = self.referenced_files()?;
         let outputs = self.root.join("outputs");
@@ -217,7 +293,10 @@ impl Store for SledStore {
                 let version = version?.path();
                 for file in std::fs::read_dir(&version)? {
                     let file = file?.path();
-                    let relative = file.strip_prefix(&self.root).map(|p| p.to_string_lossy().replace('\\', "/")).unwrap_or_default();
+                    let relative = file
+                        .strip_prefix(&self.root)
+                        .map(|p| p.to_string_lossy().replace('\\', "/"))
+                        .unwrap_or_default();
                     if !referenced.contains(&relative) {
                         std::fs::remove_file(&file)?;
                         report.files_removed += 1;
@@ -234,7 +313,8 @@ impl Store for SledStore {
                 run.state = RunState::Interrupted;
                 run.reason = Some("the host stopped while this run was running".into());
                 run.finished_at_us = Some(now_us());
-                self.runs.insert(run.id.as_bytes(), serde_json::to_vec(&run)?)?;
+                self.runs
+                    .insert(run.id.as_bytes(), serde_json::to_vec(&run)?)?;
                 report.runs_interrupted.push(run.id);
             }
         }
@@ -245,7 +325,9 @@ impl Store for SledStore {
 
 fn count_files(path: &Path) -> u64 {
     if path.is_dir() {
-        std::fs::read_dir(path).map(|d| d.flatten().map(|e| count_files(&e.path())).sum()).unwrap_or(0)
+        std::fs::read_dir(path)
+            .map(|d| d.flatten().map(|e| count_files(&e.path())).sum())
+            .unwrap_or(0)
     } else {
         1
     }
@@ -259,7 +341,8 @@ pub(crate) struct IpcSource {
 
 impl IpcSource {
     pub(crate) fn open(path: &Path, version: u64) -> Result<IpcSource, StoreError> {
-        let file = std::fs::File::open(path).map_err(|e| StoreError::Io(format!("{}: {e}", path.display())))?;
+        let file = std::fs::File::open(path)
+            .map_err(|e| StoreError::Io(format!("{}: {e}", path.display())))?;
         let reader = arrow::ipc::reader::FileReader::try_new(std::io::BufReader::new(file), None)
             .map_err(|e| StoreError::Io(format!("{}: {e}", path.display())))?;
         Ok(IpcSource { reader, version })
@@ -275,7 +358,9 @@ impl BatchSource for IpcSource {
         self.version
     }
 
-    fn next_batch(&mut self) -> Result<Option<arrow::record_batch::RecordBatch>, tessera_core::io::DataError> {
+    fn next_batch(
+        &mut self,
+    ) -> Result<Option<arrow::record_batch::RecordBatch>, tessera_core::io::DataError> {
         self.reader.next().transpose().map_err(Into::into)
     }
 }

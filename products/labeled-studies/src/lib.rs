@@ -63,11 +63,21 @@ pub fn consensus<'a>(annotations: impl IntoIterator<Item = Annotation<'a>>) -> V
             // needs the reversed comparison on the label.
             let (label, (count, _)) = votes
                 .iter()
-                .max_by(|a, b| a.1.0.cmp(&b.1.0).then(a.1.1.total_cmp(&b.1.1)).then(b.0.cmp(a.0)))
+                .max_by(|a, b| {
+                    a.1.0
+                        .cmp(&b.1.0)
+                        .then(a.1.1.total_cmp(&b.1.1))
+                        .then(b.0.cmp(a.0))
+                })
                 .map(|(l, v)| (*l, *v))
                 .unwrap_or(("", (0, 0.0)));
             let annotators = by_annotator.len();
-            Consensus { study_id: study.to_string(), label: label.to_string(), agreement: count as f64 / annotators as f64, annotators: annotators as i64 }
+            Consensus {
+                study_id: study.to_string(),
+                label: label.to_string(),
+                agreement: count as f64 / annotators as f64,
+                annotators: annotators as i64,
+            }
         })
         .collect()
 }
@@ -84,7 +94,11 @@ pub fn label_counts(consensus: &[Consensus]) -> BTreeMap<String, i64> {
 #[tessera_sdk::product]
 fn run(ctx: &mut Context) -> Result<()> {
     let input = ctx.input("annotations")?.read_all()?;
-    let (studies, annotators, labels) = (input.text("study_id")?, input.text("annotator_id")?, input.text("label")?);
+    let (studies, annotators, labels) = (
+        input.text("study_id")?,
+        input.text("annotator_id")?,
+        input.text("label")?,
+    );
     let (confidence, at) = (input.f64("confidence")?, input.timestamp("annotated_at")?);
     let annotations = (0..input.num_rows()).map(|i| Annotation {
         study_id: studies.get(i).unwrap_or_default(),
@@ -94,7 +108,11 @@ fn run(ctx: &mut Context) -> Result<()> {
         annotated_at: at.get(i).unwrap_or_default(),
     });
     let result = consensus(annotations);
-    tessera_sdk::info!("{} annotations → {} studies", input.num_rows(), result.len());
+    tessera_sdk::info!(
+        "{} annotations → {} studies",
+        input.num_rows(),
+        result.len()
+    );
 
     let unanimous = result.iter().filter(|c| c.agreement >= 1.0).count();
     if !result.is_empty() {
@@ -109,41 +127,87 @@ fn run(ctx: &mut Context) -> Result<()> {
             .i64("annotators", result.iter().map(|c| c.annotators))
             .build()?,
     )?;
-    ctx.output("label_counts")?.write(Batch::builder().text("label", counts.keys()).i64("studies", counts.values().copied()).build()?)
+    ctx.output("label_counts")?.write(
+        Batch::builder()
+            .text("label", counts.keys())
+            .i64("studies", counts.values().copied())
+            .build()?,
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn a<'a>(study: &'a str, annotator: &'a str, label: &'a str, confidence: Option<f64>, at: i64) -> Annotation<'a> {
-        Annotation { study_id: study, annotator_id: annotator, label, confidence, annotated_at: at }
+    fn a<'a>(
+        study: &'a str,
+        annotator: &'a str,
+        label: &'a str,
+        confidence: Option<f64>,
+        at: i64,
+    ) -> Annotation<'a> {
+        Annotation {
+            study_id: study,
+            annotator_id: annotator,
+            label,
+            confidence,
+            annotated_at: at,
+        }
     }
 
     #[test]
     fn majority_wins_and_agreement_is_the_share() {
-        let c = consensus([a("s1", "x", "benign", None, 0), a("s1", "y", "benign", None, 0), a("s1", "z", "malignant", Some(1.0), 0)]);
-        assert_eq!(c, vec![Consensus { study_id: "s1".into(), label: "benign".into(), agreement: 2.0 / 3.0, annotators: 3 }]);
+        let c = consensus([
+            a("s1", "x", "benign", None, 0),
+            a("s1", "y", "benign", None, 0),
+            a("s1", "z", "malignant", Some(1.0), 0),
+        ]);
+        assert_eq!(
+            c,
+            vec![Consensus {
+                study_id: "s1".into(),
+                label: "benign".into(),
+                agreement: 2.0 / 3.0,
+                annotators: 3
+            }]
+        );
     }
 
     #[test]
     fn ties_go_to_summed_confidence_then_alphabetical() {
-        let by_confidence = consensus([a("s", "x", "benign", Some(0.6), 0), a("s", "y", "malignant", Some(0.9), 0)]);
+        let by_confidence = consensus([
+            a("s", "x", "benign", Some(0.6), 0),
+            a("s", "y", "malignant", Some(0.9), 0),
+        ]);
         assert_eq!(by_confidence[0].label, "malignant");
-        let alphabetical = consensus([a("s", "x", "malignant", Some(0.5), 0), a("s", "y", "benign", Some(0.5), 0)]);
+        let alphabetical = consensus([
+            a("s", "x", "malignant", Some(0.5), 0),
+            a("s", "y", "benign", Some(0.5), 0),
+        ]);
         assert_eq!(alphabetical[0].label, "benign");
         assert_eq!(alphabetical[0].agreement, 0.5);
     }
 
     #[test]
     fn an_annotators_latest_label_counts_once() {
-        let c = consensus([a("s", "x", "benign", None, 1), a("s", "x", "malignant", None, 5), a("s", "y", "malignant", None, 2)]);
-        assert_eq!((c[0].label.as_str(), c[0].annotators, c[0].agreement), ("malignant", 2, 1.0));
+        let c = consensus([
+            a("s", "x", "benign", None, 1),
+            a("s", "x", "malignant", None, 5),
+            a("s", "y", "malignant", None, 2),
+        ]);
+        assert_eq!(
+            (c[0].label.as_str(), c[0].annotators, c[0].agreement),
+            ("malignant", 2, 1.0)
+        );
     }
 
     #[test]
     fn counts_studies_per_label() {
-        let c = consensus([a("s1", "x", "benign", None, 0), a("s2", "x", "benign", None, 0), a("s3", "x", "normal", None, 0)]);
+        let c = consensus([
+            a("s1", "x", "benign", None, 0),
+            a("s2", "x", "benign", None, 0),
+            a("s3", "x", "normal", None, 0),
+        ]);
         let counts = label_counts(&c);
         assert_eq!(counts.get("benign"), Some(&2));
         assert_eq!(counts.get("normal"), Some(&1));
@@ -162,7 +226,14 @@ mod tests {
         let mut test = tessera_sdk::testing::TestRun::new().input("annotations", input);
         test.run(run).unwrap();
         assert_eq!(test.output("consensus").unwrap().num_rows(), 2);
-        assert_eq!(test.output("label_counts").unwrap().i64("studies").unwrap().values(), &[1, 1]);
+        assert_eq!(
+            test.output("label_counts")
+                .unwrap()
+                .i64("studies")
+                .unwrap()
+                .values(),
+            &[1, 1]
+        );
         assert_eq!(test.gauge("unanimous_share"), Some(1.0));
     }
 }

@@ -6,14 +6,17 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{FnArg, ItemFn, ReturnType, Type, parse_macro_input};
 
-const EXPECTED: &str = "a Tessera product is `fn run(ctx: &mut tessera_sdk::Context) -> tessera_sdk::Result<()>`";
+const EXPECTED: &str =
+    "a Tessera product is `fn run(ctx: &mut tessera_sdk::Context) -> tessera_sdk::Result<()>`";
 
 /// Exports a function as the product's `run`; see the `tessera_sdk` docs.
 #[proc_macro_attribute]
 pub fn product(args: TokenStream, item: TokenStream) -> TokenStream {
     if !args.is_empty() {
         let args = proc_macro2::TokenStream::from(args);
-        return syn::Error::new(args.span(), "#[tessera_sdk::product] takes no arguments").to_compile_error().into();
+        return syn::Error::new(args.span(), "#[tessera_sdk::product] takes no arguments")
+            .to_compile_error()
+            .into();
     }
     let function = parse_macro_input!(item as ItemFn);
     if let Err(e) = check_signature(&function) {
@@ -58,20 +61,33 @@ pub fn product(args: TokenStream, item: TokenStream) -> TokenStream {
 fn check_signature(function: &ItemFn) -> syn::Result<()> {
     let sig = &function.sig;
     if let Some(asyncness) = &sig.asyncness {
-        return Err(syn::Error::new_spanned(asyncness, format!("a product function cannot be async; {EXPECTED}")));
+        return Err(syn::Error::new_spanned(
+            asyncness,
+            format!("a product function cannot be async; {EXPECTED}"),
+        ));
     }
     if !sig.generics.params.is_empty() {
-        return Err(syn::Error::new(sig.generics.span(), format!("a product function cannot be generic; {EXPECTED}")));
+        return Err(syn::Error::new(
+            sig.generics.span(),
+            format!("a product function cannot be generic; {EXPECTED}"),
+        ));
     }
     if sig.inputs.len() != 1 {
         return Err(syn::Error::new(
-            if sig.inputs.is_empty() { sig.ident.span() } else { sig.inputs.span() },
+            if sig.inputs.is_empty() {
+                sig.ident.span()
+            } else {
+                sig.inputs.span()
+            },
             format!("a product function takes exactly one argument, the context; {EXPECTED}"),
         ));
     }
     let arg = &sig.inputs[0];
     let FnArg::Typed(arg) = arg else {
-        return Err(syn::Error::new(arg.span(), format!("a product function cannot take `self`; {EXPECTED}")));
+        return Err(syn::Error::new(
+            arg.span(),
+            format!("a product function cannot take `self`; {EXPECTED}"),
+        ));
     };
     let is_mut_context = match &*arg.ty {
         Type::Reference(r) => {
@@ -81,10 +97,16 @@ fn check_signature(function: &ItemFn) -> syn::Result<()> {
         _ => false,
     };
     if !is_mut_context {
-        return Err(syn::Error::new_spanned(&arg.ty, format!("the argument must be `&mut Context`; {EXPECTED}")));
+        return Err(syn::Error::new_spanned(
+            &arg.ty,
+            format!("the argument must be `&mut Context`; {EXPECTED}"),
+        ));
     }
     if matches!(sig.output, ReturnType::Default) {
-        return Err(syn::Error::new(sig.ident.span(), format!("a product function returns `tessera_sdk::Result<()>`; {EXPECTED}")));
+        return Err(syn::Error::new(
+            sig.ident.span(),
+            format!("a product function returns `tessera_sdk::Result<()>`; {EXPECTED}"),
+        ));
     }
     Ok(())
 }

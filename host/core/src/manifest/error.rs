@@ -34,7 +34,9 @@ impl ManifestError {
         let span = span.unwrap_or(0..0);
         let start = span.start.min(source.len());
         let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
-        let line_end = source[start..].find('\n').map_or(source.len(), |i| start + i);
+        let line_end = source[start..]
+            .find('\n')
+            .map_or(source.len(), |i| start + i);
         let line = source[..start].matches('\n').count() + 1;
         let column = source[line_start..start].chars().count() + 1;
         let end = span.end.clamp(start, line_end);
@@ -45,7 +47,9 @@ impl ManifestError {
             column,
             message: message.into(),
             hint,
-            source_line: source[line_start..line_end].trim_end_matches('\r').to_string(),
+            source_line: source[line_start..line_end]
+                .trim_end_matches('\r')
+                .to_string(),
             width,
         }
     }
@@ -55,10 +59,21 @@ impl fmt::Display for ManifestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{}", self.message)?;
         let gutter = self.line.to_string().len();
-        writeln!(f, "{:gutter$}--> {}:{}:{}", "", self.file, self.line, self.column)?;
+        writeln!(
+            f,
+            "{:gutter$}--> {}:{}:{}",
+            "", self.file, self.line, self.column
+        )?;
         writeln!(f, "{:gutter$} |", "")?;
         writeln!(f, "{} | {}", self.line, self.source_line)?;
-        write!(f, "{:gutter$} | {:pad$}{}", "", "", "^".repeat(self.width), pad = self.column - 1)?;
+        write!(
+            f,
+            "{:gutter$} | {:pad$}{}",
+            "",
+            "",
+            "^".repeat(self.width),
+            pad = self.column - 1
+        )?;
         if let Some(hint) = &self.hint {
             write!(f, "\n{:gutter$} = hint: {hint}", "")?;
         }

@@ -380,7 +380,10 @@ impl Manifest {
                 line: 0,
                 column: 0,
                 message: format!("cannot read the manifest: {e}"),
-                hint: Some("a product directory needs a product.toml; `tessera new NAME` creates one".into()),
+                hint: Some(
+                    "a product directory needs a product.toml; `tessera new NAME` creates one"
+                        .into(),
+                ),
                 source_line: String::new(),
                 width: 1,
             }])),

@@ -149,7 +149,12 @@ impl<'de> Deserialize<'de> for RawColumn {
                     description: String,
                 }
                 let t = Table::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                Ok(RawColumn { data_type: t.data_type, required: t.required, unique: t.unique, description: t.description })
+                Ok(RawColumn {
+                    data_type: t.data_type,
+                    required: t.required,
+                    unique: t.unique,
+                    description: t.description,
+                })
             }
         }
         d.deserialize_any(ColumnVisitor)

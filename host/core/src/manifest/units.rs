@@ -24,11 +24,13 @@ impl ByteSize {
     /// Parses a size as written in a manifest.
     pub fn parse(text: &str) -> Result<Self, String> {
         let text = text.trim();
-        let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+        let split = text
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(text.len());
         let (number, unit) = text.split_at(split);
-        let number: f64 = number
-            .parse()
-            .map_err(|_| format!("`{text}` is not a size; write a number and a unit, such as \"256MiB\""))?;
+        let number: f64 = number.parse().map_err(|_| {
+            format!("`{text}` is not a size; write a number and a unit, such as \"256MiB\"")
+        })?;
         let factor: u64 = match unit.trim() {
             "" | "B" => 1,
             "KiB" => 1 << 10,
@@ -55,9 +57,14 @@ impl ByteSize {
 
 impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const UNITS: [(&str, u64); 4] = [("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+        const UNITS: [(&str, u64); 4] = [
+            ("TiB", 1 << 40),
+            ("GiB", 1 << 30),
+            ("MiB", 1 << 20),
+            ("KiB", 1 << 10),
+        ];
         for (unit, size) in UNITS {
-            if self.0 >= size && self.0 % size == 0 {
+            if self.0 >= size && self.0.is_multiple_of(size) {
                 return write!(f, "{}{unit}", self.0 / size);
             }
         }
@@ -88,7 +95,9 @@ impl<'de> Deserialize<'de> for ByteSize {
                 ByteSize::parse(v).map_err(E::custom)
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<ByteSize, E> {
-                u64::try_from(v).map(ByteSize).map_err(|_| E::custom("a size cannot be negative"))
+                u64::try_from(v)
+                    .map(ByteSize)
+                    .map_err(|_| E::custom("a size cannot be negative"))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<ByteSize, E> {
                 Ok(ByteSize(v))
@@ -112,13 +121,21 @@ impl Span {
         let mut total = Duration::ZERO;
         let mut rest = trimmed;
         while !rest.is_empty() {
-            let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+            let digits = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
             if digits == 0 {
-                return Err(format!("`{text}` is not a duration; write a number and a unit, such as \"60s\""));
+                return Err(format!(
+                    "`{text}` is not a duration; write a number and a unit, such as \"60s\""
+                ));
             }
-            let value: u64 = rest[..digits].parse().map_err(|_| format!("number too large in `{text}`"))?;
+            let value: u64 = rest[..digits]
+                .parse()
+                .map_err(|_| format!("number too large in `{text}`"))?;
             rest = &rest[digits..];
-            let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+            let unit_len = rest
+                .find(|c: char| c.is_ascii_digit())
+                .unwrap_or(rest.len());
             let unit = &rest[..unit_len];
             rest = &rest[unit_len..];
             let part = match unit {
@@ -127,8 +144,16 @@ impl Span {
                 "m" | "min" => Duration::from_secs(value.saturating_mul(60)),
                 "h" => Duration::from_secs(value.saturating_mul(3600)),
                 "d" => Duration::from_secs(value.saturating_mul(86_400)),
-                "" => return Err(format!("`{text}` has no unit; add one of ms, s, m, h, d (e.g. \"{value}s\")")),
-                other => return Err(format!("unknown duration unit `{other}` in `{text}`; use ms, s, m, h or d")),
+                "" => {
+                    return Err(format!(
+                        "`{text}` has no unit; add one of ms, s, m, h, d (e.g. \"{value}s\")"
+                    ));
+                }
+                other => {
+                    return Err(format!(
+                        "unknown duration unit `{other}` in `{text}`; use ms, s, m, h or d"
+                    ));
+                }
             };
             total = total.saturating_add(part);
         }
@@ -144,7 +169,7 @@ impl Span {
 impl fmt::Display for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = self.0.as_millis();
-        if ms % 1000 != 0 {
+        if !ms.is_multiple_of(1000) {
             return write!(f, "{ms}ms");
         }
         let s = self.0.as_secs();

@@ -24,18 +24,38 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn error(&mut self, span: Range<usize>, message: impl Into<String>, hint: impl Into<String>) {
-        self.errors.push(ManifestError::at(self.file, self.source, Some(span), message, Some(hint.into())));
+        self.errors.push(ManifestError::at(
+            self.file,
+            self.source,
+            Some(span),
+            message,
+            Some(hint.into()),
+        ));
     }
 }
 
 pub(super) fn parse(source: &str, file: &str) -> Result<Manifest, ManifestErrors> {
     let raw: RawManifest = toml::from_str(source).map_err(|e| {
         let hint = hint_for_toml_error(e.message());
-        ManifestErrors(vec![ManifestError::at(file, source, e.span(), e.message().trim(), Some(hint))])
+        ManifestErrors(vec![ManifestError::at(
+            file,
+            source,
+            e.span(),
+            e.message().trim(),
+            Some(hint),
+        )])
     })?;
-    let mut ctx = Ctx { file, source, errors: Vec::new() };
+    let mut ctx = Ctx {
+        file,
+        source,
+        errors: Vec::new(),
+    };
     let manifest = build(&mut ctx, raw);
-    if ctx.errors.is_empty() { Ok(manifest) } else { Err(ManifestErrors(ctx.errors)) }
+    if ctx.errors.is_empty() {
+        Ok(manifest)
+    } else {
+        Err(ManifestErrors(ctx.errors))
+    }
 }
 
 fn hint_for_toml_error(message: &str) -> String {
@@ -59,7 +79,9 @@ pub fn is_kebab_name(name: &str) -> bool {
         && name.starts_with(|c: char| c.is_ascii_lowercase())
         && !name.ends_with('-')
         && !name.contains("--")
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 /// `snake_case` port names.
@@ -67,7 +89,9 @@ pub fn is_port_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 63
         && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// Column names: an identifier of letters, digits and underscores.
@@ -83,13 +107,21 @@ fn build(ctx: &mut Ctx<'_>, raw: RawManifest) -> Manifest {
     let mut resources = Resources::default();
     if let Some(memory) = raw.resources.memory {
         if memory.get_ref().bytes() < 1 << 20 {
-            ctx.error(memory.span(), "memory must be at least 1MiB", "a Rust product needs a few MiB; try \"64MiB\"");
+            ctx.error(
+                memory.span(),
+                "memory must be at least 1MiB",
+                "a Rust product needs a few MiB; try \"64MiB\"",
+            );
         }
         resources.memory = memory.into_inner();
     }
     if let Some(timeout) = raw.resources.timeout {
         if timeout.get_ref().duration().is_zero() {
-            ctx.error(timeout.span(), "timeout must be longer than zero", "for example \"60s\"");
+            ctx.error(
+                timeout.span(),
+                "timeout must be longer than zero",
+                "for example \"60s\"",
+            );
         }
         resources.timeout = timeout.into_inner();
     }
@@ -115,11 +147,19 @@ fn build(ctx: &mut Ctx<'_>, raw: RawManifest) -> Manifest {
                 InputSource::Ingest(Schema::default())
             }
             (None, None) => {
-                ctx.error(input.name.span(), format!("input `{name}` has neither `ingest` nor `from`"), "add `ingest = { column = \"type\", ... }` or `from = \"product/port\"`");
+                ctx.error(
+                    input.name.span(),
+                    format!("input `{name}` has neither `ingest` nor `from`"),
+                    "add `ingest = { column = \"type\", ... }` or `from = \"product/port\"`",
+                );
                 InputSource::Ingest(Schema::default())
             }
         };
-        inputs.push(InputPort { name, source, description: input.description });
+        inputs.push(InputPort {
+            name,
+            source,
+            description: input.description,
+        });
     }
 
     let trigger = Trigger {
@@ -138,14 +178,37 @@ fn build(ctx: &mut Ctx<'_>, raw: RawManifest) -> Manifest {
         let schema_span = output.schema.span();
         let schema = build_schema(ctx, output.schema);
         if schema.columns.is_empty() {
-            ctx.error(schema_span.clone(), format!("output `{name}` declares no columns"), "declare at least one column, e.g. schema = { id = \"text\" }");
+            ctx.error(
+                schema_span.clone(),
+                format!("output `{name}` declares no columns"),
+                "declare at least one column, e.g. schema = { id = \"text\" }",
+            );
         }
-        let checks = output.checks.into_iter().filter_map(|c| build_check(ctx, &schema, c)).collect();
-        let views = output.views.into_iter().filter_map(|v| build_view(ctx, &schema, v)).collect();
-        outputs.push(OutputPort { name, access: output.access, description: output.description, schema, checks, views });
+        let checks = output
+            .checks
+            .into_iter()
+            .filter_map(|c| build_check(ctx, &schema, c))
+            .collect();
+        let views = output
+            .views
+            .into_iter()
+            .filter_map(|v| build_view(ctx, &schema, v))
+            .collect();
+        outputs.push(OutputPort {
+            name,
+            access: output.access,
+            description: output.description,
+            schema,
+            checks,
+            views,
+        });
     }
     if outputs.is_empty() {
-        ctx.error(0..0, "the product declares no outputs", "add an [[outputs]] table with a name and a schema");
+        ctx.error(
+            0..0,
+            "the product declares no outputs",
+            "add an [[outputs]] table with a name and a schema",
+        );
     }
 
     Manifest {
@@ -154,7 +217,9 @@ fn build(ctx: &mut Ctx<'_>, raw: RawManifest) -> Manifest {
         inputs,
         trigger,
         outputs,
-        slo: Slo { freshness: raw.slo.and_then(|s| s.freshness) },
+        slo: Slo {
+            freshness: raw.slo.and_then(|s| s.freshness),
+        },
     }
 }
 
@@ -163,19 +228,31 @@ fn build_product(ctx: &mut Ctx<'_>, raw: super::raw::RawProduct) -> ProductInfo 
         ctx.error(raw.name.span(), format!("invalid product name `{}`", raw.name.get_ref()), "use kebab-case: lowercase letters, digits and single hyphens, starting with a letter, at most 63 characters (e.g. \"labeled-studies\")");
     }
     if !is_kebab_name(raw.domain.get_ref()) {
-        ctx.error(raw.domain.span(), format!("invalid domain `{}`", raw.domain.get_ref()), "use kebab-case, e.g. \"labeling\" or \"image-quality\"");
+        ctx.error(
+            raw.domain.span(),
+            format!("invalid domain `{}`", raw.domain.get_ref()),
+            "use kebab-case, e.g. \"labeling\" or \"image-quality\"",
+        );
     }
     let version = match semver::Version::parse(raw.version.get_ref()) {
         Ok(v) => v,
         Err(e) => {
-            ctx.error(raw.version.span(), format!("invalid version `{}`: {e}", raw.version.get_ref()), "use semantic versioning MAJOR.MINOR.PATCH, e.g. \"1.0.0\"");
+            ctx.error(
+                raw.version.span(),
+                format!("invalid version `{}`: {e}", raw.version.get_ref()),
+                "use semantic versioning MAJOR.MINOR.PATCH, e.g. \"1.0.0\"",
+            );
             semver::Version::new(0, 0, 0)
         }
     };
     let mut tags = Vec::new();
     for tag in raw.tags {
         if !is_kebab_name(tag.get_ref()) {
-            ctx.error(tag.span(), format!("invalid tag `{}`", tag.get_ref()), "tags are kebab-case words, e.g. \"ml\" or \"ground-truth\"");
+            ctx.error(
+                tag.span(),
+                format!("invalid tag `{}`", tag.get_ref()),
+                "tags are kebab-case words, e.g. \"ml\" or \"ground-truth\"",
+            );
         }
         tags.push(tag.into_inner());
     }
@@ -195,7 +272,11 @@ fn port_name(ctx: &mut Ctx<'_>, name: &Spanned<String>, seen: &mut HashSet<Strin
     if !is_port_name(&text) {
         ctx.error(name.span(), format!("invalid port name `{text}`"), "use snake_case: lowercase letters, digits and underscores, starting with a letter (e.g. \"label_counts\")");
     } else if !seen.insert(text.clone()) {
-        ctx.error(name.span(), format!("duplicate port `{text}`"), "every input and output port of a product needs its own name");
+        ctx.error(
+            name.span(),
+            format!("duplicate port `{text}`"),
+            "every input and output port of a product needs its own name",
+        );
     }
     text
 }
@@ -205,21 +286,44 @@ fn build_schema(ctx: &mut Ctx<'_>, raw: Spanned<RawSchema>) -> Schema {
     let mut columns = Vec::new();
     for (name, column) in raw.into_inner().0 {
         let column_span = column.span();
-        let RawColumn { data_type, required, unique, description } = column.into_inner();
+        let RawColumn {
+            data_type,
+            required,
+            unique,
+            description,
+        } = column.into_inner();
         if !is_column_name(name.get_ref()) {
             ctx.error(name.span(), format!("invalid column name `{}`", name.get_ref()), "column names are identifiers: letters, digits and underscores, not starting with a digit");
         } else if !seen.insert(name.get_ref().clone()) {
-            ctx.error(name.span(), format!("duplicate column `{}`", name.get_ref()), "each column of a schema needs its own name");
+            ctx.error(
+                name.span(),
+                format!("duplicate column `{}`", name.get_ref()),
+                "each column of a schema needs its own name",
+            );
         }
-        let type_span = if data_type.span() == (0..0) { column_span } else { data_type.span() };
+        let type_span = if data_type.span() == (0..0) {
+            column_span
+        } else {
+            data_type.span()
+        };
         let data_type = match DataType::from_str(data_type.get_ref()) {
             Ok(t) => t,
             Err(e) => {
-                ctx.error(type_span, e, "column types: float64, float32, int64, boolean, text, timestamp, binary");
+                ctx.error(
+                    type_span,
+                    e,
+                    "column types: float64, float32, int64, boolean, text, timestamp, binary",
+                );
                 DataType::Text
             }
         };
-        columns.push(Column { name: name.into_inner(), data_type, required, unique, description });
+        columns.push(Column {
+            name: name.into_inner(),
+            data_type,
+            required,
+            unique,
+            description,
+        });
     }
     Schema::new(columns)
 }
@@ -230,36 +334,68 @@ fn parse_upstream(ctx: &mut Ctx<'_>, from: &Spanned<String>) -> UpstreamRef {
         Some((path, major)) => match major.parse::<u64>() {
             Ok(m) => (path, Some(m)),
             Err(_) => {
-                ctx.error(from.span(), format!("invalid major version `{major}` in `{text}`"), "pin a major version with a number, e.g. \"pacs/features@1\"");
+                ctx.error(
+                    from.span(),
+                    format!("invalid major version `{major}` in `{text}`"),
+                    "pin a major version with a number, e.g. \"pacs/features@1\"",
+                );
                 (path, None)
             }
         },
         None => (text.as_str(), None),
     };
     match path.split_once('/') {
-        Some((product, port)) if is_kebab_name(product) && is_port_name(port) => {
-            UpstreamRef { product: product.to_string(), port: port.to_string(), major }
-        }
+        Some((product, port)) if is_kebab_name(product) && is_port_name(port) => UpstreamRef {
+            product: product.to_string(),
+            port: port.to_string(),
+            major,
+        },
         _ => {
             ctx.error(from.span(), format!("invalid upstream reference `{text}`"), "write `from = \"product/port\"` (optionally `@MAJOR`), e.g. \"labeled-studies/consensus\"");
-            UpstreamRef { product: String::new(), port: String::new(), major }
+            UpstreamRef {
+                product: String::new(),
+                port: String::new(),
+                major,
+            }
         }
     }
 }
 
-fn column_ref(ctx: &mut Ctx<'_>, schema: &Schema, column: &Spanned<String>, what: &str) -> Option<DataType> {
+fn column_ref(
+    ctx: &mut Ctx<'_>,
+    schema: &Schema,
+    column: &Spanned<String>,
+    what: &str,
+) -> Option<DataType> {
     match schema.column(column.get_ref()) {
         Some(c) => Some(c.data_type),
         None => {
-            ctx.error(column.span(), format!("{what} refers to column `{}`, which the schema does not declare", column.get_ref()), format!("declared columns: {}", schema.names().join(", ")));
+            ctx.error(
+                column.span(),
+                format!(
+                    "{what} refers to column `{}`, which the schema does not declare",
+                    column.get_ref()
+                ),
+                format!("declared columns: {}", schema.names().join(", ")),
+            );
             None
         }
     }
 }
 
-fn require<'a, T>(ctx: &mut Ctx<'_>, span: &Range<usize>, kind: &str, key: &str, value: &'a Option<T>) -> Option<&'a T> {
+fn require<'a, T>(
+    ctx: &mut Ctx<'_>,
+    span: &Range<usize>,
+    kind: &str,
+    key: &str,
+    value: &'a Option<T>,
+) -> Option<&'a T> {
     if value.is_none() {
-        ctx.error(span.clone(), format!("check `{kind}` needs `{key}`"), format!("add `{key} = ...` to this check; {MANUAL}"));
+        ctx.error(
+            span.clone(),
+            format!("check `{kind}` needs `{key}`"),
+            format!("add `{key} = ...` to this check; {MANUAL}"),
+        );
     }
     value.as_ref()
 }
@@ -276,7 +412,9 @@ fn build_check(ctx: &mut Ctx<'_>, schema: &Schema, raw: Spanned<RawCheck>) -> Op
         column_ref(ctx, schema, c, &what).map(|t| (c.get_ref().clone(), t))
     };
     let rule = match kind.as_str() {
-        "not_null" => CheckRule::NotNull { column: column(ctx, &mut used)?.0 },
+        "not_null" => CheckRule::NotNull {
+            column: column(ctx, &mut used)?.0,
+        },
         "unique" => {
             used.extend(["column", "columns"]);
             let mut names = Vec::new();
@@ -289,7 +427,11 @@ fn build_check(ctx: &mut Ctx<'_>, schema: &Schema, raw: Spanned<RawCheck>) -> Op
                 names.push(c.get_ref().clone());
             }
             if names.is_empty() {
-                ctx.error(span.clone(), "check `unique` needs `column` or `columns`", "e.g. { kind = \"unique\", columns = [\"study_id\", \"annotator_id\"] }");
+                ctx.error(
+                    span.clone(),
+                    "check `unique` needs `column` or `columns`",
+                    "e.g. { kind = \"unique\", columns = [\"study_id\", \"annotator_id\"] }",
+                );
                 return None;
             }
             CheckRule::Unique { columns: names }
@@ -311,43 +453,79 @@ fn build_check(ctx: &mut Ctx<'_>, schema: &Schema, raw: Spanned<RawCheck>) -> Op
             used.push("pattern");
             let pattern = require(ctx, &span, &kind, "pattern", &raw.pattern)?;
             if data_type != DataType::Text {
-                ctx.error(span.clone(), format!("check `regex` needs a text column; `{column}` is {data_type}"), "apply `regex` to a text column");
+                ctx.error(
+                    span.clone(),
+                    format!("check `regex` needs a text column; `{column}` is {data_type}"),
+                    "apply `regex` to a text column",
+                );
             }
             if let Err(e) = regex::Regex::new(pattern.get_ref()) {
-                ctx.error(pattern.span(), format!("invalid regular expression: {e}"), "the syntax is that of the Rust `regex` crate");
+                ctx.error(
+                    pattern.span(),
+                    format!("invalid regular expression: {e}"),
+                    "the syntax is that of the Rust `regex` crate",
+                );
             }
-            CheckRule::Regex { column, pattern: pattern.get_ref().clone() }
+            CheckRule::Regex {
+                column,
+                pattern: pattern.get_ref().clone(),
+            }
         }
         "range" => {
             let (column, data_type) = column(ctx, &mut used)?;
             used.extend(["min", "max", "inclusive"]);
             numeric(ctx, &span, &kind, &column, data_type);
             bounds(ctx, &span, &kind, raw.min, raw.max);
-            CheckRule::Range { column, min: raw.min, max: raw.max, inclusive: raw.inclusive.unwrap_or(true) }
+            CheckRule::Range {
+                column,
+                min: raw.min,
+                max: raw.max,
+                inclusive: raw.inclusive.unwrap_or(true),
+            }
         }
         "row_count" => {
             used.extend(["min", "max"]);
             bounds(ctx, &span, &kind, raw.min, raw.max);
             let count = |v: Option<f64>| v.map(|v| v.max(0.0) as u64);
-            CheckRule::RowCount { min: count(raw.min), max: count(raw.max) }
+            CheckRule::RowCount {
+                min: count(raw.min),
+                max: count(raw.max),
+            }
         }
         "relationships" => {
             let (column, _) = column(ctx, &mut used)?;
             used.extend(["to", "field"]);
             let to = require(ctx, &span, &kind, "to", &raw.to)?;
             let field = require(ctx, &span, &kind, "field", &raw.field)?;
-            let valid = to.get_ref().split_once('/').is_some_and(|(p, port)| is_kebab_name(p) && is_port_name(port));
+            let valid = to
+                .get_ref()
+                .split_once('/')
+                .is_some_and(|(p, port)| is_kebab_name(p) && is_port_name(port));
             if !valid {
-                ctx.error(to.span(), format!("invalid reference `{}`", to.get_ref()), "write `to = \"product/port\"` and `field = \"column\"`");
+                ctx.error(
+                    to.span(),
+                    format!("invalid reference `{}`", to.get_ref()),
+                    "write `to = \"product/port\"` and `field = \"column\"`",
+                );
             }
-            CheckRule::Relationships { column, to: to.get_ref().clone(), field: field.get_ref().clone() }
+            CheckRule::Relationships {
+                column,
+                to: to.get_ref().clone(),
+                field: field.get_ref().clone(),
+            }
         }
         "freshness" => {
             let (column, data_type) = column(ctx, &mut used)?;
             used.push("max_age");
             let max_age = *require(ctx, &span, &kind, "max_age", &raw.max_age)?;
             if data_type != DataType::Timestamp {
-                ctx.error(span.clone(), format!("check `freshness` needs a timestamp column; `{column}` is {data_type}"), "apply `freshness` to a timestamp column");
+                ctx.error(
+                    span.clone(),
+                    format!(
+                        "check `freshness` needs a timestamp column; `{column}` is {data_type}"
+                    ),
+                    "apply `freshness` to a timestamp column",
+                );
             }
             CheckRule::Freshness { column, max_age }
         }
@@ -357,9 +535,17 @@ fn build_check(ctx: &mut Ctx<'_>, schema: &Schema, raw: Spanned<RawCheck>) -> Op
             numeric(ctx, &span, &kind, &column, data_type);
             bounds(ctx, &span, &kind, raw.min, raw.max);
             if kind == "mean_between" {
-                CheckRule::MeanBetween { column, min: raw.min, max: raw.max }
+                CheckRule::MeanBetween {
+                    column,
+                    min: raw.min,
+                    max: raw.max,
+                }
             } else {
-                CheckRule::StddevBetween { column, min: raw.min, max: raw.max }
+                CheckRule::StddevBetween {
+                    column,
+                    min: raw.min,
+                    max: raw.max,
+                }
             }
         }
         "change" => {
@@ -373,7 +559,10 @@ fn build_check(ctx: &mut Ctx<'_>, schema: &Schema, raw: Spanned<RawCheck>) -> Op
                 None => None,
             };
             let max_percent = *require(ctx, &span, &kind, "max_percent", &raw.max_percent)?;
-            CheckRule::Change { column, max_percent }
+            CheckRule::Change {
+                column,
+                max_percent,
+            }
         }
         other => {
             ctx.error(raw.kind.span(), format!("unknown check kind `{other}`"), "check kinds: not_null, unique, accepted_values, regex, range, row_count, relationships, freshness, mean_between, stddev_between, change");
@@ -396,13 +585,21 @@ fn build_check(ctx: &mut Ctx<'_>, schema: &Schema, raw: Spanned<RawCheck>) -> Op
     ];
     for (key, is_present) in present {
         if is_present && !used.contains(&key) {
-            ctx.error(span.clone(), format!("`{key}` does not apply to check `{kind}`"), format!("remove `{key}`; {MANUAL}"));
+            ctx.error(
+                span.clone(),
+                format!("`{key}` does not apply to check `{kind}`"),
+                format!("remove `{key}`; {MANUAL}"),
+            );
         }
     }
     if let Some(mostly) = &raw.mostly {
         let m = *mostly.get_ref();
         if !(0.0..=1.0).contains(&m) {
-            ctx.error(mostly.span(), format!("`mostly` is {m}, outside 0..1"), "`mostly` is the share of rows that must pass, e.g. 0.95");
+            ctx.error(
+                mostly.span(),
+                format!("`mostly` is {m}, outside 0..1"),
+                "`mostly` is the share of rows that must pass, e.g. 0.95",
+            );
         }
     }
     Some(Check {
@@ -415,14 +612,26 @@ fn build_check(ctx: &mut Ctx<'_>, schema: &Schema, raw: Spanned<RawCheck>) -> Op
 
 fn numeric(ctx: &mut Ctx<'_>, span: &Range<usize>, kind: &str, column: &str, data_type: DataType) {
     if !data_type.is_numeric() {
-        ctx.error(span.clone(), format!("check `{kind}` needs a numeric column; `{column}` is {data_type}"), "apply it to a float64, float32 or int64 column");
+        ctx.error(
+            span.clone(),
+            format!("check `{kind}` needs a numeric column; `{column}` is {data_type}"),
+            "apply it to a float64, float32 or int64 column",
+        );
     }
 }
 
 fn bounds(ctx: &mut Ctx<'_>, span: &Range<usize>, kind: &str, min: Option<f64>, max: Option<f64>) {
     match (min, max) {
-        (None, None) => ctx.error(span.clone(), format!("check `{kind}` needs `min`, `max` or both"), "e.g. min = 0.0, max = 1.0"),
-        (Some(lo), Some(hi)) if lo > hi => ctx.error(span.clone(), format!("check `{kind}` has min {lo} above max {hi}"), "swap the bounds"),
+        (None, None) => ctx.error(
+            span.clone(),
+            format!("check `{kind}` needs `min`, `max` or both"),
+            "e.g. min = 0.0, max = 1.0",
+        ),
+        (Some(lo), Some(hi)) if lo > hi => ctx.error(
+            span.clone(),
+            format!("check `{kind}` has min {lo} above max {hi}"),
+            "swap the bounds",
+        ),
         _ => {}
     }
 }
@@ -436,18 +645,30 @@ fn build_view(ctx: &mut Ctx<'_>, schema: &Schema, raw: Spanned<RawView>) -> Opti
         "scatter" => ViewKind::Scatter,
         "histogram" => ViewKind::Histogram,
         other => {
-            ctx.error(raw.kind.span(), format!("unknown view kind `{other}`"), "view kinds: bar, line, scatter, histogram");
+            ctx.error(
+                raw.kind.span(),
+                format!("unknown view kind `{other}`"),
+                "view kinds: bar, line, scatter, histogram",
+            );
             return None;
         }
     };
     let what = format!("view `{}`", raw.kind.get_ref());
     let Some(x) = raw.x else {
-        ctx.error(span, format!("{what} needs `x`"), "name the column on the x axis: x = \"column\"");
+        ctx.error(
+            span,
+            format!("{what} needs `x`"),
+            "name the column on the x axis: x = \"column\"",
+        );
         return None;
     };
     column_ref(ctx, schema, &x, &what)?;
     if kind != ViewKind::Histogram && raw.y.is_none() {
-        ctx.error(span.clone(), format!("{what} needs `y`"), "name the column on the y axis: y = \"column\"");
+        ctx.error(
+            span.clone(),
+            format!("{what} needs `y`"),
+            "name the column on the y axis: y = \"column\"",
+        );
     }
     for c in raw.y.iter().chain(raw.color.iter()) {
         column_ref(ctx, schema, c, &what)?;

@@ -35,19 +35,36 @@ fn wit_type(t: &arrow::datatypes::DataType) -> DataType {
 }
 
 impl Host for RunState {
-    fn open(&mut self, port: String, columns: Option<Vec<String>>) -> wasmtime::Result<Result<Resource<ReaderHandle>, Error>> {
+    fn open(
+        &mut self,
+        port: String,
+        columns: Option<Vec<String>>,
+    ) -> wasmtime::Result<Result<Resource<ReaderHandle>, Error>> {
         if self.manifest.input(&port).is_none() {
-            let declared: Vec<&str> = self.manifest.inputs.iter().map(|p| p.name.as_str()).collect();
+            let declared: Vec<&str> = self
+                .manifest
+                .inputs
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect();
             return Ok(Err(denied(format!(
                 "input `{port}` is not declared in product.toml (declared inputs: {})",
-                if declared.is_empty() { "none".to_string() } else { declared.join(", ") }
+                if declared.is_empty() {
+                    "none".to_string()
+                } else {
+                    declared.join(", ")
+                }
             ))));
         }
         let Some(slot) = self.inputs.get_mut(&port) else {
-            return Ok(Err(Error::NotFound(format!("no data was provided for input `{port}`"))));
+            return Ok(Err(Error::NotFound(format!(
+                "no data was provided for input `{port}`"
+            ))));
         };
         let Some(source) = slot.take() else {
-            return Ok(Err(Error::Invalid(format!("input `{port}` is already open; open each input once per run"))));
+            return Ok(Err(Error::Invalid(format!(
+                "input `{port}` is already open; open each input once per run"
+            ))));
         };
         let schema = source.schema();
         let projection = match &columns {
@@ -58,7 +75,8 @@ impl Host for RunState {
                     match schema.index_of(name) {
                         Ok(i) => indices.push(i),
                         Err(_) => {
-                            let available: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+                            let available: Vec<&str> =
+                                schema.fields().iter().map(|f| f.name().as_str()).collect();
                             *slot = Some(source);
                             return Ok(Err(Error::NotFound(format!(
                                 "input `{port}` has no column `{name}` (columns: {})",
@@ -74,13 +92,23 @@ impl Host for RunState {
             None => schema.fields().iter().map(|f| field(f)).collect(),
             Some(p) => p.iter().map(|&i| field(schema.field(i))).collect(),
         };
-        let handle = ReaderHandle { port: port.clone(), source, projection, fields, pending: None };
+        let handle = ReaderHandle {
+            port: port.clone(),
+            source,
+            projection,
+            fields,
+            pending: None,
+        };
         Ok(Ok(self.table.push(handle)?))
     }
 }
 
 fn field(f: &arrow::datatypes::Field) -> Field {
-    Field { name: f.name().clone(), data_type: wit_type(f.data_type()), nullable: f.is_nullable() }
+    Field {
+        name: f.name().clone(),
+        data_type: wit_type(f.data_type()),
+        nullable: f.is_nullable(),
+    }
 }
 
 impl HostReader for RunState {
@@ -92,7 +120,11 @@ impl HostReader for RunState {
         Ok(self.table.get(&reader)?.source.version())
     }
 
-    fn next(&mut self, reader: Resource<ReaderHandle>, max_rows: u32) -> wasmtime::Result<Result<Option<crate::bindings::Batch>, Error>> {
+    fn next(
+        &mut self,
+        reader: Resource<ReaderHandle>,
+        max_rows: u32,
+    ) -> wasmtime::Result<Result<Option<crate::bindings::Batch>, Error>> {
         if max_rows == 0 {
             return Ok(Err(Error::Invalid("max-rows must be at least 1".into())));
         }

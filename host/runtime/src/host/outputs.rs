@@ -30,7 +30,12 @@ fn wit_type(t: tessera_core::schema::DataType) -> DataType {
 impl Host for RunState {
     fn open(&mut self, port: String) -> wasmtime::Result<Result<Resource<WriterHandle>, Error>> {
         if !self.outputs.contains_key(&port) {
-            let declared: Vec<&str> = self.manifest.outputs.iter().map(|p| p.name.as_str()).collect();
+            let declared: Vec<&str> = self
+                .manifest
+                .outputs
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect();
             return Ok(Err(denied(format!(
                 "output `{port}` is not declared in product.toml (declared outputs: {})",
                 declared.join(", ")
@@ -43,16 +48,26 @@ impl Host for RunState {
 impl HostWriter for RunState {
     fn schema(&mut self, writer: Resource<WriterHandle>) -> wasmtime::Result<Vec<Field>> {
         let port = &self.table.get(&writer)?.port;
-        let Some(output) = self.outputs.get(port) else { return Ok(Vec::new()) };
+        let Some(output) = self.outputs.get(port) else {
+            return Ok(Vec::new());
+        };
         Ok(output
             .schema
             .columns
             .iter()
-            .map(|c| Field { name: c.name.clone(), data_type: wit_type(c.data_type), nullable: !c.required })
+            .map(|c| Field {
+                name: c.name.clone(),
+                data_type: wit_type(c.data_type),
+                nullable: !c.required,
+            })
             .collect())
     }
 
-    fn write(&mut self, writer: Resource<WriterHandle>, batch: Batch) -> wasmtime::Result<Result<(), Error>> {
+    fn write(
+        &mut self,
+        writer: Resource<WriterHandle>,
+        batch: Batch,
+    ) -> wasmtime::Result<Result<(), Error>> {
         let port = self.table.get(&writer)?.port.clone();
         let Some(output) = self.outputs.get_mut(&port) else {
             return Ok(Err(Error::NotFound(format!("output `{port}` is gone"))));
