@@ -468,9 +468,20 @@ impl<'a, T: ?Sized + FromVar> Var<'a, T> {
     }
 }
 
-/// Conversion of stored bytes to the item type of a [`Var`] column.
+/// Conversion of stored bytes to the item type of a [`Var`] column: `str` for text, `[u8]` for
+/// binary.
+///
+/// ```
+/// use tessera_sdk::FromVar;
+/// assert_eq!(<str as FromVar>::from_var(b"abc"), "abc");
+/// assert_eq!(<[u8] as FromVar>::from_var(b"abc"), b"abc");
+/// ```
 pub trait FromVar {
     /// Views stored bytes as this type.
+    ///
+    /// ```
+    /// assert_eq!(<str as tessera_sdk::FromVar>::from_var(b"x"), "x");
+    /// ```
     fn from_var(bytes: &[u8]) -> &Self;
 }
 

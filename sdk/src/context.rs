@@ -259,7 +259,20 @@ impl Input {
     }
 }
 
-/// Iterator over an input's batches; see [`Input::batches`].
+/// Iterator over an input's batches; see [`Input::batches`]. It ends after the last batch or
+/// after the first error.
+///
+/// ```
+/// # use tessera_sdk::{testing::TestRun, Batch, Context, Result};
+/// fn run(ctx: &mut Context) -> Result<()> {
+///     let mut batches = ctx.input("in")?.batches(10);
+///     assert_eq!(batches.next().transpose()?.map(|b| b.num_rows()), Some(3));
+///     assert!(batches.next().is_none());
+///     Ok(())
+/// }
+/// TestRun::new().input("in", Batch::builder().i64("n", [1, 2, 3]).build()?).run(run)?;
+/// # Ok::<(), tessera_sdk::Error>(())
+/// ```
 pub struct Batches {
     input: Input,
     max_rows: u32,
