@@ -29,23 +29,43 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 fn rss_bytes() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|kb| kb.parse::<u64>().ok()).unwrap_or(0) * 1024
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .unwrap_or(0)
+        * 1024
 }
 
 fn start_latency(wasm: &[u8]) {
     println!("\n## Run start latency (store + instantiate, ready to enter `run`)\n");
     println!("| setup | runs | p50 | p99 |");
     println!("|---|---:|---:|---:|");
-    for (label, pooling, pre) in [("InstancePre + pooling allocator", true, true), ("link each run, on-demand allocator", false, false)] {
-        let runtime = Runtime::new(RuntimeConfig { pooling, max_concurrent_runs: 2, ..Default::default() }).unwrap();
+    for (label, pooling, pre) in [
+        ("InstancePre + pooling allocator", true, true),
+        ("link each run, on-demand allocator", false, false),
+    ] {
+        let runtime = Runtime::new(RuntimeConfig {
+            pooling,
+            max_concurrent_runs: 2,
+            ..Default::default()
+        })
+        .unwrap();
         let product = runtime.load(wasm).unwrap();
         let runs = 2000;
         for _ in 0..100 {
             product.measure_start(pre).unwrap();
         }
-        let mut times: Vec<Duration> = (0..runs).map(|_| product.measure_start(pre).unwrap()).collect();
+        let mut times: Vec<Duration> = (0..runs)
+            .map(|_| product.measure_start(pre).unwrap())
+            .collect();
         times.sort();
-        println!("| {label} | {runs} | {:.1} µs | {:.1} µs |", percentile(&times, 0.5).as_secs_f64() * 1e6, percentile(&times, 0.99).as_secs_f64() * 1e6);
+        println!(
+            "| {label} | {runs} | {:.1} µs | {:.1} µs |",
+            percentile(&times, 0.5).as_secs_f64() * 1e6,
+            percentile(&times, 0.99).as_secs_f64() * 1e6
+        );
     }
 }
 
@@ -61,16 +81,29 @@ fn rows_schema() -> SchemaRef {
 fn make_batch(start: usize, rows: usize) -> RecordBatch {
     let a: Float64Array = (start..start + rows).map(|i| i as f64).collect();
     let b: Float64Array = (start..start + rows).map(|i| (i as f64).sqrt()).collect();
-    let c: Float64Array = (start..start + rows).map(|i| (i % 97) as f64 * 0.5).collect();
+    let c: Float64Array = (start..start + rows)
+        .map(|i| (i % 97) as f64 * 0.5)
+        .collect();
     let mut label = StringBuilder::with_capacity(rows, rows * 10);
     for i in start..start + rows {
         label.append_value(format!("label-{:04}", i % 5000));
     }
-    RecordBatch::try_new(rows_schema(), vec![Arc::new(a), Arc::new(b), Arc::new(c), Arc::new(label.finish())]).unwrap()
+    RecordBatch::try_new(
+        rows_schema(),
+        vec![
+            Arc::new(a),
+            Arc::new(b),
+            Arc::new(c),
+            Arc::new(label.finish()),
+        ],
+    )
+    .unwrap()
 }
 
 fn publish_source(store: &SledStore, rows: usize) -> u64 {
-    let mut sink = store.stage("source", "seed", "rows", rows_schema()).unwrap();
+    let mut sink = store
+        .stage("source", "seed", "rows", rows_schema())
+        .unwrap();
     let mut written = 0;
     while written < rows {
         let n = (rows - written).min(64 * 1024);
@@ -78,7 +111,13 @@ fn publish_source(store: &SledStore, rows: usize) -> u64 {
         written += n;
     }
     let summary = sink.finish().unwrap();
-    store.publish("source", "seed", &BTreeMap::from([("rows".to_string(), rows as u64)])).unwrap();
+    store
+        .publish(
+            "source",
+            "seed",
+            &BTreeMap::from([("rows".to_string(), rows as u64)]),
+        )
+        .unwrap();
     summary.bytes
 }
 
@@ -86,10 +125,17 @@ fn data_path(wasm: &[u8], rows: usize) {
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(dir.path()).unwrap();
     let bytes = publish_source(&store, rows);
-    let runtime = Runtime::new(RuntimeConfig { max_concurrent_runs: 1, ..Default::default() }).unwrap();
+    let runtime = Runtime::new(RuntimeConfig {
+        max_concurrent_runs: 1,
+        ..Default::default()
+    })
+    .unwrap();
     let product = runtime.load(wasm).unwrap();
 
-    println!("\n## Data path: {rows} rows (3 × float64 + text, {:.0} MB Arrow IPC) store → copy → store\n", bytes as f64 / 1e6);
+    println!(
+        "\n## Data path: {rows} rows (3 × float64 + text, {:.0} MB Arrow IPC) store → copy → store\n",
+        bytes as f64 / 1e6
+    );
     println!("| path | rows/s | time | peak guest memory |");
     println!("|---|---:|---:|---:|");
     let mut results = Vec::new();
@@ -98,24 +144,43 @@ fn data_path(wasm: &[u8], rows: usize) {
         let began = Instant::now();
         let run_id = format!("native-{round}");
         let mut source = store.read("source", 1, "rows").unwrap();
-        let mut sink = store.stage("native", &run_id, "copy", rows_schema()).unwrap();
+        let mut sink = store
+            .stage("native", &run_id, "copy", rows_schema())
+            .unwrap();
         let mut copied = 0u64;
         while let Some(batch) = source.next_batch().unwrap() {
             copied += batch.num_rows() as u64;
             sink.write(&batch).unwrap();
         }
         sink.finish().unwrap();
-        store.publish("native", &run_id, &BTreeMap::from([("copy".to_string(), copied)])).unwrap();
+        store
+            .publish(
+                "native",
+                &run_id,
+                &BTreeMap::from([("copy".to_string(), copied)]),
+            )
+            .unwrap();
         let native = began.elapsed();
 
         let began = Instant::now();
         let run_id = format!("sandbox-{round}");
         let request = RunRequest::new(run_id.clone(), 0)
             .input("rows", store.read("source", 1, "rows").unwrap())
-            .output("copy", store.stage("identity", &run_id, "copy", rows_schema()).unwrap());
+            .output(
+                "copy",
+                store
+                    .stage("identity", &run_id, "copy", rows_schema())
+                    .unwrap(),
+            );
         let outcome = product.run_blocking(request);
         assert!(outcome.succeeded(), "{:?}", outcome.status);
-        store.publish("identity", &run_id, &BTreeMap::from([("copy".to_string(), outcome.outputs["copy"].rows)])).unwrap();
+        store
+            .publish(
+                "identity",
+                &run_id,
+                &BTreeMap::from([("copy".to_string(), outcome.outputs["copy"].rows)]),
+            )
+            .unwrap();
         let sandbox = began.elapsed();
         assert_eq!(outcome.outputs["copy"].rows, rows as u64);
         results.push((native, sandbox, outcome.peak_memory));
@@ -124,14 +189,29 @@ fn data_path(wasm: &[u8], rows: usize) {
     let native = results.iter().map(|r| r.0).min().unwrap();
     let (sandbox, peak) = results.iter().map(|r| (r.1, r.2)).min().unwrap();
     let rate = |d: Duration| rows as f64 / d.as_secs_f64();
-    println!("| native Rust | {:.2} M | {:.2} s | — |", rate(native) / 1e6, native.as_secs_f64());
-    println!("| sandbox (identity product) | {:.2} M | {:.2} s | {:.0} MiB |", rate(sandbox) / 1e6, sandbox.as_secs_f64(), peak as f64 / (1 << 20) as f64);
-    println!("\nsandbox / native throughput: **{:.0}%** (best of 3 each)", 100.0 * rate(sandbox) / rate(native));
+    println!(
+        "| native Rust | {:.2} M | {:.2} s | — |",
+        rate(native) / 1e6,
+        native.as_secs_f64()
+    );
+    println!(
+        "| sandbox (identity product) | {:.2} M | {:.2} s | {:.0} MiB |",
+        rate(sandbox) / 1e6,
+        sandbox.as_secs_f64(),
+        peak as f64 / (1 << 20) as f64
+    );
+    println!(
+        "\nsandbox / native throughput: **{:.0}%** (best of 3 each)",
+        100.0 * rate(sandbox) / rate(native)
+    );
 }
 
 fn formats(rows: usize) {
     let dir = tempfile::tempdir().unwrap();
-    let batches: Vec<RecordBatch> = (0..rows).step_by(64 * 1024).map(|s| make_batch(s, (rows - s).min(64 * 1024))).collect();
+    let batches: Vec<RecordBatch> = (0..rows)
+        .step_by(64 * 1024)
+        .map(|s| make_batch(s, (rows - s).min(64 * 1024)))
+        .collect();
     let declared = tessera_core::schema::Schema::new(vec![
         tessera_core::schema::Column::new("a", tessera_core::schema::DataType::Float64),
         tessera_core::schema::Column::new("b", tessera_core::schema::DataType::Float64),
@@ -158,14 +238,23 @@ fn formats(rows: usize) {
         }
         assert_eq!(read, rows);
         let read_time = began.elapsed();
-        println!("| {format} | {:.2} s | {:.2} s | {:.0} MB |", write.as_secs_f64(), read_time.as_secs_f64(), summary.bytes as f64 / 1e6);
+        println!(
+            "| {format} | {:.2} s | {:.2} s | {:.0} MB |",
+            write.as_secs_f64(),
+            read_time.as_secs_f64(),
+            summary.bytes as f64 / 1e6
+        );
     }
 }
 
 fn idle_memory(wasm: &[u8]) {
     let text = package::read_embedded(wasm).unwrap().manifest.unwrap();
     let cache = tempfile::tempdir().unwrap();
-    let runtime = Runtime::new(RuntimeConfig { cache_dir: Some(cache.path().to_path_buf()), ..Default::default() }).unwrap();
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: Some(cache.path().to_path_buf()),
+        ..Default::default()
+    })
+    .unwrap();
     let before = rss_bytes();
     let mut products = Vec::new();
     let began = Instant::now();
@@ -181,9 +270,18 @@ fn idle_memory(wasm: &[u8]) {
     println!("| measure | value |");
     println!("|---|---:|");
     println!("| RSS before loading | {:.0} MB |", before as f64 / 1e6);
-    println!("| RSS with 100 products loaded | {:.0} MB |", after as f64 / 1e6);
-    println!("| per product | {:.2} MB |", (after.saturating_sub(before)) as f64 / 1e6 / 100.0);
-    println!("| time to validate + compile 100 | {:.1} s |", load.as_secs_f64());
+    println!(
+        "| RSS with 100 products loaded | {:.0} MB |",
+        after as f64 / 1e6
+    );
+    println!(
+        "| per product | {:.2} MB |",
+        (after.saturating_sub(before)) as f64 / 1e6 / 100.0
+    );
+    println!(
+        "| time to validate + compile 100 | {:.1} s |",
+        load.as_secs_f64()
+    );
     drop(products);
 }
 
@@ -191,11 +289,18 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let rows: usize = std::env::var("TESSERA_BENCH_ROWS").ok().and_then(|r| r.parse().ok()).unwrap_or(10_000_000);
+    let rows: usize = std::env::var("TESSERA_BENCH_ROWS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(10_000_000);
     let hello = std::fs::read(tessera_tests::built("examples/hello")).unwrap();
     let identity = std::fs::read(tessera_tests::built("examples/identity")).unwrap();
     println!("# Tessera runtime benchmarks\n");
-    println!("machine: {} cores, {}", std::thread::available_parallelism().map_or(0, |n| n.get()), std::env::consts::ARCH);
+    println!(
+        "machine: {} cores, {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::env::consts::ARCH
+    );
     idle_memory(&hello);
     start_latency(&hello);
     data_path(&identity, rows);

@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 fn tessera(args: &[&str]) -> Output {
@@ -15,7 +18,10 @@ fn tessera(args: &[&str]) -> Output {
         .args(args)
         .current_dir(workspace())
         .env("NO_COLOR", "1")
-        .env("TESSERA_CACHE_DIR", workspace().join("target/tessera-test-cache"))
+        .env(
+            "TESSERA_CACHE_DIR",
+            workspace().join("target/tessera-test-cache"),
+        )
         // Scaffolded products share one target directory, so their dependencies build once.
         .env("CARGO_TARGET_DIR", workspace().join("target/scaffolded"))
         .output()
@@ -23,7 +29,10 @@ fn tessera(args: &[&str]) -> Output {
 }
 
 fn text(output: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -35,7 +44,10 @@ fn every_command_has_help() {
         assert!(stdout.contains("Usage: tessera"), "{stdout}");
     }
     let (stdout, _) = text(&tessera(&["run", "--help"]));
-    assert!(stdout.contains("--input <PORT=FILE>") && stdout.contains("--format"), "{stdout}");
+    assert!(
+        stdout.contains("--input <PORT=FILE>") && stdout.contains("--format"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -44,23 +56,47 @@ fn a_new_product_builds_and_runs_out_of_the_box() {
     let product = dir.path().join("sensor-stats");
     let output = tessera(&["new", "sensor-stats", "--dir", product.to_str().unwrap()]);
     assert!(output.status.success(), "{:?}", text(&output));
-    for file in ["Cargo.toml", "src/lib.rs", "product.toml", "README.md", "data/readings.csv"] {
+    for file in [
+        "Cargo.toml",
+        "src/lib.rs",
+        "product.toml",
+        "README.md",
+        "data/readings.csv",
+    ] {
         assert!(product.join(file).is_file(), "{file} missing");
     }
     let out = dir.path().join("out");
     let readings = product.join("data/readings.csv");
-    let output = tessera(&["run", product.to_str().unwrap(), "--input", &format!("readings={}", readings.display()), "--out", out.to_str().unwrap()]);
+    let output = tessera(&[
+        "run",
+        product.to_str().unwrap(),
+        "--input",
+        &format!("readings={}", readings.display()),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     let (stdout, stderr) = text(&output);
     assert!(output.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("succeeded") && stdout.contains("stats"), "{stdout}");
+    assert!(
+        stdout.contains("succeeded") && stdout.contains("stats"),
+        "{stdout}"
+    );
     // north: 12.5 and 13.5; south: 9.0 and a missing value.
     let stats = std::fs::read_to_string(out.join("stats.csv")).unwrap();
     assert_eq!(stats, "sensor,readings,mean\nnorth,2,13.0\nsouth,1,9.0\n");
     assert!(stderr.contains("4 readings from 2 sensors"), "{stderr}");
 
     let output = tessera(&["new", "sensor-stats", "--dir", product.to_str().unwrap()]);
-    assert!(!output.status.success(), "an existing directory is not overwritten");
-    let output = tessera(&["new", "Sensor_Stats", "--dir", dir.path().join("x").to_str().unwrap()]);
+    assert!(
+        !output.status.success(),
+        "an existing directory is not overwritten"
+    );
+    let output = tessera(&[
+        "new",
+        "Sensor_Stats",
+        "--dir",
+        dir.path().join("x").to_str().unwrap(),
+    ]);
     assert!(text(&output).1.contains("kebab-case"));
 }
 
@@ -69,22 +105,47 @@ fn build_inspect_and_run_the_hello_example_in_every_format() {
     let output = tessera(&["build", "examples/hello"]);
     let (stdout, stderr) = text(&output);
     assert!(output.status.success(), "{stdout}\n{stderr}");
-    let path = stdout.split(" → ").nth(1).and_then(|s| s.split(" (").next()).unwrap().trim().to_string();
+    let path = stdout
+        .split(" → ")
+        .nth(1)
+        .and_then(|s| s.split(" (").next())
+        .unwrap()
+        .trim()
+        .to_string();
     assert!(path.ends_with("hello.tessera.wasm"), "{stdout}");
 
     let (stdout, _) = text(&tessera(&["inspect", &path]));
-    assert!(stdout.contains("hello 0.1.0") && stdout.contains("input  people (ingest): name text!, language text"), "{stdout}");
+    assert!(
+        stdout.contains("hello 0.1.0")
+            && stdout.contains("input  people (ingest): name text!, language text"),
+        "{stdout}"
+    );
     assert!(stdout.contains("exports:\n  run"), "{stdout}");
     assert!(stdout.contains("tessera:product/inputs@0.1.0"), "{stdout}");
 
     let out = tempfile::tempdir().unwrap();
     for format in ["csv", "ndjson", "parquet", "arrow"] {
-        let output = tessera(&["run", &path, "-i", "people=examples/hello/data/people.csv", "--out", out.path().to_str().unwrap(), "--format", format]);
+        let output = tessera(&[
+            "run",
+            &path,
+            "-i",
+            "people=examples/hello/data/people.csv",
+            "--out",
+            out.path().to_str().unwrap(),
+            "--format",
+            format,
+        ]);
         assert!(output.status.success(), "{format}: {:?}", text(&output));
-        assert!(out.path().join(format!("greetings.{format}")).is_file(), "{format}");
+        assert!(
+            out.path().join(format!("greetings.{format}")).is_file(),
+            "{format}"
+        );
     }
     let ndjson = std::fs::read_to_string(out.path().join("greetings.ndjson")).unwrap();
-    assert_eq!(ndjson.lines().next(), Some(r#"{"name":"Ada","greeting":"Bonjour, Ada !"}"#));
+    assert_eq!(
+        ndjson.lines().next(),
+        Some(r#"{"name":"Ada","greeting":"Bonjour, Ada !"}"#)
+    );
 }
 
 #[test]
@@ -97,24 +158,60 @@ fn bad_input_files_are_refused_with_row_and_column() {
     };
     let bad = dir.path().join("people.csv");
     std::fs::write(&bad, "name,language\nAda,fr\n,de\n").unwrap();
-    let output = tessera(&["run", wasm.to_str().unwrap(), "-i", &format!("people={}", bad.display()), "--out", dir.path().join("out").to_str().unwrap()]);
+    let output = tessera(&[
+        "run",
+        wasm.to_str().unwrap(),
+        "-i",
+        &format!("people={}", bad.display()),
+        "--out",
+        dir.path().join("out").to_str().unwrap(),
+    ]);
     let (_, stderr) = text(&output);
     assert!(!output.status.success());
-    assert!(stderr.contains("null in a required column (row 2, column `name`)"), "{stderr}");
-    assert!(!dir.path().join("out/greetings.csv").exists(), "no partial output");
+    assert!(
+        stderr.contains("null in a required column (row 2, column `name`)"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.path().join("out/greetings.csv").exists(),
+        "no partial output"
+    );
 
     std::fs::write(&bad, "name,language,age\nAda,fr,36\n").unwrap();
-    let (_, stderr) = text(&tessera(&["run", wasm.to_str().unwrap(), "-i", &format!("people={}", bad.display())]));
+    let (_, stderr) = text(&tessera(&[
+        "run",
+        wasm.to_str().unwrap(),
+        "-i",
+        &format!("people={}", bad.display()),
+    ]));
     assert!(stderr.contains("undeclared column `age`"), "{stderr}");
 
     std::fs::write(&bad, "name,language\n\"Ada,fr\n").unwrap();
-    let output = tessera(&["run", wasm.to_str().unwrap(), "-i", &format!("people={}", bad.display()), "--out", dir.path().join("out").to_str().unwrap()]);
+    let output = tessera(&[
+        "run",
+        wasm.to_str().unwrap(),
+        "-i",
+        &format!("people={}", bad.display()),
+        "--out",
+        dir.path().join("out").to_str().unwrap(),
+    ]);
     assert!(!output.status.success(), "{:?}", text(&output));
 
-    let (_, stderr) = text(&tessera(&["run", wasm.to_str().unwrap(), "-i", "nobody=x.csv"]));
-    assert!(stderr.contains("declares no input `nobody` (its inputs: people)"), "{stderr}");
+    let (_, stderr) = text(&tessera(&[
+        "run",
+        wasm.to_str().unwrap(),
+        "-i",
+        "nobody=x.csv",
+    ]));
+    assert!(
+        stderr.contains("declares no input `nobody` (its inputs: people)"),
+        "{stderr}"
+    );
     let (_, stderr) = text(&tessera(&["run", wasm.to_str().unwrap()]));
-    assert!(stderr.contains("input `people` needs data: pass --input people=FILE"), "{stderr}");
+    assert!(
+        stderr.contains("input `people` needs data: pass --input people=FILE"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -127,17 +224,28 @@ fn files_that_are_not_products_are_refused() {
     let core = dir.path().join("core.wasm");
     std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();
     let (_, stderr) = text(&tessera(&["run", core.to_str().unwrap()]));
-    assert!(stderr.contains("core WebAssembly module, not a component"), "{stderr}");
+    assert!(
+        stderr.contains("core WebAssembly module, not a component"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn a_manifest_error_stops_the_build_with_its_location() {
     let dir = tempfile::tempdir().unwrap();
     let product = dir.path().join("broken");
-    assert!(tessera(&["new", "broken", "--dir", product.to_str().unwrap()]).status.success());
+    assert!(
+        tessera(&["new", "broken", "--dir", product.to_str().unwrap()])
+            .status
+            .success()
+    );
     let manifest = product.join("product.toml");
     let text_before = std::fs::read_to_string(&manifest).unwrap();
-    std::fs::write(&manifest, text_before.replace("timeout = \"30s\"", "timeout = \"thirty seconds\"")).unwrap();
+    std::fs::write(
+        &manifest,
+        text_before.replace("timeout = \"30s\"", "timeout = \"thirty seconds\""),
+    )
+    .unwrap();
     let (_, stderr) = text(&tessera(&["build", product.to_str().unwrap()]));
     assert!(stderr.contains("product.toml:11:11"), "{stderr}");
     assert!(stderr.contains("not a duration"), "{stderr}");
