@@ -5,3 +5,4 @@
 
 mod products;
 mod sandbox;
+mod server;

@@ -4,9 +4,11 @@
 //! - [`scaffold`]: `tessera new`.
 //! - [`local_run`]: `tessera run` against local files in the real sandbox.
 //! - [`inspect`]: what a packaged product declares, imports and exports.
+//! - [`serve`]: `tessera serve`, the HTTP server.
 
 pub mod build;
 pub mod inspect;
 pub mod local_run;
 pub mod scaffold;
+pub mod serve;
 pub mod style;

@@ -63,6 +63,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Serve the mesh over HTTP: deploy, catalog, outputs, runs.
+    Serve {
+        /// Data directory (default: ./tessera-data, or TESSERA_DATA).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Address to listen on (default: 127.0.0.1:8080, or TESSERA_ADDR).
+        #[arg(long)]
+        addr: Option<String>,
+        /// A tessera.toml with server settings and limits.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Embed a manifest (and README) into a component built another way (e.g. `cargo component build`).
     Package {
         /// The component.
@@ -80,14 +92,19 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The server logs its requests and runs; the other commands only warnings.
+    let default_filter = match cli.command {
+        Command::Serve { .. } => "info,tower_http=info",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
-                .unwrap_or_else(|_| "warn".into()),
+                .unwrap_or_else(|_| default_filter.into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     match dispatch(cli.command) {
         Ok(code) => code,
         Err(e) => {
@@ -149,6 +166,10 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 format,
             })?;
             Ok(report(&result))
+        }
+        Command::Serve { data, addr, config } => {
+            tessera_cli::serve::serve(tessera_cli::serve::ServeArgs { data, addr, config })?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Inspect { file, json } => {
             let inspection = inspect::inspect(&file)?;

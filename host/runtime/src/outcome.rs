@@ -26,6 +26,21 @@ pub enum LogLevel {
     Stderr,
 }
 
+impl LogLevel {
+    /// The lowercase name (`info`, `stdout`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            LogLevel::Trace => "trace",
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+            LogLevel::Stdout => "stdout",
+            LogLevel::Stderr => "stderr",
+        }
+    }
+}
+
 /// One line of a run's log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogLine {
@@ -59,6 +74,23 @@ pub enum FailureKind {
     InputData,
     /// The host failed (storage, I/O); not the product's fault.
     Host,
+}
+
+impl FailureKind {
+    /// The kebab-case name (`timeout`, `out-of-memory`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            FailureKind::ProductError => "product-error",
+            FailureKind::Panic => "panic",
+            FailureKind::Timeout => "timeout",
+            FailureKind::OutOfMemory => "out-of-memory",
+            FailureKind::StackOverflow => "stack-overflow",
+            FailureKind::Trap => "trap",
+            FailureKind::SchemaViolation => "schema-violation",
+            FailureKind::InputData => "input-data",
+            FailureKind::Host => "host",
+        }
+    }
 }
 
 /// How a run ended.

@@ -20,7 +20,9 @@ use arrow::datatypes::SchemaRef;
 use tessera_core::io::{BatchSink, BatchSource};
 
 pub use memory::MemoryStore;
-pub use model::{PortVersion, RecoveryReport, RunRecord, RunState, Version};
+pub use model::{
+    Deployment, PortVersion, RecoveryReport, RunLogLine, RunRecord, RunState, Version,
+};
 pub use sled_store::SledStore;
 
 /// A storage failure.
@@ -103,6 +105,25 @@ pub trait Store: Send + Sync {
 
     /// A product's runs, oldest first.
     fn runs(&self, product: &str) -> Result<Vec<RunRecord>, StoreError>;
+
+    /// Stores a deployed component. A version is immutable: deploying the same product and
+    /// version again is a conflict (even with the same code; check [`Store::deployments`]).
+    fn deploy(&self, deployment: &Deployment, component: &[u8]) -> Result<(), StoreError>;
+
+    /// The deployed versions of a product, oldest first (empty when none).
+    fn deployments(&self, product: &str) -> Result<Vec<Deployment>, StoreError>;
+
+    /// The bytes of a deployed component.
+    fn component(&self, product: &str, version: &str) -> Result<Vec<u8>, StoreError>;
+
+    /// Makes a deployed version the one runs use.
+    fn activate(&self, product: &str, version: &str) -> Result<(), StoreError>;
+
+    /// The version runs use, if any.
+    fn active(&self, product: &str) -> Result<Option<String>, StoreError>;
+
+    /// Every product with at least one deployment, by name.
+    fn products(&self) -> Result<Vec<String>, StoreError>;
 
     /// Cleans up after a crash: removes staged and unreferenced files and marks runs that were
     /// running as interrupted. Call once at start-up.

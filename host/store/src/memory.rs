@@ -7,7 +7,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use tessera_core::io::{BatchSink, BatchSource, DataError, MemorySource, SinkSummary};
 
-use crate::model::{PortVersion, RecoveryReport, RunRecord, Version};
+use crate::model::{Deployment, PortVersion, RecoveryReport, RunRecord, Version};
 use crate::{Store, StoreError, now_us};
 
 /// One port's data: its schema and batches.
@@ -20,6 +20,9 @@ struct State {
     /// (product, number) → version and its data.
     versions: BTreeMap<(String, u64), (Version, HashMap<String, PortData>)>,
     runs: BTreeMap<String, RunRecord>,
+    /// (product, version) → deployment and component bytes.
+    deployments: BTreeMap<(String, String), (Deployment, Vec<u8>)>,
+    active: HashMap<String, String>,
 }
 
 /// Everything in memory.
@@ -211,6 +214,72 @@ impl Store for MemoryStore {
         Ok(runs)
     }
 
+    fn deploy(&self, deployment: &Deployment, component: &[u8]) -> Result<(), StoreError> {
+        let key = (deployment.product.clone(), deployment.version.clone());
+        let mut state = self.lock()?;
+        if state.deployments.contains_key(&key) {
+            return Err(StoreError::Conflict(format!(
+                "{} {} is already deployed",
+                deployment.product, deployment.version
+            )));
+        }
+        state
+            .deployments
+            .insert(key, (deployment.clone(), component.to_vec()));
+        Ok(())
+    }
+
+    fn deployments(&self, product: &str) -> Result<Vec<Deployment>, StoreError> {
+        let mut found: Vec<Deployment> = self
+            .lock()?
+            .deployments
+            .values()
+            .filter(|(d, _)| d.product == product)
+            .map(|(d, _)| d.clone())
+            .collect();
+        found.sort_by_key(|d| d.deployed_at_us);
+        Ok(found)
+    }
+
+    fn component(&self, product: &str, version: &str) -> Result<Vec<u8>, StoreError> {
+        self.lock()?
+            .deployments
+            .get(&(product.to_string(), version.to_string()))
+            .map(|(_, bytes)| bytes.clone())
+            .ok_or_else(|| StoreError::NotFound(format!("{product} {version} is not deployed")))
+    }
+
+    fn activate(&self, product: &str, version: &str) -> Result<(), StoreError> {
+        let mut state = self.lock()?;
+        if !state
+            .deployments
+            .contains_key(&(product.to_string(), version.to_string()))
+        {
+            return Err(StoreError::NotFound(format!(
+                "{product} {version} is not deployed"
+            )));
+        }
+        state
+            .active
+            .insert(product.to_string(), version.to_string());
+        Ok(())
+    }
+
+    fn active(&self, product: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.lock()?.active.get(product).cloned())
+    }
+
+    fn products(&self) -> Result<Vec<String>, StoreError> {
+        let mut names: Vec<String> = self
+            .lock()?
+            .deployments
+            .keys()
+            .map(|(p, _)| p.clone())
+            .collect();
+        names.dedup();
+        Ok(names)
+    }
+
     fn recover(&self) -> Result<RecoveryReport, StoreError> {
         let mut state = self.lock()?;
         let files_removed = state.staged.len() as u64;
@@ -220,9 +289,16 @@ impl Store for MemoryStore {
             runs_interrupted: Vec::new(),
         };
         for run in state.runs.values_mut() {
-            if run.state == crate::RunState::Running {
+            if matches!(
+                run.state,
+                crate::RunState::Running | crate::RunState::Queued
+            ) {
+                run.reason = Some(if run.state == crate::RunState::Running {
+                    "the host stopped while this run was running".into()
+                } else {
+                    "the host stopped before this run started".into()
+                });
                 run.state = crate::RunState::Interrupted;
-                run.reason = Some("the host stopped while this run was running".into());
                 report.runs_interrupted.push(run.id.clone());
             }
         }

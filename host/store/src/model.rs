@@ -1,4 +1,4 @@
-//! The records the store keeps: runs and published versions.
+//! The records the store keeps: deployments, runs and published versions.
 
 use std::collections::BTreeMap;
 
@@ -41,6 +41,69 @@ pub struct RunRecord {
     pub peak_memory: u64,
     /// Published version number, if it published.
     pub published_version: Option<u64>,
+    /// When it started executing.
+    #[serde(default)]
+    pub started_at_us: Option<i64>,
+    /// The kind of failure (`product-error`, `timeout`, `out-of-memory`, ...).
+    #[serde(default)]
+    pub failure: Option<String>,
+    /// Rows written per output port.
+    #[serde(default)]
+    pub outputs: BTreeMap<String, u64>,
+    /// What the run logged, with its standard output and error.
+    #[serde(default)]
+    pub log: Vec<RunLogLine>,
+}
+
+impl RunRecord {
+    /// A run just requested.
+    pub fn queued(id: impl Into<String>, product: &str, product_version: &str, at_us: i64) -> Self {
+        RunRecord {
+            id: id.into(),
+            product: product.to_string(),
+            product_version: product_version.to_string(),
+            state: RunState::Queued,
+            reason: None,
+            created_at_us: at_us,
+            finished_at_us: None,
+            peak_memory: 0,
+            published_version: None,
+            started_at_us: None,
+            failure: None,
+            outputs: BTreeMap::new(),
+            log: Vec::new(),
+        }
+    }
+}
+
+/// One line of a run's captured log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunLogLine {
+    /// `trace`, `debug`, `info`, `warn` or `error`.
+    pub level: String,
+    /// The line.
+    pub message: String,
+    /// Milliseconds since the run started.
+    pub at_ms: u64,
+}
+
+/// A deployed version of a product's code. Deployed versions are immutable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deployment {
+    /// Product name.
+    pub product: String,
+    /// Semantic version from its manifest.
+    pub version: String,
+    /// Owning domain.
+    pub domain: String,
+    /// SHA-256 of the component, hex.
+    pub hash: String,
+    /// Size of the component in bytes.
+    pub bytes: u64,
+    /// When it was deployed (µs since the epoch).
+    pub deployed_at_us: i64,
+    /// The embedded `product.toml`, as text.
+    pub manifest: String,
 }
 
 /// One port of a published version.

@@ -5,6 +5,7 @@
 //! DATA/meta/                         sled database
 //! DATA/staging/RUN/PORT.arrow        staged outputs of a running run
 //! DATA/outputs/PRODUCT/N/PORT.arrow  published version N
+//! DATA/components/PRODUCT/V.wasm     deployed code, version V
 //! ```
 
 use std::collections::BTreeMap;
@@ -16,7 +17,7 @@ use sled::Transactional;
 use tessera_core::formats::{FileSink, Format};
 use tessera_core::io::{BatchSink, BatchSource};
 
-use crate::model::{PortVersion, RecoveryReport, RunRecord, RunState, Version};
+use crate::model::{Deployment, PortVersion, RecoveryReport, RunRecord, RunState, Version};
 use crate::{Store, StoreError, now_us};
 
 /// Metadata in sled, data in immutable files.
@@ -26,6 +27,8 @@ pub struct SledStore {
     versions: sled::Tree,
     current: sled::Tree,
     runs: sled::Tree,
+    deployments: sled::Tree,
+    active: sled::Tree,
     publish_lock: Mutex<()>,
     fail_before_commit: std::sync::atomic::AtomicBool,
 }
@@ -35,6 +38,26 @@ fn version_key(product: &str, number: u64) -> Vec<u8> {
     key.push(0);
     key.extend_from_slice(&number.to_be_bytes());
     key
+}
+
+fn deployment_key(product: &str, version: &str) -> Vec<u8> {
+    let mut key = product.as_bytes().to_vec();
+    key.push(0);
+    key.extend_from_slice(version.as_bytes());
+    key
+}
+
+fn check_version(version: &str) -> Result<(), StoreError> {
+    let ok = !version.is_empty()
+        && version.len() <= 64
+        && version
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+'));
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict(format!("invalid version `{version}`")))
+    }
 }
 
 fn check_name(kind: &str, name: &str) -> Result<(), StoreError> {
@@ -62,12 +85,15 @@ impl SledStore {
     pub fn open(root: &Path) -> Result<SledStore, StoreError> {
         std::fs::create_dir_all(root.join("staging"))?;
         std::fs::create_dir_all(root.join("outputs"))?;
+        std::fs::create_dir_all(root.join("components"))?;
         let db = sled::open(root.join("meta"))?;
         Ok(SledStore {
             root: root.to_path_buf(),
             versions: db.open_tree("versions")?,
             current: db.open_tree("current")?,
             runs: db.open_tree("runs")?,
+            deployments: db.open_tree("deployments")?,
+            active: db.open_tree("active")?,
             db,
             publish_lock: Mutex::new(()),
             fail_before_commit: std::sync::atomic::AtomicBool::new(false),
@@ -92,6 +118,40 @@ impl SledStore {
             .join("staging")
             .join(run_id)
             .join(format!("{port}.arrow"))
+    }
+
+    fn component_path(&self, product: &str, version: &str) -> PathBuf {
+        self.root
+            .join("components")
+            .join(product)
+            .join(format!("{version}.wasm"))
+    }
+
+    /// Removes component files that no deployment record names (a crash between writing the
+    /// file and recording the deployment).
+    fn collect_orphan_components(&self, report: &mut RecoveryReport) -> Result<(), StoreError> {
+        for product in std::fs::read_dir(self.root.join("components"))? {
+            let product = product?.path();
+            let name = product
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
+            for file in std::fs::read_dir(&product)? {
+                let file = file?.path();
+                let version = file
+                    .file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_default();
+                let known = version.strip_suffix(".wasm").is_some_and(|v| {
+                    matches!(self.deployments.get(deployment_key(&name, v)), Ok(Some(_)))
+                });
+                if !known {
+                    std::fs::remove_file(&file)?;
+                    report.files_removed += 1;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn referenced_files(&self) -> Result<std::collections::HashSet<String>, StoreError> {
@@ -273,6 +333,94 @@ impl Store for SledStore {
         Ok(runs)
     }
 
+    fn deploy(&self, deployment: &Deployment, component: &[u8]) -> Result<(), StoreError> {
+        check_name("product", &deployment.product)?;
+        check_version(&deployment.version)?;
+        let key = deployment_key(&deployment.product, &deployment.version);
+        if self.deployments.contains_key(&key)? {
+            return Err(StoreError::Conflict(format!(
+                "{} {} is already deployed",
+                deployment.product, deployment.version
+            )));
+        }
+        let path = self.component_path(&deployment.product, &deployment.version);
+        let dir = path
+            .parent()
+            .ok_or_else(|| StoreError::Io("component path has no directory".into()))?;
+        std::fs::create_dir_all(dir)?;
+        let partial = dir.join(format!(".{}.partial", deployment.version));
+        {
+            use std::io::Write;
+            let mut file = std::fs::File::create(&partial)?;
+            file.write_all(component)?;
+            file.sync_all()?;
+        }
+        std::fs::rename(&partial, &path)?;
+        sync_dir(dir)?;
+        self.deployments
+            .insert(key, serde_json::to_vec(deployment)?)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn deployments(&self, product: &str) -> Result<Vec<Deployment>, StoreError> {
+        let mut prefix = product.as_bytes().to_vec();
+        prefix.push(0);
+        let mut found: Vec<Deployment> = self
+            .deployments
+            .scan_prefix(prefix)
+            .map(|e| Ok(serde_json::from_slice(&e?.1)?))
+            .collect::<Result<_, StoreError>>()?;
+        found.sort_by_key(|d| d.deployed_at_us);
+        Ok(found)
+    }
+
+    fn component(&self, product: &str, version: &str) -> Result<Vec<u8>, StoreError> {
+        if !self
+            .deployments
+            .contains_key(deployment_key(product, version))?
+        {
+            return Err(StoreError::NotFound(format!(
+                "{product} {version} is not deployed"
+            )));
+        }
+        Ok(std::fs::read(self.component_path(product, version))?)
+    }
+
+    fn activate(&self, product: &str, version: &str) -> Result<(), StoreError> {
+        if !self
+            .deployments
+            .contains_key(deployment_key(product, version))?
+        {
+            return Err(StoreError::NotFound(format!(
+                "{product} {version} is not deployed"
+            )));
+        }
+        self.active.insert(product.as_bytes(), version.as_bytes())?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn active(&self, product: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .active
+            .get(product)?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    fn products(&self) -> Result<Vec<String>, StoreError> {
+        let mut names: Vec<String> = Vec::new();
+        for entry in self.deployments.iter() {
+            let (key, _) = entry?;
+            let name = key.split(|b| *b == 0).next().unwrap_or_default();
+            let name = String::from_utf8_lossy(name).into_owned();
+            if names.last() != Some(&name) {
+                names.push(name);
+            }
+        }
+        Ok(names)
+    }
+
     fn recover(&self) -> Result<RecoveryReport, StoreError> {
         let mut report = RecoveryReport::default();
         let staging = self.root.join("staging");
@@ -307,11 +455,16 @@ impl Store for SledStore {
                 }
             }
         }
+        self.collect_orphan_components(&mut report)?;
         for entry in self.runs.iter() {
             let mut run: RunRecord = serde_json::from_slice(&entry?.1)?;
-            if matches!(run.state, RunState::Running) {
+            if matches!(run.state, RunState::Running | RunState::Queued) {
+                run.reason = Some(if run.state == RunState::Running {
+                    "the host stopped while this run was running".into()
+                } else {
+                    "the host stopped before this run started".into()
+                });
                 run.state = RunState::Interrupted;
-                run.reason = Some("the host stopped while this run was running".into());
                 run.finished_at_us = Some(now_us());
                 self.runs
                     .insert(run.id.as_bytes(), serde_json::to_vec(&run)?)?;

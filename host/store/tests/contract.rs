@@ -53,15 +53,8 @@ fn read_all(store: &dyn Store, version: u64, port: &str) -> Vec<RecordBatch> {
 
 fn run(id: &str, state: RunState, at: i64) -> RunRecord {
     RunRecord {
-        id: id.into(),
-        product: "demo".into(),
-        product_version: "1.0.0".into(),
         state,
-        reason: None,
-        created_at_us: at,
-        finished_at_us: None,
-        peak_memory: 0,
-        published_version: None,
+        ..RunRecord::queued(id, "demo", "1.0.0", at)
     }
 }
 
@@ -148,6 +141,50 @@ fn contract(store: &dyn Store) {
         RunState::Interrupted
     );
     assert_eq!(store.run("r1").unwrap().unwrap().state, RunState::Succeeded);
+
+    // Deployments: immutable versions, listed oldest first, one active at a time.
+    assert!(store.products().unwrap().is_empty());
+    assert!(store.active("demo").unwrap().is_none());
+    store.deploy(&deployment("1.0.0", 10), b"code one").unwrap();
+    store.deploy(&deployment("1.1.0", 20), b"code two").unwrap();
+    assert!(matches!(
+        store.deploy(&deployment("1.0.0", 30), b"other code"),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.component("demo", "1.0.0").unwrap(), b"code one");
+    assert!(matches!(
+        store.component("demo", "9.9.9"),
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        store
+            .deployments("demo")
+            .unwrap()
+            .iter()
+            .map(|d| d.version.as_str())
+            .collect::<Vec<_>>(),
+        ["1.0.0", "1.1.0"]
+    );
+    store.activate("demo", "1.1.0").unwrap();
+    store.activate("demo", "1.0.0").unwrap();
+    assert_eq!(store.active("demo").unwrap().as_deref(), Some("1.0.0"));
+    assert!(matches!(
+        store.activate("demo", "2.0.0"),
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(store.products().unwrap(), ["demo"]);
+}
+
+fn deployment(version: &str, at: i64) -> tessera_store::Deployment {
+    tessera_store::Deployment {
+        product: "demo".into(),
+        version: version.into(),
+        domain: "examples".into(),
+        hash: format!("hash-{version}"),
+        bytes: 8,
+        deployed_at_us: at,
+        manifest: String::new(),
+    }
 }
 
 #[test]

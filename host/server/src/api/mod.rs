@@ -1,0 +1,92 @@
+//! The HTTP API: routes under `/v1`, health probes, and the OpenAPI document generated from the
+//! handlers' annotations.
+
+pub mod model;
+pub mod outputs;
+pub mod products;
+pub mod query;
+pub mod runs;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use serde::Serialize;
+use utoipa::OpenApi;
+use utoipa::openapi::OpenApi as OpenApiDocument;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Tessera",
+        description = "Deploy data products, run them in the sandbox, and read their outputs.",
+        license(name = "Apache-2.0")
+    ),
+    tags(
+        (name = "products", description = "Deploy and find data products"),
+        (name = "outputs", description = "Read published data"),
+        (name = "runs", description = "Run products and follow their runs"),
+    )
+)]
+struct ApiDoc;
+
+/// The application: every route, with `state`.
+pub fn router(state: AppState) -> Router {
+    let (router, document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(products::deploy, products::catalog))
+        .routes(routes!(products::descriptor))
+        .routes(routes!(products::versions))
+        .routes(routes!(products::activate))
+        .routes(routes!(outputs::read_output))
+        .routes(routes!(runs::trigger, runs::list))
+        .routes(routes!(runs::get))
+        .split_for_parts();
+    let document = std::sync::Arc::new(document);
+    router
+        .route("/v1/openapi.json", get(move || openapi(document.clone())))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn openapi(document: std::sync::Arc<OpenApiDocument>) -> Json<OpenApiDocument> {
+    Json(document.as_ref().clone())
+}
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+}
+
+/// Liveness: the process answers.
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// Readiness: the store answers.
+async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+    match state.store().products() {
+        Ok(_) => (StatusCode::OK, Json(Health { status: "ready" })),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready: the store does not answer");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(Health {
+                    status: "store unavailable",
+                }),
+            )
+        }
+    }
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found(format!("no route for `{}`", uri.path()), &[])
+        .hint("the API is described at /v1/openapi.json")
+}

@@ -1,0 +1,267 @@
+//! The JSON documents the API answers with (and their OpenAPI schemas).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use tessera_core::manifest::Manifest;
+use tessera_store::{Deployment, RunRecord, RunState, Version};
+use utoipa::ToSchema;
+
+/// A deployed version of a product's code.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionInfo {
+    /// Semantic version from the manifest.
+    pub version: String,
+    /// SHA-256 of the component.
+    pub hash: String,
+    /// Size of the component in bytes.
+    pub bytes: u64,
+    /// When it was deployed (RFC 3339, UTC).
+    pub deployed_at: String,
+    /// Whether runs use this version.
+    pub active: bool,
+}
+
+impl VersionInfo {
+    /// From a stored deployment.
+    pub fn new(deployment: &Deployment, active: Option<&str>) -> Self {
+        VersionInfo {
+            version: deployment.version.clone(),
+            hash: deployment.hash.clone(),
+            bytes: deployment.bytes,
+            deployed_at: rfc3339(deployment.deployed_at_us),
+            active: active == Some(deployment.version.as_str()),
+        }
+    }
+}
+
+/// A product as listed in the catalog.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CatalogEntry {
+    /// Product name.
+    pub name: String,
+    /// Owning domain.
+    pub domain: String,
+    /// What it is for.
+    pub description: String,
+    /// source-aligned, aggregate or consumer-aligned.
+    pub kind: String,
+    /// Free-form tags.
+    pub tags: Vec<String>,
+    /// Who to ask.
+    pub owner: String,
+    /// The version runs use.
+    pub active_version: Option<String>,
+    /// State of the last run, or `never-run`.
+    pub status: String,
+    /// Output port names.
+    pub outputs: Vec<String>,
+    /// The descriptor's URL.
+    pub url: String,
+}
+
+/// One page of the catalog.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CatalogPage {
+    /// The products on this page.
+    pub products: Vec<CatalogEntry>,
+    /// Products matching the filters, over all pages.
+    pub total: usize,
+    /// This page, from 1.
+    pub page: usize,
+    /// Products per page.
+    pub per_page: usize,
+}
+
+/// An output port as described to consumers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PortInfo {
+    /// Port name.
+    pub name: String,
+    /// public, domain or restricted.
+    pub access: String,
+    /// What the port holds.
+    pub description: String,
+    /// Column name → type and whether it is required.
+    #[schema(value_type = Object)]
+    pub schema: serde_json::Value,
+    /// Rows in the current published version, if any.
+    pub rows: Option<u64>,
+    /// Where to read it.
+    pub url: String,
+}
+
+/// Everything about one product.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Descriptor {
+    /// Product name.
+    pub name: String,
+    /// The active version's manifest.
+    #[schema(value_type = Object)]
+    pub manifest: serde_json::Value,
+    /// The version runs use.
+    pub active_version: Option<String>,
+    /// State of the last run, or `never-run`.
+    pub status: String,
+    /// The last run.
+    pub last_run: Option<RunInfo>,
+    /// The current published data version.
+    pub data_version: Option<DataVersionInfo>,
+    /// Output ports.
+    pub outputs: Vec<PortInfo>,
+    /// Deployed code versions, oldest first.
+    pub versions: Vec<VersionInfo>,
+}
+
+/// A published version of a product's outputs.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DataVersionInfo {
+    /// Version number, from 1.
+    pub number: u64,
+    /// When it was published.
+    pub published_at: String,
+    /// The run that produced it.
+    pub run: String,
+    /// Rows per port.
+    pub rows: BTreeMap<String, u64>,
+}
+
+impl From<&Version> for DataVersionInfo {
+    fn from(v: &Version) -> Self {
+        DataVersionInfo {
+            number: v.number,
+            published_at: rfc3339(v.published_at_us),
+            run: v.run_id.clone(),
+            rows: v.ports.iter().map(|(k, p)| (k.clone(), p.rows)).collect(),
+        }
+    }
+}
+
+/// One line a run logged.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LogLineInfo {
+    /// trace, debug, info, warn or error.
+    pub level: String,
+    /// The line.
+    pub message: String,
+    /// Milliseconds since the run started.
+    pub at_ms: u64,
+}
+
+/// A run, as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunInfo {
+    /// Run id.
+    pub id: String,
+    /// Product name.
+    pub product: String,
+    /// Product code version it ran.
+    pub product_version: String,
+    /// queued, running, succeeded, failed or interrupted.
+    pub state: String,
+    /// The kind of failure (product-error, panic, timeout, out-of-memory, ...).
+    pub failure: Option<String>,
+    /// Why it failed, in words.
+    pub reason: Option<String>,
+    /// When it was requested.
+    pub created_at: String,
+    /// When it started executing.
+    pub started_at: Option<String>,
+    /// When it ended.
+    pub finished_at: Option<String>,
+    /// Milliseconds from start to end.
+    pub duration_ms: Option<u64>,
+    /// Peak linear memory in bytes.
+    pub peak_memory: u64,
+    /// Rows written per output port.
+    pub outputs: BTreeMap<String, u64>,
+    /// The data version it published.
+    pub published_version: Option<u64>,
+    /// What it logged (with standard output and error).
+    pub log: Vec<LogLineInfo>,
+    /// The run's URL.
+    pub url: String,
+}
+
+impl RunInfo {
+    /// From a stored record; `with_log` includes the captured log.
+    pub fn new(run: &RunRecord, with_log: bool) -> Self {
+        RunInfo {
+            id: run.id.clone(),
+            product: run.product.clone(),
+            product_version: run.product_version.clone(),
+            state: state_name(run.state).into(),
+            failure: run.failure.clone(),
+            reason: run.reason.clone(),
+            created_at: rfc3339(run.created_at_us),
+            started_at: run.started_at_us.map(rfc3339),
+            finished_at: run.finished_at_us.map(rfc3339),
+            duration_ms: run
+                .started_at_us
+                .zip(run.finished_at_us)
+                .map(|(s, f)| u64::try_from((f - s) / 1000).unwrap_or(0)),
+            peak_memory: run.peak_memory,
+            outputs: run.outputs.clone(),
+            published_version: run.published_version,
+            log: if with_log {
+                run.log
+                    .iter()
+                    .map(|l| LogLineInfo {
+                        level: l.level.clone(),
+                        message: l.message.clone(),
+                        at_ms: l.at_ms,
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            url: format!("/v1/runs/{}", run.id),
+        }
+    }
+}
+
+/// The lowercase name of a run state.
+pub fn state_name(state: RunState) -> &'static str {
+    match state {
+        RunState::Queued => "queued",
+        RunState::Running => "running",
+        RunState::Succeeded => "succeeded",
+        RunState::Failed => "failed",
+        RunState::Interrupted => "interrupted",
+    }
+}
+
+/// The name serde gives a unit enum value (such as `source-aligned`).
+pub fn serde_name<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => String::new(),
+    }
+}
+
+/// The manifest as JSON.
+pub fn manifest_json(manifest: &Manifest) -> serde_json::Value {
+    serde_json::to_value(manifest).unwrap_or(serde_json::Value::Null)
+}
+
+/// Microseconds since the epoch as RFC 3339 UTC with microseconds.
+pub fn rfc3339(us: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(us).map_or_else(
+        || format!("{us}µs since the epoch"),
+        |t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3339;
+
+    #[test]
+    fn formats_timestamps_in_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(
+            rfc3339(1_709_251_199_000_001),
+            "2024-02-29T23:59:59.000001Z"
+        );
+    }
+}

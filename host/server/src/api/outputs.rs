@@ -1,0 +1,375 @@
+//! Serving published outputs to consumers in five formats.
+//!
+//! Published versions are immutable, so every answer carries a strong `ETag` (and
+//! `If-None-Match` gets a 304); a request pinned to `?version=N` may be cached for a year, while
+//! the unpinned URL is revalidated. The whole port as Parquet is written once per version into
+//! a cache and served with `Range` support, so remote readers (DuckDB, Polars, pyarrow) fetch only
+//! the footer and the column chunks they need. Everything else streams batch by batch.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path as FsPath, PathBuf};
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use crate::api::products::active_manifest;
+use crate::api::query::Params;
+use crate::encode::{ChunkWriter, OutputFormat, Selection, encode};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::state::AppState;
+
+/// Reads one output port of a product's published data.
+#[utoipa::path(
+    get, path = "/v1/products/{product}/outputs/{port}", tag = "outputs",
+    params(
+        ("product" = String, Path, description = "Product name"),
+        ("port" = String, Path, description = "Output port name"),
+        ("format" = Option<String>, Query, description = "json, ndjson, csv, arrow or parquet; overrides Accept"),
+        ("columns" = Option<String>, Query, description = "Comma-separated columns to keep, in this order"),
+        ("limit" = Option<u64>, Query, description = "Most rows to return"),
+        ("offset" = Option<u64>, Query, description = "Rows to skip first"),
+        ("version" = Option<u64>, Query, description = "A published data version (default: the current one)"),
+    ),
+    responses(
+        (status = 200, description = "The rows, in the negotiated format"),
+        (status = 206, description = "A byte range of the Parquet file"),
+        (status = 304, description = "Not modified (If-None-Match)"),
+        (status = 400, description = "A bad query parameter", body = ErrorBody),
+        (status = 404, description = "No such product, port or version; the hint lists what exists", body = ErrorBody),
+        (status = 406, description = "No acceptable format; the hint lists the formats", body = ErrorBody),
+        (status = 416, description = "The byte range is outside the file", body = ErrorBody),
+    )
+)]
+pub async fn read_output(
+    State(state): State<AppState>,
+    Path((name, port)): Path<(String, String)>,
+    params: Params,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    params.allow(&["format", "columns", "limit", "offset", "version"])?;
+    state.deployments(&name)?;
+    let Some((manifest, _)) = active_manifest(&state, &name)? else {
+        return Err(ApiError::not_found(
+            format!("no product named `{name}`"),
+            &[],
+        ));
+    };
+    if manifest.output(&port).is_none() {
+        return Err(ApiError::not_found(
+            format!("{name} has no output port `{port}`"),
+            &manifest
+                .outputs
+                .iter()
+                .map(|o| o.name.clone())
+                .collect::<Vec<_>>(),
+        ));
+    }
+    let store = state.store();
+    let pinned = params.number("version")?;
+    let version = match pinned {
+        Some(number) => store.version(&name, number)?.ok_or_else(|| {
+            let existing: Vec<String> = store
+                .versions(&name)
+                .unwrap_or_default()
+                .iter()
+                .map(|v| v.number.to_string())
+                .collect();
+            ApiError::not_found(format!("{name} has no data version {number}"), &existing)
+        })?,
+        None => store.current_version(&name)?.ok_or_else(|| {
+            ApiError::not_found(format!("{name} has published no data yet"), &[]).hint(format!(
+                "trigger a run with POST /v1/products/{name}/runs, then read again"
+            ))
+        })?,
+    };
+    if !version.ports.contains_key(&port) {
+        return Err(ApiError::not_found(
+            format!(
+                "data version {} of {name} has no port `{port}`",
+                version.number
+            ),
+            &version.ports.keys().cloned().collect::<Vec<_>>(),
+        ));
+    }
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = OutputFormat::negotiate(params.text("format"), accept)?;
+
+    let source = store.read(&name, version.number, &port)?;
+    let schema = source.schema();
+    let columns = match params.text("columns") {
+        None => None,
+        Some(list) => Some(
+            list.split(',')
+                .map(str::trim)
+                .map(|c| {
+                    schema.index_of(c).map_err(|_| {
+                        ApiError::bad_parameter(
+                            "columns",
+                            format!(
+                                "`{c}` is not a column of {port}; its columns are {}",
+                                schema
+                                    .fields()
+                                    .iter()
+                                    .map(|f| f.name().as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        )
+                    })
+                })
+                .collect::<ApiResult<Vec<usize>>>()?,
+        ),
+    };
+    let selection = Selection {
+        columns,
+        offset: params.number("offset")?.unwrap_or(0),
+        limit: params.number("limit")?,
+    };
+
+    let etag = etag(&name, version.number, &port, format, &selection);
+    let mut response_headers = HeaderMap::new();
+    insert(&mut response_headers, header::ETAG, &etag);
+    insert(
+        &mut response_headers,
+        header::CACHE_CONTROL,
+        if pinned.is_some() {
+            "public, max-age=31536000, immutable"
+        } else {
+            "no-cache"
+        },
+    );
+    insert(
+        &mut response_headers,
+        header::HeaderName::from_static("tessera-data-version"),
+        &version.number.to_string(),
+    );
+    insert(&mut response_headers, header::VARY, "accept");
+    if if_none_match(&headers, &etag) {
+        return Ok((StatusCode::NOT_MODIFIED, response_headers).into_response());
+    }
+    insert(
+        &mut response_headers,
+        header::CONTENT_TYPE,
+        format.media_type(),
+    );
+    insert(
+        &mut response_headers,
+        header::CONTENT_DISPOSITION,
+        &format!(
+            "inline; filename=\"{name}-{port}-v{}.{}\"",
+            version.number,
+            format.extension()
+        ),
+    );
+
+    if format == OutputFormat::Parquet && selection.is_everything() {
+        let file = parquet_file(&state, &name, version.number, &port).await?;
+        insert(&mut response_headers, header::ACCEPT_RANGES, "bytes");
+        return serve_file(file, headers.get(header::RANGE), response_headers).await;
+    }
+
+    let (sender, receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    tokio::task::spawn_blocking(move || {
+        let mut out = ChunkWriter::new(sender);
+        match encode(source, selection, format, &mut out) {
+            Ok(_) => {
+                let _ = std::io::Write::flush(&mut out);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "an output stream stopped early");
+                out.fail(e.to_string());
+            }
+        }
+    });
+    Ok((response_headers, Body::from_stream(stream(receiver))).into_response())
+}
+
+fn stream(
+    receiver: mpsc::Receiver<Result<Bytes, std::io::Error>>,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
+    futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|item| (item, receiver))
+    })
+}
+
+fn insert(headers: &mut HeaderMap, name: header::HeaderName, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        headers.insert(name, value);
+    }
+}
+
+/// A strong validator: the same product, data version, port, format and selection always
+/// produce the same bytes.
+fn etag(name: &str, version: u64, port: &str, format: OutputFormat, s: &Selection) -> String {
+    let key = format!(
+        "{name}\0{version}\0{port}\0{}\0{:?}\0{}\0{:?}",
+        format.name(),
+        s.columns,
+        s.offset,
+        s.limit
+    );
+    format!("\"{}\"", &hex::encode(Sha256::digest(key.as_bytes()))[..32])
+}
+
+fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == etag || t == "*")
+}
+
+/// The Parquet rendition of a published port, written on first request.
+async fn parquet_file(
+    state: &AppState,
+    name: &str,
+    version: u64,
+    port: &str,
+) -> ApiResult<PathBuf> {
+    let dir = state.parquet_cache().join(name).join(version.to_string());
+    let path = dir.join(format!("{port}.parquet"));
+    if path.exists() {
+        return Ok(path);
+    }
+    let source = state.store().read(name, version, port)?;
+    let target = path.clone();
+    let port = port.to_string();
+    tokio::task::spawn_blocking(move || -> Result<(), String> {
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let temporary = dir.join(format!(
+            ".{port}.{:x}.partial",
+            std::process::id() as u64 ^ tessera_store::now_us() as u64
+        ));
+        let file = std::fs::File::create(&temporary).map_err(|e| e.to_string())?;
+        let file = encode(
+            source,
+            Selection::default(),
+            OutputFormat::Parquet,
+            std::io::BufWriter::new(file),
+        )
+        .map_err(|e| e.to_string())?;
+        file.into_inner()
+            .map_err(|e| e.to_string())?
+            .sync_all()
+            .map_err(|e| e.to_string())?;
+        std::fs::rename(&temporary, &target).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|e| ApiError::internal(format!("writing the Parquet rendition failed: {e}")))?;
+    Ok(path)
+}
+
+/// A single byte range: `bytes=a-b`, `bytes=a-` or `bytes=-n`. `None` means "send it all"
+/// (no header, or a form this server does not serve, such as several ranges).
+fn parse_range(value: &str, length: u64) -> Result<Option<(u64, u64)>, ApiError> {
+    let Some(spec) = value.trim().strip_prefix("bytes=") else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        return Ok(None);
+    }
+    let Some((start, end)) = spec.split_once('-') else {
+        return Ok(None);
+    };
+    let unsatisfiable = || {
+        ApiError::range_not_satisfiable(format!(
+            "the range `{value}` is outside the file of {length} bytes"
+        ))
+    };
+    let (start, end) = match (start.trim(), end.trim()) {
+        ("", suffix) => {
+            let n: u64 = suffix.parse().map_err(|_| unsatisfiable())?;
+            if n == 0 {
+                return Err(unsatisfiable());
+            }
+            (length.saturating_sub(n), length.saturating_sub(1))
+        }
+        (start, "") => (
+            start.parse().map_err(|_| unsatisfiable())?,
+            length.saturating_sub(1),
+        ),
+        (start, end) => {
+            let start: u64 = start.parse().map_err(|_| unsatisfiable())?;
+            let end: u64 = end.parse().map_err(|_| unsatisfiable())?;
+            (start, end.min(length.saturating_sub(1)))
+        }
+    };
+    if length == 0 || start >= length || end < start {
+        return Err(unsatisfiable());
+    }
+    Ok(Some((start, end)))
+}
+
+async fn serve_file(
+    path: PathBuf,
+    range: Option<&HeaderValue>,
+    mut headers: HeaderMap,
+) -> ApiResult<Response> {
+    let length = std::fs::metadata(&path).map_err(ApiError::internal)?.len();
+    let range = match range.and_then(|r| r.to_str().ok()) {
+        Some(value) => match parse_range(value, length) {
+            Ok(range) => range,
+            Err(err) => {
+                let mut response = err.into_response();
+                insert(
+                    response.headers_mut(),
+                    header::CONTENT_RANGE,
+                    &format!("bytes */{length}"),
+                );
+                return Ok(response);
+            }
+        },
+        None => None,
+    };
+    let (status, start, count) = match range {
+        Some((start, end)) => {
+            insert(
+                &mut headers,
+                header::CONTENT_RANGE,
+                &format!("bytes {start}-{end}/{length}"),
+            );
+            (StatusCode::PARTIAL_CONTENT, start, end - start + 1)
+        }
+        None => (StatusCode::OK, 0, length),
+    };
+    insert(&mut headers, header::CONTENT_LENGTH, &count.to_string());
+    let (sender, receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    tokio::task::spawn_blocking(move || {
+        let mut out = ChunkWriter::new(sender);
+        if let Err(e) = copy_range(&path, start, count, &mut out) {
+            out.fail(e.to_string());
+        }
+    });
+    Ok((status, headers, Body::from_stream(stream(receiver))).into_response())
+}
+
+fn copy_range(path: &FsPath, start: u64, count: u64, out: &mut ChunkWriter) -> std::io::Result<()> {
+    let mut file = std::fs::File::open(path)?;
+    file.seek(SeekFrom::Start(start))?;
+    std::io::copy(&mut file.take(count), out)?;
+    std::io::Write::flush(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_range;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-9", 100).unwrap(), Some((0, 9)));
+        assert_eq!(parse_range("bytes=90-", 100).unwrap(), Some((90, 99)));
+        assert_eq!(parse_range("bytes=-8", 100).unwrap(), Some((92, 99)));
+        assert_eq!(parse_range("bytes=50-500", 100).unwrap(), Some((50, 99)));
+        assert_eq!(parse_range("bytes=0-1,5-6", 100).unwrap(), None);
+        assert!(parse_range("bytes=100-", 100).is_err());
+        assert!(parse_range("bytes=9-3", 100).is_err());
+    }
+}

@@ -1,0 +1,369 @@
+//! Deploying products and finding them: upload, catalog, descriptor, code versions, activation.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use sha2::{Digest, Sha256};
+use tessera_core::manifest::Manifest;
+use tessera_core::package;
+use tessera_runtime::LoadError;
+use tessera_store::{Deployment, now_us};
+
+use crate::api::model::{
+    CatalogEntry, CatalogPage, DataVersionInfo, Descriptor, PortInfo, RunInfo, VersionInfo,
+    manifest_json, serde_name, state_name,
+};
+use crate::api::query::Params;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::state::AppState;
+
+/// Deploys a product: the body is a `.wasm` component with its manifest embedded (as
+/// `tessera build` makes it).
+#[utoipa::path(
+    post, path = "/v1/products", tag = "products",
+    params(("activate" = Option<bool>, Query, description = "Make the new version the one runs use (default true)")),
+    request_body(content = Vec<u8>, content_type = "application/wasm"),
+    responses(
+        (status = 201, description = "Deployed", body = VersionInfo),
+        (status = 200, description = "This exact version was already deployed", body = VersionInfo),
+        (status = 400, description = "Not a component, wrong world or bad manifest", body = ErrorBody),
+        (status = 409, description = "The version exists with different code", body = ErrorBody),
+        (status = 413, description = "Larger than the upload limit", body = ErrorBody),
+        (status = 422, description = "The manifest asks for more than the server allows", body = ErrorBody),
+    )
+)]
+pub async fn deploy(
+    State(state): State<AppState>,
+    params: Params,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<VersionInfo>)> {
+    let activate = params
+        .allow(&["activate"])?
+        .boolean("activate")?
+        .unwrap_or(true);
+    let limit = state.config().limits.max_upload;
+    let bytes = read_body(body, limit).await?;
+    let (product, manifest) = load(&state, bytes.clone()).await?;
+    let name = manifest.product.name.clone();
+    let version = manifest.product.version.to_string();
+    let hash = hex::encode(Sha256::digest(&bytes));
+    let deployment = Deployment {
+        product: name.clone(),
+        version: version.clone(),
+        domain: manifest.product.domain.clone(),
+        hash: hash.clone(),
+        bytes: bytes.len() as u64,
+        deployed_at_us: now_us(),
+        manifest: package::read_embedded(&bytes)
+            .ok()
+            .and_then(|e| e.manifest)
+            .unwrap_or_default(),
+    };
+    let existing = state.store().deployments(&name)?;
+    let already = existing.iter().find(|d| d.version == version);
+    let status = match already {
+        Some(d) if d.hash == hash => StatusCode::OK,
+        Some(_) => {
+            return Err(ApiError::conflict(format!(
+                "{name} {version} is already deployed with different code"
+            ))
+            .hint("deployed versions are immutable; raise product.version in product.toml and build again"));
+        }
+        None => {
+            state.store().deploy(&deployment, &bytes)?;
+            StatusCode::CREATED
+        }
+    };
+    state.remember(product);
+    if activate {
+        state.store().activate(&name, &version)?;
+    }
+    tracing::info!(product = %name, %version, %hash, "deployed");
+    let active = state.store().active(&name)?;
+    let stored = state
+        .store()
+        .deployments(&name)?
+        .into_iter()
+        .find(|d| d.version == version)
+        .unwrap_or(deployment);
+    Ok((status, Json(VersionInfo::new(&stored, active.as_deref()))))
+}
+
+/// Reads a request body up to `limit` bytes; more is a 413.
+pub async fn read_body(body: Body, limit: u64) -> ApiResult<bytes::Bytes> {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let too_large = std::error::Error::source(&e)
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            ApiError::too_large(limit as u64)
+        } else {
+            ApiError::bad_request(format!("the request body could not be read: {e}"))
+        }
+    })
+}
+
+/// Validates and compiles an upload off the async threads; maps every refusal to a 4xx.
+async fn load(
+    state: &AppState,
+    bytes: bytes::Bytes,
+) -> ApiResult<(tessera_runtime::Product, Manifest)> {
+    package::require_component(&bytes).map_err(|e| {
+        ApiError::bad_request(e.0).hint(
+            "send the .wasm file that `tessera build` printed (a component with its manifest embedded)",
+        )
+    })?;
+    let runtime = state.runtime().clone();
+    let max_timeout = state.config().limits.max_timeout;
+    let product = tokio::task::spawn_blocking(move || runtime.load(&bytes))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| match e {
+            LoadError::Invalid(message) => ApiError::bad_request(message).hint(
+                "the component must target the tessera:product/product world; build it with the Tessera SDK",
+            ),
+            LoadError::Manifest(message) => {
+                let mut err = ApiError::bad_request(message);
+                err.code = "invalid_manifest";
+                err
+            }
+            LoadError::Limits(message) => ApiError::unprocessable("over_limits", message),
+        })?;
+    let manifest = product.manifest().clone();
+    if manifest.resources.timeout.duration() > max_timeout {
+        return Err(ApiError::unprocessable(
+            "over_limits",
+            format!(
+                "the manifest asks for a timeout of {}; this server allows at most {:?}",
+                manifest.resources.timeout, max_timeout
+            ),
+        ));
+    }
+    Ok((product, manifest))
+}
+
+/// The catalog: every deployed product, filtered and paginated.
+#[utoipa::path(
+    get, path = "/v1/products", tag = "products",
+    params(
+        ("domain" = Option<String>, Query, description = "Only products of this domain"),
+        ("tag" = Option<String>, Query, description = "Only products with this tag"),
+        ("q" = Option<String>, Query, description = "Free text, matched against names, descriptions, domain, tags and ports"),
+        ("page" = Option<usize>, Query, description = "Page, from 1"),
+        ("per_page" = Option<usize>, Query, description = "Products per page, 1 to 200 (default 50)"),
+    ),
+    responses(
+        (status = 200, body = CatalogPage),
+        (status = 400, description = "A bad query parameter", body = ErrorBody),
+    )
+)]
+pub async fn catalog(
+    State(state): State<AppState>,
+    params: Params,
+) -> ApiResult<Json<CatalogPage>> {
+    params.allow(&["domain", "tag", "q", "page", "per_page"])?;
+    let page = params.number("page")?.unwrap_or(1) as usize;
+    if page == 0 {
+        return Err(ApiError::bad_parameter("page", "pages start at 1"));
+    }
+    let per_page = params.number("per_page")?.unwrap_or(50) as usize;
+    if !(1..=200).contains(&per_page) {
+        return Err(ApiError::bad_parameter("per_page", "must be 1 to 200"));
+    }
+    let query = params.text("q").map(str::to_lowercase);
+    let domain = params.text("domain");
+    let tag = params.text("tag");
+    let mut matching = Vec::new();
+    for name in state.store().products()? {
+        let Some((manifest, active)) = active_manifest(&state, &name)? else {
+            continue;
+        };
+        let info = &manifest.product;
+        if domain.is_some_and(|d| info.domain != d)
+            || tag.is_some_and(|t| !info.tags.iter().any(|x| x == t))
+        {
+            continue;
+        }
+        if let Some(q) = &query {
+            let haystack = format!(
+                "{} {} {} {} {}",
+                info.name,
+                info.description,
+                info.domain,
+                info.tags.join(" "),
+                manifest
+                    .outputs
+                    .iter()
+                    .map(|o| format!("{} {}", o.name, o.description))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
+            .to_lowercase();
+            if !haystack.contains(q.as_str()) {
+                continue;
+            }
+        }
+        matching.push(CatalogEntry {
+            name: name.clone(),
+            domain: info.domain.clone(),
+            description: info.description.clone(),
+            kind: serde_name(&info.kind),
+            tags: info.tags.clone(),
+            owner: info.owner.clone(),
+            active_version: active,
+            status: status(&state, &name)?,
+            outputs: manifest.outputs.iter().map(|o| o.name.clone()).collect(),
+            url: format!("/v1/products/{name}"),
+        });
+    }
+    let total = matching.len();
+    let products = matching
+        .into_iter()
+        .skip((page - 1).saturating_mul(per_page))
+        .take(per_page)
+        .collect();
+    Ok(Json(CatalogPage {
+        products,
+        total,
+        page,
+        per_page,
+    }))
+}
+
+/// The manifest of the active version (or of the newest deployment when none is active).
+pub fn active_manifest(
+    state: &AppState,
+    name: &str,
+) -> ApiResult<Option<(Manifest, Option<String>)>> {
+    let deployments = state.store().deployments(name)?;
+    let active = state.store().active(name)?;
+    let chosen = active
+        .as_ref()
+        .and_then(|v| deployments.iter().find(|d| &d.version == v))
+        .or(deployments.last());
+    let Some(deployment) = chosen else {
+        return Ok(None);
+    };
+    let manifest = Manifest::parse(&deployment.manifest, "<deployed product.toml>")
+        .map_err(|e| ApiError::internal(format!("stored manifest of {name}: {e}")))?;
+    Ok(Some((manifest, active)))
+}
+
+fn status(state: &AppState, name: &str) -> ApiResult<String> {
+    Ok(state
+        .store()
+        .runs(name)?
+        .last()
+        .map_or("never-run", |r| state_name(r.state))
+        .to_string())
+}
+
+/// The descriptor of one product: manifest, active version, status, last run, output ports.
+#[utoipa::path(
+    get, path = "/v1/products/{product}", tag = "products",
+    params(("product" = String, Path, description = "Product name")),
+    responses(
+        (status = 200, body = Descriptor),
+        (status = 404, description = "No such product; the hint lists those that exist", body = ErrorBody),
+    )
+)]
+pub async fn descriptor(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Descriptor>> {
+    let deployments = state.deployments(&name)?;
+    let Some((manifest, active)) = active_manifest(&state, &name)? else {
+        return Err(ApiError::not_found(
+            format!("no product named `{name}` is deployed"),
+            &state.store().products()?,
+        ));
+    };
+    let runs = state.store().runs(&name)?;
+    let current = state.store().current_version(&name)?;
+    let outputs = manifest
+        .outputs
+        .iter()
+        .map(|o| PortInfo {
+            name: o.name.clone(),
+            access: serde_name(&o.access),
+            description: o.description.clone(),
+            schema: serde_json::to_value(&o.schema).unwrap_or_default(),
+            rows: current
+                .as_ref()
+                .and_then(|v| v.ports.get(&o.name))
+                .map(|p| p.rows),
+            url: format!("/v1/products/{name}/outputs/{}", o.name),
+        })
+        .collect();
+    Ok(Json(Descriptor {
+        name: name.clone(),
+        manifest: manifest_json(&manifest),
+        active_version: active.clone(),
+        status: runs
+            .last()
+            .map_or("never-run", |r| state_name(r.state))
+            .into(),
+        last_run: runs.last().map(|r| RunInfo::new(r, false)),
+        data_version: current.as_ref().map(DataVersionInfo::from),
+        outputs,
+        versions: deployments
+            .iter()
+            .map(|d| VersionInfo::new(d, active.as_deref()))
+            .collect(),
+    }))
+}
+
+/// The deployed code versions of a product, oldest first.
+#[utoipa::path(
+    get, path = "/v1/products/{product}/versions", tag = "products",
+    params(("product" = String, Path, description = "Product name")),
+    responses(
+        (status = 200, body = Vec<VersionInfo>),
+        (status = 404, description = "No such product", body = ErrorBody),
+    )
+)]
+pub async fn versions(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Vec<VersionInfo>>> {
+    let deployments = state.deployments(&name)?;
+    let active = state.store().active(&name)?;
+    Ok(Json(
+        deployments
+            .iter()
+            .map(|d| VersionInfo::new(d, active.as_deref()))
+            .collect(),
+    ))
+}
+
+/// Makes a deployed version the one runs use: promotes a new one or rolls back to an old one.
+#[utoipa::path(
+    post, path = "/v1/products/{product}/versions/{version}/activate", tag = "products",
+    params(
+        ("product" = String, Path, description = "Product name"),
+        ("version" = String, Path, description = "A deployed version, e.g. 0.2.0"),
+    ),
+    responses(
+        (status = 200, description = "The versions, with the new active one", body = Vec<VersionInfo>),
+        (status = 404, description = "No such product or version; the hint lists what exists", body = ErrorBody),
+    )
+)]
+pub async fn activate(
+    State(state): State<AppState>,
+    Path((name, version)): Path<(String, String)>,
+) -> ApiResult<Json<Vec<VersionInfo>>> {
+    let deployments = state.deployments(&name)?;
+    if !deployments.iter().any(|d| d.version == version) {
+        return Err(ApiError::not_found(
+            format!("{name} has no deployed version {version}"),
+            &deployments
+                .iter()
+                .map(|d| d.version.clone())
+                .collect::<Vec<_>>(),
+        ));
+    }
+    state.store().activate(&name, &version)?;
+    tracing::info!(product = %name, %version, "activated");
+    versions(State(state), Path(name)).await
+}

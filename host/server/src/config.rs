@@ -1,0 +1,349 @@
+//! Server configuration: defaults, then a TOML file, then `TESSERA_*` environment variables,
+//! then command-line flags (each later source wins). Everything is validated at start, with a
+//! message that names the setting, where it came from and what is allowed.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use tessera_core::manifest::{ByteSize, Span};
+
+/// Everything `tessera serve` needs to know.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    /// Where metadata, components and output files live.
+    pub data_dir: PathBuf,
+    /// The address to listen on.
+    pub addr: SocketAddr,
+    /// Limits that protect the host.
+    pub limits: Limits,
+    /// Whether public output ports can be read without a token.
+    pub public_reads: bool,
+    /// How long shutdown waits for running runs before marking them interrupted.
+    pub shutdown_grace: Duration,
+}
+
+/// Limits on what clients and products may ask of the host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// The largest request body accepted (deploys, ingests), in bytes.
+    pub max_upload: u64,
+    /// Runs executing at once; more wait in line.
+    pub max_concurrent_runs: usize,
+    /// The largest `resources.memory` a manifest may declare.
+    pub max_memory: u64,
+    /// The longest `resources.timeout` a manifest may declare.
+    pub max_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            data_dir: PathBuf::from("tessera-data"),
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            limits: Limits::default(),
+            public_reads: true,
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_upload: 256 << 20,
+            max_concurrent_runs: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            max_memory: 4 << 30,
+            max_timeout: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// A configuration setting that is wrong: which one, where it came from, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{source_name}: `{setting}`: {message}")]
+pub struct ConfigError {
+    /// The file, variable or flag.
+    pub source_name: String,
+    /// The setting's name.
+    pub setting: String,
+    /// What is wrong and what is allowed.
+    pub message: String,
+}
+
+/// The optional TOML file, `tessera.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data: Option<PathBuf>,
+    addr: Option<String>,
+    public_reads: Option<bool>,
+    shutdown_grace: Option<String>,
+    #[serde(default)]
+    limits: FileLimits,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLimits {
+    max_upload: Option<String>,
+    max_concurrent_runs: Option<usize>,
+    max_memory: Option<String>,
+    max_timeout: Option<String>,
+}
+
+/// Settings given on the command line; `None` keeps what the file and environment said.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--data`.
+    pub data_dir: Option<PathBuf>,
+    /// `--addr`.
+    pub addr: Option<String>,
+}
+
+impl ServerConfig {
+    /// Builds the configuration from the file (if any), the environment and the flags.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: &Overrides,
+    ) -> Result<ServerConfig, ConfigError> {
+        let mut config = ServerConfig::default();
+        if let Some(path) = file {
+            config.apply_file(path)?;
+        }
+        for (name, value) in env {
+            config.apply_env(&name, &value)?;
+        }
+        if let Some(dir) = &overrides.data_dir {
+            config.data_dir = dir.clone();
+        }
+        if let Some(addr) = &overrides.addr {
+            config.addr = parse_addr(addr, "--addr", "addr")?;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn apply_file(&mut self, path: &Path) -> Result<(), ConfigError> {
+        let source = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            source_name: source.clone(),
+            setting: "file".into(),
+            message: format!("cannot read the configuration file: {e}"),
+        })?;
+        let file: FileConfig = toml::from_str(&text).map_err(|e| {
+            let (line, column) = e
+                .span()
+                .map(|span| line_column(&text, span.start))
+                .unwrap_or((0, 0));
+            ConfigError {
+                source_name: format!("{source}:{line}:{column}"),
+                setting: "file".into(),
+                message: e.message().to_string(),
+            }
+        })?;
+        if let Some(data) = file.data {
+            self.data_dir = data;
+        }
+        if let Some(addr) = file.addr {
+            self.addr = parse_addr(&addr, &source, "addr")?;
+        }
+        if let Some(public) = file.public_reads {
+            self.public_reads = public;
+        }
+        if let Some(grace) = file.shutdown_grace {
+            self.shutdown_grace = parse_span(&grace, &source, "shutdown_grace")?;
+        }
+        let limits = file.limits;
+        if let Some(v) = limits.max_upload {
+            self.limits.max_upload = parse_size(&v, &source, "limits.max_upload")?;
+        }
+        if let Some(v) = limits.max_concurrent_runs {
+            self.limits.max_concurrent_runs = v;
+        }
+        if let Some(v) = limits.max_memory {
+            self.limits.max_memory = parse_size(&v, &source, "limits.max_memory")?;
+        }
+        if let Some(v) = limits.max_timeout {
+            self.limits.max_timeout = parse_span(&v, &source, "limits.max_timeout")?;
+        }
+        Ok(())
+    }
+
+    fn apply_env(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
+        let Some(setting) = name.strip_prefix("TESSERA_") else {
+            return Ok(());
+        };
+        let source = format!("environment variable {name}");
+        match setting {
+            "DATA" => self.data_dir = PathBuf::from(value),
+            "ADDR" => self.addr = parse_addr(value, &source, "addr")?,
+            "PUBLIC_READS" => {
+                self.public_reads = match value {
+                    "true" | "1" => true,
+                    "false" | "0" => false,
+                    _ => {
+                        return Err(ConfigError {
+                            source_name: source,
+                            setting: "public_reads".into(),
+                            message: format!("`{value}` is not a boolean; use true or false"),
+                        });
+                    }
+                }
+            }
+            "SHUTDOWN_GRACE" => {
+                self.shutdown_grace = parse_span(value, &source, "shutdown_grace")?;
+            }
+            "MAX_UPLOAD" => self.limits.max_upload = parse_size(value, &source, "max_upload")?,
+            "MAX_MEMORY" => self.limits.max_memory = parse_size(value, &source, "max_memory")?,
+            "MAX_TIMEOUT" => self.limits.max_timeout = parse_span(value, &source, "max_timeout")?,
+            "MAX_CONCURRENT_RUNS" => {
+                self.limits.max_concurrent_runs = value.parse().map_err(|_| ConfigError {
+                    source_name: source,
+                    setting: "max_concurrent_runs".into(),
+                    message: format!("`{value}` is not a whole number"),
+                })?;
+            }
+            // Variables of the CLI client and of other tools share the prefix.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |setting: &str, message: &str| ConfigError {
+            source_name: "configuration".into(),
+            setting: setting.into(),
+            message: message.into(),
+        };
+        if self.limits.max_concurrent_runs == 0 {
+            return Err(invalid(
+                "max_concurrent_runs",
+                "must be at least 1 (runs would never start)",
+            ));
+        }
+        if self.limits.max_upload < 1024 {
+            return Err(invalid(
+                "max_upload",
+                "must be at least 1KiB; no component fits in less",
+            ));
+        }
+        if self.limits.max_memory < (1 << 20) {
+            return Err(invalid("max_memory", "must be at least 1MiB"));
+        }
+        if self.limits.max_timeout.is_zero() {
+            return Err(invalid("max_timeout", "must be longer than zero"));
+        }
+        Ok(())
+    }
+}
+
+fn parse_addr(value: &str, source: &str, setting: &str) -> Result<SocketAddr, ConfigError> {
+    value.parse().map_err(|_| ConfigError {
+        source_name: source.into(),
+        setting: setting.into(),
+        message: format!("`{value}` is not a socket address; write it as 127.0.0.1:8080"),
+    })
+}
+
+fn parse_size(value: &str, source: &str, setting: &str) -> Result<u64, ConfigError> {
+    ByteSize::parse(value)
+        .map(|s| s.0)
+        .map_err(|message| ConfigError {
+            source_name: source.into(),
+            setting: setting.into(),
+            message,
+        })
+}
+
+fn parse_span(value: &str, source: &str, setting: &str) -> Result<Duration, ConfigError> {
+    Span::parse(value)
+        .map(Span::duration)
+        .map_err(|message| ConfigError {
+            source_name: source.into(),
+            setting: setting.into(),
+            message,
+        })
+}
+
+/// 1-based line and column of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn file_then_environment_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tessera.toml");
+        std::fs::write(
+            &file,
+            "addr = \"127.0.0.1:9000\"\n[limits]\nmax_upload = \"1MiB\"\nmax_timeout = \"5m\"\n",
+        )
+        .unwrap();
+        let config = ServerConfig::load(
+            Some(&file),
+            env(&[("TESSERA_MAX_UPLOAD", "2MiB"), ("TESSERA_TOKEN", "x")]),
+            &Overrides {
+                addr: Some("127.0.0.1:9100".into()),
+                ..Overrides::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(config.addr.port(), 9100);
+        assert_eq!(config.limits.max_upload, 2 << 20);
+        assert_eq!(config.limits.max_timeout, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn errors_name_the_setting_and_where_it_came_from() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tessera.toml");
+        std::fs::write(&file, "addr = \"127.0.0.1:9000\"\nthreads = 4\n").unwrap();
+        let err = ServerConfig::load(Some(&file), env(&[]), &Overrides::default()).unwrap_err();
+        assert!(err.source_name.ends_with("tessera.toml:2:1"), "{err}");
+        assert!(err.message.contains("unknown field `threads`"), "{err}");
+
+        let err = ServerConfig::load(
+            None,
+            env(&[("TESSERA_MAX_MEMORY", "lots")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert_eq!(err.source_name, "environment variable TESSERA_MAX_MEMORY");
+
+        let err = ServerConfig::load(
+            None,
+            env(&[("TESSERA_MAX_CONCURRENT_RUNS", "0")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("at least 1"), "{err}");
+
+        let err = ServerConfig::load(
+            None,
+            env(&[]),
+            &Overrides {
+                addr: Some("localhost".into()),
+                ..Overrides::default()
+            },
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("--addr"), "{err}");
+    }
+}

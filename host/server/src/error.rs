@@ -1,0 +1,157 @@
+//! The API's one error shape: `{"error": {"code", "message", "hint"}}` with the right status.
+//!
+//! Client mistakes are 4xx with a message that names what was wrong; only host faults are 5xx,
+//! and those are logged (without a stack trace) with the request's context.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use tessera_store::StoreError;
+use utoipa::ToSchema;
+
+/// An error answered to a client.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// A stable, machine-readable code such as `not_found`.
+    pub code: &'static str,
+    /// What went wrong, in words.
+    pub message: String,
+    /// What to do about it.
+    pub hint: Option<String>,
+}
+
+/// The JSON body of every error.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// The fields of an error.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable, machine-readable code.
+    pub code: String,
+    /// What went wrong.
+    pub message: String,
+    /// What to do about it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// Adds a hint.
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// 400: the request is malformed.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    /// 400: a query parameter is wrong.
+    pub fn bad_parameter(name: &str, message: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "bad_parameter",
+            format!("query parameter `{name}`: {message}"),
+        )
+    }
+
+    /// 404: something does not exist; `existing` lists what does.
+    pub fn not_found(what: impl Into<String>, existing: &[String]) -> Self {
+        let err = Self::new(StatusCode::NOT_FOUND, "not_found", what);
+        if existing.is_empty() {
+            err.hint("nothing of this kind exists yet")
+        } else {
+            err.hint(format!("these exist: {}", existing.join(", ")))
+        }
+    }
+
+    /// 406: no format the client accepts can be produced.
+    pub fn not_acceptable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_ACCEPTABLE, "not_acceptable", message)
+    }
+
+    /// 409: the request contradicts what is stored.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", message)
+    }
+
+    /// 413: the body is larger than the server accepts.
+    pub fn too_large(limit: u64) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!(
+                "the request body is larger than this server's limit of {}",
+                tessera_core::manifest::ByteSize(limit)
+            ),
+        )
+        .hint("ask the operator to raise limits.max_upload, or send less")
+    }
+
+    /// 416: the byte range cannot be served.
+    pub fn range_not_satisfiable(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "range_not_satisfiable",
+            message,
+        )
+    }
+
+    /// 422: the upload is well-formed but cannot be deployed.
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+
+    /// 500: the host failed. The message is logged; the client gets a short one.
+    pub fn internal(message: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %message, "host fault while answering a request");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the server failed to answer; the failure is in its log",
+        )
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(message) => ApiError::not_found(message, &[]),
+            StoreError::Conflict(message) => ApiError::conflict(message),
+            StoreError::Io(message) => ApiError::internal(message),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_string(),
+                message: self.message,
+                hint: self.hint,
+            },
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+/// Result of a handler.
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,212 @@
+//! What every handler shares: configuration, the store, the sandbox and the compiled products.
+//!
+//! Deployed components live in the store; compiled products are kept in memory by
+//! (name, version) and compiled again (from the code cache) after a restart, on first use.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+
+use tessera_runtime::{Product, Runtime, RuntimeConfig};
+use tessera_store::{Deployment, RunState, SledStore, Store, now_us};
+use tokio::sync::Notify;
+
+use crate::config::ServerConfig;
+use crate::error::{ApiError, ApiResult};
+
+/// Shared server state; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: ServerConfig,
+    store: Arc<dyn Store>,
+    runtime: Runtime,
+    loaded: RwLock<HashMap<(String, String), Product>>,
+    in_flight: Mutex<HashSet<String>>,
+    runs_done: Notify,
+    parquet_cache: PathBuf,
+}
+
+impl AppState {
+    /// Opens the data directory (creating it), recovers from an unclean stop, and sets up the
+    /// sandbox with the configured limits.
+    pub fn open(config: ServerConfig) -> anyhow::Result<AppState> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        let store = SledStore::open(&config.data_dir)?;
+        let report = store.recover()?;
+        if report.files_removed > 0 || !report.runs_interrupted.is_empty() {
+            tracing::warn!(
+                files_removed = report.files_removed,
+                runs_interrupted = report.runs_interrupted.len(),
+                "recovered from an unclean stop"
+            );
+        }
+        let cache = config.data_dir.join("cache");
+        Self::with_store(config, Arc::new(store), cache)
+    }
+
+    /// State over any store (tests use the in-memory one); `cache` holds compiled code and
+    /// Parquet renditions.
+    pub fn with_store(
+        config: ServerConfig,
+        store: Arc<dyn Store>,
+        cache: PathBuf,
+    ) -> anyhow::Result<AppState> {
+        let runtime = Runtime::new(RuntimeConfig {
+            cache_dir: Some(cache.join("code")),
+            max_concurrent_runs: config.limits.max_concurrent_runs,
+            max_memory: config.limits.max_memory,
+            ..RuntimeConfig::default()
+        })?;
+        Ok(AppState {
+            inner: Arc::new(Inner {
+                config,
+                store,
+                runtime,
+                loaded: RwLock::new(HashMap::new()),
+                in_flight: Mutex::new(HashSet::new()),
+                runs_done: Notify::new(),
+                parquet_cache: cache.join("parquet"),
+            }),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ServerConfig {
+        &self.inner.config
+    }
+
+    /// The store.
+    pub fn store(&self) -> &dyn Store {
+        self.inner.store.as_ref()
+    }
+
+    /// The sandbox.
+    pub fn runtime(&self) -> &Runtime {
+        &self.inner.runtime
+    }
+
+    /// Where Parquet renditions of published versions are kept.
+    pub fn parquet_cache(&self) -> &std::path::Path {
+        &self.inner.parquet_cache
+    }
+
+    /// Keeps a freshly deployed product compiled.
+    pub fn remember(&self, product: Product) {
+        let key = (
+            product.manifest().product.name.clone(),
+            product.manifest().product.version.to_string(),
+        );
+        if let Ok(mut loaded) = self.inner.loaded.write() {
+            loaded.insert(key, product);
+        }
+    }
+
+    /// The deployments of a product, or a 404 that lists the products that exist.
+    pub fn deployments(&self, name: &str) -> ApiResult<Vec<Deployment>> {
+        let deployments = self.store().deployments(name)?;
+        if deployments.is_empty() {
+            return Err(ApiError::not_found(
+                format!("no product named `{name}` is deployed"),
+                &self.store().products()?,
+            ));
+        }
+        Ok(deployments)
+    }
+
+    /// The active version of a product, or a 404.
+    pub fn active_version(&self, name: &str) -> ApiResult<String> {
+        let deployments = self.deployments(name)?;
+        match self.store().active(name)? {
+            Some(version) => Ok(version),
+            None => Err(
+                ApiError::conflict(format!("product `{name}` has no active version")).hint(
+                    format!(
+                        "activate one of: {}",
+                        deployments
+                            .iter()
+                            .map(|d| d.version.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ),
+            ),
+        }
+    }
+
+    /// The compiled product `name` at `version`, compiling it from the store if needed.
+    pub fn product(&self, name: &str, version: &str) -> ApiResult<Product> {
+        let key = (name.to_string(), version.to_string());
+        if let Some(product) = self
+            .inner
+            .loaded
+            .read()
+            .ok()
+            .and_then(|loaded| loaded.get(&key).cloned())
+        {
+            return Ok(product);
+        }
+        let bytes = self.store().component(name, version)?;
+        let product = self
+            .runtime()
+            .load(&bytes)
+            .map_err(|e| ApiError::internal(format!("stored component {name}@{version}: {e}")))?;
+        self.remember(product.clone());
+        Ok(product)
+    }
+
+    /// Notes that a run started executing.
+    pub fn run_started(&self, id: &str) {
+        if let Ok(mut runs) = self.inner.in_flight.lock() {
+            runs.insert(id.to_string());
+        }
+    }
+
+    /// Notes that a run finished.
+    pub fn run_finished(&self, id: &str) {
+        if let Ok(mut runs) = self.inner.in_flight.lock() {
+            runs.remove(id);
+        }
+        self.inner.runs_done.notify_waiters();
+    }
+
+    /// Runs executing now.
+    pub fn runs_in_flight(&self) -> usize {
+        self.inner.in_flight.lock().map_or(0, |runs| runs.len())
+    }
+
+    /// Waits until no run executes, or `grace` passes; then marks the runs still executing as
+    /// interrupted. Returns how many were interrupted.
+    pub async fn drain(&self, grace: std::time::Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            let notified = self.inner.runs_done.notified();
+            if self.runs_in_flight() == 0 {
+                return 0;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                break;
+            }
+        }
+        let left: Vec<String> = self
+            .inner
+            .in_flight
+            .lock()
+            .map(|runs| runs.iter().cloned().collect())
+            .unwrap_or_default();
+        for id in &left {
+            if let Ok(Some(mut run)) = self.store().run(id) {
+                run.state = RunState::Interrupted;
+                run.reason = Some("the server shut down while the run executed".into());
+                run.finished_at_us = Some(now_us());
+                if let Err(e) = self.store().put_run(&run) {
+                    tracing::error!(run = %id, error = %e, "cannot mark the run interrupted");
+                }
+            }
+        }
+        left.len()
+    }
+}

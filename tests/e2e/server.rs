@@ -1,0 +1,811 @@
+//! The HTTP API, driven through the router (`oneshot`) with real products built from source,
+//! and once over a real loopback socket: deploy, catalog, descriptor, versions, outputs in every
+//! format (parsed back with the Arrow, Parquet, CSV and JSON readers), runs, and every error.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::{Array, StringArray};
+use arrow::record_batch::RecordBatch;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tessera_core::manifest::Manifest;
+use tessera_core::package;
+use tessera_server::{AppState, Limits, ServerConfig};
+use tessera_store::{MemoryStore, Store};
+use tower::ServiceExt;
+
+struct Api {
+    state: AppState,
+    store: Arc<MemoryStore>,
+    _cache: tempfile::TempDir,
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    fn header(&self, name: header::HeaderName) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// The JSON error body: asserts the status and returns the error's code and message+hint.
+    fn error(&self, status: StatusCode) -> (String, String) {
+        assert_eq!(
+            self.status,
+            status,
+            "{}",
+            String::from_utf8_lossy(&self.body)
+        );
+        let body = self.json();
+        let error = &body["error"];
+        (
+            error["code"].as_str().unwrap().to_string(),
+            format!(
+                "{} | {}",
+                error["message"].as_str().unwrap(),
+                error["hint"].as_str().unwrap_or("")
+            ),
+        )
+    }
+}
+
+fn config() -> ServerConfig {
+    ServerConfig {
+        limits: Limits {
+            max_upload: 32 << 20,
+            max_concurrent_runs: 2,
+            max_memory: 1 << 30,
+            max_timeout: Duration::from_secs(3600),
+        },
+        ..ServerConfig::default()
+    }
+}
+
+impl Api {
+    fn new() -> Api {
+        Self::with_config(config())
+    }
+
+    fn with_config(config: ServerConfig) -> Api {
+        let cache = tempfile::tempdir().unwrap();
+        let store = Arc::new(MemoryStore::new());
+        let state =
+            AppState::with_store(config, store.clone(), cache.path().to_path_buf()).unwrap();
+        Api {
+            state,
+            store,
+            _cache: cache,
+        }
+    }
+
+    async fn call(&self, request: Request<Body>) -> Answer {
+        let response = tessera_server::api::router(self.state.clone())
+            .oneshot(request)
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn get(&self, uri: &str) -> Answer {
+        self.call(Request::get(uri).body(Body::empty()).unwrap())
+            .await
+    }
+
+    async fn get_with(&self, uri: &str, name: header::HeaderName, value: &str) -> Answer {
+        self.call(
+            Request::get(uri)
+                .header(name, value)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+    }
+
+    async fn post(&self, uri: &str, body: Vec<u8>) -> Answer {
+        self.call(
+            Request::builder()
+                .method(Method::POST)
+                .uri(uri)
+                .header(header::CONTENT_TYPE, "application/wasm")
+                .body(Body::from(body))
+                .unwrap(),
+        )
+        .await
+    }
+
+    async fn deploy(&self, wasm: Vec<u8>) -> Answer {
+        self.post("/v1/products", wasm).await
+    }
+
+    /// Polls a run until it leaves queued/running.
+    async fn finished_run(&self, id: &str) -> Value {
+        for _ in 0..600 {
+            let run = self.get(&format!("/v1/runs/{id}")).await.json();
+            if !matches!(run["state"].as_str(), Some("queued" | "running")) {
+                return run;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("run {id} did not finish");
+    }
+}
+
+fn hello() -> Vec<u8> {
+    std::fs::read(tessera_tests::built("examples/hello")).unwrap()
+}
+
+/// `wasm` with its embedded manifest edited by `edit`.
+fn repackage(wasm: &[u8], edit: impl Fn(String) -> String) -> Vec<u8> {
+    let embedded = package::read_embedded(wasm).unwrap();
+    package::embed(wasm, &edit(embedded.manifest.unwrap()), None).unwrap()
+}
+
+/// The identity product repackaged to copy `hello/greetings`.
+fn greeting_copy() -> Vec<u8> {
+    let wasm = std::fs::read(tessera_tests::built("examples/identity")).unwrap();
+    let manifest = r#"
+[product]
+name = "greeting-copy"
+domain = "examples"
+version = "1.0.0"
+owner = "platform-team@example.org"
+description = "Copies hello's greetings"
+kind = "aggregate"
+
+[resources]
+memory = "64MiB"
+timeout = "10s"
+
+[[inputs]]
+name = "rows"
+from = "hello/greetings"
+
+[[outputs]]
+name = "copy"
+schema = { name = { type = "text", required = true }, greeting = { type = "text", required = true } }
+"#;
+    package::embed(&wasm, manifest, None).unwrap()
+}
+
+const NAMES: [&str; 3] = ["Ada", "Grace", "Zoë, \"Z\""];
+const GREETINGS: [&str; 3] = ["Hallo, Ada!", "Hello, Grace!", "Bonjour, Zoë, \"Z\" !"];
+
+/// Publishes three greetings as hello's next data version, straight through the store.
+fn publish_greetings(store: &dyn Store, run: &str) {
+    let manifest = Manifest::parse(
+        &package::read_embedded(&hello()).unwrap().manifest.unwrap(),
+        "product.toml",
+    )
+    .unwrap();
+    let schema = manifest.output("greetings").unwrap().schema.to_arrow();
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from(NAMES.to_vec())),
+            Arc::new(StringArray::from(GREETINGS.to_vec())),
+        ],
+    )
+    .unwrap();
+    let mut sink = store.stage("hello", run, "greetings", schema).unwrap();
+    sink.write(&batch.slice(0, 2)).unwrap();
+    sink.write(&batch.slice(2, 1)).unwrap();
+    sink.finish().unwrap();
+    store
+        .publish(
+            "hello",
+            run,
+            &BTreeMap::from([("greetings".to_string(), 3)]),
+        )
+        .unwrap();
+}
+
+fn texts(batches: &[RecordBatch], column: &str) -> Vec<String> {
+    batches
+        .iter()
+        .flat_map(|b| {
+            let array = b
+                .column_by_name(column)
+                .unwrap()
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .unwrap()
+                .clone();
+            (0..array.len())
+                .map(|i| array.value(i).to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn deploy_then_find_the_product_in_the_catalog() {
+    let api = Api::new();
+    let answer = api.deploy(hello()).await;
+    assert_eq!(answer.status, StatusCode::CREATED);
+    let deployed = answer.json();
+    assert_eq!(deployed["version"], "0.1.0");
+    assert_eq!(deployed["active"], true);
+    assert_eq!(deployed["hash"].as_str().unwrap().len(), 64);
+    // The same bytes again: nothing new.
+    assert_eq!(api.deploy(hello()).await.status, StatusCode::OK);
+
+    let catalog = api.get("/v1/products").await.json();
+    assert_eq!(catalog["total"], 1);
+    let entry = &catalog["products"][0];
+    assert_eq!(entry["name"], "hello");
+    assert_eq!(entry["domain"], "examples");
+    assert_eq!(entry["kind"], "source-aligned");
+    assert_eq!(entry["status"], "never-run");
+    assert_eq!(entry["outputs"], serde_json::json!(["greetings"]));
+    for (query, hits) in [
+        ("domain=examples", 1),
+        ("domain=imaging", 0),
+        ("tag=example", 1),
+        ("tag=nope", 0),
+        ("q=GREET", 1),
+        ("q=annotator", 0),
+        ("page=2&per_page=1", 1),
+    ] {
+        let page = api.get(&format!("/v1/products?{query}")).await.json();
+        assert_eq!(page["total"], hits, "{query}");
+    }
+    let (code, message) = api
+        .get("/v1/products?per_page=500")
+        .await
+        .error(StatusCode::BAD_REQUEST);
+    assert_eq!(code, "bad_parameter");
+    assert!(message.contains("`per_page`"), "{message}");
+    let (_, message) = api
+        .get("/v1/products?owner=me")
+        .await
+        .error(StatusCode::BAD_REQUEST);
+    assert!(
+        message.contains("`owner`") && message.contains("domain, tag, q"),
+        "{message}"
+    );
+
+    let descriptor = api.get("/v1/products/hello").await.json();
+    assert_eq!(descriptor["active_version"], "0.1.0");
+    assert_eq!(
+        descriptor["manifest"]["product"]["owner"],
+        "platform-team@example.org"
+    );
+    assert_eq!(descriptor["status"], "never-run");
+    assert!(descriptor["last_run"].is_null());
+    let port = &descriptor["outputs"][0];
+    assert_eq!(port["name"], "greetings");
+    assert_eq!(port["access"], "public");
+    assert_eq!(port["url"], "/v1/products/hello/outputs/greetings");
+    assert!(port["schema"].to_string().contains("greeting"), "{port}");
+
+    let (code, message) = api
+        .get("/v1/products/nope")
+        .await
+        .error(StatusCode::NOT_FOUND);
+    assert_eq!(code, "not_found");
+    assert!(message.contains("these exist: hello"), "{message}");
+}
+
+#[tokio::test]
+async fn versions_are_kept_and_activation_promotes_or_rolls_back() {
+    let api = Api::new();
+    api.deploy(hello()).await;
+    let newer = repackage(&hello(), |m| {
+        m.replace("version = \"0.1.0\"", "version = \"0.2.0\"")
+    });
+    assert_eq!(api.deploy(newer).await.status, StatusCode::CREATED);
+    let versions = api.get("/v1/products/hello/versions").await.json();
+    let active: Vec<(&str, bool)> = versions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["version"].as_str().unwrap(),
+                v["active"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(active, [("0.1.0", false), ("0.2.0", true)]);
+
+    let rolled_back = api
+        .post("/v1/products/hello/versions/0.1.0/activate", Vec::new())
+        .await;
+    assert_eq!(rolled_back.status, StatusCode::OK);
+    assert_eq!(rolled_back.json()[0]["active"], true);
+    assert_eq!(
+        api.get("/v1/products/hello").await.json()["active_version"],
+        "0.1.0"
+    );
+    let (_, message) = api
+        .post("/v1/products/hello/versions/9.9.9/activate", Vec::new())
+        .await
+        .error(StatusCode::NOT_FOUND);
+    assert!(message.contains("0.1.0, 0.2.0"), "{message}");
+
+    // A version can be deployed without becoming active.
+    let staged = repackage(&hello(), |m| {
+        m.replace("version = \"0.1.0\"", "version = \"0.3.0\"")
+    });
+    let answer = api.post("/v1/products?activate=false", staged).await;
+    assert_eq!(answer.status, StatusCode::CREATED);
+    assert_eq!(answer.json()["active"], false);
+    assert_eq!(
+        api.get("/v1/products/hello").await.json()["active_version"],
+        "0.1.0"
+    );
+}
+
+#[tokio::test]
+async fn deploy_refuses_what_it_cannot_run() {
+    let api = Api::new();
+    let (code, message) = api
+        .deploy(b"PK\x03\x04 not wasm at all".to_vec())
+        .await
+        .error(StatusCode::BAD_REQUEST);
+    assert_eq!(code, "bad_request");
+    assert!(message.contains("not a WebAssembly file"), "{message}");
+
+    let core = wat::parse_str("(module)").unwrap();
+    let (_, message) = api.deploy(core).await.error(StatusCode::BAD_REQUEST);
+    assert!(message.contains("core"), "{message}");
+
+    let empty_component = wat::parse_str("(component)").unwrap();
+    let (_, message) = api
+        .deploy(empty_component)
+        .await
+        .error(StatusCode::BAD_REQUEST);
+    assert!(message.contains("run"), "{message}");
+
+    let broken = repackage(&hello(), |m| {
+        m.replace("kind = \"source-aligned\"", "kind = \"sideways\"")
+    });
+    let (code, message) = api.deploy(broken).await.error(StatusCode::BAD_REQUEST);
+    assert_eq!(code, "invalid_manifest");
+    assert!(message.contains("sideways"), "{message}");
+
+    let greedy = repackage(&hello(), |m| {
+        m.replace("memory = \"64MiB\"", "memory = \"2GiB\"")
+    });
+    let (code, message) = api
+        .deploy(greedy)
+        .await
+        .error(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(code, "over_limits");
+    assert!(message.contains("2GiB"), "{message}");
+
+    let slow = repackage(&hello(), |m| {
+        m.replace("timeout = \"10s\"", "timeout = \"2h\"")
+    });
+    let (code, _) = api
+        .deploy(slow)
+        .await
+        .error(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(code, "over_limits");
+
+    api.deploy(hello()).await;
+    let changed = repackage(&hello(), |m| {
+        m.replace("Greets every person", "Greets everyone")
+    });
+    let (code, message) = api.deploy(changed).await.error(StatusCode::CONFLICT);
+    assert_eq!(code, "conflict");
+    assert!(message.contains("raise product.version"), "{message}");
+
+    let small = Api::with_config(ServerConfig {
+        limits: Limits {
+            max_upload: 4096,
+            ..config().limits
+        },
+        ..config()
+    });
+    let (code, _) = small
+        .deploy(hello())
+        .await
+        .error(StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(code, "too_large");
+    // Nothing was stored by any refusal.
+    assert_eq!(small.store.products().unwrap().len(), 0);
+    assert_eq!(api.store.deployments("hello").unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn outputs_read_back_in_every_format() {
+    let api = Api::new();
+    api.deploy(hello()).await;
+    let (_, message) = api
+        .get("/v1/products/hello/outputs/greetings")
+        .await
+        .error(StatusCode::NOT_FOUND);
+    assert!(message.contains("published no data yet"), "{message}");
+    publish_greetings(api.store.as_ref(), "seed");
+    let url = "/v1/products/hello/outputs/greetings";
+
+    let json = api.get(url).await;
+    assert_eq!(json.header(header::CONTENT_TYPE), "application/json");
+    assert_eq!(
+        json.header(header::HeaderName::from_static("tessera-data-version")),
+        "1"
+    );
+    let records = json.json();
+    let records = records.as_array().unwrap();
+    assert_eq!(records.len(), 3);
+    for (record, (name, greeting)) in records.iter().zip(NAMES.iter().zip(GREETINGS)) {
+        assert_eq!(record["name"], *name);
+        assert_eq!(record["greeting"], greeting);
+    }
+
+    let ndjson = api.get(&format!("{url}?format=ndjson")).await;
+    let lines: Vec<Value> = String::from_utf8(ndjson.body.to_vec())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[2]["greeting"], GREETINGS[2]);
+
+    let csv = api.get(&format!("{url}?format=csv")).await;
+    let mut reader =
+        arrow::csv::ReaderBuilder::new(api.store.read("hello", 1, "greetings").unwrap().schema())
+            .with_header(true)
+            .build(std::io::Cursor::new(csv.body.to_vec()))
+            .unwrap();
+    let batch = reader.next().unwrap().unwrap();
+    assert_eq!(texts(&[batch], "name"), NAMES);
+
+    let arrow_stream = api
+        .get_with(url, header::ACCEPT, "application/vnd.apache.arrow.stream")
+        .await;
+    let batches: Vec<RecordBatch> = arrow::ipc::reader::StreamReader::try_new(
+        std::io::Cursor::new(arrow_stream.body.to_vec()),
+        None,
+    )
+    .unwrap()
+    .map(Result::unwrap)
+    .collect();
+    assert_eq!(texts(&batches, "greeting"), GREETINGS);
+
+    let parquet_file = api.get(&format!("{url}?format=parquet")).await;
+    assert_eq!(parquet_file.status, StatusCode::OK);
+    assert_eq!(parquet_file.header(header::ACCEPT_RANGES), "bytes");
+    let length = parquet_file.body.len();
+    assert_eq!(
+        parquet_file.header(header::CONTENT_LENGTH),
+        length.to_string()
+    );
+    let batches: Vec<RecordBatch> =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+            parquet_file.body.clone(),
+        )
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(texts(&batches, "name"), NAMES);
+
+    // Range requests on the Parquet file: the footer, as remote readers fetch it.
+    let footer = api
+        .get_with(&format!("{url}?format=parquet"), header::RANGE, "bytes=-8")
+        .await;
+    assert_eq!(footer.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(&footer.body[..], &parquet_file.body[length - 8..]);
+    assert_eq!(&footer.body[4..], b"PAR1");
+    assert_eq!(
+        footer.header(header::CONTENT_RANGE),
+        format!("bytes {}-{}/{length}", length - 8, length - 1)
+    );
+    let middle = api
+        .get_with(&format!("{url}?format=parquet"), header::RANGE, "bytes=4-9")
+        .await;
+    assert_eq!(&middle.body[..], &parquet_file.body[4..10]);
+    let outside = api
+        .get_with(
+            &format!("{url}?format=parquet"),
+            header::RANGE,
+            &format!("bytes={length}-"),
+        )
+        .await;
+    outside.error(StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(
+        outside.header(header::CONTENT_RANGE),
+        format!("bytes */{length}")
+    );
+
+    // Projection and paging.
+    let page = api
+        .get(&format!("{url}?columns=greeting&offset=1&limit=1"))
+        .await
+        .json();
+    assert_eq!(page, serde_json::json!([{ "greeting": GREETINGS[1] }]));
+    let page = api
+        .get(&format!("{url}?format=parquet&columns=name&limit=2"))
+        .await;
+    let batches: Vec<RecordBatch> =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(page.body)
+            .unwrap()
+            .build()
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+    assert_eq!(texts(&batches, "name"), &NAMES[..2]);
+    assert_eq!(batches[0].num_columns(), 1);
+
+    // Caching: a strong ETag; pinned versions are immutable, the current one is revalidated.
+    let etag = json.header(header::ETAG).to_string();
+    assert!(etag.starts_with('"'), "{etag}");
+    assert_eq!(json.header(header::CACHE_CONTROL), "no-cache");
+    let again = api.get_with(url, header::IF_NONE_MATCH, &etag).await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+    assert!(again.body.is_empty());
+    let pinned = api.get(&format!("{url}?version=1")).await;
+    assert_eq!(
+        pinned.header(header::CACHE_CONTROL),
+        "public, max-age=31536000, immutable"
+    );
+    let csv_etag = csv.header(header::ETAG);
+    assert_ne!(csv_etag, etag, "each format has its own validator");
+
+    // A new version changes what the current URL serves, not what a pinned URL serves.
+    publish_greetings(api.store.as_ref(), "seed2");
+    let current = api.get_with(url, header::IF_NONE_MATCH, &etag).await;
+    assert_eq!(current.status, StatusCode::OK);
+    assert_eq!(
+        current.header(header::HeaderName::from_static("tessera-data-version")),
+        "2"
+    );
+
+    // Bad requests name what is wrong.
+    let (_, message) = api
+        .get("/v1/products/hello/outputs/farewells")
+        .await
+        .error(StatusCode::NOT_FOUND);
+    assert!(message.contains("these exist: greetings"), "{message}");
+    let (_, message) = api
+        .get(&format!("{url}?version=9"))
+        .await
+        .error(StatusCode::NOT_FOUND);
+    assert!(message.contains("these exist: 1, 2"), "{message}");
+    for (query, parameter) in [
+        ("limit=ten", "`limit`"),
+        ("offset=-1", "`offset`"),
+        ("columns=name,shoe_size", "`columns`"),
+        ("format=xlsx", "`format`"),
+        ("colums=name", "`colums`"),
+    ] {
+        let (code, message) = api
+            .get(&format!("{url}?{query}"))
+            .await
+            .error(StatusCode::BAD_REQUEST);
+        assert_eq!(code, "bad_parameter", "{query}");
+        assert!(message.contains(parameter), "{query}: {message}");
+    }
+    let (code, message) = api
+        .get_with(url, header::ACCEPT, "image/png")
+        .await
+        .error(StatusCode::NOT_ACCEPTABLE);
+    assert_eq!(code, "not_acceptable");
+    assert!(message.contains("text/csv"), "{message}");
+}
+
+#[tokio::test]
+async fn runs_publish_outputs_or_fail_with_the_reason() {
+    let api = Api::new();
+    api.deploy(hello()).await;
+    api.deploy(greeting_copy()).await;
+
+    // The copy reads hello's greetings, which do not exist yet: the run fails and says why.
+    let queued = api
+        .post("/v1/products/greeting-copy/runs", Vec::new())
+        .await;
+    assert_eq!(queued.status, StatusCode::ACCEPTED);
+    let queued = queued.json();
+    assert_eq!(queued["state"], "queued");
+    let run = api.finished_run(queued["id"].as_str().unwrap()).await;
+    assert_eq!(run["state"], "failed");
+    assert_eq!(run["failure"], "input-data");
+    assert!(
+        run["reason"]
+            .as_str()
+            .unwrap()
+            .contains("hello/greetings, which has published nothing yet"),
+        "{run}"
+    );
+    assert!(
+        api.store
+            .current_version("greeting-copy")
+            .unwrap()
+            .is_none()
+    );
+
+    // hello runs (its ingest port is empty until data is ingested) and publishes version 1.
+    let queued = api.post("/v1/products/hello/runs", Vec::new()).await.json();
+    let run = api.finished_run(queued["id"].as_str().unwrap()).await;
+    assert_eq!(run["state"], "succeeded", "{run}");
+    assert_eq!(run["published_version"], 1);
+    assert_eq!(run["outputs"]["greetings"], 0);
+    let log: Vec<&str> = run["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["message"].as_str().unwrap())
+        .collect();
+    assert!(log.contains(&"greeted 0 people"), "{log:?}");
+    assert!(
+        log.iter().any(|l| l.contains("no ingested data")),
+        "{log:?}"
+    );
+    assert!(run["duration_ms"].is_u64());
+
+    // With greetings published, the copy reads them through the sandbox and publishes them.
+    publish_greetings(api.store.as_ref(), "seed");
+    let queued = api
+        .post("/v1/products/greeting-copy/runs", Vec::new())
+        .await
+        .json();
+    let run = api.finished_run(queued["id"].as_str().unwrap()).await;
+    assert_eq!(run["state"], "succeeded", "{run}");
+    assert_eq!(run["outputs"]["copy"], 3);
+    let copied = api
+        .get("/v1/products/greeting-copy/outputs/copy?columns=greeting")
+        .await
+        .json();
+    assert_eq!(
+        copied,
+        serde_json::json!(GREETINGS.map(|g| serde_json::json!({ "greeting": g })))
+    );
+
+    let runs = api.get("/v1/products/greeting-copy/runs").await.json();
+    let states: Vec<&str> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["succeeded", "failed"], "newest first");
+    assert_eq!(
+        api.get("/v1/products/greeting-copy").await.json()["status"],
+        "succeeded"
+    );
+    let (_, message) = api
+        .get("/v1/runs/r-nope")
+        .await
+        .error(StatusCode::NOT_FOUND);
+    assert!(message.contains("r-nope"), "{message}");
+    api.post("/v1/products/nope/runs", Vec::new())
+        .await
+        .error(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn probes_openapi_and_unknown_routes() {
+    let api = Api::new();
+    assert_eq!(api.get("/healthz").await.json()["status"], "ok");
+    assert_eq!(api.get("/readyz").await.json()["status"], "ready");
+    let document = api.get("/v1/openapi.json").await.json();
+    assert!(document["openapi"].as_str().unwrap().starts_with("3.1"));
+    let paths = document["paths"].as_object().unwrap();
+    for path in [
+        "/v1/products",
+        "/v1/products/{product}",
+        "/v1/products/{product}/versions",
+        "/v1/products/{product}/versions/{version}/activate",
+        "/v1/products/{product}/outputs/{port}",
+        "/v1/products/{product}/runs",
+        "/v1/runs/{run}",
+    ] {
+        assert!(
+            paths.contains_key(path),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+    assert!(paths["/v1/products"]["post"].is_object());
+    let (code, message) = api.get("/v2/everything").await.error(StatusCode::NOT_FOUND);
+    assert_eq!(code, "not_found");
+    assert!(message.contains("/v1/openapi.json"), "{message}");
+}
+
+/// A real server on a loopback port: deploy and read over TCP, then a graceful shutdown.
+#[tokio::test]
+async fn a_real_server_on_loopback() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let data = tempfile::tempdir().unwrap();
+    let state = AppState::open(ServerConfig {
+        data_dir: data.path().to_path_buf(),
+        ..config()
+    })
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(tessera_server::serve(listener, state, async {
+        let _ = stopped.await;
+    }));
+
+    async fn exchange(addr: std::net::SocketAddr, head: String, body: &[u8]) -> String {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(body).await.unwrap();
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.unwrap();
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+    let wasm = hello();
+    let answer = exchange(
+        addr,
+        format!(
+            "POST /v1/products HTTP/1.1\r\nHost: test\r\nContent-Type: application/wasm\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            wasm.len()
+        ),
+        &wasm,
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    let answer = exchange(
+        addr,
+        "POST /v1/products/hello/runs HTTP/1.1\r\nHost: test\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into(),
+        b"",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
+    let mut csv = String::new();
+    for _ in 0..500 {
+        csv = exchange(
+            addr,
+            "GET /v1/products/hello/outputs/greetings?format=csv HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n".into(),
+            b"",
+        )
+        .await;
+        if csv.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(csv.starts_with("HTTP/1.1 200"), "{csv}");
+    assert!(csv.contains("text/csv"), "{csv}");
+    let (_, body) = csv.split_once("\r\n\r\n").unwrap();
+    assert!(
+        body.contains("name,greeting\n"),
+        "an empty output is a header: {csv}"
+    );
+
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(30), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    // Deployments survive a restart.
+    let state = AppState::open(ServerConfig {
+        data_dir: data.path().to_path_buf(),
+        ..config()
+    })
+    .unwrap();
+    assert_eq!(
+        state.store().active("hello").unwrap().as_deref(),
+        Some("0.1.0")
+    );
+}
