@@ -809,3 +809,95 @@ async fn a_real_server_on_loopback() {
         Some("0.1.0")
     );
 }
+
+#[tokio::test]
+async fn events_stream_deploys_runs_and_publications() {
+    let api = Api::new();
+    let response = tessera_server::api::router(api.state.clone())
+        .oneshot(Request::get("/v1/events").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "text/event-stream"
+    );
+    let mut body = response.into_body();
+
+    api.deploy(hello()).await;
+    let queued = api.post("/v1/products/hello/runs", Vec::new()).await.json();
+    let run_id = queued["id"].as_str().unwrap().to_string();
+
+    let mut seen: Vec<Value> = Vec::new();
+    let mut text = String::new();
+    while !seen.iter().any(|e| e["type"] == "published") {
+        let frame = tokio::time::timeout(Duration::from_secs(30), body.frame())
+            .await
+            .expect("an event within 30 s")
+            .unwrap()
+            .unwrap();
+        if let Ok(data) = frame.into_data() {
+            text.push_str(&String::from_utf8_lossy(&data));
+        }
+        while let Some(end) = text.find("\n\n") {
+            let block: String = text.drain(..end + 2).collect();
+            if let Some(data) = block.lines().find_map(|l| l.strip_prefix("data: ")) {
+                seen.push(serde_json::from_str(data).unwrap());
+            }
+        }
+    }
+    let kinds: Vec<String> = seen
+        .iter()
+        .map(|e| match e["type"].as_str().unwrap() {
+            "run" => format!("run:{}", e["state"].as_str().unwrap()),
+            other => other.to_string(),
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "deployed",
+            "activated",
+            "run:queued",
+            "run:running",
+            "published"
+        ],
+        "{seen:?}"
+    );
+    assert_eq!(seen[4]["version"], 1);
+    assert_eq!(seen[4]["run"], run_id.as_str());
+    api.get("/v1/products/nope/events")
+        .await
+        .error(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn prometheus_metrics_count_runs_requests_and_bytes() {
+    let api = Api::new();
+    api.deploy(hello()).await;
+    let queued = api.post("/v1/products/hello/runs", Vec::new()).await.json();
+    api.finished_run(queued["id"].as_str().unwrap()).await;
+    publish_greetings(api.store.as_ref(), "seed");
+    let csv = api
+        .get("/v1/products/hello/outputs/greetings?format=csv")
+        .await;
+    api.get("/v1/products/nope").await;
+    let metrics = api.get("/metrics").await;
+    assert_eq!(metrics.status, StatusCode::OK);
+    let text = String::from_utf8(metrics.body.to_vec()).unwrap();
+    for line in [
+        "tessera_runs_total{product=\"hello\",status=\"succeeded\"} 1".to_string(),
+        "tessera_run_duration_seconds_count{product=\"hello\"} 1".to_string(),
+        "tessera_instances_live 0".to_string(),
+        format!(
+            "tessera_output_bytes_served_total{{product=\"hello\",format=\"csv\"}} {}",
+            csv.body.len()
+        ),
+        "tessera_http_requests_total{method=\"GET\",route=\"/v1/products/{product}\",status=\"404\"} 1"
+            .to_string(),
+        "tessera_http_requests_total{method=\"POST\",route=\"/v1/products\",status=\"201\"} 1"
+            .to_string(),
+    ] {
+        assert!(text.contains(&line), "missing `{line}` in:\n{text}");
+    }
+}

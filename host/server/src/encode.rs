@@ -201,6 +201,7 @@ impl Selector {
 /// away the channel closes and writes fail, which stops the encoder.
 pub struct ChunkWriter {
     buffer: Vec<u8>,
+    sent: u64,
     sender: mpsc::Sender<Result<Bytes, std::io::Error>>,
 }
 
@@ -211,6 +212,7 @@ impl ChunkWriter {
     pub fn new(sender: mpsc::Sender<Result<Bytes, std::io::Error>>) -> Self {
         ChunkWriter {
             buffer: Vec::with_capacity(CHUNK),
+            sent: 0,
             sender,
         }
     }
@@ -223,9 +225,15 @@ impl ChunkWriter {
             &mut self.buffer,
             Vec::with_capacity(CHUNK),
         ));
+        self.sent += chunk.len() as u64;
         self.sender.blocking_send(Ok(chunk)).map_err(|_| {
             std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away")
         })
+    }
+
+    /// Bytes handed to the client so far.
+    pub fn sent(&self) -> u64 {
+        self.sent
     }
 
     /// Ends the stream with an error the client sees as a broken transfer.

@@ -6,12 +6,16 @@
 //! - [`api`]: the routes under `/v1`, health probes and the OpenAPI document;
 //! - [`encode`]: JSON, NDJSON, CSV, Arrow IPC and Parquet, streamed batch by batch;
 //! - [`runner`]: a run from trigger to atomic publication;
+//! - [`events`]: what happens, broadcast to Server-Sent Events subscribers;
+//! - [`metrics`]: Prometheus metrics and the request-counting middleware;
 //! - [`error`]: the one JSON error shape.
 
 pub mod api;
 pub mod config;
 pub mod encode;
 pub mod error;
+pub mod events;
+pub mod metrics;
 pub mod runner;
 pub mod state;
 

@@ -8,9 +8,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tessera_core::io::{BatchSource, MemorySource};
 use tessera_core::manifest::InputSource;
 use tessera_runtime::{Product, RunRequest, RunStatus};
-use tessera_store::{RunLogLine, RunRecord, RunState, Store, now_us};
+use tessera_store::{RunLogLine, RunRecord, RunState, now_us};
 
+use crate::api::model::state_name;
 use crate::error::ApiResult;
+use crate::events::Event;
 use crate::state::AppState;
 
 /// Records a queued run of the product's active version and starts it in the background.
@@ -19,6 +21,7 @@ pub fn trigger(state: &AppState, name: &str) -> ApiResult<RunRecord> {
     let product = state.product(name, &version)?;
     let record = RunRecord::queued(new_run_id(), name, &version, now_us());
     state.store().put_run(&record)?;
+    announce(state, &record);
     let state = state.clone();
     let queued = record.clone();
     tokio::spawn(async move { execute(state, product, queued).await });
@@ -39,6 +42,8 @@ async fn execute(state: AppState, product: Product, mut record: RunRecord) {
     if let Err(e) = state.store().put_run(&record) {
         tracing::error!(run = %record.id, error = %e, "cannot record the run as running");
     }
+    state.metrics().run_started();
+    announce(&state, &record);
     let finished = match wire(&state, &product, &record) {
         Ok((request, notes)) => {
             record.log.extend(notes);
@@ -94,7 +99,32 @@ async fn execute(state: AppState, product: Product, mut record: RunRecord) {
     if let Err(e) = state.store().put_run(&record) {
         tracing::error!(run = %record.id, error = %e, "cannot record the run's end");
     }
+    let seconds = record
+        .started_at_us
+        .zip(record.finished_at_us)
+        .map_or(0.0, |(s, f)| (f - s) as f64 / 1e6);
+    state
+        .metrics()
+        .run_finished(&record.product, state_name(record.state), seconds);
+    if let Some(version) = record.published_version {
+        state.events().emit(Event::Published {
+            product: record.product.clone(),
+            version,
+            run: record.id.clone(),
+        });
+    }
+    announce(&state, &record);
     state.run_finished(&record.id);
+}
+
+/// Tells event subscribers the run's state.
+fn announce(state: &AppState, record: &RunRecord) {
+    state.events().emit(Event::Run {
+        product: record.product.clone(),
+        run: record.id.clone(),
+        state: state_name(record.state).to_string(),
+        reason: record.reason.clone(),
+    });
 }
 
 /// Opens every declared input (at the version current now) and stages every declared output.
@@ -149,12 +179,4 @@ fn wire(
         request = request.output(output.name.clone(), sink);
     }
     Ok((request, notes))
-}
-
-/// Whether a store holds any run of `product` still queued or running.
-pub fn busy(store: &dyn Store, product: &str) -> bool {
-    store.runs(product).is_ok_and(|runs| {
-        runs.iter()
-            .any(|r| matches!(r.state, RunState::Queued | RunState::Running))
-    })
 }

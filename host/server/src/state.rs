@@ -13,6 +13,8 @@ use tokio::sync::Notify;
 
 use crate::config::ServerConfig;
 use crate::error::{ApiError, ApiResult};
+use crate::events::EventBus;
+use crate::metrics::Metrics;
 
 /// Shared server state; cheap to clone.
 #[derive(Clone)]
@@ -28,6 +30,8 @@ struct Inner {
     in_flight: Mutex<HashSet<String>>,
     runs_done: Notify,
     parquet_cache: PathBuf,
+    events: EventBus,
+    metrics: Metrics,
 }
 
 impl AppState {
@@ -70,6 +74,8 @@ impl AppState {
                 in_flight: Mutex::new(HashSet::new()),
                 runs_done: Notify::new(),
                 parquet_cache: cache.join("parquet"),
+                events: EventBus::default(),
+                metrics: Metrics::default(),
             }),
         })
     }
@@ -87,6 +93,16 @@ impl AppState {
     /// The sandbox.
     pub fn runtime(&self) -> &Runtime {
         &self.inner.runtime
+    }
+
+    /// The event bus.
+    pub fn events(&self) -> &EventBus {
+        &self.inner.events
+    }
+
+    /// The Prometheus metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
     }
 
     /// Where Parquet renditions of published versions are kept.

@@ -1,6 +1,7 @@
 //! The HTTP API: routes under `/v1`, health probes, and the OpenAPI document generated from the
 //! handlers' annotations.
 
+pub mod events;
 pub mod model;
 pub mod outputs;
 pub mod products;
@@ -32,6 +33,7 @@ use crate::state::AppState;
         (name = "products", description = "Deploy and find data products"),
         (name = "outputs", description = "Read published data"),
         (name = "runs", description = "Run products and follow their runs"),
+        (name = "events", description = "Server-Sent Events"),
     )
 )]
 struct ApiDoc;
@@ -46,13 +48,20 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(outputs::read_output))
         .routes(routes!(runs::trigger, runs::list))
         .routes(routes!(runs::get))
+        .routes(routes!(events::all))
+        .routes(routes!(events::product))
         .split_for_parts();
     let document = std::sync::Arc::new(document);
     router
         .route("/v1/openapi.json", get(move || openapi(document.clone())))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(crate::metrics::render))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::track,
+        ))
         .with_state(state)
 }
 

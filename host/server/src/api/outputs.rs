@@ -170,10 +170,18 @@ pub async fn read_output(
     if format == OutputFormat::Parquet && selection.is_everything() {
         let file = parquet_file(&state, &name, version.number, &port).await?;
         insert(&mut response_headers, header::ACCEPT_RANGES, "bytes");
-        return serve_file(file, headers.get(header::RANGE), response_headers).await;
+        return serve_file(
+            state.clone(),
+            name,
+            file,
+            headers.get(header::RANGE),
+            response_headers,
+        )
+        .await;
     }
 
     let (sender, receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let served = state.clone();
     tokio::task::spawn_blocking(move || {
         let mut out = ChunkWriter::new(sender);
         match encode(source, selection, format, &mut out) {
@@ -183,8 +191,10 @@ pub async fn read_output(
             Err(e) => {
                 tracing::warn!(error = %e, "an output stream stopped early");
                 out.fail(e.to_string());
+                return;
             }
         }
+        served.metrics().served(&name, format.name(), out.sent());
     });
     Ok((response_headers, Body::from_stream(stream(receiver))).into_response())
 }
@@ -309,6 +319,8 @@ fn parse_range(value: &str, length: u64) -> Result<Option<(u64, u64)>, ApiError>
 }
 
 async fn serve_file(
+    state: AppState,
+    product: String,
     path: PathBuf,
     range: Option<&HeaderValue>,
     mut headers: HeaderMap,
@@ -346,7 +358,9 @@ async fn serve_file(
         let mut out = ChunkWriter::new(sender);
         if let Err(e) = copy_range(&path, start, count, &mut out) {
             out.fail(e.to_string());
+            return;
         }
+        state.metrics().served(&product, "parquet", out.sent());
     });
     Ok((status, headers, Body::from_stream(stream(receiver))).into_response())
 }

@@ -16,6 +16,7 @@ use crate::api::model::{
 };
 use crate::api::query::Params;
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::events::Event;
 use crate::state::AppState;
 
 /// Deploys a product: the body is a `.wasm` component with its manifest embedded (as
@@ -72,12 +73,20 @@ pub async fn deploy(
         }
         None => {
             state.store().deploy(&deployment, &bytes)?;
+            state.events().emit(Event::Deployed {
+                product: name.clone(),
+                version: version.clone(),
+            });
             StatusCode::CREATED
         }
     };
     state.remember(product);
-    if activate {
+    if activate && state.store().active(&name)?.as_deref() != Some(version.as_str()) {
         state.store().activate(&name, &version)?;
+        state.events().emit(Event::Activated {
+            product: name.clone(),
+            version: version.clone(),
+        });
     }
     tracing::info!(product = %name, %version, %hash, "deployed");
     let active = state.store().active(&name)?;
@@ -364,6 +373,10 @@ pub async fn activate(
         ));
     }
     state.store().activate(&name, &version)?;
+    state.events().emit(Event::Activated {
+        product: name.clone(),
+        version: version.clone(),
+    });
     tracing::info!(product = %name, %version, "activated");
     versions(State(state), Path(name)).await
 }

@@ -1,0 +1,103 @@
+//! What happens on the server, as events: deploys, activations, run state changes and new
+//! published versions. Handlers and the runner publish them on a broadcast bus; clients follow
+//! them as Server-Sent Events (`GET /v1/events`, `GET /v1/products/{p}/events`).
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+use utoipa::ToSchema;
+
+/// One thing that happened.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Event {
+    /// A product version was deployed.
+    Deployed {
+        /// Product name.
+        product: String,
+        /// Code version.
+        version: String,
+    },
+    /// A product version became the one runs use.
+    Activated {
+        /// Product name.
+        product: String,
+        /// Code version.
+        version: String,
+    },
+    /// A run changed state.
+    Run {
+        /// Product name.
+        product: String,
+        /// Run id.
+        run: String,
+        /// queued, running, succeeded, failed or interrupted.
+        state: String,
+        /// Why it failed, if it did.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// A new data version was published.
+    Published {
+        /// Product name.
+        product: String,
+        /// Data version number.
+        version: u64,
+        /// The run that produced it.
+        run: String,
+    },
+}
+
+impl Event {
+    /// The product the event is about.
+    pub fn product(&self) -> &str {
+        match self {
+            Event::Deployed { product, .. }
+            | Event::Activated { product, .. }
+            | Event::Run { product, .. }
+            | Event::Published { product, .. } => product,
+        }
+    }
+
+    /// The SSE event name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::Deployed { .. } => "deployed",
+            Event::Activated { .. } => "activated",
+            Event::Run { .. } => "run",
+            Event::Published { .. } => "published",
+        }
+    }
+}
+
+/// The broadcast bus. Slow subscribers skip what they missed (and are told how much).
+#[derive(Debug, Clone)]
+pub struct EventBus {
+    sender: broadcast::Sender<(u64, Event)>,
+    sequence: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        EventBus {
+            sender: broadcast::channel(1024).0,
+            sequence: Default::default(),
+        }
+    }
+}
+
+impl EventBus {
+    /// Publishes an event to every current subscriber (none is fine).
+    pub fn emit(&self, event: Event) {
+        let id = self
+            .sequence
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        tracing::debug!(id, event = event.name(), product = event.product(), "event");
+        let _ = self.sender.send((id, event));
+    }
+
+    /// A new subscription, from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<(u64, Event)> {
+        self.sender.subscribe()
+    }
+}

@@ -1,0 +1,190 @@
+//! Prometheus metrics for `GET /metrics`: runs by product and status, run durations, HTTP
+//! requests by route and status, runs executing now, bytes of output served.
+
+use std::sync::atomic::AtomicI64;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::state::AppState;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RunLabels {
+    product: String,
+    status: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProductLabel {
+    product: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ServedLabels {
+    product: String,
+    format: String,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn run_duration_histogram() -> Histogram {
+    // 1 ms to about 9 minutes.
+    Histogram::new(exponential_buckets(0.001, 2.0, 20))
+}
+
+fn request_duration_histogram() -> Histogram {
+    // 100 µs to about 50 s.
+    Histogram::new(exponential_buckets(0.0001, 2.0, 20))
+}
+
+/// The server's metrics and their registry.
+pub struct Metrics {
+    registry: Registry,
+    runs: Family<RunLabels, Counter>,
+    run_seconds: HistogramFamily<ProductLabel>,
+    requests: Family<RequestLabels, Counter>,
+    request_seconds: HistogramFamily<RequestLabels>,
+    runs_live: Gauge<i64, AtomicI64>,
+    bytes_served: Family<ServedLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("tessera");
+        let runs = Family::<RunLabels, Counter>::default();
+        registry.register("runs", "Finished runs by product and status", runs.clone());
+        let run_seconds: HistogramFamily<ProductLabel> =
+            Family::new_with_constructor(run_duration_histogram);
+        registry.register(
+            "run_duration_seconds",
+            "Run durations by product",
+            run_seconds.clone(),
+        );
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by method, route and status",
+            requests.clone(),
+        );
+        let request_seconds: HistogramFamily<RequestLabels> =
+            Family::new_with_constructor(request_duration_histogram);
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to the response head, by method, route and status",
+            request_seconds.clone(),
+        );
+        let runs_live = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "instances_live",
+            "Product instances executing now",
+            runs_live.clone(),
+        );
+        let bytes_served = Family::<ServedLabels, Counter>::default();
+        registry.register(
+            "output_bytes_served",
+            "Bytes of published outputs sent to consumers",
+            bytes_served.clone(),
+        );
+        Metrics {
+            registry,
+            runs,
+            run_seconds,
+            requests,
+            request_seconds,
+            runs_live,
+            bytes_served,
+        }
+    }
+}
+
+impl Metrics {
+    /// A run started executing.
+    pub fn run_started(&self) {
+        self.runs_live.inc();
+    }
+
+    /// A run ended in `status` after `seconds`.
+    pub fn run_finished(&self, product: &str, status: &str, seconds: f64) {
+        self.runs_live.dec();
+        self.runs
+            .get_or_create(&RunLabels {
+                product: product.into(),
+                status: status.into(),
+            })
+            .inc();
+        self.run_seconds
+            .get_or_create(&ProductLabel {
+                product: product.into(),
+            })
+            .observe(seconds);
+    }
+
+    /// Output bytes sent.
+    pub fn served(&self, product: &str, format: &str, bytes: u64) {
+        self.bytes_served
+            .get_or_create(&ServedLabels {
+                product: product.into(),
+                format: format.into(),
+            })
+            .inc_by(bytes);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &self.registry) {
+            tracing::error!(error = %e, "cannot encode metrics");
+        }
+        text
+    }
+}
+
+/// Middleware: counts every request by method, matched route (not the raw path, so product
+/// names do not explode the label space) and status, and times it to the response head.
+pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let began = std::time::Instant::now();
+    let response = next.run(request).await;
+    let labels = RequestLabels {
+        method,
+        route,
+        status: response.status().as_u16(),
+    };
+    let metrics = state.metrics();
+    metrics.requests.get_or_create(&labels).inc();
+    metrics
+        .request_seconds
+        .get_or_create(&labels)
+        .observe(began.elapsed().as_secs_f64());
+    response
+}
+
+/// `GET /metrics`.
+pub async fn render(State(state): State<AppState>) -> Response {
+    let body = state.metrics().render();
+    Response::builder()
+        .header(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )
+        .body(axum::body::Body::from(body))
+        .unwrap_or_default()
+}
