@@ -15,13 +15,16 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use tessera_core::manifest::Manifest;
 use tessera_core::package;
+use tessera_server::auth::NewToken;
 use tessera_server::{AppState, Limits, ServerConfig};
-use tessera_store::{MemoryStore, Store};
+use tessera_store::{MemoryStore, Role, Store};
 use tower::ServiceExt;
 
 struct Api {
     state: AppState,
     store: Arc<MemoryStore>,
+    /// An admin token, sent with every POST.
+    admin: String,
     _cache: tempfile::TempDir,
 }
 
@@ -87,9 +90,11 @@ impl Api {
         let store = Arc::new(MemoryStore::new());
         let state =
             AppState::with_store(config, store.clone(), cache.path().to_path_buf()).unwrap();
+        let admin = token(store.as_ref(), Role::Admin, None, &[]);
         Api {
             state,
             store,
+            admin,
             _cache: cache,
         }
     }
@@ -125,15 +130,26 @@ impl Api {
     }
 
     async fn post(&self, uri: &str, body: Vec<u8>) -> Answer {
-        self.call(
-            Request::builder()
-                .method(Method::POST)
-                .uri(uri)
-                .header(header::CONTENT_TYPE, "application/wasm")
-                .body(Body::from(body))
-                .unwrap(),
-        )
-        .await
+        self.post_as(Some(&self.admin), uri, body).await
+    }
+
+    async fn post_as(&self, token: Option<&str>, uri: &str, body: Vec<u8>) -> Answer {
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(uri)
+            .header(header::CONTENT_TYPE, "application/wasm");
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        self.call(request.body(Body::from(body)).unwrap()).await
+    }
+
+    async fn get_as(&self, token: Option<&str>, uri: &str) -> Answer {
+        let mut request = Request::get(uri);
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        self.call(request.body(Body::empty()).unwrap()).await
     }
 
     async fn deploy(&self, wasm: Vec<u8>) -> Answer {
@@ -151,6 +167,21 @@ impl Api {
         }
         panic!("run {id} did not finish");
     }
+}
+
+/// A new token's secret.
+fn token(store: &dyn Store, role: Role, domain: Option<&str>, grants: &[&str]) -> String {
+    tessera_server::auth::issue(
+        store,
+        NewToken {
+            role,
+            domain: domain.map(str::to_string),
+            grants: grants.iter().map(|g| g.to_string()).collect(),
+            description: "test".into(),
+        },
+    )
+    .unwrap()
+    .0
 }
 
 fn hello() -> Vec<u8> {
@@ -195,6 +226,11 @@ const GREETINGS: [&str; 3] = ["Hallo, Ada!", "Hello, Grace!", "Bonjour, Zoë, \"
 
 /// Publishes three greetings as hello's next data version, straight through the store.
 fn publish_greetings(store: &dyn Store, run: &str) {
+    publish_greetings_as(store, "hello", run);
+}
+
+/// Publishes three greetings as `product`'s next data version.
+fn publish_greetings_as(store: &dyn Store, product: &str, run: &str) {
     let manifest = Manifest::parse(
         &package::read_embedded(&hello()).unwrap().manifest.unwrap(),
         "product.toml",
@@ -209,13 +245,13 @@ fn publish_greetings(store: &dyn Store, run: &str) {
         ],
     )
     .unwrap();
-    let mut sink = store.stage("hello", run, "greetings", schema).unwrap();
+    let mut sink = store.stage(product, run, "greetings", schema).unwrap();
     sink.write(&batch.slice(0, 2)).unwrap();
     sink.write(&batch.slice(2, 1)).unwrap();
     sink.finish().unwrap();
     store
         .publish(
-            "hello",
+            product,
             run,
             &BTreeMap::from([("greetings".to_string(), 3)]),
         )
@@ -738,6 +774,7 @@ async fn a_real_server_on_loopback() {
         ..config()
     })
     .unwrap();
+    let admin = token(state.store(), Role::Admin, None, &[]);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -757,7 +794,7 @@ async fn a_real_server_on_loopback() {
     let answer = exchange(
         addr,
         format!(
-            "POST /v1/products HTTP/1.1\r\nHost: test\r\nContent-Type: application/wasm\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            "POST /v1/products HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {admin}\r\nContent-Type: application/wasm\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
             wasm.len()
         ),
         &wasm,
@@ -766,7 +803,7 @@ async fn a_real_server_on_loopback() {
     assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
     let answer = exchange(
         addr,
-        "POST /v1/products/hello/runs HTTP/1.1\r\nHost: test\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into(),
+        format!("POST /v1/products/hello/runs HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {admin}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
         b"",
     )
     .await;
@@ -900,4 +937,186 @@ async fn prometheus_metrics_count_runs_requests_and_bytes() {
     ] {
         assert!(text.contains(&line), "missing `{line}` in:\n{text}");
     }
+}
+
+/// Every role against every kind of route: who may deploy, run, activate, create tokens and
+/// read public, domain and restricted ports; 401 without or with a bad token, 403 naming what
+/// is missing.
+#[tokio::test]
+async fn tokens_and_access_classes() {
+    let api = Api::with_config(ServerConfig {
+        public_reads: false,
+        ..config()
+    });
+    let store = api.store.as_ref();
+    let owner = token(store, Role::Owner, Some("examples"), &[]);
+    let stranger = token(store, Role::Owner, Some("imaging"), &[]);
+    let member = token(store, Role::Reader, Some("examples"), &[]);
+    let granted = token(store, Role::Reader, None, &["secret-hello/greetings"]);
+    let reader = token(store, Role::Reader, None, &[]);
+    let admin = api.admin.clone();
+
+    // Deploying: owners of the product's domain and admins.
+    let (code, message) = api
+        .post_as(None, "/v1/products", hello())
+        .await
+        .error(StatusCode::UNAUTHORIZED);
+    assert_eq!(code, "unauthorized");
+    assert!(message.contains("Bearer"), "{message}");
+    let (_, message) = api
+        .post_as(Some("tsr_not-a-real-token"), "/v1/products", hello())
+        .await
+        .error(StatusCode::UNAUTHORIZED);
+    assert!(message.contains("not known"), "{message}");
+    let (code, message) = api
+        .post_as(Some(&reader), "/v1/products", hello())
+        .await
+        .error(StatusCode::FORBIDDEN);
+    assert_eq!(code, "forbidden");
+    assert!(
+        message.contains("(reader)") && message.contains("owner or admin"),
+        "{message}"
+    );
+    let (_, message) = api
+        .post_as(Some(&stranger), "/v1/products", hello())
+        .await
+        .error(StatusCode::FORBIDDEN);
+    assert!(
+        message.contains("owner of domain `imaging`") && message.contains("domain `examples`"),
+        "{message}"
+    );
+    assert!(
+        store.products().unwrap().is_empty(),
+        "refusals store nothing"
+    );
+    assert_eq!(
+        api.post_as(Some(&owner), "/v1/products", hello())
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    let with_access = |name: &str, access: &str| {
+        repackage(&hello(), |m| {
+            m.replace("name = \"hello\"", &format!("name = \"{name}\""))
+                .replace(
+                    "name = \"greetings\"",
+                    &format!("name = \"greetings\"\naccess = \"{access}\""),
+                )
+        })
+    };
+    for (name, access) in [("team-hello", "domain"), ("secret-hello", "restricted")] {
+        assert_eq!(
+            api.post_as(Some(&admin), "/v1/products", with_access(name, access))
+                .await
+                .status,
+            StatusCode::CREATED
+        );
+        publish_greetings_as(store, name, "seed");
+        assert_eq!(store.versions(name).unwrap().len(), 1, "{name}");
+    }
+    publish_greetings_as(store, "hello", "seed");
+
+    // Running and activating: the same rule.
+    api.post_as(Some(&stranger), "/v1/products/hello/runs", Vec::new())
+        .await
+        .error(StatusCode::FORBIDDEN);
+    api.post_as(Some(&member), "/v1/products/hello/runs", Vec::new())
+        .await
+        .error(StatusCode::FORBIDDEN);
+    api.post_as(None, "/v1/products/hello/runs", Vec::new())
+        .await
+        .error(StatusCode::UNAUTHORIZED);
+    let run = api
+        .post_as(Some(&owner), "/v1/products/hello/runs", Vec::new())
+        .await;
+    assert_eq!(run.status, StatusCode::ACCEPTED);
+    api.post_as(
+        Some(&stranger),
+        "/v1/products/hello/versions/0.1.0/activate",
+        Vec::new(),
+    )
+    .await
+    .error(StatusCode::FORBIDDEN);
+    assert_eq!(
+        api.post_as(
+            Some(&owner),
+            "/v1/products/hello/versions/0.1.0/activate",
+            Vec::new()
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
+
+    // Reading: with public reads off, everything needs a token.
+    api.get_as(None, "/v1/products")
+        .await
+        .error(StatusCode::UNAUTHORIZED);
+    api.get_as(None, "/v1/products/hello/outputs/greetings")
+        .await
+        .error(StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        api.get_as(Some(&reader), "/v1/products").await.json()["total"],
+        3
+    );
+    let read = |product: &str| format!("/v1/products/{product}/outputs/greetings");
+    let matrix: [(&str, &str, [u16; 3]); 6] = [
+        // token: public hello, domain team-hello, restricted secret-hello
+        ("admin", &admin, [200, 200, 200]),
+        ("owner of examples", &owner, [200, 200, 200]),
+        ("owner of imaging", &stranger, [200, 403, 403]),
+        ("reader in examples", &member, [200, 200, 403]),
+        (
+            "reader granted secret-hello/greetings",
+            &granted,
+            [200, 403, 200],
+        ),
+        ("plain reader", &reader, [200, 403, 403]),
+    ];
+    for (who, secret, expected) in matrix {
+        for (product, status) in ["hello", "team-hello", "secret-hello"].iter().zip(expected) {
+            let answer = api.get_as(Some(secret), &read(product)).await;
+            assert_eq!(
+                answer.status.as_u16(),
+                status,
+                "{who} reading {product}: {}",
+                String::from_utf8_lossy(&answer.body)
+            );
+            if status == 403 {
+                let (_, message) = answer.error(StatusCode::FORBIDDEN);
+                assert!(
+                    message.contains(&format!("{product}/greetings")),
+                    "{message}"
+                );
+            }
+        }
+    }
+
+    // Tokens over the API: admins only; the secret works at once.
+    let request = br#"{"role": "reader", "grants": ["secret-hello/greetings"]}"#.to_vec();
+    api.post_as(Some(&owner), "/v1/tokens", request.clone())
+        .await
+        .error(StatusCode::FORBIDDEN);
+    let created = api.post_as(Some(&admin), "/v1/tokens", request).await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let secret = created.json()["token"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("tsr_") && secret.len() == 68, "{secret}");
+    assert_eq!(
+        api.get_as(Some(&secret), &read("secret-hello"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert!(
+        store.tokens().unwrap().iter().all(|t| t.hash != secret),
+        "only the hash is stored"
+    );
+    let (_, message) = api
+        .post_as(Some(&admin), "/v1/tokens", br#"{"role": "owner"}"#.to_vec())
+        .await
+        .error(StatusCode::BAD_REQUEST);
+    assert!(message.contains("needs a domain"), "{message}");
+    api.post_as(Some(&admin), "/v1/tokens", b"role=admin".to_vec())
+        .await
+        .error(StatusCode::BAD_REQUEST);
 }

@@ -5,6 +5,7 @@
 //! - [`local_run`]: `tessera run` against local files in the real sandbox.
 //! - [`inspect`]: what a packaged product declares, imports and exports.
 //! - [`serve`]: `tessera serve`, the HTTP server.
+//! - [`token`]: `tessera token create`, offline.
 
 pub mod build;
 pub mod inspect;
@@ -12,3 +13,4 @@ pub mod local_run;
 pub mod scaffold;
 pub mod serve;
 pub mod style;
+pub mod token;

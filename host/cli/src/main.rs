@@ -75,6 +75,11 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Embed a manifest (and README) into a component built another way (e.g. `cargo component build`).
     Package {
         /// The component.
@@ -91,6 +96,28 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token in a data directory (with the server stopped) and print it once.
+    Create {
+        /// admin (everything), owner (one domain) or reader.
+        #[arg(long, value_parser = tessera_cli::token::parse_role)]
+        role: tessera_store::Role,
+        /// The domain an owner owns, or a reader belongs to.
+        #[arg(long)]
+        domain: Option<String>,
+        /// A restricted port the token may read, as PRODUCT/PORT; repeat for more.
+        #[arg(long = "grant", value_name = "PRODUCT/PORT")]
+        grants: Vec<String>,
+        /// What the token is for.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// The server's data directory.
+        #[arg(long, env = "TESSERA_DATA", default_value = "tessera-data")]
+        data: PathBuf,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The server logs its requests and runs; the other commands only warnings.
@@ -104,6 +131,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| default_filter.into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match dispatch(cli.command) {
         Ok(code) => code,
@@ -166,6 +194,33 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 format,
             })?;
             Ok(report(&result))
+        }
+        Command::Token {
+            command:
+                TokenCommand::Create {
+                    role,
+                    domain,
+                    grants,
+                    description,
+                    data,
+                },
+        } => {
+            let (secret, id) = tessera_cli::token::create(
+                &data,
+                tessera_server::auth::NewToken {
+                    role,
+                    domain,
+                    grants,
+                    description,
+                },
+            )?;
+            anstream::eprintln!(
+                "{}created{} token {id}; it is shown once, keep it:",
+                GOOD.render(),
+                GOOD.render_reset()
+            );
+            println!("{secret}");
+            Ok(ExitCode::SUCCESS)
         }
         Command::Serve { data, addr, config } => {
             tessera_cli::serve::serve(tessera_cli::serve::ServeArgs { data, addr, config })?;

@@ -72,6 +72,18 @@ impl ApiError {
         )
     }
 
+    /// 401: no token, or one the server does not know.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message).hint(
+            "send `Authorization: Bearer TOKEN`; an operator creates tokens with `tessera token create`",
+        )
+    }
+
+    /// 403: a valid token without the permission; the message says which is missing.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
     /// 404: something does not exist; `existing` lists what does.
     pub fn not_found(what: impl Into<String>, existing: &[String]) -> Self {
         let err = Self::new(StatusCode::NOT_FOUND, "not_found", what);
@@ -149,7 +161,14 @@ impl IntoResponse for ApiError {
                 hint: self.hint,
             },
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"tessera\""),
+            );
+        }
+        response
     }
 }
 

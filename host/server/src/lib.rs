@@ -8,9 +8,11 @@
 //! - [`runner`]: a run from trigger to atomic publication;
 //! - [`events`]: what happens, broadcast to Server-Sent Events subscribers;
 //! - [`metrics`]: Prometheus metrics and the request-counting middleware;
+//! - [`auth`]: tokens, roles and access classes;
 //! - [`error`]: the one JSON error shape.
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod encode;
 pub mod error;

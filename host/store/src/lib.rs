@@ -21,7 +21,8 @@ use tessera_core::io::{BatchSink, BatchSource};
 
 pub use memory::MemoryStore;
 pub use model::{
-    Deployment, PortVersion, RecoveryReport, RunLogLine, RunRecord, RunState, Version,
+    Deployment, PortVersion, RecoveryReport, Role, RunLogLine, RunRecord, RunState, TokenRecord,
+    Version,
 };
 pub use sled_store::SledStore;
 
@@ -124,6 +125,15 @@ pub trait Store: Send + Sync {
 
     /// Every product with at least one deployment, by name.
     fn products(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Stores a token (by the hash of its secret).
+    fn put_token(&self, token: &TokenRecord) -> Result<(), StoreError>;
+
+    /// The token whose secret hashes to `hash`.
+    fn token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError>;
+
+    /// Every token.
+    fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
 
     /// Cleans up after a crash: removes staged and unreferenced files and marks runs that were
     /// running as interrupted. Call once at start-up.

@@ -7,7 +7,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use tessera_core::io::{BatchSink, BatchSource, DataError, MemorySource, SinkSummary};
 
-use crate::model::{Deployment, PortVersion, RecoveryReport, RunRecord, Version};
+use crate::model::{Deployment, PortVersion, RecoveryReport, RunRecord, TokenRecord, Version};
 use crate::{Store, StoreError, now_us};
 
 /// One port's data: its schema and batches.
@@ -23,6 +23,7 @@ struct State {
     /// (product, version) → deployment and component bytes.
     deployments: BTreeMap<(String, String), (Deployment, Vec<u8>)>,
     active: HashMap<String, String>,
+    tokens: BTreeMap<String, TokenRecord>,
 }
 
 /// Everything in memory.
@@ -278,6 +279,21 @@ impl Store for MemoryStore {
             .collect();
         names.dedup();
         Ok(names)
+    }
+
+    fn put_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
+        self.lock()?
+            .tokens
+            .insert(token.hash.clone(), token.clone());
+        Ok(())
+    }
+
+    fn token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
+        Ok(self.lock()?.tokens.get(hash).cloned())
+    }
+
+    fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        Ok(self.lock()?.tokens.values().cloned().collect())
     }
 
     fn recover(&self) -> Result<RecoveryReport, StoreError> {

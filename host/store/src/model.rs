@@ -140,3 +140,34 @@ pub struct RecoveryReport {
     /// Runs marked interrupted.
     pub runs_interrupted: Vec<String>,
 }
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Everything.
+    Admin,
+    /// Deploy, run and read everything of one domain.
+    Owner,
+    /// Read.
+    Reader,
+}
+
+/// An API token. Only the SHA-256 of its secret is stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    /// A short public id (the secret's first characters), for logs and messages.
+    pub id: String,
+    /// SHA-256 of the secret, hex.
+    pub hash: String,
+    /// Its role.
+    pub role: Role,
+    /// The domain an owner owns, or a reader belongs to.
+    pub domain: Option<String>,
+    /// Restricted output ports this token may read, as `product/port`.
+    pub grants: Vec<String>,
+    /// What it is for.
+    pub description: String,
+    /// When it was created (µs since the epoch).
+    pub created_at_us: i64,
+}

@@ -17,7 +17,9 @@ use sled::Transactional;
 use tessera_core::formats::{FileSink, Format};
 use tessera_core::io::{BatchSink, BatchSource};
 
-use crate::model::{Deployment, PortVersion, RecoveryReport, RunRecord, RunState, Version};
+use crate::model::{
+    Deployment, PortVersion, RecoveryReport, RunRecord, RunState, TokenRecord, Version,
+};
 use crate::{Store, StoreError, now_us};
 
 /// Metadata in sled, data in immutable files.
@@ -29,6 +31,7 @@ pub struct SledStore {
     runs: sled::Tree,
     deployments: sled::Tree,
     active: sled::Tree,
+    tokens: sled::Tree,
     publish_lock: Mutex<()>,
     fail_before_commit: std::sync::atomic::AtomicBool,
 }
@@ -94,6 +97,7 @@ impl SledStore {
             runs: db.open_tree("runs")?,
             deployments: db.open_tree("deployments")?,
             active: db.open_tree("active")?,
+            tokens: db.open_tree("tokens")?,
             db,
             publish_lock: Mutex::new(()),
             fail_before_commit: std::sync::atomic::AtomicBool::new(false),
@@ -419,6 +423,27 @@ impl Store for SledStore {
             }
         }
         Ok(names)
+    }
+
+    fn put_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
+        self.tokens
+            .insert(token.hash.as_bytes(), serde_json::to_vec(token)?)?;
+        self.tokens.flush()?;
+        Ok(())
+    }
+
+    fn token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
+        match self.tokens.get(hash.as_bytes())? {
+            None => Ok(None),
+            Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
+        }
+    }
+
+    fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        self.tokens
+            .iter()
+            .map(|e| Ok(serde_json::from_slice(&e?.1)?))
+            .collect()
     }
 
     fn recover(&self) -> Result<RecoveryReport, StoreError> {

@@ -9,6 +9,7 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures_util::Stream;
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::auth::Caller;
 use crate::error::{ApiResult, ErrorBody};
 use crate::events::Event;
 use crate::state::AppState;
@@ -35,8 +36,10 @@ pub async fn all(
 )]
 pub async fn product(
     State(state): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
+    caller.require_reader(state.config().public_reads)?;
     state.deployments(&name)?;
     Ok(Sse::new(follow(state, Some(name)))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))

@@ -7,6 +7,7 @@ pub mod outputs;
 pub mod products;
 pub mod query;
 pub mod runs;
+pub mod tokens;
 
 use axum::Json;
 use axum::Router;
@@ -34,6 +35,7 @@ use crate::state::AppState;
         (name = "outputs", description = "Read published data"),
         (name = "runs", description = "Run products and follow their runs"),
         (name = "events", description = "Server-Sent Events"),
+        (name = "tokens", description = "API tokens (admins)"),
     )
 )]
 struct ApiDoc;
@@ -50,6 +52,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(runs::get))
         .routes(routes!(events::all))
         .routes(routes!(events::product))
+        .routes(routes!(tokens::create))
         .split_for_parts();
     let document = std::sync::Arc::new(document);
     router

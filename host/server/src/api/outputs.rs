@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 
 use crate::api::products::active_manifest;
 use crate::api::query::Params;
+use crate::auth::Caller;
 use crate::encode::{ChunkWriter, OutputFormat, Selection, encode};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
@@ -47,6 +48,7 @@ use crate::state::AppState;
 )]
 pub async fn read_output(
     State(state): State<AppState>,
+    caller: Caller,
     Path((name, port)): Path<(String, String)>,
     params: Params,
     headers: HeaderMap,
@@ -59,7 +61,7 @@ pub async fn read_output(
             &[],
         ));
     };
-    if manifest.output(&port).is_none() {
+    let Some(declared) = manifest.output(&port) else {
         return Err(ApiError::not_found(
             format!("{name} has no output port `{port}`"),
             &manifest
@@ -68,7 +70,14 @@ pub async fn read_output(
                 .map(|o| o.name.clone())
                 .collect::<Vec<_>>(),
         ));
-    }
+    };
+    caller.require_port(
+        state.config().public_reads,
+        &name,
+        &manifest.product.domain,
+        &port,
+        declared.access,
+    )?;
     let store = state.store();
     let pinned = params.number("version")?;
     let version = match pinned {

@@ -15,6 +15,7 @@ use crate::api::model::{
     manifest_json, serde_name, state_name,
 };
 use crate::api::query::Params;
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::events::Event;
 use crate::state::AppState;
@@ -29,6 +30,8 @@ use crate::state::AppState;
         (status = 201, description = "Deployed", body = VersionInfo),
         (status = 200, description = "This exact version was already deployed", body = VersionInfo),
         (status = 400, description = "Not a component, wrong world or bad manifest", body = ErrorBody),
+        (status = 401, description = "No token or an unknown one", body = ErrorBody),
+        (status = 403, description = "Not an owner of the product's domain", body = ErrorBody),
         (status = 409, description = "The version exists with different code", body = ErrorBody),
         (status = 413, description = "Larger than the upload limit", body = ErrorBody),
         (status = 422, description = "The manifest asks for more than the server allows", body = ErrorBody),
@@ -36,6 +39,7 @@ use crate::state::AppState;
 )]
 pub async fn deploy(
     State(state): State<AppState>,
+    caller: Caller,
     params: Params,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<VersionInfo>)> {
@@ -43,9 +47,24 @@ pub async fn deploy(
         .allow(&["activate"])?
         .boolean("activate")?
         .unwrap_or(true);
+    // Refuse callers who could deploy nothing before reading and compiling the upload.
+    match &caller {
+        Caller::Anonymous => return Err(ApiError::unauthorized("deploying needs a token")),
+        Caller::Token(token) if token.role == tessera_store::Role::Reader => {
+            return Err(ApiError::forbidden(format!(
+                "{} may not deploy; that needs an owner or admin token",
+                caller.describe()
+            )));
+        }
+        Caller::Token(_) => {}
+    }
     let limit = state.config().limits.max_upload;
     let bytes = read_body(body, limit).await?;
     let (product, manifest) = load(&state, bytes.clone()).await?;
+    caller.require_owner(
+        &manifest.product.domain,
+        &format!("deploy products of domain `{}`", manifest.product.domain),
+    )?;
     let name = manifest.product.name.clone();
     let version = manifest.product.version.to_string();
     let hash = hex::encode(Sha256::digest(&bytes));
@@ -169,8 +188,10 @@ async fn load(
 )]
 pub async fn catalog(
     State(state): State<AppState>,
+    caller: Caller,
     params: Params,
 ) -> ApiResult<Json<CatalogPage>> {
+    caller.require_reader(state.config().public_reads)?;
     params.allow(&["domain", "tag", "q", "page", "per_page"])?;
     let page = params.number("page")?.unwrap_or(1) as usize;
     if page == 0 {
@@ -279,8 +300,10 @@ fn status(state: &AppState, name: &str) -> ApiResult<String> {
 )]
 pub async fn descriptor(
     State(state): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Descriptor>> {
+    caller.require_reader(state.config().public_reads)?;
     let deployments = state.deployments(&name)?;
     let Some((manifest, active)) = active_manifest(&state, &name)? else {
         return Err(ApiError::not_found(
@@ -334,8 +357,10 @@ pub async fn descriptor(
 )]
 pub async fn versions(
     State(state): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Vec<VersionInfo>>> {
+    caller.require_reader(state.config().public_reads)?;
     let deployments = state.deployments(&name)?;
     let active = state.store().active(&name)?;
     Ok(Json(
@@ -360,9 +385,14 @@ pub async fn versions(
 )]
 pub async fn activate(
     State(state): State<AppState>,
+    caller: Caller,
     Path((name, version)): Path<(String, String)>,
 ) -> ApiResult<Json<Vec<VersionInfo>>> {
     let deployments = state.deployments(&name)?;
+    caller.require_owner(
+        &product_domain(&state, &name)?,
+        &format!("activate versions of {name}"),
+    )?;
     if !deployments.iter().any(|d| d.version == version) {
         return Err(ApiError::not_found(
             format!("{name} has no deployed version {version}"),
@@ -378,5 +408,16 @@ pub async fn activate(
         version: version.clone(),
     });
     tracing::info!(product = %name, %version, "activated");
-    versions(State(state), Path(name)).await
+    versions(State(state), caller, Path(name)).await
+}
+
+/// The domain that owns a product (from its active, or newest, manifest).
+pub fn product_domain(state: &AppState, name: &str) -> ApiResult<String> {
+    match active_manifest(state, name)? {
+        Some((manifest, _)) => Ok(manifest.product.domain),
+        None => Err(ApiError::not_found(
+            format!("no product named `{name}` is deployed"),
+            &state.store().products()?,
+        )),
+    }
 }

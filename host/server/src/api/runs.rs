@@ -5,7 +5,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 
 use crate::api::model::RunInfo;
+use crate::api::products::product_domain;
 use crate::api::query::Params;
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::runner;
 use crate::state::AppState;
@@ -22,10 +24,13 @@ use crate::state::AppState;
 )]
 pub async fn trigger(
     State(state): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
     params: Params,
 ) -> ApiResult<(StatusCode, Json<RunInfo>)> {
     params.allow(&[])?;
+    state.deployments(&name)?;
+    caller.require_owner(&product_domain(&state, &name)?, &format!("run {name}"))?;
     let run = runner::trigger(&state, &name)?;
     Ok((StatusCode::ACCEPTED, Json(RunInfo::new(&run, false))))
 }
@@ -44,9 +49,11 @@ pub async fn trigger(
 )]
 pub async fn list(
     State(state): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
     params: Params,
 ) -> ApiResult<Json<Vec<RunInfo>>> {
+    caller.require_reader(state.config().public_reads)?;
     let limit = params.allow(&["limit"])?.number("limit")?.unwrap_or(50);
     state.deployments(&name)?;
     let runs = state.store().runs(&name)?;

@@ -1,0 +1,243 @@
+//! Tokens and access.
+//!
+//! A token is `tsr_` and 64 hex digits of operating-system randomness; it is shown once, and the
+//! store keeps only its SHA-256. Roles: `admin` (everything), `owner` of one domain (deploy,
+//! activate and run that domain's products, read all of its ports), `reader` (read; with a
+//! domain, also that domain's `domain` ports). Output ports are `public` (anyone; without a
+//! token when the server allows public reads), `domain` (the owning domain's tokens) or
+//! `restricted` (admins, the domain's owners, and tokens granted `product/port`).
+//!
+//! A missing or unknown token is a 401; a valid token without the permission is a 403 that
+//! says which permission is missing.
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use sha2::{Digest, Sha256};
+use tessera_core::manifest::Access;
+use tessera_store::{Role, Store, StoreError, TokenRecord, now_us};
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// Who is calling.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// No `Authorization` header.
+    Anonymous,
+    /// A known token.
+    Token(TokenRecord),
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            return Ok(Caller::Anonymous);
+        };
+        let secret = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(|| {
+                ApiError::unauthorized("the Authorization header must be `Bearer TOKEN`")
+            })?;
+        match state.store().token(&hash(secret))? {
+            Some(token) => Ok(Caller::Token(token)),
+            None => Err(ApiError::unauthorized(
+                "this token is not known to this server",
+            )),
+        }
+    }
+}
+
+/// SHA-256 of a secret, hex.
+fn hash(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Admin => "admin",
+        Role::Owner => "owner",
+        Role::Reader => "reader",
+    }
+}
+
+impl Caller {
+    /// Words for messages: "token tsr_1a2b3c4d (owner of domain `labeling`)".
+    pub fn describe(&self) -> String {
+        match self {
+            Caller::Anonymous => "a caller without a token".into(),
+            Caller::Token(t) => match &t.domain {
+                Some(domain) => format!(
+                    "token {} ({} of domain `{domain}`)",
+                    t.id,
+                    role_name(t.role)
+                ),
+                None => format!("token {} ({})", t.id, role_name(t.role)),
+            },
+        }
+    }
+
+    fn token(&self) -> ApiResult<&TokenRecord> {
+        match self {
+            Caller::Token(t) => Ok(t),
+            Caller::Anonymous => Err(ApiError::unauthorized("this request needs a token")),
+        }
+    }
+
+    /// Admins only.
+    pub fn require_admin(&self) -> ApiResult<()> {
+        let token = self.token()?;
+        if token.role == Role::Admin {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "{} may not do this; it needs an admin token",
+                self.describe()
+            )))
+        }
+    }
+
+    /// Deploying, activating and running products of `domain`: admins and its owners.
+    pub fn require_owner(&self, domain: &str, action: &str) -> ApiResult<()> {
+        let token = self.token()?;
+        let allowed = match token.role {
+            Role::Admin => true,
+            Role::Owner => token.domain.as_deref() == Some(domain),
+            Role::Reader => false,
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "{} may not {action}; that needs an owner token of domain `{domain}` or an admin token",
+                self.describe()
+            )))
+        }
+    }
+
+    /// Reading the catalog, descriptors, runs and events.
+    pub fn require_reader(&self, public_reads: bool) -> ApiResult<()> {
+        if public_reads {
+            return Ok(());
+        }
+        self.token().map(|_| ())
+    }
+
+    /// Reading `product/port`, owned by `domain`, of the given access class.
+    pub fn require_port(
+        &self,
+        public_reads: bool,
+        product: &str,
+        domain: &str,
+        port: &str,
+        access: Access,
+    ) -> ApiResult<()> {
+        if access == Access::Public && public_reads {
+            return Ok(());
+        }
+        let token = self.token()?;
+        let in_domain = token.domain.as_deref() == Some(domain);
+        let granted = token
+            .grants
+            .iter()
+            .any(|g| g == &format!("{product}/{port}"));
+        let allowed = match (access, token.role) {
+            (_, Role::Admin) | (Access::Public, _) => true,
+            (Access::Domain, _) => in_domain || granted,
+            (Access::Restricted, Role::Owner) => in_domain,
+            (Access::Restricted, Role::Reader) => granted,
+        };
+        if allowed {
+            return Ok(());
+        }
+        let needed = match access {
+            Access::Domain => {
+                format!("a token of domain `{domain}` or a grant of `{product}/{port}`")
+            }
+            _ => format!(
+                "an owner token of domain `{domain}`, an admin token, or a reader token granted `{product}/{port}`"
+            ),
+        };
+        Err(ApiError::forbidden(format!(
+            "{} may not read {product}/{port}, which is {}; that needs {needed}",
+            self.describe(),
+            match access {
+                Access::Public => "public",
+                Access::Domain => "readable by its domain",
+                Access::Restricted => "restricted",
+            }
+        )))
+    }
+}
+
+/// A token to create.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    /// Its role.
+    pub role: Role,
+    /// The domain (required for owners, optional for readers, none for admins).
+    pub domain: Option<String>,
+    /// Restricted ports it may read, as `product/port`.
+    pub grants: Vec<String>,
+    /// What it is for.
+    pub description: String,
+}
+
+/// Why a token cannot be created.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// The request contradicts itself.
+    #[error("{0}")]
+    Invalid(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Creates a token and returns its secret (shown once) and its stored record.
+pub fn issue(store: &dyn Store, new: NewToken) -> Result<(String, TokenRecord), TokenError> {
+    match (new.role, &new.domain) {
+        (Role::Owner, None) => {
+            return Err(TokenError::Invalid(
+                "an owner token needs a domain (--domain NAME)".into(),
+            ));
+        }
+        (Role::Admin, Some(_)) => {
+            return Err(TokenError::Invalid(
+                "an admin token has no domain; it may do everything".into(),
+            ));
+        }
+        _ => {}
+    }
+    if let Some(bad) = new.grants.iter().find(|g| {
+        g.split_once('/')
+            .is_none_or(|(p, q)| p.is_empty() || q.is_empty())
+    }) {
+        return Err(TokenError::Invalid(format!(
+            "grant `{bad}` is not PRODUCT/PORT"
+        )));
+    }
+    let mut random = [0u8; 32];
+    getrandom::fill(&mut random).map_err(|e| {
+        TokenError::Store(StoreError::Io(format!(
+            "the operating system gave no randomness: {e}"
+        )))
+    })?;
+    let secret = format!("tsr_{}", hex::encode(random));
+    let record = TokenRecord {
+        id: secret[..12].to_string(),
+        hash: hash(&secret),
+        role: new.role,
+        domain: new.domain,
+        grants: new.grants,
+        description: new.description,
+        created_at_us: now_us(),
+    };
+    store.put_token(&record)?;
+    Ok((secret, record))
+}
