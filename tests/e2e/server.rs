@@ -1120,3 +1120,116 @@ async fn tokens_and_access_classes() {
         .await
         .error(StatusCode::BAD_REQUEST);
 }
+
+/// 100 concurrent readers while new versions publish: each answer is one whole version (every
+/// row from the version its `Tessera-Data-Version` header names, and all of its rows).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_readers_each_see_one_whole_version() {
+    let data = tempfile::tempdir().unwrap();
+    let state = AppState::open(ServerConfig {
+        data_dir: data.path().to_path_buf(),
+        ..config()
+    })
+    .unwrap();
+    let admin = token(state.store(), Role::Admin, None, &[]);
+    let app = tessera_server::api::router(state.clone());
+    let deploy = Request::post("/v1/products")
+        .header(header::AUTHORIZATION, format!("Bearer {admin}"))
+        .body(Body::from(hello()))
+        .unwrap();
+    assert_eq!(
+        app.clone().oneshot(deploy).await.unwrap().status(),
+        StatusCode::CREATED
+    );
+    const ROWS: usize = 1000;
+    let publish = |state: AppState, version: u64| {
+        let store = state.store();
+        let manifest = Manifest::parse(
+            &package::read_embedded(&hello()).unwrap().manifest.unwrap(),
+            "product.toml",
+        )
+        .unwrap();
+        let schema = manifest.output("greetings").unwrap().schema.to_arrow();
+        let run = format!("v{version}");
+        let mut sink = store
+            .stage("hello", &run, "greetings", schema.clone())
+            .unwrap();
+        for chunk in 0..10 {
+            let names: Vec<String> = (0..ROWS / 10)
+                .map(|i| format!("{}", chunk * 100 + i))
+                .collect();
+            let greetings = vec![format!("v{version}"); ROWS / 10];
+            let batch = RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(StringArray::from(names)),
+                    Arc::new(StringArray::from(greetings)),
+                ],
+            )
+            .unwrap();
+            sink.write(&batch).unwrap();
+        }
+        sink.finish().unwrap();
+        let published = store
+            .publish(
+                "hello",
+                &run,
+                &BTreeMap::from([("greetings".to_string(), ROWS as u64)]),
+            )
+            .unwrap();
+        assert_eq!(published.number, version);
+    };
+    publish(state.clone(), 1);
+
+    let mut readers = Vec::new();
+    for _ in 0..100 {
+        let app = app.clone();
+        readers.push(tokio::spawn(async move {
+            let mut seen = Vec::new();
+            for _ in 0..5 {
+                let response = app
+                    .clone()
+                    .oneshot(
+                        Request::get("/v1/products/hello/outputs/greetings?format=ndjson")
+                            .body(Body::empty())
+                            .unwrap(),
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), StatusCode::OK);
+                let version: u64 = response.headers()["tessera-data-version"]
+                    .to_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                let body = response.into_body().collect().await.unwrap().to_bytes();
+                let text = String::from_utf8(body.to_vec()).unwrap();
+                let lines: Vec<&str> = text.lines().collect();
+                assert_eq!(lines.len(), ROWS, "a whole version");
+                let expected = format!("\"greeting\":\"v{version}\"");
+                assert!(
+                    lines.iter().all(|l| l.contains(&expected)),
+                    "rows of one version only"
+                );
+                seen.push(version);
+            }
+            seen
+        }));
+    }
+    let publisher = {
+        let state = state.clone();
+        tokio::task::spawn_blocking(move || {
+            for version in 2..=6 {
+                publish(state.clone(), version);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    let mut versions = std::collections::BTreeSet::new();
+    for reader in readers {
+        versions.extend(reader.await.unwrap());
+    }
+    publisher.await.unwrap();
+    assert!(versions.iter().all(|v| (1..=6).contains(v)), "{versions:?}");
+    println!("versions seen by readers: {versions:?}");
+}

@@ -1,6 +1,7 @@
 //! The HTTP API: routes under `/v1`, health probes, and the OpenAPI document generated from the
 //! handlers' annotations.
 
+pub mod docs;
 pub mod events;
 pub mod model;
 pub mod outputs;
@@ -46,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(products::deploy, products::catalog))
         .routes(routes!(products::descriptor))
         .routes(routes!(products::versions))
+        .routes(routes!(docs::page))
         .routes(routes!(products::activate))
         .routes(routes!(outputs::read_output))
         .routes(routes!(runs::trigger, runs::list))

@@ -1,0 +1,183 @@
+//! A product's documentation page: its README (embedded at build), its output ports with their
+//! schemas, and ready-to-paste snippets for curl, pandas, Polars and DuckDB for each port.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, header};
+use axum::response::Html;
+use pulldown_cmark::{Event, Options, Parser};
+use tessera_core::manifest::{Access, Manifest, OutputPort};
+use tessera_core::package;
+
+use crate::api::model::serde_name;
+use crate::api::products::active_manifest;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::state::AppState;
+
+/// The product's documentation as HTML.
+#[utoipa::path(
+    get, path = "/v1/products/{product}/docs", tag = "products",
+    params(("product" = String, Path, description = "Product name")),
+    responses(
+        (status = 200, description = "An HTML page", content_type = "text/html"),
+        (status = 404, description = "No such product", body = ErrorBody),
+    )
+)]
+pub async fn page(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Html<String>> {
+    caller.require_reader(state.config().public_reads)?;
+    state.deployments(&name)?;
+    let Some((manifest, active)) = active_manifest(&state, &name)? else {
+        return Err(ApiError::not_found(
+            format!("no product named `{name}`"),
+            &[],
+        ));
+    };
+    let version = active.unwrap_or_else(|| manifest.product.version.to_string());
+    let component = state.store().component(&name, &version)?;
+    let readme = package::read_embedded(&component)
+        .ok()
+        .and_then(|e| e.readme);
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost:8080");
+    Ok(Html(render(&manifest, &version, readme.as_deref(), host)))
+}
+
+/// The page for `manifest`, with snippets addressed to `host`.
+pub fn render(manifest: &Manifest, version: &str, readme: Option<&str>, host: &str) -> String {
+    let info = &manifest.product;
+    let mut html = String::with_capacity(16 * 1024);
+    html.push_str("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">");
+    html.push_str(&format!(
+        "<title>{} · Tessera</title><style>{STYLE}</style></head><body><main>",
+        escape(&info.name)
+    ));
+    html.push_str(&format!(
+        "<header><h1>{}</h1><p class=\"meta\">{} · domain <b>{}</b> · version {} · owner {}</p><p>{}</p></header>",
+        escape(&info.name),
+        escape(&serde_name(&info.kind)),
+        escape(&info.domain),
+        escape(version),
+        escape(&info.owner),
+        escape(&info.description)
+    ));
+    html.push_str("<h2>Outputs</h2>");
+    for port in &manifest.outputs {
+        html.push_str(&port_section(&info.name, port, host));
+    }
+    html.push_str("<h2>README</h2><article>");
+    match readme {
+        Some(text) => html.push_str(&markdown(text)),
+        None => html.push_str("<p class=\"meta\">This product was built without a README.</p>"),
+    }
+    html.push_str("</article></main></body></html>");
+    html
+}
+
+fn port_section(product: &str, port: &OutputPort, host: &str) -> String {
+    let url = format!("http://{host}/v1/products/{product}/outputs/{}", port.name);
+    let mut html = format!(
+        "<section><h3>{}</h3><p>{} <span class=\"tag\">{}</span></p><table><tr><th>column</th><th>type</th><th>required</th><th>meaning</th></tr>",
+        escape(&port.name),
+        escape(&port.description),
+        match port.access {
+            Access::Public => "public",
+            Access::Domain => "domain",
+            Access::Restricted => "restricted",
+        }
+    );
+    for column in &port.schema.columns {
+        html.push_str(&format!(
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&column.name),
+            escape(column.data_type.name()),
+            if column.required { "yes" } else { "no" },
+            escape(&column.description)
+        ));
+    }
+    html.push_str("</table>");
+    let auth = if port.access == Access::Public {
+        String::new()
+    } else {
+        " -H \"Authorization: Bearer $TESSERA_TOKEN\"".to_string()
+    };
+    let snippets = [
+        ("curl", format!("curl{auth} '{url}?format=csv'")),
+        (
+            "pandas",
+            format!("import pandas as pd\ndf = pd.read_parquet(\"{url}?format=parquet\")"),
+        ),
+        (
+            "Polars",
+            format!("import polars as pl\ndf = pl.read_parquet(\"{url}?format=parquet\")"),
+        ),
+        (
+            "DuckDB",
+            format!(
+                "INSTALL httpfs; LOAD httpfs;\nSELECT * FROM read_parquet('{url}?format=parquet');"
+            ),
+        ),
+    ];
+    for (tool, code) in snippets {
+        html.push_str(&format!(
+            "<p class=\"tool\">{tool}</p><pre><code>{}</code></pre>",
+            escape(&code)
+        ));
+    }
+    html.push_str("</section>");
+    html
+}
+
+/// Markdown to HTML. Raw HTML in the README is shown as text, never passed through: the page
+/// is read by people other than the product's authors.
+fn markdown(text: &str) -> String {
+    let parser = Parser::new_ext(text, Options::ENABLE_TABLES).map(|event| match event {
+        Event::Html(raw) | Event::InlineHtml(raw) => Event::Text(raw),
+        other => other,
+    });
+    let mut html = String::new();
+    pulldown_cmark::html::push_html(&mut html, parser);
+    html
+}
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;background:#fafafa;color:#222}\
+main{max-width:860px;margin:0 auto;padding:2rem}\
+.meta{color:#666}table{border-collapse:collapse;margin:.5rem 0}\
+td,th{border:1px solid #ddd;padding:.25rem .6rem;text-align:left}\
+pre{background:#f0f0f0;padding:.6rem;overflow-x:auto}\
+.tag{background:#e8eefc;border-radius:4px;padding:0 .4rem;font-size:.85em}\
+.tool{margin:.6rem 0 0;font-weight:600}section{margin-bottom:1.5rem}";
+
+#[cfg(test)]
+mod tests {
+    use super::markdown;
+
+    #[test]
+    fn raw_html_in_a_readme_is_shown_as_text() {
+        let html = markdown("# Title\n\n<script>alert(1)</script>\n\nText with <b>bold</b>.");
+        assert!(html.contains("<h1>Title</h1>"), "{html}");
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains("&lt;script&gt;"), "{html}");
+    }
+}
