@@ -1233,3 +1233,32 @@ async fn concurrent_readers_each_see_one_whole_version() {
     assert!(versions.iter().all(|v| (1..=6).contains(v)), "{versions:?}");
     println!("versions seen by readers: {versions:?}");
 }
+
+#[tokio::test]
+async fn the_docs_page_renders_the_readme_schema_and_snippets() {
+    let api = Api::new();
+    api.deploy(hello()).await;
+    let page = api
+        .get_with("/v1/products/hello/docs", header::HOST, "mesh.example:8080")
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.header(header::CONTENT_TYPE).starts_with("text/html"));
+    let html = String::from_utf8(page.body.to_vec()).unwrap();
+    let readme =
+        std::fs::read_to_string(tessera_tests::workspace().join("examples/hello/README.md"))
+            .unwrap();
+    let title = readme.lines().next().unwrap().trim_start_matches("# ");
+    for needle in [
+        format!("<h1>{title}</h1>"),
+        "<h3>greetings</h3>".to_string(),
+        "<td><code>greeting</code></td><td>text</td><td>yes</td>".to_string(),
+        "pd.read_parquet(&quot;http://mesh.example:8080/v1/products/hello/outputs/greetings?format=parquet&quot;)".to_string(),
+        "curl &#39;http://mesh.example:8080/v1/products/hello/outputs/greetings?format=csv&#39;".to_string(),
+        "read_parquet(&#39;http://mesh.example:8080/v1/products/hello/outputs/greetings?format=parquet&#39;)".to_string(),
+    ] {
+        assert!(html.contains(&needle), "missing {needle} in {html}");
+    }
+    api.get("/v1/products/nope/docs")
+        .await
+        .error(StatusCode::NOT_FOUND);
+}
