@@ -5,11 +5,14 @@
 //! - [`local_run`]: `tessera run` against local files in the real sandbox.
 //! - [`inspect`]: what a packaged product declares, imports and exports.
 //! - [`serve`]: `tessera serve`, the HTTP server.
+//! - [`client`], [`remote`]: the commands that talk to a server.
 //! - [`token`]: `tessera token create`, offline.
 
 pub mod build;
+pub mod client;
 pub mod inspect;
 pub mod local_run;
+pub mod remote;
 pub mod scaffold;
 pub mod serve;
 pub mod style;

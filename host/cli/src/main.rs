@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use tessera_cli::build::{self, Progress};
 use tessera_cli::local_run::{self, LocalRun};
 use tessera_cli::style::{self, BAD, BOLD, DIM, GOOD, NAME, WARN};
-use tessera_cli::{inspect, scaffold};
+use tessera_cli::{inspect, remote, scaffold};
 use tessera_core::formats::Format;
 use tessera_core::manifest::Manifest;
 use tessera_runtime::{LogLevel, RunStatus};
@@ -75,6 +75,75 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Deploy a product to a server (a directory is built first).
+    Deploy {
+        /// A product directory or a packaged .wasm file.
+        #[arg(default_value = ".")]
+        target: PathBuf,
+        /// Keep the active version; only upload this one.
+        #[arg(long)]
+        no_activate: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// List the products on a server.
+    Products {
+        /// Only this domain.
+        #[arg(long)]
+        domain: Option<String>,
+        /// Only this tag.
+        #[arg(long)]
+        tag: Option<String>,
+        /// Free-text search.
+        #[arg(long, short)]
+        query: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Show a product: version, status, last run, data version, output ports.
+    Status {
+        /// Product name.
+        product: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Run a product on the server now.
+    Trigger {
+        /// Product name.
+        product: String,
+        /// Wait for the run to end; exit non-zero if it fails.
+        #[arg(long)]
+        wait: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// List a product's runs, newest first.
+    Runs {
+        /// Product name.
+        product: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Show a run with its captured log.
+    Logs {
+        /// Run id.
+        run: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Download an output port.
+    Get {
+        /// PRODUCT/PORT.
+        target: String,
+        /// json, ndjson, csv, arrow or parquet.
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// Write to this file (default: standard output).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Manage API tokens.
     Token {
         #[command(subcommand)]
@@ -94,6 +163,26 @@ enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+}
+
+/// Where the server is and how to talk to it.
+#[derive(clap::Args)]
+struct Remote {
+    /// The server's URL.
+    #[arg(long, env = "TESSERA_SERVER", default_value = "http://127.0.0.1:8080")]
+    server: String,
+    /// An API token.
+    #[arg(long, env = "TESSERA_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+impl Remote {
+    fn client(&self) -> Result<tessera_cli::client::Client> {
+        tessera_cli::client::Client::new(&self.server, self.token.clone())
+    }
 }
 
 #[derive(Subcommand)]
@@ -194,6 +283,56 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 format,
             })?;
             Ok(report(&result))
+        }
+        Command::Deploy {
+            target,
+            no_activate,
+            remote,
+        } => {
+            remote::deploy(&remote.client()?, &target, !no_activate, remote.json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Products {
+            domain,
+            tag,
+            query,
+            remote,
+        } => {
+            remote::products(
+                &remote.client()?,
+                &[("domain", domain), ("tag", tag), ("q", query)],
+                remote.json,
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { product, remote } => {
+            remote::status(&remote.client()?, &product, remote.json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Trigger {
+            product,
+            wait,
+            remote,
+        } => {
+            remote::trigger(&remote.client()?, &product, wait, remote.json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Runs { product, remote } => {
+            remote::runs(&remote.client()?, &product, remote.json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Logs { run, remote } => {
+            remote::logs(&remote.client()?, &run, remote.json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Get {
+            target,
+            format,
+            output,
+            remote,
+        } => {
+            remote::get(&remote.client()?, &target, &format, output.as_deref())?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Token {
             command:

@@ -37,7 +37,10 @@ fn text(output: &Output) -> (String, String) {
 
 #[test]
 fn every_command_has_help() {
-    for command in ["new", "build", "run", "inspect", "package"] {
+    for command in [
+        "new", "build", "run", "inspect", "package", "serve", "deploy", "products", "status",
+        "trigger", "runs", "logs", "get", "token",
+    ] {
         let output = tessera(&[command, "--help"]);
         assert!(output.status.success(), "{command} --help");
         let (stdout, _) = text(&output);
@@ -249,4 +252,90 @@ fn a_manifest_error_stops_the_build_with_its_location() {
     let (_, stderr) = text(&tessera(&["build", product.to_str().unwrap()]));
     assert!(stderr.contains("product.toml:11:11"), "{stderr}");
     assert!(stderr.contains("not a duration"), "{stderr}");
+}
+
+/// Kills the server when the test ends, however it ends.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_client_commands_drive_a_server() {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap();
+    let output = tessera(&[
+        "token", "create", "--role", "owner", "--domain", "examples", "--data", data_dir,
+    ]);
+    assert!(output.status.success(), "{:?}", text(&output));
+    let token = text(&output).0.trim().to_string();
+    assert!(token.starts_with("tsr_"), "{token}");
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let _server = Server(
+        Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args(["serve", "--data", data_dir, "--addr", &addr])
+            .env("TESSERA_LOG", "warn")
+            .spawn()
+            .unwrap(),
+    );
+    let up = (0..200).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::net::TcpStream::connect(&addr).is_ok()
+    });
+    assert!(up, "the server did not start");
+    let server = format!("http://{addr}");
+    let remote = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--server", &server, "--token", &token]);
+        tessera(&all)
+    };
+
+    let output = remote(&["deploy", "examples/hello"]);
+    assert!(output.status.success(), "{:?}", text(&output));
+    assert!(
+        text(&output).0.contains("deployed hello 0.1.0"),
+        "{:?}",
+        text(&output)
+    );
+    let output = remote(&["products", "--json"]);
+    let catalog: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(catalog["products"][0]["name"], "hello");
+    let output = remote(&["trigger", "hello", "--wait"]);
+    assert!(output.status.success(), "{:?}", text(&output));
+    assert!(text(&output).0.contains("succeeded"), "{:?}", text(&output));
+    let output = remote(&["get", "hello/greetings"]);
+    assert_eq!(text(&output).0, "name,greeting\n");
+    let output = remote(&["status", "hello"]);
+    assert!(
+        text(&output).0.contains("data version 1"),
+        "{:?}",
+        text(&output)
+    );
+
+    let output = remote(&["get", "hello/farewells"]);
+    assert!(!output.status.success());
+    assert!(
+        text(&output).1.contains("these exist: greetings"),
+        "{:?}",
+        text(&output)
+    );
+    let output = tessera(&["trigger", "hello", "--server", &server]);
+    assert!(!output.status.success());
+    assert!(text(&output).1.contains("401"), "{:?}", text(&output));
+    let output = tessera(&["products", "--server", "http://127.0.0.1:9"]);
+    assert!(
+        text(&output).1.contains("cannot reach the server"),
+        "{:?}",
+        text(&output)
+    );
 }

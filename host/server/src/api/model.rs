@@ -10,6 +10,8 @@ use utoipa::ToSchema;
 /// A deployed version of a product's code.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VersionInfo {
+    /// Product name.
+    pub product: String,
     /// Semantic version from the manifest.
     pub version: String,
     /// SHA-256 of the component.
@@ -26,6 +28,7 @@ impl VersionInfo {
     /// From a stored deployment.
     pub fn new(deployment: &Deployment, active: Option<&str>) -> Self {
         VersionInfo {
+            product: deployment.product.clone(),
             version: deployment.version.clone(),
             hash: deployment.hash.clone(),
             bytes: deployment.bytes,

@@ -1,0 +1,324 @@
+//! The CLI's commands against a server: deploy, products, status, trigger, runs, logs, get.
+//! Human tables by default, `--json` for scripts; a failed run or request exits non-zero.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::Value;
+
+use crate::build::Progress;
+use crate::client::Client;
+use crate::local_run;
+
+/// Prints `value` as JSON, or the human text.
+fn emit(json: bool, value: &Value, human: impl FnOnce(&Value) -> String) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(value).unwrap_or_default()
+        );
+    } else {
+        print!("{}", human(value));
+    }
+}
+
+fn text(v: &Value) -> &str {
+    v.as_str().unwrap_or("-")
+}
+
+fn bar(total: Option<u64>, action: &str) -> ProgressBar {
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        return ProgressBar::hidden();
+    }
+    let bar = match total {
+        Some(total) => ProgressBar::new(total),
+        None => ProgressBar::no_length(),
+    };
+    let template = if total.is_some() {
+        "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}"
+    } else {
+        "{msg} {bytes} {bytes_per_sec}"
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(action.to_string());
+    bar
+}
+
+/// Counts bytes read, for the upload bar.
+struct Counted<R> {
+    inner: R,
+    bar: ProgressBar,
+}
+
+impl<R: std::io::Read> std::io::Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bar.inc(n as u64);
+        Ok(n)
+    }
+}
+
+/// `tessera deploy [DIR|FILE.wasm]`: builds a directory first, uploads with a progress bar.
+pub fn deploy(client: &Client, target: &Path, activate: bool, json: bool) -> Result<()> {
+    let wasm: PathBuf = local_run::resolve_target(target, Progress::Show)?;
+    let length = std::fs::metadata(&wasm)
+        .with_context(|| format!("cannot read {}", wasm.display()))?
+        .len();
+    let file = std::fs::File::open(&wasm)?;
+    let bar = bar(Some(length), "uploading");
+    let mut body = Counted {
+        inner: file,
+        bar: bar.clone(),
+    };
+    let path = if activate {
+        "/v1/products"
+    } else {
+        "/v1/products?activate=false"
+    };
+    let answer = client.post_reader(path, "application/wasm", length, &mut body);
+    bar.finish_and_clear();
+    let answer = answer?;
+    emit(json, &answer, |v| {
+        format!(
+            "deployed {} {} ({} bytes, sha256 {}){}\n",
+            text(&v["product"]),
+            text(&v["version"]),
+            v["bytes"],
+            &text(&v["hash"])[..12.min(text(&v["hash"]).len())],
+            if v["active"] == true { ", active" } else { "" }
+        )
+    });
+    Ok(())
+}
+
+/// `tessera products`: the catalog.
+pub fn products(client: &Client, query: &[(&str, Option<String>)], json: bool) -> Result<()> {
+    let params: Vec<String> = query
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", encode(v))))
+        .collect();
+    let path = if params.is_empty() {
+        "/v1/products?per_page=200".to_string()
+    } else {
+        format!("/v1/products?per_page=200&{}", params.join("&"))
+    };
+    let page = client.get_json(&path)?;
+    emit(json, &page, |v| {
+        let mut out = format!(
+            "{:<24} {:<14} {:<10} {:<12} {}\n",
+            "PRODUCT", "DOMAIN", "VERSION", "STATUS", "OUTPUTS"
+        );
+        for p in v["products"].as_array().into_iter().flatten() {
+            let outputs: Vec<&str> = p["outputs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(text)
+                .collect();
+            out.push_str(&format!(
+                "{:<24} {:<14} {:<10} {:<12} {}\n",
+                text(&p["name"]),
+                text(&p["domain"]),
+                text(&p["active_version"]),
+                text(&p["status"]),
+                outputs.join(", ")
+            ));
+        }
+        out
+    });
+    Ok(())
+}
+
+/// `tessera status PRODUCT`: the descriptor in short.
+pub fn status(client: &Client, product: &str, json: bool) -> Result<()> {
+    let d = client.get_json(&format!("/v1/products/{}", encode(product)))?;
+    emit(json, &d, |d| {
+        let info = &d["manifest"]["product"];
+        let mut out = format!(
+            "{} {} ({}), domain {}, owner {}\n{}\nstatus: {}\n",
+            text(&d["name"]),
+            text(&d["active_version"]),
+            text(&info["kind"]),
+            text(&info["domain"]),
+            text(&info["owner"]),
+            text(&info["description"]),
+            text(&d["status"])
+        );
+        if let Some(run) = d["last_run"].as_object() {
+            out.push_str(&format!(
+                "last run: {} {} at {}\n",
+                run.get("id").map_or("-", text),
+                run.get("state").map_or("-", text),
+                run.get("created_at").map_or("-", text)
+            ));
+        }
+        match d["data_version"].as_object() {
+            Some(v) => out.push_str(&format!(
+                "data version {} published {}\n",
+                v.get("number").unwrap_or(&Value::Null),
+                v.get("published_at").map_or("-", text)
+            )),
+            None => out.push_str("no data published yet\n"),
+        }
+        for port in d["outputs"].as_array().into_iter().flatten() {
+            out.push_str(&format!(
+                "  {} ({}): {} rows  {}\n",
+                text(&port["name"]),
+                text(&port["access"]),
+                port["rows"].as_u64().map_or("-".into(), |r| r.to_string()),
+                text(&port["url"])
+            ));
+        }
+        out
+    });
+    Ok(())
+}
+
+/// `tessera trigger PRODUCT [--wait]`: fails (non-zero) when a waited-for run fails.
+pub fn trigger(client: &Client, product: &str, wait: bool, json: bool) -> Result<()> {
+    let run = client.post_empty(&format!("/v1/products/{}/runs", encode(product)))?;
+    let id = text(&run["id"]).to_string();
+    if !wait {
+        emit(json, &run, |r| {
+            format!("run {} {}\n", text(&r["id"]), text(&r["state"]))
+        });
+        return Ok(());
+    }
+    let run = loop {
+        let run = client.get_json(&format!("/v1/runs/{id}"))?;
+        if !matches!(text(&run["state"]), "queued" | "running") {
+            break run;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    emit(json, &run, describe_run);
+    if run["state"] != "succeeded" {
+        bail!("run {id} {}", text(&run["state"]));
+    }
+    Ok(())
+}
+
+fn describe_run(r: &Value) -> String {
+    let mut out = format!(
+        "run {} of {} {}: {}",
+        text(&r["id"]),
+        text(&r["product"]),
+        text(&r["product_version"]),
+        text(&r["state"])
+    );
+    if let Some(ms) = r["duration_ms"].as_u64() {
+        out.push_str(&format!(" in {ms} ms"));
+    }
+    if let Some(version) = r["published_version"].as_u64() {
+        out.push_str(&format!(", published data version {version}"));
+    }
+    out.push('\n');
+    if let Some(reason) = r["reason"].as_str() {
+        out.push_str(&format!("  {}: {reason}\n", text(&r["failure"])));
+    }
+    out
+}
+
+/// `tessera runs PRODUCT`.
+pub fn runs(client: &Client, product: &str, json: bool) -> Result<()> {
+    let runs = client.get_json(&format!("/v1/products/{}/runs", encode(product)))?;
+    emit(json, &runs, |v| {
+        let mut out = format!(
+            "{:<22} {:<10} {:<12} {:<28} {}\n",
+            "RUN", "VERSION", "STATE", "CREATED", "REASON"
+        );
+        for r in v.as_array().into_iter().flatten() {
+            out.push_str(&format!(
+                "{:<22} {:<10} {:<12} {:<28} {}\n",
+                text(&r["id"]),
+                text(&r["product_version"]),
+                text(&r["state"]),
+                text(&r["created_at"]),
+                r["reason"].as_str().unwrap_or("")
+            ));
+        }
+        out
+    });
+    Ok(())
+}
+
+/// `tessera logs RUN`.
+pub fn logs(client: &Client, run: &str, json: bool) -> Result<()> {
+    let r = client.get_json(&format!("/v1/runs/{}", encode(run)))?;
+    emit(json, &r, |r| {
+        let mut out = describe_run(r);
+        for line in r["log"].as_array().into_iter().flatten() {
+            out.push_str(&format!(
+                "{:>8} ms {:<6} {}\n",
+                line["at_ms"],
+                text(&line["level"]),
+                text(&line["message"])
+            ));
+        }
+        out
+    });
+    Ok(())
+}
+
+/// `tessera get PRODUCT/PORT [--format F] [-o FILE]`: to a file (with a progress bar) or stdout.
+pub fn get(client: &Client, target: &str, format: &str, output: Option<&Path>) -> Result<()> {
+    let Some((product, port)) = target.split_once('/') else {
+        bail!("`{target}` is not PRODUCT/PORT");
+    };
+    let path = format!(
+        "/v1/products/{}/outputs/{}?format={}",
+        encode(product),
+        encode(port),
+        encode(format)
+    );
+    match output {
+        Some(file) => {
+            let partial = file.with_extension("partial");
+            let mut out = std::io::BufWriter::new(
+                std::fs::File::create(&partial)
+                    .with_context(|| format!("cannot create {}", partial.display()))?,
+            );
+            let bar = bar(None, "downloading");
+            let result = client.download(&path, &mut out, &mut |total, done| {
+                if let Some(total) = total {
+                    bar.set_length(total);
+                }
+                bar.set_position(done);
+            });
+            bar.finish_and_clear();
+            let bytes = match result {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    let _ = std::fs::remove_file(&partial);
+                    return Err(e);
+                }
+            };
+            std::io::Write::flush(&mut out)?;
+            drop(out);
+            std::fs::rename(&partial, file)?;
+            eprintln!("wrote {} ({bytes} bytes)", file.display());
+        }
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            client.download(&path, &mut stdout, &mut |_, _| {})?;
+        }
+    }
+    Ok(())
+}
+
+/// Percent-encodes a path segment or query value.
+fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
