@@ -1,0 +1,366 @@
+//! HTTP benchmarks; prints a table. Run with `cargo bench -p tessera-tests --bench http`
+//! (needs `wrk` on the PATH: `apt-get install wrk`).
+//!
+//! 1. Requests per second and latency p99 for a published 1,000-row output as JSON and as
+//!    Parquet, next to a minimal axum handler returning a fixed body of the JSON's size, all on
+//!    loopback in the same run with the same load generator settings.
+//! 2. Server memory (RSS) while one client streams a 10-million-row output as CSV: before,
+//!    peak during, and after.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use arrow::array::{Float64Array, StringArray, StringBuilder};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::record_batch::RecordBatch;
+use tessera_server::auth::NewToken;
+use tessera_server::{AppState, ServerConfig};
+use tessera_store::{Role, Store};
+
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .unwrap_or(0)
+        * 1024
+}
+
+/// Publishes `rows` rows of greetings as `product`'s next version.
+fn publish_greetings(store: &dyn Store, product: &str, rows: usize) {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("name", DataType::Utf8, false),
+        Field::new("greeting", DataType::Utf8, false),
+    ]));
+    let names: Vec<String> = (0..rows).map(|i| format!("person-{i:05}")).collect();
+    let greetings: Vec<String> = names.iter().map(|n| format!("Hello, {n}!")).collect();
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from(names)),
+            Arc::new(StringArray::from(greetings)),
+        ],
+    )
+    .unwrap();
+    let mut sink = store.stage(product, "seed", "greetings", schema).unwrap();
+    sink.write(&batch).unwrap();
+    sink.finish().unwrap();
+    store
+        .publish(
+            product,
+            "seed",
+            &BTreeMap::from([("greetings".to_string(), rows as u64)]),
+        )
+        .unwrap();
+}
+
+/// Publishes `rows` rows of (a, b, c: float64, label: text) as `product`'s port `rows`.
+fn publish_wide(store: &dyn Store, product: &str, rows: usize) {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("a", DataType::Float64, true),
+        Field::new("b", DataType::Float64, true),
+        Field::new("c", DataType::Float64, true),
+        Field::new("label", DataType::Utf8, true),
+    ]));
+    let mut sink = store
+        .stage(product, "wide", "rows", schema.clone())
+        .unwrap();
+    let mut start = 0;
+    while start < rows {
+        let n = (rows - start).min(64 * 1024);
+        let a: Float64Array = (start..start + n).map(|i| i as f64).collect();
+        let b: Float64Array = (start..start + n).map(|i| (i as f64).sqrt()).collect();
+        let c: Float64Array = (start..start + n).map(|i| (i % 97) as f64 * 0.5).collect();
+        let mut label = StringBuilder::with_capacity(n, n * 10);
+        for i in start..start + n {
+            label.append_value(format!("label-{:04}", i % 5000));
+        }
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(a),
+                Arc::new(b),
+                Arc::new(c),
+                Arc::new(label.finish()),
+            ],
+        )
+        .unwrap();
+        sink.write(&batch).unwrap();
+        start += n;
+    }
+    sink.finish().unwrap();
+    store
+        .publish(
+            product,
+            "wide",
+            &BTreeMap::from([("rows".to_string(), rows as u64)]),
+        )
+        .unwrap();
+}
+
+struct WrkResult {
+    requests_per_second: f64,
+    p99_ms: f64,
+}
+
+/// Runs wrk against `url` and reads its summary.
+fn wrk(url: &str) -> Option<WrkResult> {
+    let output = Command::new("wrk")
+        .args(["-t", "2", "-c", "32", "-d", "10s", "--latency", url])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let requests_per_second = text
+        .lines()
+        .find(|l| l.starts_with("Requests/sec:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    let p99 = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("99%"))?
+        .split_whitespace()
+        .nth(1)?
+        .to_string();
+    let p99_ms = if let Some(us) = p99.strip_suffix("us") {
+        us.parse::<f64>().ok()? / 1000.0
+    } else if let Some(ms) = p99.strip_suffix("ms") {
+        ms.parse().ok()?
+    } else {
+        p99.strip_suffix('s')?.parse::<f64>().ok()? * 1000.0
+    };
+    Some(WrkResult {
+        requests_per_second,
+        p99_ms,
+    })
+}
+
+async fn serve_minimal(body: bytes::Bytes) -> std::net::SocketAddr {
+    let app = axum::Router::new().route(
+        "/fixed",
+        axum::routing::get(move || {
+            let body = body.clone();
+            async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    body,
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let rows: usize = std::env::var("TESSERA_BENCH_ROWS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(10_000_000);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let hello = std::fs::read(tessera_tests::built("examples/hello")).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    println!("# Tessera HTTP benchmarks\n");
+    println!(
+        "machine: {} cores, {}; server and load generator share the machine\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::env::consts::ARCH
+    );
+    runtime.block_on(async {
+        let state = AppState::open(ServerConfig {
+            data_dir: data.path().to_path_buf(),
+            ..ServerConfig::default()
+        })
+        .unwrap();
+        let admin = tessera_server::auth::issue(
+            state.store(),
+            NewToken {
+                role: Role::Admin,
+                domain: None,
+                grants: Vec::new(),
+                description: "bench".into(),
+            },
+        )
+        .unwrap()
+        .0;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(tessera_server::serve(
+            listener,
+            state.clone(),
+            std::future::pending(),
+        ));
+        // Deploy hello, then publish 1,000 rows and the 10-million-row port as its data.
+        let deployed = ureq_post(addr, "/v1/products", &admin, &hello);
+        assert!(deployed.contains("\"active\":true"), "{deployed}");
+        publish_greetings(state.store(), "hello", 1000);
+
+        let base = format!("http://{addr}/v1/products/hello/outputs/greetings");
+        let json_body = fetch(&format!("{base}?format=json"));
+        let minimal = serve_minimal(bytes::Bytes::from(json_body.clone())).await;
+        println!("## Requests for a published 1,000-row output (wrk -t2 -c32 -d10s)\n");
+        println!("| endpoint | body | requests/s | p99 | vs minimal |");
+        println!("|---|---:|---:|---:|---:|");
+        let mut baseline = None;
+        for (label, url) in [
+            (
+                "minimal axum handler, fixed body",
+                format!("http://{minimal}/fixed"),
+            ),
+            ("Tessera output, JSON", format!("{base}?format=json")),
+            ("Tessera output, Parquet", format!("{base}?format=parquet")),
+        ] {
+            let size = fetch(&url).len();
+            let result = tokio::task::spawn_blocking(move || wrk(&url))
+                .await
+                .unwrap();
+            let Some(result) = result else {
+                println!("| {label} | {size} B | wrk not found or failed | | |");
+                continue;
+            };
+            let base_rate = *baseline.get_or_insert(result.requests_per_second);
+            println!(
+                "| {label} | {size} B | {:.0} | {:.2} ms | {:.0}% |",
+                result.requests_per_second,
+                result.p99_ms,
+                100.0 * result.requests_per_second / base_rate
+            );
+        }
+
+        // Memory while one client streams a large output.
+        let store = state.store();
+        publish_wide_product(&state, &admin, addr);
+        let began = Instant::now();
+        publish_wide(store, "wide", rows);
+        let publish_time = began.elapsed();
+        let before = rss_bytes();
+        let peak = Arc::new(AtomicU64::new(before));
+        let done = Arc::new(AtomicBool::new(false));
+        let sampler = {
+            let (peak, done) = (peak.clone(), done.clone());
+            std::thread::spawn(move || {
+                while !done.load(Ordering::Relaxed) {
+                    peak.fetch_max(rss_bytes(), Ordering::Relaxed);
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            })
+        };
+        let url = format!("http://{addr}/v1/products/wide/outputs/rows?format=csv");
+        let began = Instant::now();
+        let bytes = tokio::task::spawn_blocking(move || {
+            let mut response = ureq::get(&url).call().unwrap();
+            let mut reader = response.body_mut().as_reader();
+            let mut buffer = vec![0u8; 1 << 16];
+            let mut total = 0u64;
+            loop {
+                let n = reader.read(&mut buffer).unwrap();
+                if n == 0 {
+                    break total;
+                }
+                total += n as u64;
+            }
+        })
+        .await
+        .unwrap();
+        let elapsed = began.elapsed();
+        done.store(true, Ordering::Relaxed);
+        sampler.join().unwrap();
+        let after = rss_bytes();
+        let stored = store.current_version("wide").unwrap().unwrap().ports["rows"].bytes;
+        println!("\n## Memory while streaming {rows} rows as CSV\n");
+        println!("| measure | value |");
+        println!("|---|---:|");
+        println!("| stored Arrow IPC file | {:.0} MB |", stored as f64 / 1e6);
+        println!(
+            "| CSV streamed | {:.0} MB in {:.1} s ({:.0} MB/s) |",
+            bytes as f64 / 1e6,
+            elapsed.as_secs_f64(),
+            bytes as f64 / 1e6 / elapsed.as_secs_f64()
+        );
+        println!("| server RSS before | {:.0} MB |", before as f64 / 1e6);
+        println!(
+            "| server RSS peak while streaming | {:.0} MB |",
+            peak.load(Ordering::Relaxed) as f64 / 1e6
+        );
+        println!("| server RSS after | {:.0} MB |", after as f64 / 1e6);
+        println!(
+            "| (publishing the rows took) | {:.1} s |",
+            publish_time.as_secs_f64()
+        );
+    });
+}
+
+/// Deploys a second product (hello under another name, with a `rows` port) to hold the large
+/// output.
+fn publish_wide_product(_state: &AppState, admin: &str, addr: std::net::SocketAddr) {
+    let hello = std::fs::read(tessera_tests::built("examples/hello")).unwrap();
+    let manifest = tessera_core::package::read_embedded(&hello)
+        .unwrap()
+        .manifest
+        .unwrap();
+    let manifest = manifest
+        .replace("name = \"hello\"", "name = \"wide\"")
+        .replace(
+            "name = \"greetings\"\ndescription = \"One greeting per person\"\nschema = { name = { type = \"text\", required = true }, greeting = { type = \"text\", required = true } }\nchecks = [{ kind = \"not_null\", column = \"greeting\" }]",
+            "name = \"rows\"\nschema = { a = \"float64\", b = \"float64\", c = \"float64\", label = \"text\" }",
+        );
+    let wasm = tessera_core::package::embed(&hello, &manifest, None).unwrap();
+    let answer = ureq_post(addr, "/v1/products", admin, &wasm);
+    assert!(answer.contains("\"product\":\"wide\""), "{answer}");
+}
+
+fn ureq_post(addr: std::net::SocketAddr, path: &str, token: &str, body: &[u8]) -> String {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let body = body.to_vec();
+    let url = format!("http://{addr}{path}");
+    let token = token.to_string();
+    std::thread::spawn(move || {
+        agent
+            .post(&url)
+            .header("Authorization", &format!("Bearer {token}"))
+            .send(&body[..])
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap()
+    })
+    .join()
+    .unwrap()
+}
+
+fn fetch(url: &str) -> Vec<u8> {
+    let url = url.to_string();
+    std::thread::spawn(move || {
+        ureq::get(&url)
+            .call()
+            .unwrap()
+            .body_mut()
+            .with_config()
+            .limit(1 << 30)
+            .read_to_vec()
+            .unwrap()
+    })
+    .join()
+    .unwrap()
+}
