@@ -778,6 +778,7 @@ async fn a_real_server_on_loopback() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let store = state.clone();
     let server = tokio::spawn(tessera_server::serve(listener, state, async {
         let _ = stopped.await;
     }));
@@ -829,6 +830,76 @@ async fn a_real_server_on_loopback() {
         "an empty output is a header: {csv}"
     );
 
+    // With greetings published, every format read over the socket parses to the same rows.
+    publish_greetings(store.store(), "seed");
+    let base = format!("http://{addr}/v1/products/hello/outputs/greetings");
+    let formats = tokio::task::spawn_blocking(move || {
+        ["json", "ndjson", "csv", "arrow", "parquet"].map(|format| {
+            let mut response = ureq::get(&format!("{base}?format={format}"))
+                .call()
+                .unwrap();
+            assert_eq!(response.headers()["tessera-data-version"], "2");
+            (format, response.body_mut().read_to_vec().unwrap())
+        })
+    })
+    .await
+    .unwrap();
+    for (format, body) in formats {
+        let names: Vec<String> = match format {
+            "json" => serde_json::from_slice::<Vec<Value>>(&body)
+                .unwrap()
+                .iter()
+                .map(|r| r["name"].as_str().unwrap().to_string())
+                .collect(),
+            "ndjson" => String::from_utf8(body)
+                .unwrap()
+                .lines()
+                .map(|l| {
+                    serde_json::from_str::<Value>(l).unwrap()["name"]
+                        .as_str()
+                        .unwrap()
+                        .to_string()
+                })
+                .collect(),
+            "csv" => {
+                let schema = Arc::new(arrow::datatypes::Schema::new(vec![
+                    arrow::datatypes::Field::new("name", arrow::datatypes::DataType::Utf8, false),
+                    arrow::datatypes::Field::new(
+                        "greeting",
+                        arrow::datatypes::DataType::Utf8,
+                        false,
+                    ),
+                ]));
+                let batches: Vec<RecordBatch> = arrow::csv::ReaderBuilder::new(schema)
+                    .with_header(true)
+                    .build(std::io::Cursor::new(body))
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect();
+                texts(&batches, "name")
+            }
+            "arrow" => texts(
+                &arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(body), None)
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect::<Vec<_>>(),
+                "name",
+            ),
+            _ => texts(
+                &parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+                    Bytes::from(body),
+                )
+                .unwrap()
+                .build()
+                .unwrap()
+                .map(Result::unwrap)
+                .collect::<Vec<_>>(),
+                "name",
+            ),
+        };
+        assert_eq!(names, NAMES, "{format}");
+    }
+
     stop.send(()).unwrap();
     tokio::time::timeout(Duration::from_secs(30), server)
         .await
@@ -836,6 +907,7 @@ async fn a_real_server_on_loopback() {
         .unwrap()
         .unwrap();
     // Deployments survive a restart.
+    drop(store);
     let state = AppState::open(ServerConfig {
         data_dir: data.path().to_path_buf(),
         ..config()

@@ -32,7 +32,23 @@ struct Inner {
     parquet_cache: PathBuf,
     events: EventBus,
     metrics: Metrics,
+    views: RwLock<HashMap<String, ProductView>>,
+    rendered: Mutex<RenderCache>,
 }
+
+/// Renditions of small published outputs, by ETag, first in first out within a byte budget.
+#[derive(Default)]
+struct RenderCache {
+    bodies: HashMap<String, bytes::Bytes>,
+    order: std::collections::VecDeque<String>,
+    bytes: usize,
+}
+
+/// Bytes of renditions kept in memory.
+const RENDER_CACHE_BYTES: usize = 64 << 20;
+
+/// A product's active manifest and active version, as handlers need them on every request.
+pub type ProductView = (Arc<tessera_core::manifest::Manifest>, Option<String>);
 
 impl AppState {
     /// Opens the data directory (creating it), recovers from an unclean stop, and sets up the
@@ -76,6 +92,8 @@ impl AppState {
                 parquet_cache: cache.join("parquet"),
                 events: EventBus::default(),
                 metrics: Metrics::default(),
+                views: RwLock::new(HashMap::new()),
+                rendered: Mutex::new(RenderCache::default()),
             }),
         })
     }
@@ -93,6 +111,59 @@ impl AppState {
     /// The sandbox.
     pub fn runtime(&self) -> &Runtime {
         &self.inner.runtime
+    }
+
+    /// The cached view of a product, if any.
+    pub fn cached_view(&self, name: &str) -> Option<ProductView> {
+        self.inner
+            .views
+            .read()
+            .ok()
+            .and_then(|views| views.get(name).cloned())
+    }
+
+    /// Caches the view of a product.
+    pub fn cache_view(&self, name: &str, view: ProductView) {
+        if let Ok(mut views) = self.inner.views.write() {
+            views.insert(name.to_string(), view);
+        }
+    }
+
+    /// Drops the cached view of a product (after a deploy or an activation).
+    pub fn forget_view(&self, name: &str) {
+        if let Ok(mut views) = self.inner.views.write() {
+            views.remove(name);
+        }
+    }
+
+    /// A kept rendition.
+    pub fn rendered(&self, etag: &str) -> Option<bytes::Bytes> {
+        self.inner
+            .rendered
+            .lock()
+            .ok()
+            .and_then(|cache| cache.bodies.get(etag).cloned())
+    }
+
+    /// Keeps a rendition, dropping the oldest ones beyond the budget.
+    pub fn keep_rendered(&self, etag: &str, body: bytes::Bytes) {
+        let Ok(mut cache) = self.inner.rendered.lock() else {
+            return;
+        };
+        if body.len() > RENDER_CACHE_BYTES / 16 || cache.bodies.contains_key(etag) {
+            return;
+        }
+        cache.bytes += body.len();
+        cache.order.push_back(etag.to_string());
+        cache.bodies.insert(etag.to_string(), body);
+        while cache.bytes > RENDER_CACHE_BYTES {
+            let Some(oldest) = cache.order.pop_front() else {
+                break;
+            };
+            if let Some(dropped) = cache.bodies.remove(&oldest) {
+                cache.bytes -= dropped.len();
+            }
+        }
     }
 
     /// The event bus.

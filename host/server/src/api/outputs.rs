@@ -108,25 +108,20 @@ pub async fn read_output(
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let format = OutputFormat::negotiate(params.text("format"), accept)?;
 
-    let source = store.read(&name, version.number, &port)?;
-    let schema = source.schema();
+    // Published files have exactly the declared columns, in the declared order.
+    let declared_schema = &declared.schema;
     let columns = match params.text("columns") {
         None => None,
         Some(list) => Some(
             list.split(',')
                 .map(str::trim)
                 .map(|c| {
-                    schema.index_of(c).map_err(|_| {
+                    declared_schema.index_of(c).ok_or_else(|| {
                         ApiError::bad_parameter(
                             "columns",
                             format!(
                                 "`{c}` is not a column of {port}; its columns are {}",
-                                schema
-                                    .fields()
-                                    .iter()
-                                    .map(|f| f.name().as_str())
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
+                                declared_schema.names().join(", ")
                             ),
                         )
                     })
@@ -183,11 +178,37 @@ pub async fn read_output(
             state.clone(),
             name,
             file,
+            &etag,
             headers.get(header::RANGE),
             response_headers,
         )
         .await;
     }
+
+    // Small outputs are encoded right here (a thread hand-off costs more than the work), and
+    // kept: a published version never changes, so neither does its rendition.
+    if version
+        .ports
+        .get(&port)
+        .is_some_and(|p| p.bytes <= INLINE_BYTES)
+    {
+        let body = match state.rendered(&etag) {
+            Some(body) => body,
+            None => {
+                let source = store.read(&name, version.number, &port)?;
+                let body = Bytes::from(
+                    encode(source, selection, format, Vec::new()).map_err(ApiError::internal)?,
+                );
+                state.keep_rendered(&etag, body.clone());
+                body
+            }
+        };
+        state
+            .metrics()
+            .served(&name, format.name(), body.len() as u64);
+        return Ok((response_headers, body).into_response());
+    }
+    let source = store.read(&name, version.number, &port)?;
 
     let (sender, receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let served = state.clone();
@@ -207,6 +228,10 @@ pub async fn read_output(
     });
     Ok((response_headers, Body::from_stream(stream(receiver))).into_response())
 }
+
+/// Outputs (as stored) up to this size are encoded on the request's task; larger ones stream
+/// from a blocking thread.
+const INLINE_BYTES: u64 = 1 << 20;
 
 fn stream(
     receiver: mpsc::Receiver<Result<Bytes, std::io::Error>>,
@@ -331,6 +356,7 @@ async fn serve_file(
     state: AppState,
     product: String,
     path: PathBuf,
+    etag: &str,
     range: Option<&HeaderValue>,
     mut headers: HeaderMap,
 ) -> ApiResult<Response> {
@@ -362,6 +388,24 @@ async fn serve_file(
         None => (StatusCode::OK, 0, length),
     };
     insert(&mut headers, header::CONTENT_LENGTH, &count.to_string());
+    if length <= INLINE_BYTES {
+        let bytes = match state.rendered(etag) {
+            Some(bytes) => bytes,
+            None => {
+                let bytes = Bytes::from(std::fs::read(&path).map_err(ApiError::internal)?);
+                state.keep_rendered(etag, bytes.clone());
+                bytes
+            }
+        };
+        let slice = bytes
+            .get(start as usize..(start + count) as usize)
+            .map(|_| bytes.slice(start as usize..(start + count) as usize))
+            .ok_or_else(|| ApiError::internal("the Parquet rendition changed size"))?;
+        state
+            .metrics()
+            .served(&product, "parquet", slice.len() as u64);
+        return Ok((status, headers, slice).into_response());
+    }
     let (sender, receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     tokio::task::spawn_blocking(move || {
         let mut out = ChunkWriter::new(sender);

@@ -1,5 +1,7 @@
 //! Deploying products and finding them: upload, catalog, descriptor, code versions, activation.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -100,8 +102,10 @@ pub async fn deploy(
         }
     };
     state.remember(product);
+    state.forget_view(&name);
     if activate && state.store().active(&name)?.as_deref() != Some(version.as_str()) {
         state.store().activate(&name, &version)?;
+        state.forget_view(&name);
         state.events().emit(Event::Activated {
             product: name.clone(),
             version: version.clone(),
@@ -261,11 +265,15 @@ pub async fn catalog(
     }))
 }
 
-/// The manifest of the active version (or of the newest deployment when none is active).
+/// The manifest of the active version (or of the newest deployment when none is active), and
+/// the active version. Cached in memory; deploys and activations refresh the cache.
 pub fn active_manifest(
     state: &AppState,
     name: &str,
-) -> ApiResult<Option<(Manifest, Option<String>)>> {
+) -> ApiResult<Option<(Arc<Manifest>, Option<String>)>> {
+    if let Some(view) = state.cached_view(name) {
+        return Ok(Some(view));
+    }
     let deployments = state.store().deployments(name)?;
     let active = state.store().active(name)?;
     let chosen = active
@@ -277,7 +285,9 @@ pub fn active_manifest(
     };
     let manifest = Manifest::parse(&deployment.manifest, "<deployed product.toml>")
         .map_err(|e| ApiError::internal(format!("stored manifest of {name}: {e}")))?;
-    Ok(Some((manifest, active)))
+    let view = (Arc::new(manifest), active);
+    state.cache_view(name, view.clone());
+    Ok(Some(view))
 }
 
 fn status(state: &AppState, name: &str) -> ApiResult<String> {
@@ -403,6 +413,7 @@ pub async fn activate(
         ));
     }
     state.store().activate(&name, &version)?;
+    state.forget_view(&name);
     state.events().emit(Event::Activated {
         product: name.clone(),
         version: version.clone(),
@@ -414,7 +425,7 @@ pub async fn activate(
 /// The domain that owns a product (from its active, or newest, manifest).
 pub fn product_domain(state: &AppState, name: &str) -> ApiResult<String> {
     match active_manifest(state, name)? {
-        Some((manifest, _)) => Ok(manifest.product.domain),
+        Some((manifest, _)) => Ok(manifest.product.domain.clone()),
         None => Err(ApiError::not_found(
             format!("no product named `{name}` is deployed"),
             &state.store().products()?,
