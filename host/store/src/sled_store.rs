@@ -32,6 +32,9 @@ pub struct SledStore {
     deployments: sled::Tree,
     active: sled::Tree,
     tokens: sled::Tree,
+    /// The current version of each product, as last read or published. Only this process can
+    /// publish into this directory (sled locks it), so the copy stays true.
+    current_cache: std::sync::RwLock<std::collections::HashMap<String, Version>>,
     publish_lock: Mutex<()>,
     fail_before_commit: std::sync::atomic::AtomicBool,
 }
@@ -98,6 +101,7 @@ impl SledStore {
             deployments: db.open_tree("deployments")?,
             active: db.open_tree("active")?,
             tokens: db.open_tree("tokens")?,
+            current_cache: Default::default(),
             db,
             publish_lock: Mutex::new(()),
             fail_before_commit: std::sync::atomic::AtomicBool::new(false),
@@ -252,6 +256,9 @@ impl Store for SledStore {
             })
             .map_err(|e| StoreError::Io(format!("publish transaction failed: {e:?}")))?;
         self.db.flush()?;
+        if let Ok(mut cache) = self.current_cache.write() {
+            cache.insert(product.to_string(), version.clone());
+        }
         let _ = std::fs::remove_dir_all(self.root.join("staging").join(run_id));
         Ok(version)
     }
@@ -266,13 +273,25 @@ impl Store for SledStore {
     }
 
     fn current_version(&self, product: &str) -> Result<Option<Version>, StoreError> {
-        match self.current.get(product)? {
-            None => Ok(None),
+        if let Some(version) = self
+            .current_cache
+            .read()
+            .ok()
+            .and_then(|cache| cache.get(product).cloned())
+        {
+            return Ok(Some(version));
+        }
+        let version = match self.current.get(product)? {
+            None => return Ok(None),
             Some(v) => self.version(
                 product,
                 u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])),
-            ),
+            )?,
+        };
+        if let (Some(version), Ok(mut cache)) = (&version, self.current_cache.write()) {
+            cache.insert(product.to_string(), version.clone());
         }
+        Ok(version)
     }
 
     fn version(&self, product: &str, number: u64) -> Result<Option<Version>, StoreError> {
