@@ -157,6 +157,30 @@ fn standard_output_and_error_are_captured_into_the_log() {
 }
 
 #[test]
+fn output_past_the_capture_limit_is_cut_not_fatal() {
+    let (_, product) = hostile();
+    let (outcome, sink) = run(&product, "shout");
+    assert!(outcome.succeeded(), "{:?}", outcome.status);
+    assert_eq!(outcome_text(&sink), "shouted");
+    let kept: usize = outcome
+        .log
+        .iter()
+        .filter(|l| l.level == LogLevel::Stdout && l.message.starts_with('x'))
+        .map(|l| l.message.len() + 1)
+        .sum();
+    assert!(kept <= 1 << 20, "at most the limit is kept: {kept}");
+    let note = outcome.log.last().unwrap();
+    assert_eq!(note.level, LogLevel::Stdout);
+    assert_eq!(
+        note.message,
+        format!(
+            "[{} more bytes of stdout were dropped past the capture limit]",
+            3 * 1024 * 1024 - (1 << 20)
+        )
+    );
+}
+
+#[test]
 fn a_failing_run_leaves_other_runs_and_later_runs_unaffected() {
     let (runtime, product) = hostile();
     let rt = tokio::runtime::Builder::new_multi_thread()

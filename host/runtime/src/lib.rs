@@ -17,6 +17,7 @@
 
 mod bindings;
 mod cache;
+mod capture;
 mod convert;
 mod host;
 mod limits;
@@ -59,7 +60,8 @@ pub struct RuntimeConfig {
     pub pooling: bool,
     /// How often the epoch advances; timeouts are enforced at this granularity.
     pub epoch_tick: Duration,
-    /// Bytes of standard output and of standard error kept per run; writing more traps.
+    /// Bytes of standard output and of standard error kept per run; more is dropped (and the
+    /// log says how much).
     pub max_captured_output: usize,
 }
 

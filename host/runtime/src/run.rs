@@ -8,9 +8,9 @@ use tessera_core::manifest::ByteSize;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, Trap};
 use wasmtime_wasi::WasiCtxBuilder;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 use crate::bindings::{Error as WitError, Product as Bindings, tessera::product::types::RunInfo};
+use crate::capture::CapturedOutput;
 use crate::limits::MemoryLimiter;
 use crate::outcome::{FailureKind, LogLevel, LogLine, PortSummary, RunOutcome, RunStatus};
 use crate::state::{OutputPort, RunState};
@@ -34,8 +34,8 @@ pub(crate) fn host_failure(run_id: String, reason: String) -> RunOutcome {
 }
 
 struct Pipes {
-    stdout: MemoryOutputPipe,
-    stderr: MemoryOutputPipe,
+    stdout: CapturedOutput,
+    stderr: CapturedOutput,
 }
 
 fn new_store(
@@ -47,8 +47,8 @@ fn new_store(
     let runtime = &product.inner.runtime;
     let manifest = product.inner.manifest.clone();
     let pipes = Pipes {
-        stdout: MemoryOutputPipe::new(runtime.config.max_captured_output),
-        stderr: MemoryOutputPipe::new(runtime.config.max_captured_output),
+        stdout: CapturedOutput::new(runtime.config.max_captured_output),
+        stderr: CapturedOutput::new(runtime.config.max_captured_output),
     };
     // No args, no environment, no preopened directories, no network: only captured stdio.
     let wasi = WasiCtxBuilder::new()
@@ -143,19 +143,31 @@ pub(crate) fn execute(product: &Product, request: RunRequest) -> RunOutcome {
 
     let mut state = store.into_data();
     let mut log = std::mem::take(&mut state.log);
-    let stderr = String::from_utf8_lossy(&pipes.stderr.contents()).into_owned();
-    let stdout = String::from_utf8_lossy(&pipes.stdout.contents()).into_owned();
+    let (stderr, stderr_dropped) = pipes.stderr.contents();
+    let (stdout, stdout_dropped) = pipes.stdout.contents();
+    let stderr = String::from_utf8_lossy(&stderr).into_owned();
+    let stdout = String::from_utf8_lossy(&stdout).into_owned();
     let at_ms = duration.as_millis() as u64;
-    log.extend(stdout.lines().map(|l| LogLine {
-        level: LogLevel::Stdout,
-        message: l.to_string(),
-        at_ms,
-    }));
-    log.extend(stderr.lines().map(|l| LogLine {
-        level: LogLevel::Stderr,
-        message: l.to_string(),
-        at_ms,
-    }));
+    for (level, text, dropped) in [
+        (LogLevel::Stdout, &stdout, stdout_dropped),
+        (LogLevel::Stderr, &stderr, stderr_dropped),
+    ] {
+        log.extend(text.lines().map(|l| LogLine {
+            level,
+            message: l.to_string(),
+            at_ms,
+        }));
+        if dropped > 0 {
+            log.push(LogLine {
+                level,
+                message: format!(
+                    "[{dropped} more bytes of {} were dropped past the capture limit]",
+                    level.name()
+                ),
+                at_ms,
+            });
+        }
+    }
 
     let mut status = match result {
         _ if state.input_fault.is_some() => RunStatus::Failed {
