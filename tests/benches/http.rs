@@ -16,51 +16,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use arrow::array::{Float64Array, StringArray, StringBuilder};
+use arrow::array::{Float64Array, StringBuilder};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use tessera_server::auth::NewToken;
 use tessera_server::{AppState, ServerConfig};
 use tessera_store::{Role, Store};
-
-fn rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<u64>().ok())
-        .unwrap_or(0)
-        * 1024
-}
-
-/// Publishes `rows` rows of greetings as `product`'s next version.
-fn publish_greetings(store: &dyn Store, product: &str, rows: usize) {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("name", DataType::Utf8, false),
-        Field::new("greeting", DataType::Utf8, false),
-    ]));
-    let names: Vec<String> = (0..rows).map(|i| format!("person-{i:05}")).collect();
-    let greetings: Vec<String> = names.iter().map(|n| format!("Hello, {n}!")).collect();
-    let batch = RecordBatch::try_new(
-        schema.clone(),
-        vec![
-            Arc::new(StringArray::from(names)),
-            Arc::new(StringArray::from(greetings)),
-        ],
-    )
-    .unwrap();
-    let mut sink = store.stage(product, "seed", "greetings", schema).unwrap();
-    sink.write(&batch).unwrap();
-    sink.finish().unwrap();
-    store
-        .publish(
-            product,
-            "seed",
-            &BTreeMap::from([("greetings".to_string(), rows as u64)]),
-        )
-        .unwrap();
-}
 
 /// Publishes `rows` rows of (a, b, c: float64, label: text) as `product`'s port `rows`.
 fn publish_wide(store: &dyn Store, product: &str, rows: usize) {
@@ -211,7 +172,7 @@ fn main() {
         // Deploy hello, then publish 1,000 rows and the 10-million-row port as its data.
         let deployed = ureq_post(addr, "/v1/products", &admin, &hello);
         assert!(deployed.contains("\"active\":true"), "{deployed}");
-        publish_greetings(state.store(), "hello", 1000);
+        tessera_tests::fixtures::publish_greetings(state.store(), "hello", "seed", 1000);
 
         let base = format!("http://{addr}/v1/products/hello/outputs/greetings");
         let json_body = fetch(&format!("{base}?format=json"));
@@ -251,14 +212,14 @@ fn main() {
         let began = Instant::now();
         publish_wide(store, "wide", rows);
         let publish_time = began.elapsed();
-        let before = rss_bytes();
+        let before = tessera_tests::rss_bytes();
         let peak = Arc::new(AtomicU64::new(before));
         let done = Arc::new(AtomicBool::new(false));
         let sampler = {
             let (peak, done) = (peak.clone(), done.clone());
             std::thread::spawn(move || {
                 while !done.load(Ordering::Relaxed) {
-                    peak.fetch_max(rss_bytes(), Ordering::Relaxed);
+                    peak.fetch_max(tessera_tests::rss_bytes(), Ordering::Relaxed);
                     std::thread::sleep(Duration::from_millis(10));
                 }
             })
@@ -283,7 +244,7 @@ fn main() {
         let elapsed = began.elapsed();
         done.store(true, Ordering::Relaxed);
         sampler.join().unwrap();
-        let after = rss_bytes();
+        let after = tessera_tests::rss_bytes();
         let stored = store.current_version("wide").unwrap().unwrap().ports["rows"].bytes;
         println!("\n## Memory while streaming {rows} rows as CSV\n");
         println!("| measure | value |");

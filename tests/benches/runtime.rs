@@ -27,17 +27,6 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-fn rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<u64>().ok())
-        .unwrap_or(0)
-        * 1024
-}
-
 fn start_latency(wasm: &[u8]) {
     println!("\n## Run start latency (store + instantiate, ready to enter `run`)\n");
     println!("| setup | runs | p50 | p99 |");
@@ -255,7 +244,7 @@ fn idle_memory(wasm: &[u8]) {
         ..Default::default()
     })
     .unwrap();
-    let before = rss_bytes();
+    let before = tessera_tests::rss_bytes();
     let mut products = Vec::new();
     let began = Instant::now();
     for i in 0..100 {
@@ -265,7 +254,7 @@ fn idle_memory(wasm: &[u8]) {
         products.push(runtime.load(&packaged).unwrap());
     }
     let load = began.elapsed();
-    let after = rss_bytes();
+    let after = tessera_tests::rss_bytes();
     println!("\n## Host memory with 100 products deployed and idle\n");
     println!("| measure | value |");
     println!("|---|---:|");

@@ -5,12 +5,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-
-use arrow::array::StringArray;
-use arrow::datatypes::{DataType, Field, Schema};
-use arrow::record_batch::RecordBatch;
 use tessera_server::{AppState, ServerConfig};
 
 #[tokio::main]
@@ -49,33 +43,7 @@ async fn main() {
         .store()
         .activate("hello", &manifest.product.version.to_string())
         .unwrap();
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("name", DataType::Utf8, false),
-        Field::new("greeting", DataType::Utf8, false),
-    ]));
-    let names: Vec<String> = (0..1000).map(|i| format!("person-{i:04}")).collect();
-    let greetings: Vec<String> = names.iter().map(|n| format!("Hello, {n}!")).collect();
-    let batch = RecordBatch::try_new(
-        schema.clone(),
-        vec![
-            Arc::new(StringArray::from(names)),
-            Arc::new(StringArray::from(greetings)),
-        ],
-    )
-    .unwrap();
-    let store = state.store();
-    let mut sink = store
-        .stage("hello", "fixture", "greetings", schema)
-        .unwrap();
-    sink.write(&batch).unwrap();
-    sink.finish().unwrap();
-    store
-        .publish(
-            "hello",
-            "fixture",
-            &BTreeMap::from([("greetings".to_string(), 1000)]),
-        )
-        .unwrap();
+    tessera_tests::fixtures::publish_greetings(state.store(), "hello", "fixture", 1000);
     let listener = tokio::net::TcpListener::bind(&addr).await.unwrap();
     println!("serving http://{addr}/v1/products/hello/outputs/greetings (1,000 rows)");
     tessera_server::serve(listener, state, tessera_server::shutdown_signal())

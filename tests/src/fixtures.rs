@@ -136,3 +136,40 @@ pub fn annotations_csv(annotations: &[Annotation]) -> String {
     }
     csv
 }
+
+/// Publishes `rows` greetings (`name` = `person-0000`…, `greeting` = `Hello, person-0000!`…)
+/// as the next data version of `product`'s port `greetings`, straight through the store.
+pub fn publish_greetings(store: &dyn tessera_store::Store, product: &str, run: &str, rows: usize) {
+    use std::sync::Arc;
+
+    use arrow::array::StringArray;
+    use arrow::datatypes::{DataType, Field, Schema};
+    use arrow::record_batch::RecordBatch;
+
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("name", DataType::Utf8, false),
+        Field::new("greeting", DataType::Utf8, false),
+    ]));
+    let names: Vec<String> = (0..rows).map(|i| format!("person-{i:04}")).collect();
+    let greetings: Vec<String> = names.iter().map(|n| format!("Hello, {n}!")).collect();
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from(names)),
+            Arc::new(StringArray::from(greetings)),
+        ],
+    )
+    .expect("the columns match the schema");
+    let mut sink = store
+        .stage(product, run, "greetings", schema)
+        .expect("staging works");
+    sink.write(&batch).expect("the batch is written");
+    sink.finish().expect("the sink finishes");
+    store
+        .publish(
+            product,
+            run,
+            &std::collections::BTreeMap::from([("greetings".to_string(), rows as u64)]),
+        )
+        .expect("the version publishes");
+}

@@ -42,3 +42,15 @@ pub fn runtime() -> tessera_runtime::Runtime {
     })
     .expect("the sandbox starts")
 }
+
+/// Resident memory of this process in bytes (Linux; 0 elsewhere), for the benchmarks.
+pub fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .unwrap_or(0)
+        * 1024
+}
