@@ -62,7 +62,10 @@ fn publish_wide(store: &dyn Store, product: &str, rows: usize) {
         .publish(
             product,
             "wide",
-            &BTreeMap::from([("rows".to_string(), rows as u64)]),
+            &tessera_store::Publication::outputs(BTreeMap::from([(
+                "rows".to_string(),
+                rows as u64,
+            )])),
         )
         .unwrap();
 }

@@ -104,7 +104,10 @@ fn publish_source(store: &SledStore, rows: usize) -> u64 {
         .publish(
             "source",
             "seed",
-            &BTreeMap::from([("rows".to_string(), rows as u64)]),
+            &tessera_store::Publication::outputs(BTreeMap::from([(
+                "rows".to_string(),
+                rows as u64,
+            )])),
         )
         .unwrap();
     summary.bytes
@@ -146,7 +149,10 @@ fn data_path(wasm: &[u8], rows: usize) {
             .publish(
                 "native",
                 &run_id,
-                &BTreeMap::from([("copy".to_string(), copied)]),
+                &tessera_store::Publication::outputs(BTreeMap::from([(
+                    "copy".to_string(),
+                    copied,
+                )])),
             )
             .unwrap();
         let native = began.elapsed();
@@ -167,7 +173,10 @@ fn data_path(wasm: &[u8], rows: usize) {
             .publish(
                 "identity",
                 &run_id,
-                &BTreeMap::from([("copy".to_string(), outcome.outputs["copy"].rows)]),
+                &tessera_store::Publication::outputs(BTreeMap::from([(
+                    "copy".to_string(),
+                    outcome.outputs["copy"].rows,
+                )])),
             )
             .unwrap();
         let sandbox = began.elapsed();

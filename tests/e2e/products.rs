@@ -196,7 +196,13 @@ fn labeled_studies_publishes_consensus_that_matches_an_independent_count() {
         .iter()
         .map(|(k, v)| (k.clone(), v.rows))
         .collect();
-    let version = store.publish("labeled-studies", "ls-1", &rows).unwrap();
+    let version = store
+        .publish(
+            "labeled-studies",
+            "ls-1",
+            &tessera_store::Publication::outputs(rows.clone()),
+        )
+        .unwrap();
     assert_eq!(version.number, 1);
     assert_eq!(version.ports["consensus"].rows, 569);
 

@@ -17,12 +17,12 @@ use tessera_core::manifest::Manifest;
 use tessera_core::package;
 use tessera_server::auth::NewToken;
 use tessera_server::{AppState, Limits, ServerConfig};
-use tessera_store::{MemoryStore, Role, Store};
+use tessera_store::{Role, SledStore, Store};
 use tower::ServiceExt;
 
 struct Api {
     state: AppState,
-    store: Arc<MemoryStore>,
+    store: Arc<SledStore>,
     /// An admin token, sent with every POST.
     admin: String,
     _cache: tempfile::TempDir,
@@ -87,7 +87,7 @@ impl Api {
 
     fn with_config(config: ServerConfig) -> Api {
         let cache = tempfile::tempdir().unwrap();
-        let store = Arc::new(MemoryStore::new());
+        let store = Arc::new(SledStore::open(&cache.path().join("data")).unwrap());
         let state =
             AppState::with_store(config, store.clone(), cache.path().to_path_buf()).unwrap();
         let admin = token(store.as_ref(), Role::Admin, None, &[]);
@@ -166,6 +166,26 @@ impl Api {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         panic!("run {id} did not finish");
+    }
+
+    /// Waits until `product` has `count` runs and none is queued or running; returns them,
+    /// newest first.
+    async fn settled_runs(&self, product: &str, count: usize) -> Vec<Value> {
+        for _ in 0..600 {
+            let runs = self
+                .get(&format!("/v1/products/{product}/runs"))
+                .await
+                .json();
+            let runs = runs.as_array().cloned().unwrap_or_default();
+            let busy = runs
+                .iter()
+                .any(|r| matches!(r["state"].as_str(), Some("queued" | "running")));
+            if runs.len() >= count && !busy {
+                return runs;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("{product} did not settle at {count} runs");
     }
 }
 
@@ -253,7 +273,7 @@ fn publish_greetings_as(store: &dyn Store, product: &str, run: &str) {
         .publish(
             product,
             run,
-            &BTreeMap::from([("greetings".to_string(), 3)]),
+            &tessera_store::Publication::outputs(BTreeMap::from([("greetings".to_string(), 3)])),
         )
         .unwrap();
 }
@@ -694,6 +714,11 @@ async fn runs_publish_outputs_or_fail_with_the_reason() {
         "{log:?}"
     );
     assert!(run["duration_ms"].is_u64());
+    // hello's new version woke the copy, which reads it downstream.
+    let runs = api.settled_runs("greeting-copy", 2).await;
+    assert_eq!(runs[0]["cause"], "upstream", "{runs:?}");
+    assert_eq!(runs[0]["state"], "succeeded", "{runs:?}");
+    assert_eq!(runs[0]["inputs"]["rows"]["version"], 1, "{runs:?}");
 
     // With greetings published, the copy reads them through the sandbox and publishes them.
     publish_greetings(api.store.as_ref(), "seed");
@@ -720,7 +745,7 @@ async fn runs_publish_outputs_or_fail_with_the_reason() {
         .iter()
         .map(|r| r["state"].as_str().unwrap())
         .collect();
-    assert_eq!(states, ["succeeded", "failed"], "newest first");
+    assert_eq!(states, ["succeeded", "succeeded", "failed"], "newest first");
     assert_eq!(
         api.get("/v1/products/greeting-copy").await.json()["status"],
         "succeeded"
@@ -1246,7 +1271,10 @@ async fn concurrent_readers_each_see_one_whole_version() {
             .publish(
                 "hello",
                 &run,
-                &BTreeMap::from([("greetings".to_string(), ROWS as u64)]),
+                &tessera_store::Publication::outputs(BTreeMap::from([(
+                    "greetings".to_string(),
+                    ROWS as u64,
+                )])),
             )
             .unwrap();
         assert_eq!(published.number, version);

@@ -13,12 +13,16 @@
 //! limit (growth past it traps) and timeout (epoch deadline). A trap, a panic, a timeout or an
 //! out-of-memory ends that run as failed with the reason; the host and other runs carry on.
 //!
+//! Runs are deterministic (see `determinism`): fixed clocks, seeded random numbers, canonical
+//! NaNs, so the same code on the same inputs writes the same outputs.
+//!
 //! No wasmtime type appears in this crate's public API.
 
 mod bindings;
 mod cache;
 mod capture;
 mod convert;
+mod determinism;
 mod host;
 mod limits;
 pub mod outcome;
@@ -39,6 +43,7 @@ use tessera_core::package::{self, Interface};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+pub use determinism::seed_from_run_id;
 pub use outcome::{FailureKind, LogLevel, LogLine, PortSummary, RunOutcome, RunStatus};
 
 use crate::bindings::ProductPre;
@@ -126,6 +131,9 @@ fn engine_config(config: &RuntimeConfig, pooling: bool) -> Config {
     c.epoch_interruption(true);
     c.max_wasm_stack(config.max_wasm_stack);
     c.memory_init_cow(true);
+    // Runs must be reproducible: canonical NaNs and deterministic relaxed SIMD.
+    c.cranelift_nan_canonicalization(true);
+    c.relaxed_simd_deterministic(true);
     c.parallel_compilation(true);
     if pooling {
         let slots = (config.max_concurrent_runs as u32).max(1) * 2 + 8;
@@ -343,8 +351,11 @@ impl Product {
 pub struct RunRequest {
     /// Unique id of the run.
     pub run_id: String,
-    /// When the run was triggered, µs since the Unix epoch, UTC (given to the product).
+    /// When the run was triggered, µs since the Unix epoch, UTC: the product's `run-info` and
+    /// its (fixed) wall clock.
     pub started_at_us: i64,
+    /// Seeds the product's random numbers; derived from the run id unless set.
+    pub seed: u64,
     /// Data for each input port the product may open.
     pub inputs: HashMap<String, Box<dyn BatchSource>>,
     /// Where each declared output port's batches go.
@@ -354,12 +365,20 @@ pub struct RunRequest {
 impl RunRequest {
     /// A request with no data attached yet.
     pub fn new(run_id: impl Into<String>, started_at_us: i64) -> Self {
+        let run_id = run_id.into();
         RunRequest {
-            run_id: run_id.into(),
+            seed: determinism::seed_from_run_id(&run_id),
+            run_id,
             started_at_us,
             inputs: HashMap::new(),
             outputs: HashMap::new(),
         }
+    }
+
+    /// Sets the seed of the product's random numbers (a replay uses the original run's).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
     }
 
     /// Attaches an input port's data.

@@ -41,6 +41,7 @@ struct Pipes {
 fn new_store(
     product: &Product,
     run_id: &str,
+    logical: (i64, u64),
     inputs: HashMap<String, Option<Box<dyn tessera_core::io::BatchSource>>>,
     outputs: HashMap<String, OutputPort>,
 ) -> (Store<RunState>, Pipes) {
@@ -51,10 +52,12 @@ fn new_store(
         stderr: CapturedOutput::new(runtime.config.max_captured_output),
     };
     // No args, no environment, no preopened directories, no network: only captured stdio.
-    let wasi = WasiCtxBuilder::new()
+    let mut builder = WasiCtxBuilder::new();
+    builder
         .stdout(pipes.stdout.clone())
-        .stderr(pipes.stderr.clone())
-        .build();
+        .stderr(pipes.stderr.clone());
+    crate::determinism::make_deterministic(&mut builder, logical.0, logical.1);
+    let wasi = builder.build();
     let memory_limit = usize::try_from(manifest.resources.memory.bytes()).unwrap_or(usize::MAX);
     let state = RunState {
         wasi,
@@ -96,6 +99,7 @@ pub(crate) fn execute(product: &Product, request: RunRequest) -> RunOutcome {
     let RunRequest {
         run_id,
         started_at_us,
+        seed,
         inputs,
         mut outputs,
     } = request;
@@ -119,7 +123,7 @@ pub(crate) fn execute(product: &Product, request: RunRequest) -> RunOutcome {
         );
     }
     let inputs = inputs.into_iter().map(|(k, v)| (k, Some(v))).collect();
-    let (mut store, pipes) = new_store(product, &run_id, inputs, ports);
+    let (mut store, pipes) = new_store(product, &run_id, (started_at_us, seed), inputs, ports);
 
     let info = RunInfo {
         run_id: run_id.clone(),
@@ -311,7 +315,7 @@ pub(crate) fn measure_start(
     with_instance_pre: bool,
 ) -> Result<Duration, String> {
     let began = Instant::now();
-    let (mut store, _pipes) = new_store(product, "measure", HashMap::new(), HashMap::new());
+    let (mut store, _pipes) = new_store(product, "measure", (0, 0), HashMap::new(), HashMap::new());
     if with_instance_pre {
         product
             .inner

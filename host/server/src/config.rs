@@ -22,6 +22,34 @@ pub struct ServerConfig {
     pub public_reads: bool,
     /// How long shutdown waits for running runs before marking them interrupted.
     pub shutdown_grace: Duration,
+    /// When triggered runs start and how failed ones are retried.
+    pub scheduler: SchedulerConfig,
+}
+
+/// When triggered runs start and how runs the host failed are retried.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SchedulerConfig {
+    /// How long an ingest-triggered run waits for more ingests before it starts; each new
+    /// ingest in the window restarts the wait, so a burst makes one run.
+    pub debounce: Duration,
+    /// The longest a run waits in total while ingests keep arriving.
+    pub max_delay: Duration,
+    /// Attempts of a run that fails through the host's fault (not the product's), first
+    /// included.
+    pub retries: u32,
+    /// Wait before the first retry; each later retry waits twice as long.
+    pub retry_backoff: Duration,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig {
+            debounce: Duration::from_millis(50),
+            max_delay: Duration::from_secs(2),
+            retries: 3,
+            retry_backoff: Duration::from_secs(1),
+        }
+    }
 }
 
 /// Limits on what clients and products may ask of the host.
@@ -45,6 +73,7 @@ impl Default for ServerConfig {
             limits: Limits::default(),
             public_reads: true,
             shutdown_grace: Duration::from_secs(30),
+            scheduler: SchedulerConfig::default(),
         }
     }
 }
@@ -82,6 +111,17 @@ struct FileConfig {
     shutdown_grace: Option<String>,
     #[serde(default)]
     limits: FileLimits,
+    #[serde(default)]
+    scheduler: FileScheduler,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileScheduler {
+    debounce: Option<String>,
+    max_delay: Option<String>,
+    retries: Option<u32>,
+    retry_backoff: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -169,6 +209,19 @@ impl ServerConfig {
         if let Some(v) = limits.max_timeout {
             self.limits.max_timeout = parse_span(&v, &source, "limits.max_timeout")?;
         }
+        let scheduler = file.scheduler;
+        if let Some(v) = scheduler.debounce {
+            self.scheduler.debounce = parse_span(&v, &source, "scheduler.debounce")?;
+        }
+        if let Some(v) = scheduler.max_delay {
+            self.scheduler.max_delay = parse_span(&v, &source, "scheduler.max_delay")?;
+        }
+        if let Some(v) = scheduler.retries {
+            self.scheduler.retries = v;
+        }
+        if let Some(v) = scheduler.retry_backoff {
+            self.scheduler.retry_backoff = parse_span(&v, &source, "scheduler.retry_backoff")?;
+        }
         Ok(())
     }
 
@@ -206,6 +259,18 @@ impl ServerConfig {
                     message: format!("`{value}` is not a whole number"),
                 })?;
             }
+            "DEBOUNCE" => self.scheduler.debounce = parse_span(value, &source, "debounce")?,
+            "MAX_DELAY" => self.scheduler.max_delay = parse_span(value, &source, "max_delay")?,
+            "RETRY_BACKOFF" => {
+                self.scheduler.retry_backoff = parse_span(value, &source, "retry_backoff")?;
+            }
+            "RETRIES" => {
+                self.scheduler.retries = value.parse().map_err(|_| ConfigError {
+                    source_name: source,
+                    setting: "retries".into(),
+                    message: format!("`{value}` is not a whole number"),
+                })?;
+            }
             // Variables of the CLI client and of other tools share the prefix.
             _ => {}
         }
@@ -235,6 +300,18 @@ impl ServerConfig {
         }
         if self.limits.max_timeout.is_zero() {
             return Err(invalid("max_timeout", "must be longer than zero"));
+        }
+        if self.scheduler.retries == 0 {
+            return Err(invalid(
+                "retries",
+                "must be at least 1 (the first attempt counts)",
+            ));
+        }
+        if self.scheduler.max_delay < self.scheduler.debounce {
+            return Err(invalid(
+                "max_delay",
+                "must be at least `debounce` (a run would start before its debounce ends)",
+            ));
         }
         Ok(())
     }

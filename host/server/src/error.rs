@@ -21,6 +21,27 @@ pub struct ApiError {
     pub message: String,
     /// What to do about it.
     pub hint: Option<String>,
+    /// Row-level problems of rejected data, first ones first.
+    pub errors: Vec<DataProblem>,
+}
+
+/// One problem in rejected data: where it is and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct DataProblem {
+    /// Data row, from 1 (the header of a CSV file is not a row).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub row: Option<u64>,
+    /// Line of the file, from 1, where the format has lines (CSV, NDJSON).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    /// The column.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+    /// The offending value, shortened.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// What is wrong with it.
+    pub reason: String,
 }
 
 /// The JSON body of every error.
@@ -40,6 +61,9 @@ pub struct ErrorDetail {
     /// What to do about it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// For rejected data: the first problems, by row and column.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<DataProblem>,
 }
 
 impl ApiError {
@@ -49,7 +73,24 @@ impl ApiError {
             code,
             message: message.into(),
             hint: None,
+            errors: Vec::new(),
         }
+    }
+
+    /// 400: data that does not match the declared schema; `problems` says where.
+    pub fn invalid_data(message: impl Into<String>, problems: Vec<DataProblem>) -> Self {
+        let mut err = Self::new(StatusCode::BAD_REQUEST, "invalid_data", message);
+        err.errors = problems;
+        err
+    }
+
+    /// 415: a body in a format the server does not read.
+    pub fn unsupported_media_type(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            message,
+        )
     }
 
     /// Adds a hint.
@@ -159,6 +200,7 @@ impl IntoResponse for ApiError {
                 code: self.code.to_string(),
                 message: self.message,
                 hint: self.hint,
+                errors: self.errors,
             },
         };
         let mut response = (self.status, Json(body)).into_response();

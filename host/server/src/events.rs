@@ -1,5 +1,5 @@
-//! What happens on the server, as events: deploys, activations, run state changes and new
-//! published versions. Handlers and the runner publish them on a broadcast bus; clients follow
+//! What happens on the server, as events: deploys, activations, accepted ingests, run state
+//! changes (queued, running, succeeded, failed, interrupted) and new published versions. Handlers and the runner publish them on a broadcast bus; clients follow
 //! them as Server-Sent Events (`GET /v1/events`, `GET /v1/products/{p}/events`).
 
 use serde::Serialize;
@@ -36,6 +36,17 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// Data was accepted into an ingest port.
+    Ingested {
+        /// Product name.
+        product: String,
+        /// Ingest port.
+        port: String,
+        /// The new input version.
+        version: u64,
+        /// Rows the ingest added.
+        rows: u64,
+    },
     /// A new data version was published.
     Published {
         /// Product name.
@@ -54,6 +65,7 @@ impl Event {
             Event::Deployed { product, .. }
             | Event::Activated { product, .. }
             | Event::Run { product, .. }
+            | Event::Ingested { product, .. }
             | Event::Published { product, .. } => product,
         }
     }
@@ -64,6 +76,7 @@ impl Event {
             Event::Deployed { .. } => "deployed",
             Event::Activated { .. } => "activated",
             Event::Run { .. } => "run",
+            Event::Ingested { .. } => "ingested",
             Event::Published { .. } => "published",
         }
     }

@@ -5,7 +5,11 @@
 //! - [`state`]: the store, the sandbox and the compiled products every handler shares;
 //! - [`api`]: the routes under `/v1`, health probes and the OpenAPI document;
 //! - [`encode`]: JSON, NDJSON, CSV, Arrow IPC and Parquet, streamed batch by batch;
-//! - [`runner`]: a run from trigger to atomic publication;
+//! - [`schedule`]: when runs happen: triggers, debounce, one run per product, cron, retries;
+//! - [`runner`]: a run from the queue to atomic publication, with lineage and retention;
+//! - [`replay`]: re-running a published version and comparing its outputs;
+//! - [`dag`]: upstream resolution and cycle checks over the products' inputs;
+//! - [`ingest`]: data pushed into ingest ports, validated while it streams in;
 //! - [`events`]: what happens, broadcast to Server-Sent Events subscribers;
 //! - [`metrics`]: Prometheus metrics and the request-counting middleware;
 //! - [`auth`]: tokens, roles and access classes;
@@ -14,11 +18,15 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod dag;
 pub mod encode;
 pub mod error;
 pub mod events;
+pub mod ingest;
 pub mod metrics;
+pub mod replay;
 pub mod runner;
+pub mod schedule;
 pub mod state;
 
 use std::future::Future;
@@ -26,17 +34,20 @@ use std::future::Future;
 pub use config::{ConfigError, Limits, Overrides, ServerConfig};
 pub use state::AppState;
 
-/// Serves `state` on `listener` until `shutdown` resolves; then stops accepting, lets runs
-/// finish for the configured grace period and marks the rest interrupted.
+/// Serves `state` on `listener` until `shutdown` resolves; then stops accepting and starting
+/// queued runs (they stay queued for the next start), lets running ones finish for the
+/// configured grace period and marks the rest interrupted (to be retried at the next start).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    state.start();
     let app = api::router(state.clone()).layer(tower_http::trace::TraceLayer::new_for_http());
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
+    state.scheduler().stop();
     let grace = state.config().shutdown_grace;
     let interrupted = state.drain(grace).await;
     if interrupted > 0 {

@@ -1,5 +1,5 @@
 //! Prometheus metrics for `GET /metrics`: runs by product and status, run durations, HTTP
-//! requests by route and status, runs executing now, bytes of output served.
+//! requests by route and status, runs executing now, bytes of output served, rows ingested.
 
 use std::sync::atomic::AtomicI64;
 
@@ -60,6 +60,7 @@ pub struct Metrics {
     request_seconds: HistogramFamily<RequestLabels>,
     runs_live: Gauge<i64, AtomicI64>,
     bytes_served: Family<ServedLabels, Counter>,
+    rows_ingested: Family<ProductLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -99,7 +100,14 @@ impl Default for Metrics {
             "Bytes of published outputs sent to consumers",
             bytes_served.clone(),
         );
+        let rows_ingested = Family::<ProductLabel, Counter>::default();
+        registry.register(
+            "rows_ingested",
+            "Rows accepted into ingest ports, by product",
+            rows_ingested.clone(),
+        );
         Metrics {
+            rows_ingested,
             registry,
             runs,
             run_seconds,
@@ -112,6 +120,15 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// An ingest was committed.
+    pub fn ingested(&self, product: &str, rows: u64) {
+        self.rows_ingested
+            .get_or_create(&ProductLabel {
+                product: product.to_string(),
+            })
+            .inc_by(rows);
+    }
+
     /// A run started executing.
     pub fn run_started(&self) {
         self.runs_live.inc();

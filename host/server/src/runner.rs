@@ -1,81 +1,87 @@
-//! Runs a product on the server: record the run, wire its inputs and outputs to the store,
-//! execute it in the sandbox without blocking the async runtime, then publish its outputs
-//! atomically (or discard them) and record how it went.
+//! Runs a product on the server: record the run, pin and wire its inputs and outputs to the
+//! store, execute it in the sandbox without blocking the async runtime, then publish its
+//! outputs atomically (or discard them) and record how it went.
+//!
+//! The [`crate::schedule`] module decides *when* a run executes; this module does the run.
+//! Publishing checks the product's storage quota, applies its retention policy afterwards and
+//! wakes the products downstream.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tessera_core::io::{BatchSource, MemorySource};
-use tessera_core::manifest::InputSource;
-use tessera_runtime::{Product, RunRequest, RunStatus};
-use tessera_store::{RunLogLine, RunRecord, RunState, now_us};
+use tessera_core::manifest::{InputSource, Manifest};
+use tessera_runtime::{Product, RunOutcome, RunRequest, RunStatus, seed_from_run_id};
+use tessera_store::{
+    InputPin, LogicalRun, Publication, RetentionPolicy, RunLogLine, RunRecord, RunState, now_us,
+};
 
 use crate::api::model::state_name;
+use crate::dag::Mesh;
 use crate::error::ApiResult;
 use crate::events::Event;
+use crate::replay;
+use crate::schedule::Cause;
 use crate::state::AppState;
 
-/// Records a queued run of the product's active version and starts it in the background.
-pub fn trigger(state: &AppState, name: &str) -> ApiResult<RunRecord> {
+/// Records a queued run of the product's active version (the scheduler decides when it runs).
+pub fn queue(state: &AppState, name: &str, cause: &Cause) -> ApiResult<RunRecord> {
     let version = state.active_version(name)?;
-    let product = state.product(name, &version)?;
-    let record = RunRecord::queued(new_run_id(), name, &version, now_us());
+    let mut record = RunRecord::queued(new_run_id(), name, &version, now_us());
+    record.cause = cause.name().to_string();
+    if let Cause::Retry { of, attempt, after } = cause {
+        record.attempt = *attempt;
+        record.retry_of = Some(of.clone());
+        record.not_before_us =
+            Some(now_us() + i64::try_from(after.as_micros()).unwrap_or(i64::MAX / 2));
+    }
     state.store().put_run(&record)?;
     announce(state, &record);
-    let state = state.clone();
-    let queued = record.clone();
-    tokio::spawn(async move { execute(state, product, queued).await });
     Ok(record)
 }
 
 /// A unique, time-ordered run id.
-fn new_run_id() -> String {
+pub fn new_run_id() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("r{:x}{:04x}", now_us(), n & 0xffff)
 }
 
-async fn execute(state: AppState, product: Product, mut record: RunRecord) {
+/// Executes a queued run to its end and returns its final record.
+pub async fn execute(state: &AppState, mut record: RunRecord) -> RunRecord {
     state.run_started(&record.id);
     record.state = RunState::Running;
-    record.started_at_us = Some(now_us());
-    if let Err(e) = state.store().put_run(&record) {
-        tracing::error!(run = %record.id, error = %e, "cannot record the run as running");
-    }
-    state.metrics().run_started();
-    announce(&state, &record);
-    let finished = match wire(&state, &product, &record) {
-        Ok((request, notes)) => {
-            record.log.extend(notes);
-            let outcome = state.runtime().run(&product, request).await;
-            record.peak_memory = outcome.peak_memory;
-            record.log.extend(outcome.log.iter().map(|line| RunLogLine {
-                level: line.level.name().to_string(),
-                message: line.message.clone(),
-                at_ms: line.at_ms,
-            }));
-            match &outcome.status {
-                RunStatus::Succeeded => {
-                    let rows: BTreeMap<String, u64> = outcome
-                        .outputs
-                        .iter()
-                        .map(|(port, summary)| (port.clone(), summary.rows))
-                        .collect();
-                    record.outputs = rows.clone();
-                    match state.store().publish(&record.product, &record.id, &rows) {
-                        Ok(version) => {
-                            record.published_version = Some(version.number);
-                            Ok(())
-                        }
-                        Err(e) => Err(("host".to_string(), format!("publishing failed: {e}"))),
-                    }
-                }
-                RunStatus::Failed { kind, reason } => {
-                    Err((kind.name().to_string(), reason.clone()))
+    let started = now_us();
+    record.started_at_us = Some(started);
+    let logical = record.logical.clone().unwrap_or_else(|| LogicalRun {
+        run_id: record.id.clone(),
+        clock_us: started,
+        seed: seed_from_run_id(&record.id),
+    });
+    record.logical = Some(logical.clone());
+    let finished = match state.product(&record.product, &record.product_version) {
+        Ok(product) => {
+            if record.replay.is_none() {
+                match pin_inputs(state, product.manifest()) {
+                    Ok(pins) => record.inputs = pins,
+                    Err(reason) => record.reason = Some(reason),
                 }
             }
+            save(state, &record);
+            state.metrics().run_started();
+            announce(state, &record);
+            match record.reason.take() {
+                Some(reason) => Err(("host".to_string(), reason)),
+                None => run_and_finish(state, &product, &mut record, &logical).await,
+            }
         }
-        Err(reason) => Err(("input-data".to_string(), reason)),
+        Err(e) => Err((
+            "host".to_string(),
+            format!(
+                "cannot load {} {}: {}",
+                record.product, record.product_version, e.message
+            ),
+        )),
     };
     match finished {
         Ok(()) => record.state = RunState::Succeeded,
@@ -93,12 +99,11 @@ async fn execute(state: AppState, product: Product, mut record: RunRecord) {
         run = %record.id,
         product = %record.product,
         version = %record.product_version,
+        cause = %record.cause,
         state = ?record.state,
         "run finished"
     );
-    if let Err(e) = state.store().put_run(&record) {
-        tracing::error!(run = %record.id, error = %e, "cannot record the run's end");
-    }
+    save(state, &record);
     let seconds = record
         .started_at_us
         .zip(record.finished_at_us)
@@ -113,12 +118,141 @@ async fn execute(state: AppState, product: Product, mut record: RunRecord) {
             run: record.id.clone(),
         });
     }
-    announce(&state, &record);
+    announce(state, &record);
     state.run_finished(&record.id);
+    if record.published_version.is_some() {
+        wake_downstream(state, &record.product);
+    }
+    record
+}
+
+/// Wires, runs and then publishes (or, for a replay, compares) one run.
+async fn run_and_finish(
+    state: &AppState,
+    product: &Product,
+    record: &mut RunRecord,
+    logical: &LogicalRun,
+) -> Result<(), (String, String)> {
+    let (request, notes) =
+        wire(state, product, record, logical).map_err(|r| ("input-data".to_string(), r))?;
+    record.log.extend(notes);
+    let outcome = state.runtime().run(product, request).await;
+    record.peak_memory = outcome.peak_memory;
+    record.log.extend(outcome.log.iter().map(|line| RunLogLine {
+        level: line.level.name().to_string(),
+        message: line.message.clone(),
+        at_ms: line.at_ms,
+    }));
+    if let RunStatus::Failed { kind, reason } = &outcome.status {
+        return Err((kind.name().to_string(), reason.clone()));
+    }
+    record.outputs = outcome
+        .outputs
+        .iter()
+        .map(|(port, summary)| (port.clone(), summary.rows))
+        .collect();
+    if record.replay.is_some() {
+        return replay::compare(state, record);
+    }
+    publish(state, product.manifest(), record, &outcome)
+}
+
+/// Checks the quota, publishes the staged outputs with the run's lineage, then applies the
+/// retention policy.
+fn publish(
+    state: &AppState,
+    manifest: &Manifest,
+    record: &mut RunRecord,
+    outcome: &RunOutcome,
+) -> Result<(), (String, String)> {
+    let store = state.store();
+    let policy = retention_policy(manifest);
+    let now = now_us();
+    let new_bytes: u64 = outcome.outputs.values().map(|s| s.bytes).sum();
+    let quota = manifest.resources.storage.bytes();
+    let kept_bytes: u64 = store
+        .versions(&record.product)
+        .map_err(|e| ("host".to_string(), e.to_string()))?
+        .iter()
+        .rev()
+        .enumerate()
+        .filter(|(i, v)| policy.keeps(*i as u64 + 1, v.published_at_us, now))
+        .map(|(_, v)| v.bytes())
+        .sum();
+    if kept_bytes + new_bytes > quota {
+        return Err((
+            "quota".to_string(),
+            format!(
+                "publishing would keep {} of data, over the product's storage quota of {} \
+                 (this version {}, kept versions {}); raise resources.storage or keep fewer \
+                 versions with [retention]",
+                tessera_core::manifest::ByteSize(kept_bytes + new_bytes),
+                manifest.resources.storage,
+                tessera_core::manifest::ByteSize(new_bytes),
+                tessera_core::manifest::ByteSize(kept_bytes),
+            ),
+        ));
+    }
+    let publication = Publication {
+        ports: record.outputs.clone(),
+        product_version: record.product_version.clone(),
+        inputs: record.inputs.clone(),
+    };
+    let version = store
+        .publish(&record.product, &record.id, &publication)
+        .map_err(|e| ("host".to_string(), format!("publishing failed: {e}")))?;
+    record.published_version = Some(version.number);
+    if policy.keep_versions.is_some() || policy.max_age_us.is_some() {
+        match store.prune(&record.product, policy, now_us()) {
+            Ok(report) if !report.versions_removed.is_empty() => tracing::info!(
+                product = %record.product,
+                versions = ?report.versions_removed,
+                files = report.files_removed,
+                bytes = report.bytes_freed,
+                "retention dropped old versions"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(product = %record.product, error = %e, "retention failed"),
+        }
+    }
+    Ok(())
+}
+
+/// The store's form of a manifest's `[retention]`.
+pub fn retention_policy(manifest: &Manifest) -> RetentionPolicy {
+    RetentionPolicy {
+        keep_versions: manifest.retention.keep_versions,
+        max_age_us: manifest
+            .retention
+            .max_age
+            .map(|age| i64::try_from(age.duration().as_micros()).unwrap_or(i64::MAX)),
+    }
+}
+
+/// Queues a run of every product that reads `product` and runs on new input.
+fn wake_downstream(state: &AppState, product: &str) {
+    let downstream = match Mesh::load(state) {
+        Ok(mesh) => mesh.downstream(product),
+        Err(e) => {
+            tracing::error!(%product, error = %e.message, "cannot find downstream products");
+            return;
+        }
+    };
+    for reader in downstream {
+        if let Err(e) = state.scheduler().request(state, &reader, Cause::Upstream) {
+            tracing::warn!(product = %reader, error = %e.message, "downstream run not queued");
+        }
+    }
+}
+
+fn save(state: &AppState, record: &RunRecord) {
+    if let Err(e) = state.store().put_run(record) {
+        tracing::error!(run = %record.id, error = %e, "cannot record the run");
+    }
 }
 
 /// Tells event subscribers the run's state.
-fn announce(state: &AppState, record: &RunRecord) {
+pub fn announce(state: &AppState, record: &RunRecord) {
     state.events().emit(Event::Run {
         product: record.product.clone(),
         run: record.id.clone(),
@@ -127,42 +261,77 @@ fn announce(state: &AppState, record: &RunRecord) {
     });
 }
 
-/// Opens every declared input (at the version current now) and stages every declared output.
+/// The current version of every declared input, pinned for this run (snapshot isolation: the
+/// run reads these whatever is published meanwhile). Ingest ports with no data yet are left
+/// out and read as empty.
+fn pin_inputs(state: &AppState, manifest: &Manifest) -> Result<BTreeMap<String, InputPin>, String> {
+    let store = state.store();
+    let product = &manifest.product.name;
+    let mut pins = BTreeMap::new();
+    for input in &manifest.inputs {
+        let pin = match &input.source {
+            InputSource::Ingest(_) => store
+                .current_input(product, &input.name)
+                .map_err(|e| e.to_string())?
+                .map(|v| InputPin {
+                    product: product.clone(),
+                    port: input.name.clone(),
+                    version: v.number,
+                    ingested: true,
+                }),
+            InputSource::Upstream(upstream) => store
+                .current_version(&upstream.product)
+                .map_err(|e| e.to_string())?
+                .map(|v| InputPin {
+                    product: upstream.product.clone(),
+                    port: upstream.port.clone(),
+                    version: v.number,
+                    ingested: false,
+                }),
+        };
+        if let Some(pin) = pin {
+            pins.insert(input.name.clone(), pin);
+        }
+    }
+    Ok(pins)
+}
+
+/// Opens every declared input at its pinned version and stages every declared output.
 fn wire(
     state: &AppState,
     product: &Product,
     record: &RunRecord,
+    logical: &LogicalRun,
 ) -> Result<(RunRequest, Vec<RunLogLine>), String> {
     let manifest = product.manifest();
     let store = state.store();
-    let mut request = RunRequest::new(record.id.clone(), record.created_at_us);
+    let mut request = RunRequest::new(logical.run_id.clone(), logical.clock_us).seed(logical.seed);
     let mut notes = Vec::new();
     for input in &manifest.inputs {
-        let source: Box<dyn BatchSource> = match &input.source {
-            InputSource::Ingest(schema) => {
+        let pin = record.inputs.get(&input.name);
+        let source: Box<dyn BatchSource> = match (&input.source, pin) {
+            (InputSource::Ingest(_), Some(pin)) => store
+                .read_input(&record.product, &input.name, pin.version)
+                .map_err(|e| e.to_string())?,
+            (InputSource::Ingest(schema), None) => {
                 notes.push(RunLogLine {
                     level: "warn".into(),
                     message: format!(
-                        "input `{}` has no ingested data; the run reads it as empty",
+                        "input `{}` has no ingested data yet; the run reads it as empty",
                         input.name
                     ),
                     at_ms: 0,
                 });
                 Box::new(MemorySource::new(schema.to_arrow(), Vec::new()))
             }
-            InputSource::Upstream(upstream) => {
-                let version = store
-                    .current_version(&upstream.product)
-                    .map_err(|e| e.to_string())?
-                    .ok_or_else(|| {
-                        format!(
-                            "input `{}` reads {}/{}, which has published nothing yet",
-                            input.name, upstream.product, upstream.port
-                        )
-                    })?;
-                store
-                    .read(&upstream.product, version.number, &upstream.port)
-                    .map_err(|e| e.to_string())?
+            (InputSource::Upstream(upstream), Some(pin)) => store
+                .read(&upstream.product, pin.version, &upstream.port)
+                .map_err(|e| e.to_string())?,
+            (InputSource::Upstream(upstream), None) => {
+                return Err(format!(
+                    "input `{}` reads {}/{}, which has published nothing yet",
+                    input.name, upstream.product, upstream.port
+                ));
             }
         };
         request = request.input(input.name.clone(), source);

@@ -8,18 +8,31 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
 use tessera_runtime::{Product, Runtime, RuntimeConfig};
-use tessera_store::{Deployment, RunState, SledStore, Store, now_us};
+use tessera_store::{Deployment, RecoveryReport, RunState, SledStore, Store, now_us};
 use tokio::sync::Notify;
 
 use crate::config::ServerConfig;
 use crate::error::{ApiError, ApiResult};
 use crate::events::EventBus;
 use crate::metrics::Metrics;
+use crate::schedule::Scheduler;
+use crate::schedule::clock::{Clock, SystemClock};
 
 /// Shared server state; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     inner: Arc<Inner>,
+}
+
+/// A handle that does not keep the state alive (for background tasks).
+#[derive(Clone)]
+pub struct WeakState(std::sync::Weak<Inner>);
+
+impl WeakState {
+    /// The state, while anything else still holds it.
+    pub fn upgrade(&self) -> Option<AppState> {
+        self.0.upgrade().map(|inner| AppState { inner })
+    }
 }
 
 struct Inner {
@@ -30,10 +43,13 @@ struct Inner {
     in_flight: Mutex<HashSet<String>>,
     runs_done: Notify,
     parquet_cache: PathBuf,
+    spool: PathBuf,
     events: EventBus,
     metrics: Metrics,
     views: RwLock<HashMap<String, ProductView>>,
     rendered: Mutex<RenderCache>,
+    scheduler: Scheduler,
+    recovery: Mutex<Option<RecoveryReport>>,
 }
 
 /// Renditions of small published outputs, by ETag, first in first out within a byte budget.
@@ -65,15 +81,28 @@ impl AppState {
             );
         }
         let cache = config.data_dir.join("cache");
-        Self::with_store(config, Arc::new(store), cache)
+        let state = Self::with_store(config, Arc::new(store), cache)?;
+        if let Ok(mut recovery) = state.inner.recovery.lock() {
+            *recovery = Some(report);
+        }
+        Ok(state)
     }
 
-    /// State over any store (tests use the in-memory one); `cache` holds compiled code and
-    /// Parquet renditions.
+    /// State over an opened store; `cache` holds compiled code and Parquet renditions.
     pub fn with_store(
         config: ServerConfig,
         store: Arc<dyn Store>,
         cache: PathBuf,
+    ) -> anyhow::Result<AppState> {
+        Self::with_clock(config, store, cache, Arc::new(SystemClock))
+    }
+
+    /// State whose schedules follow `clock` (tests use a manual one).
+    pub fn with_clock(
+        config: ServerConfig,
+        store: Arc<dyn Store>,
+        cache: PathBuf,
+        clock: Arc<dyn Clock>,
     ) -> anyhow::Result<AppState> {
         let runtime = Runtime::new(RuntimeConfig {
             cache_dir: Some(cache.join("code")),
@@ -81,8 +110,15 @@ impl AppState {
             max_memory: config.limits.max_memory,
             ..RuntimeConfig::default()
         })?;
+        let scheduler = Scheduler::new(
+            config.scheduler.clone(),
+            clock,
+            config.limits.max_concurrent_runs,
+        );
         Ok(AppState {
             inner: Arc::new(Inner {
+                scheduler,
+                recovery: Mutex::new(None),
                 config,
                 store,
                 runtime,
@@ -90,12 +126,36 @@ impl AppState {
                 in_flight: Mutex::new(HashSet::new()),
                 runs_done: Notify::new(),
                 parquet_cache: cache.join("parquet"),
+                spool: cache.join("spool"),
                 events: EventBus::default(),
                 metrics: Metrics::default(),
                 views: RwLock::new(HashMap::new()),
                 rendered: Mutex::new(RenderCache::default()),
             }),
         })
+    }
+
+    /// Starts background work: resumes the runs a stopped host left queued (and retries the
+    /// interrupted ones), loads schedules and starts the dispatcher. Needs a Tokio runtime.
+    pub fn start(&self) {
+        let report = self
+            .inner
+            .recovery
+            .lock()
+            .ok()
+            .and_then(|mut r| r.take())
+            .unwrap_or_default();
+        self.inner.scheduler.resume(self, &report);
+    }
+
+    /// A handle for background tasks that does not keep the state alive.
+    pub fn downgrade(&self) -> WeakState {
+        WeakState(Arc::downgrade(&self.inner))
+    }
+
+    /// The run queue.
+    pub fn scheduler(&self) -> &Scheduler {
+        &self.inner.scheduler
     }
 
     /// The configuration.
@@ -179,6 +239,11 @@ impl AppState {
     /// Where Parquet renditions of published versions are kept.
     pub fn parquet_cache(&self) -> &std::path::Path {
         &self.inner.parquet_cache
+    }
+
+    /// Where ingest bodies that must be read from the end (Parquet, Arrow files) are spooled.
+    pub fn spool_dir(&self) -> &std::path::Path {
+        &self.inner.spool
     }
 
     /// Keeps a freshly deployed product compiled.
@@ -291,6 +356,17 @@ impl AppState {
                 run.finished_at_us = Some(now_us());
                 if let Err(e) = self.store().put_run(&run) {
                     tracing::error!(run = %id, error = %e, "cannot mark the run interrupted");
+                }
+                if run.attempt < 2 && run.replay.is_none() {
+                    // Queued in the store: the next start resumes it.
+                    let retry = crate::schedule::Cause::Retry {
+                        of: run.id.clone(),
+                        attempt: run.attempt + 1,
+                        after: std::time::Duration::ZERO,
+                    };
+                    if let Err(e) = crate::runner::queue(self, &run.product, &retry) {
+                        tracing::error!(run = %id, error = %e.message, "cannot queue a retry");
+                    }
                 }
             }
         }

@@ -7,22 +7,29 @@
 //! nobody can see the new files; a crash at any point leaves the previous version whole, and
 //! [`Store::recover`] removes what a crash left behind and marks interrupted runs.
 //!
-//! [`SledStore`] keeps metadata in sled under a data directory; [`MemoryStore`] keeps everything
-//! in memory, for tests. Both pass the same contract tests.
+//! Ingested data follows the same path: a request's rows are staged, then committed as the next
+//! *input version* of the port in one transaction (with its `Idempotency-Key`, so a retried
+//! request changes nothing). An append shares the files of the version before it.
+//!
+//! Every published version records the input versions its run read (its lineage) and the
+//! SHA-256 of each output file, so it can be traced upstream and reproduced. [`Store::prune`]
+//! applies a retention policy and deletes files no kept version refers to.
+//!
+//! [`SledStore`] keeps metadata in sled under a data directory, data in files beside it.
 
-mod memory;
+mod ingest;
 mod model;
+mod recover;
+mod retention;
 mod sled_store;
-
-use std::collections::BTreeMap;
 
 use arrow::datatypes::SchemaRef;
 use tessera_core::io::{BatchSink, BatchSource};
 
-pub use memory::MemoryStore;
 pub use model::{
-    Deployment, PortVersion, RecoveryReport, Role, RunLogLine, RunRecord, RunState, TokenRecord,
-    Version,
+    Deployment, IngestMode, IngestOutcome, InputPin, InputVersion, LogicalRun, PortMatch,
+    PortVersion, PruneReport, Publication, RecoveryReport, ReplayReport, RetentionPolicy, Role,
+    RunLogLine, RunRecord, RunState, TokenRecord, Version,
 };
 pub use sled_store::SledStore;
 
@@ -69,17 +76,75 @@ pub trait Store: Send + Sync {
         schema: SchemaRef,
     ) -> Result<Box<dyn BatchSink>, StoreError>;
 
-    /// Publishes the staged outputs of a run as the product's next version, all ports at once.
-    /// `ports` maps every port to its row count; each must have been staged and finished.
+    /// Publishes the staged outputs of a run as the product's next version, all ports at once,
+    /// with the run's lineage. Every port in `publication.ports` must have been staged and
+    /// finished.
     fn publish(
         &self,
         product: &str,
         run_id: &str,
-        ports: &BTreeMap<String, u64>,
+        publication: &Publication,
     ) -> Result<Version, StoreError>;
 
-    /// Drops whatever a run staged (after a failed run).
+    /// SHA-256 (hex) and size of a staged, finished output file.
+    fn staged_file(&self, run_id: &str, port: &str) -> Result<(String, u64), StoreError>;
+
+    /// Drops whatever a run (or an ingest) staged.
     fn discard(&self, run_id: &str) -> Result<(), StoreError>;
+
+    /// Commits what ingest `staged_id` staged for `port` (through [`Store::stage`]) as the
+    /// port's next input version. With an `idempotency_key` already used on this port, the
+    /// staged rows are dropped and the earlier version is returned as `repeated`.
+    fn commit_ingest(
+        &self,
+        product: &str,
+        port: &str,
+        staged_id: &str,
+        mode: IngestMode,
+        rows: u64,
+        idempotency_key: Option<&str>,
+    ) -> Result<IngestOutcome, StoreError>;
+
+    /// The input version an earlier request with this `Idempotency-Key` made, if any.
+    fn ingested_with_key(
+        &self,
+        product: &str,
+        port: &str,
+        key: &str,
+    ) -> Result<Option<InputVersion>, StoreError>;
+
+    /// The newest input version of an ingest port.
+    fn current_input(&self, product: &str, port: &str) -> Result<Option<InputVersion>, StoreError>;
+
+    /// One input version.
+    fn input_version(
+        &self,
+        product: &str,
+        port: &str,
+        number: u64,
+    ) -> Result<Option<InputVersion>, StoreError>;
+
+    /// Every kept input version of a port, oldest first.
+    fn input_versions(&self, product: &str, port: &str) -> Result<Vec<InputVersion>, StoreError>;
+
+    /// Reads one input version (all its segments, in order). Files are opened before this
+    /// returns, so pruning afterwards does not disturb the reader.
+    fn read_input(
+        &self,
+        product: &str,
+        port: &str,
+        number: u64,
+    ) -> Result<Box<dyn BatchSource>, StoreError>;
+
+    /// Applies a retention policy to a product's published versions (never the newest), drops
+    /// input versions that are neither among the newest `policy.keep_versions` nor read by a
+    /// kept version, and deletes the files nothing kept refers to.
+    fn prune(
+        &self,
+        product: &str,
+        policy: RetentionPolicy,
+        now_us: i64,
+    ) -> Result<PruneReport, StoreError>;
 
     /// The newest published version of a product.
     fn current_version(&self, product: &str) -> Result<Option<Version>, StoreError>;
@@ -135,8 +200,8 @@ pub trait Store: Send + Sync {
     /// Every token.
     fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
 
-    /// Cleans up after a crash: removes staged and unreferenced files and marks runs that were
-    /// running as interrupted. Call once at start-up.
+    /// Cleans up after a crash: removes staged and unreferenced files, marks runs that were
+    /// running as interrupted and lists the queued ones. Call once at start-up.
     fn recover(&self) -> Result<RecoveryReport, StoreError>;
 }
 

@@ -53,6 +53,86 @@ pub struct RunRecord {
     /// What the run logged, with its standard output and error.
     #[serde(default)]
     pub log: Vec<RunLogLine>,
+    /// Why it runs: `manual`, `input`, `schedule`, `retry` or `replay`.
+    #[serde(default = "manual")]
+    pub cause: String,
+    /// 1 for a first attempt; retries of interrupted or host-failed runs count up.
+    #[serde(default = "first_attempt")]
+    pub attempt: u32,
+    /// The run this one retries.
+    #[serde(default)]
+    pub retry_of: Option<String>,
+    /// The earliest time it may start (µs since the epoch): a retry's backoff.
+    #[serde(default)]
+    pub not_before_us: Option<i64>,
+    /// The input versions it read, pinned when it started.
+    #[serde(default)]
+    pub inputs: BTreeMap<String, InputPin>,
+    /// What the product sees as its run: the id, clock and seed that make it reproducible.
+    #[serde(default)]
+    pub logical: Option<LogicalRun>,
+    /// For a replay: what it reproduced and whether the outputs matched.
+    #[serde(default)]
+    pub replay: Option<ReplayReport>,
+}
+
+fn manual() -> String {
+    "manual".into()
+}
+
+fn first_attempt() -> u32 {
+    1
+}
+
+/// The identity a product observes in a run. A replay presents the original run's identity, so
+/// a run is a pure function of its code, its input versions and this record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogicalRun {
+    /// The run id the product sees.
+    pub run_id: String,
+    /// The fixed wall-clock time the product sees (µs since the epoch).
+    pub clock_us: i64,
+    /// The seed of the product's random numbers.
+    pub seed: u64,
+}
+
+/// One input version a run read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputPin {
+    /// The product whose data it is (the reading product itself for an ingest port).
+    pub product: String,
+    /// The port: an ingest port of the reading product, or an upstream output port.
+    pub port: String,
+    /// The input version (ingest) or published version (upstream).
+    pub version: u64,
+    /// Whether the data was ingested (rather than published by a product).
+    pub ingested: bool,
+}
+
+/// The result of replaying a published version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplayReport {
+    /// The version replayed.
+    pub of_version: u64,
+    /// The run that produced it.
+    pub of_run: String,
+    /// Whether every output matched by content hash; `None` until the replay finishes.
+    pub matches: Option<bool>,
+    /// Port by port.
+    pub ports: Vec<PortMatch>,
+}
+
+/// One output port compared by a replay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortMatch {
+    /// Output port.
+    pub port: String,
+    /// SHA-256 of the published file.
+    pub published: String,
+    /// SHA-256 of the replay's output.
+    pub replayed: String,
+    /// Whether they are equal.
+    pub matches: bool,
 }
 
 impl RunRecord {
@@ -72,6 +152,13 @@ impl RunRecord {
             failure: None,
             outputs: BTreeMap::new(),
             log: Vec::new(),
+            cause: manual(),
+            attempt: 1,
+            retry_of: None,
+            not_before_us: None,
+            inputs: BTreeMap::new(),
+            logical: None,
+            replay: None,
         }
     }
 }
@@ -115,6 +202,9 @@ pub struct PortVersion {
     pub rows: u64,
     /// Bytes on disk.
     pub bytes: u64,
+    /// SHA-256 of the file, hex.
+    #[serde(default)]
+    pub hash: String,
 }
 
 /// A published version of all of a product's output ports.
@@ -130,6 +220,130 @@ pub struct Version {
     pub published_at_us: i64,
     /// Its ports.
     pub ports: BTreeMap<String, PortVersion>,
+    /// The product code version that produced it.
+    #[serde(default)]
+    pub product_version: String,
+    /// The input versions the run read, by input port: its lineage.
+    #[serde(default)]
+    pub inputs: BTreeMap<String, InputPin>,
+}
+
+impl Version {
+    /// Bytes on disk over all ports.
+    pub fn bytes(&self) -> u64 {
+        self.ports.values().map(|p| p.bytes).sum()
+    }
+}
+
+/// What a run hands to [`crate::Store::publish`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Publication {
+    /// Rows per staged output port; every declared port must be here.
+    pub ports: BTreeMap<String, u64>,
+    /// The product code version of the run.
+    pub product_version: String,
+    /// The input versions the run read.
+    pub inputs: BTreeMap<String, InputPin>,
+}
+
+impl Publication {
+    /// Ports and row counts without lineage (for tools and tests that publish directly).
+    pub fn outputs(ports: BTreeMap<String, u64>) -> Self {
+        Publication {
+            ports,
+            ..Publication::default()
+        }
+    }
+}
+
+/// How an ingest changes its port's data.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IngestMode {
+    /// The new rows follow the rows of the previous version.
+    #[default]
+    Append,
+    /// The new rows are the whole new version.
+    Replace,
+}
+
+/// One version of an ingest port's data: the rows of every segment, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputVersion {
+    /// Product name.
+    pub product: String,
+    /// Ingest port.
+    pub port: String,
+    /// Version number, from 1.
+    pub number: u64,
+    /// When it was accepted (µs since the epoch).
+    pub ingested_at_us: i64,
+    /// How it was made from the previous version.
+    pub mode: IngestMode,
+    /// Rows the ingest added.
+    pub added_rows: u64,
+    /// The files that hold its rows, oldest first; appends share the files before them.
+    pub segments: Vec<PortVersion>,
+    /// The `Idempotency-Key` of the request that made it.
+    pub idempotency_key: Option<String>,
+}
+
+impl InputVersion {
+    /// Rows in this version.
+    pub fn rows(&self) -> u64 {
+        self.segments.iter().map(|s| s.rows).sum()
+    }
+
+    /// Bytes on disk over its segments.
+    pub fn bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.bytes).sum()
+    }
+}
+
+/// What [`crate::Store::commit_ingest`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestOutcome {
+    /// The new version, or the one an earlier request with the same key made.
+    pub version: InputVersion,
+    /// Whether the request repeated an earlier one (by `Idempotency-Key`) and changed nothing.
+    pub repeated: bool,
+}
+
+/// How many versions a product keeps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    /// Keep at most this many newest versions.
+    pub keep_versions: Option<u64>,
+    /// Drop versions older than this (µs).
+    pub max_age_us: Option<i64>,
+}
+
+impl RetentionPolicy {
+    /// Whether a version published at `published_at_us`, `newer` versions behind the newest,
+    /// is kept at `now_us`. The newest version (`newer == 0`) is always kept.
+    pub fn keeps(&self, newer: u64, published_at_us: i64, now_us: i64) -> bool {
+        if newer == 0 {
+            return true;
+        }
+        let by_count = self.keep_versions.is_none_or(|n| newer < n);
+        let by_age = self
+            .max_age_us
+            .is_none_or(|age| now_us.saturating_sub(published_at_us) <= age);
+        by_count && by_age
+    }
+}
+
+/// What [`crate::Store::prune`] removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PruneReport {
+    /// Output versions dropped.
+    pub versions_removed: Vec<u64>,
+    /// Input versions dropped.
+    pub input_versions_removed: u64,
+    /// Files deleted.
+    pub files_removed: u64,
+    /// Bytes those files held.
+    pub bytes_freed: u64,
 }
 
 /// What [`crate::Store::recover`] cleaned up.
@@ -137,8 +351,10 @@ pub struct Version {
 pub struct RecoveryReport {
     /// Staged or unreferenced files removed.
     pub files_removed: u64,
-    /// Runs marked interrupted.
+    /// Runs that were running, now marked interrupted.
     pub runs_interrupted: Vec<String>,
+    /// Runs still queued, to be resumed.
+    pub runs_queued: Vec<String>,
 }
 
 /// What a token may do.

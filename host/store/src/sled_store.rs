@@ -3,8 +3,9 @@
 //! Layout:
 //! ```text
 //! DATA/meta/                         sled database
-//! DATA/staging/RUN/PORT.arrow        staged outputs of a running run
+//! DATA/staging/RUN/PORT.arrow        staged outputs of a running run (or rows of an ingest)
 //! DATA/outputs/PRODUCT/N/PORT.arrow  published version N
+//! DATA/inputs/PRODUCT/PORT/N.arrow   rows added by input version N of an ingest port
 //! DATA/components/PRODUCT/V.wasm     deployed code, version V
 //! ```
 
@@ -18,32 +19,66 @@ use tessera_core::formats::{FileSink, Format};
 use tessera_core::io::{BatchSink, BatchSource};
 
 use crate::model::{
-    Deployment, PortVersion, RecoveryReport, RunRecord, RunState, TokenRecord, Version,
+    Deployment, IngestMode, IngestOutcome, InputVersion, PortVersion, PruneReport, Publication,
+    RecoveryReport, RetentionPolicy, RunRecord, TokenRecord, Version,
 };
 use crate::{Store, StoreError, now_us};
 
 /// Metadata in sled, data in immutable files.
 pub struct SledStore {
-    root: PathBuf,
-    db: sled::Db,
-    versions: sled::Tree,
-    current: sled::Tree,
-    runs: sled::Tree,
-    deployments: sled::Tree,
+    pub(crate) root: PathBuf,
+    pub(crate) db: sled::Db,
+    pub(crate) versions: sled::Tree,
+    pub(crate) current: sled::Tree,
+    pub(crate) runs: sled::Tree,
+    pub(crate) deployments: sled::Tree,
     active: sled::Tree,
     tokens: sled::Tree,
+    /// Input versions by product, port and number.
+    pub(crate) input_versions: sled::Tree,
+    /// The newest input version number of each ingest port.
+    pub(crate) current_inputs: sled::Tree,
+    /// The input version each `Idempotency-Key` made, by product, port and key.
+    pub(crate) idempotency: sled::Tree,
     /// The current version of each product, as last read or published. Only this process can
     /// publish into this directory (sled locks it), so the copy stays true.
-    current_cache: std::sync::RwLock<std::collections::HashMap<String, Version>>,
-    publish_lock: Mutex<()>,
+    pub(crate) current_cache: std::sync::RwLock<std::collections::HashMap<String, Version>>,
+    /// Serialises publishes, ingest commits and pruning, which read-modify-write version
+    /// numbers and file references.
+    pub(crate) publish_lock: Mutex<()>,
     fail_before_commit: std::sync::atomic::AtomicBool,
 }
 
-fn version_key(product: &str, number: u64) -> Vec<u8> {
+pub(crate) fn version_key(product: &str, number: u64) -> Vec<u8> {
     let mut key = product.as_bytes().to_vec();
     key.push(0);
     key.extend_from_slice(&number.to_be_bytes());
     key
+}
+
+/// A big-endian `u64` stored as a sled value.
+pub(crate) fn decode_number(bytes: &[u8]) -> u64 {
+    u64::from_be_bytes(bytes.try_into().unwrap_or([0; 8]))
+}
+
+/// SHA-256 (hex) and length of a file, read in 1 MiB chunks.
+pub(crate) fn hash_file(path: &Path) -> Result<(String, u64), StoreError> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)
+        .map_err(|e| StoreError::Io(format!("{}: {e}", path.display())))?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut length = 0u64;
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+        length += n as u64;
+    }
+    Ok((hex::encode(hasher.finalize()), length))
 }
 
 fn deployment_key(product: &str, version: &str) -> Vec<u8> {
@@ -66,7 +101,7 @@ fn check_version(version: &str) -> Result<(), StoreError> {
     }
 }
 
-fn check_name(kind: &str, name: &str) -> Result<(), StoreError> {
+pub(crate) fn check_name(kind: &str, name: &str) -> Result<(), StoreError> {
     let ok = !name.is_empty()
         && name.len() <= 128
         && name
@@ -81,7 +116,7 @@ fn check_name(kind: &str, name: &str) -> Result<(), StoreError> {
     }
 }
 
-fn sync_dir(path: &Path) -> Result<(), StoreError> {
+pub(crate) fn sync_dir(path: &Path) -> Result<(), StoreError> {
     std::fs::File::open(path)?.sync_all()?;
     Ok(())
 }
@@ -92,6 +127,7 @@ impl SledStore {
         std::fs::create_dir_all(root.join("staging"))?;
         std::fs::create_dir_all(root.join("outputs"))?;
         std::fs::create_dir_all(root.join("components"))?;
+        std::fs::create_dir_all(root.join("inputs"))?;
         let db = sled::open(root.join("meta"))?;
         Ok(SledStore {
             root: root.to_path_buf(),
@@ -101,6 +137,9 @@ impl SledStore {
             deployments: db.open_tree("deployments")?,
             active: db.open_tree("active")?,
             tokens: db.open_tree("tokens")?,
+            input_versions: db.open_tree("input_versions")?,
+            current_inputs: db.open_tree("current_inputs")?,
+            idempotency: db.open_tree("idempotency")?,
             current_cache: Default::default(),
             db,
             publish_lock: Mutex::new(()),
@@ -121,7 +160,7 @@ impl SledStore {
             .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
-    fn staged_path(&self, run_id: &str, port: &str) -> PathBuf {
+    pub(crate) fn staged_path(&self, run_id: &str, port: &str) -> PathBuf {
         self.root
             .join("staging")
             .join(run_id)
@@ -137,7 +176,10 @@ impl SledStore {
 
     /// Removes component files that no deployment record names (a crash between writing the
     /// file and recording the deployment).
-    fn collect_orphan_components(&self, report: &mut RecoveryReport) -> Result<(), StoreError> {
+    pub(crate) fn collect_orphan_components(
+        &self,
+        report: &mut RecoveryReport,
+    ) -> Result<(), StoreError> {
         for product in std::fs::read_dir(self.root.join("components"))? {
             let product = product?.path();
             let name = product
@@ -160,16 +202,6 @@ impl SledStore {
             }
         }
         Ok(())
-    }
-
-    fn referenced_files(&self) -> Result<std::collections::HashSet<String>, StoreError> {
-        let mut files = std::collections::HashSet::new();
-        for entry in self.versions.iter() {
-            let (_, value) = entry?;
-            let version: Version = serde_json::from_slice(&value)?;
-            files.extend(version.ports.into_values().map(|p| p.file));
-        }
-        Ok(files)
     }
 }
 
@@ -196,38 +228,37 @@ impl Store for SledStore {
         &self,
         product: &str,
         run_id: &str,
-        ports: &BTreeMap<String, u64>,
+        publication: &Publication,
     ) -> Result<Version, StoreError> {
         check_name("product", product)?;
         let _guard = self
             .publish_lock
             .lock()
             .map_err(|_| StoreError::Io("publish lock poisoned".into()))?;
-        for port in ports.keys() {
+        for port in publication.ports.keys() {
             if !self.staged_path(run_id, port).is_file() {
                 return Err(StoreError::Conflict(format!(
                     "run {run_id} staged no output `{port}`"
                 )));
             }
         }
-        let number = self.current.get(product)?.map_or(0, |v| {
-            u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8]))
-        }) + 1;
+        let number = self.current.get(product)?.map_or(0, |v| decode_number(&v)) + 1;
         let relative_dir = format!("outputs/{product}/{number}");
         let dir = self.root.join(&relative_dir);
         std::fs::create_dir_all(&dir)?;
         let mut port_versions = BTreeMap::new();
-        for (port, rows) in ports {
+        for (port, rows) in &publication.ports {
             let from = self.staged_path(run_id, port);
+            let (hash, bytes) = hash_file(&from)?;
             let to = dir.join(format!("{port}.arrow"));
             std::fs::rename(&from, &to)?;
-            let bytes = std::fs::metadata(&to)?.len();
             port_versions.insert(
                 port.clone(),
                 PortVersion {
                     file: format!("{relative_dir}/{port}.arrow"),
                     rows: *rows,
                     bytes,
+                    hash,
                 },
             );
         }
@@ -246,6 +277,8 @@ impl Store for SledStore {
             run_id: run_id.to_string(),
             published_at_us: now_us(),
             ports: port_versions,
+            product_version: publication.product_version.clone(),
+            inputs: publication.inputs.clone(),
         };
         let record = serde_json::to_vec(&version)?;
         (&self.versions, &self.current)
@@ -261,6 +294,18 @@ impl Store for SledStore {
         }
         let _ = std::fs::remove_dir_all(self.root.join("staging").join(run_id));
         Ok(version)
+    }
+
+    fn staged_file(&self, run_id: &str, port: &str) -> Result<(String, u64), StoreError> {
+        check_name("run", run_id)?;
+        check_name("port", port)?;
+        let path = self.staged_path(run_id, port);
+        if !path.is_file() {
+            return Err(StoreError::NotFound(format!(
+                "run {run_id} staged no output `{port}`"
+            )));
+        }
+        hash_file(&path)
     }
 
     fn discard(&self, run_id: &str) -> Result<(), StoreError> {
@@ -283,10 +328,7 @@ impl Store for SledStore {
         }
         let version = match self.current.get(product)? {
             None => return Ok(None),
-            Some(v) => self.version(
-                product,
-                u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])),
-            )?,
+            Some(v) => self.version(product, decode_number(&v))?,
         };
         if let (Some(version), Ok(mut cache)) = (&version, self.current_cache.write()) {
             cache.insert(product.to_string(), version.clone());
@@ -465,62 +507,68 @@ impl Store for SledStore {
             .collect()
     }
 
+    fn commit_ingest(
+        &self,
+        product: &str,
+        port: &str,
+        staged_id: &str,
+        mode: IngestMode,
+        rows: u64,
+        idempotency_key: Option<&str>,
+    ) -> Result<IngestOutcome, StoreError> {
+        self.commit_ingest_impl(product, port, staged_id, mode, rows, idempotency_key)
+    }
+
+    fn ingested_with_key(
+        &self,
+        product: &str,
+        port: &str,
+        key: &str,
+    ) -> Result<Option<InputVersion>, StoreError> {
+        self.ingested_with_key_impl(product, port, key)
+    }
+
+    fn current_input(&self, product: &str, port: &str) -> Result<Option<InputVersion>, StoreError> {
+        self.current_input_impl(product, port)
+    }
+
+    fn input_version(
+        &self,
+        product: &str,
+        port: &str,
+        number: u64,
+    ) -> Result<Option<InputVersion>, StoreError> {
+        self.input_version_impl(product, port, number)
+    }
+
+    fn input_versions(&self, product: &str, port: &str) -> Result<Vec<InputVersion>, StoreError> {
+        self.input_versions_impl(product, port)
+    }
+
+    fn read_input(
+        &self,
+        product: &str,
+        port: &str,
+        number: u64,
+    ) -> Result<Box<dyn BatchSource>, StoreError> {
+        self.read_input_impl(product, port, number)
+    }
+
+    fn prune(
+        &self,
+        product: &str,
+        policy: RetentionPolicy,
+        now_us: i64,
+    ) -> Result<PruneReport, StoreError> {
+        self.prune_impl(product, policy, now_us)
+    }
+
     fn recover(&self) -> Result<RecoveryReport, StoreError> {
-        let mut report = RecoveryReport::default();
-        let staging = self.root.join("staging");
-        for entry in std::fs::read_dir(&staging)? {
-            let path = entry?.path();
-            report.files_removed += count_files(&path);
-            if path.is_dir() {
-                std::fs::remove_dir_all(&path)?
-            } else {
-                std::fs::remove_file(&path)?
-            }
-        }
-        let referenced = self.referenced_files()?;
-        let outputs = self.root.join("outputs");
-        for product in std::fs::read_dir(&outputs)? {
-            let product = product?.path();
-            for version in std::fs::read_dir(&product)? {
-                let version = version?.path();
-                for file in std::fs::read_dir(&version)? {
-                    let file = file?.path();
-                    let relative = file
-                        .strip_prefix(&self.root)
-                        .map(|p| p.to_string_lossy().replace('\\', "/"))
-                        .unwrap_or_default();
-                    if !referenced.contains(&relative) {
-                        std::fs::remove_file(&file)?;
-                        report.files_removed += 1;
-                    }
-                }
-                if std::fs::read_dir(&version)?.next().is_none() {
-                    std::fs::remove_dir(&version)?;
-                }
-            }
-        }
-        self.collect_orphan_components(&mut report)?;
-        for entry in self.runs.iter() {
-            let mut run: RunRecord = serde_json::from_slice(&entry?.1)?;
-            if matches!(run.state, RunState::Running | RunState::Queued) {
-                run.reason = Some(if run.state == RunState::Running {
-                    "the host stopped while this run was running".into()
-                } else {
-                    "the host stopped before this run started".into()
-                });
-                run.state = RunState::Interrupted;
-                run.finished_at_us = Some(now_us());
-                self.runs
-                    .insert(run.id.as_bytes(), serde_json::to_vec(&run)?)?;
-                report.runs_interrupted.push(run.id);
-            }
-        }
-        self.db.flush()?;
-        Ok(report)
+        self.recover_impl()
     }
 }
 
-fn count_files(path: &Path) -> u64 {
+pub(crate) fn count_files(path: &Path) -> u64 {
     if path.is_dir() {
         std::fs::read_dir(path)
             .map(|d| d.flatten().map(|e| count_files(&e.path())).sum())

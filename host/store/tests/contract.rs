@@ -1,5 +1,5 @@
-//! The storage contract, run against both the sled store and the in-memory double, plus crash
-//! recovery of the sled store.
+//! The storage contract of the sled store: publishing, ingest versions, retention, runs,
+//! deployments, and crash recovery.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -9,7 +9,10 @@ use std::sync::Arc;
 use arrow::array::{Int64Array, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use tessera_store::{MemoryStore, RunRecord, RunState, SledStore, Store, StoreError};
+use tessera_store::{
+    IngestMode, InputPin, Publication, RetentionPolicy, RunRecord, RunState, SledStore, Store,
+    StoreError,
+};
 
 fn schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
@@ -37,8 +40,12 @@ fn stage(store: &dyn Store, run: &str, port: &str, batches: &[RecordBatch]) -> u
     sink.finish().unwrap().rows
 }
 
-fn ports(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
-    pairs.iter().map(|(p, r)| (p.to_string(), *r)).collect()
+fn ports(pairs: &[(&str, u64)]) -> Publication {
+    Publication {
+        ports: pairs.iter().map(|(p, r)| (p.to_string(), *r)).collect(),
+        product_version: "1.0.0".into(),
+        inputs: BTreeMap::new(),
+    }
 }
 
 fn read_all(store: &dyn Store, version: u64, port: &str) -> Vec<RecordBatch> {
@@ -121,10 +128,19 @@ fn contract(store: &dyn Store) {
         Err(StoreError::NotFound(_))
     ));
 
-    // Runs: recorded, listed in order, and running ones become interrupted on recovery.
+    // Same rows, same bytes: the content hash is a function of the data.
+    assert_eq!(v2.ports["a"].hash.len(), 64);
+    let again = stage(store, "r5", "a", &[batch(&["new"], &[7])]);
+    assert_eq!(again, 1);
+    assert_eq!(store.staged_file("r5", "a").unwrap().0, v2.ports["a"].hash);
+    store.discard("r5").unwrap();
+
+    // Runs: recorded, listed in order; on recovery running ones become interrupted and
+    // queued ones stay queued.
     store.put_run(&run("r1", RunState::Succeeded, 1)).unwrap();
     store.put_run(&run("r3", RunState::Running, 3)).unwrap();
     store.put_run(&run("r2", RunState::Failed, 2)).unwrap();
+    store.put_run(&run("r4", RunState::Queued, 4)).unwrap();
     assert_eq!(
         store
             .runs("demo")
@@ -132,10 +148,12 @@ fn contract(store: &dyn Store) {
             .iter()
             .map(|r| r.id.as_str())
             .collect::<Vec<_>>(),
-        ["r1", "r2", "r3"]
+        ["r1", "r2", "r3", "r4"]
     );
     let report = store.recover().unwrap();
     assert_eq!(report.runs_interrupted, vec!["r3".to_string()]);
+    assert_eq!(report.runs_queued, vec!["r4".to_string()]);
+    assert_eq!(store.run("r4").unwrap().unwrap().state, RunState::Queued);
     assert_eq!(
         store.run("r3").unwrap().unwrap().state,
         RunState::Interrupted
@@ -185,11 +203,6 @@ fn deployment(version: &str, at: i64) -> tessera_store::Deployment {
         deployed_at_us: at,
         manifest: String::new(),
     }
-}
-
-#[test]
-fn the_memory_store_keeps_the_contract() {
-    contract(&MemoryStore::new());
 }
 
 #[test]
@@ -254,4 +267,188 @@ fn names_that_could_escape_the_data_directory_are_refused() {
     assert!(store.stage("demo", "../evil", "a", schema()).is_err());
     assert!(store.stage("demo", "r1", "../../a", schema()).is_err());
     assert!(store.publish("../demo", "r1", &ports(&[])).is_err());
+    assert!(
+        store
+            .commit_ingest("demo", "../x", "i1", IngestMode::Append, 0, None)
+            .is_err()
+    );
+}
+
+fn ingest(
+    store: &dyn Store,
+    id: &str,
+    rows: &[RecordBatch],
+    mode: IngestMode,
+    key: Option<&str>,
+) -> (u64, bool) {
+    let added = stage(store, id, "events", rows);
+    let outcome = store
+        .commit_ingest("demo", "events", id, mode, added, key)
+        .unwrap();
+    (outcome.version.number, outcome.repeated)
+}
+
+fn read_input(store: &dyn Store, version: u64) -> Vec<RecordBatch> {
+    let mut source = store.read_input("demo", "events", version).unwrap();
+    assert_eq!(source.version(), version);
+    let mut out = Vec::new();
+    while let Some(b) = source.next_batch().unwrap() {
+        out.push(b);
+    }
+    out
+}
+
+#[test]
+fn ingest_versions_append_replace_and_repeat_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    assert!(store.current_input("demo", "events").unwrap().is_none());
+    let one = batch(&["a"], &[1]);
+    let two = batch(&["b", "c"], &[2, 3]);
+    assert_eq!(
+        ingest(&store, "i1", &[one.clone()], IngestMode::Append, Some("k1")),
+        (1, false)
+    );
+    assert_eq!(
+        ingest(&store, "i2", &[two.clone()], IngestMode::Append, None),
+        (2, false)
+    );
+    // Version 2 is version 1's rows followed by the new ones; version 1 is unchanged.
+    assert_eq!(read_input(&store, 2), vec![one.clone(), two.clone()]);
+    assert_eq!(read_input(&store, 1), vec![one.clone()]);
+    let current = store.current_input("demo", "events").unwrap().unwrap();
+    assert_eq!(
+        (current.number, current.rows(), current.added_rows),
+        (2, 3, 2)
+    );
+    // The same key again: nothing stored, the first version returned.
+    assert_eq!(
+        ingest(&store, "i3", &[two.clone()], IngestMode::Append, Some("k1")),
+        (1, true)
+    );
+    assert_eq!(
+        store
+            .current_input("demo", "events")
+            .unwrap()
+            .unwrap()
+            .number,
+        2
+    );
+    assert_eq!(
+        store
+            .ingested_with_key("demo", "events", "k1")
+            .unwrap()
+            .unwrap()
+            .number,
+        1
+    );
+    assert!(!dir.path().join("staging/i3").exists());
+    // Replace starts over.
+    assert_eq!(
+        ingest(
+            &store,
+            "i4",
+            &[batch(&["z"], &[9])],
+            IngestMode::Replace,
+            None
+        ),
+        (3, false)
+    );
+    assert_eq!(read_input(&store, 3), vec![batch(&["z"], &[9])]);
+    assert_eq!(store.input_versions("demo", "events").unwrap().len(), 3);
+    assert!(matches!(
+        store.read_input("demo", "events", 7),
+        Err(StoreError::NotFound(_))
+    ));
+    // All of it survives a reopen and a recovery.
+    drop(store);
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(store.recover().unwrap().files_removed, 0);
+    assert_eq!(read_input(&store, 2), vec![one, two]);
+}
+
+#[test]
+fn retention_drops_old_versions_and_their_unshared_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    // Four input versions: append, append, replace, append.
+    ingest(
+        &store,
+        "i1",
+        &[batch(&["a"], &[1])],
+        IngestMode::Append,
+        None,
+    );
+    ingest(
+        &store,
+        "i2",
+        &[batch(&["b"], &[2])],
+        IngestMode::Append,
+        None,
+    );
+    ingest(
+        &store,
+        "i3",
+        &[batch(&["c"], &[3])],
+        IngestMode::Replace,
+        None,
+    );
+    ingest(
+        &store,
+        "i4",
+        &[batch(&["d"], &[4])],
+        IngestMode::Append,
+        None,
+    );
+    // Three output versions; version 1 read input version 1.
+    for (i, run) in ["r1", "r2", "r3"].iter().enumerate() {
+        let rows = stage(&store, run, "a", &[batch(&["x"], &[i as i64])]);
+        let mut publication = ports(&[("a", rows)]);
+        publication.inputs.insert(
+            "events".into(),
+            InputPin {
+                product: "demo".into(),
+                port: "events".into(),
+                version: if i == 0 { 1 } else { 4 },
+                ingested: true,
+            },
+        );
+        store.publish("demo", run, &publication).unwrap();
+    }
+    let policy = RetentionPolicy {
+        keep_versions: Some(2),
+        max_age_us: None,
+    };
+    let report = store
+        .prune("demo", policy, tessera_store::now_us())
+        .unwrap();
+    assert_eq!(report.versions_removed, vec![1]);
+    // Input versions 1 and 2 go (not among the newest two, no kept version read them). Their
+    // segments 1 and 2 are not shared by versions 3 and 4 (a replace started over).
+    assert_eq!(report.input_versions_removed, 2);
+    assert_eq!(
+        report.files_removed, 3,
+        "output 1 and input segments 1 and 2"
+    );
+    assert!(report.bytes_freed > 0);
+    assert!(store.version("demo", 1).unwrap().is_none());
+    assert!(!dir.path().join("outputs/demo/1").exists());
+    assert_eq!(read_input(&store, 4).len(), 2);
+    assert!(store.read("demo", 2, "a").is_ok());
+    // The newest version always stays, whatever the policy.
+    let report = store
+        .prune(
+            "demo",
+            RetentionPolicy {
+                keep_versions: None,
+                max_age_us: Some(0),
+            },
+            tessera_store::now_us() + 1_000_000,
+        )
+        .unwrap();
+    assert_eq!(report.versions_removed, vec![2]);
+    assert_eq!(store.current_version("demo").unwrap().unwrap().number, 3);
+    // Input version 4 stays: version 3 read it.
+    assert!(store.input_version("demo", "events", 4).unwrap().is_some());
+    assert_eq!(store.recover().unwrap().files_removed, 0);
 }

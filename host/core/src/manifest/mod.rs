@@ -60,6 +60,9 @@ pub struct Manifest {
     pub outputs: Vec<OutputPort>,
     /// Service levels the product promises.
     pub slo: Slo,
+    /// How many published versions the host keeps.
+    #[serde(default)]
+    pub retention: Retention,
 }
 
 /// `[product]`: identity and ownership.
@@ -355,6 +358,16 @@ pub enum ViewKind {
     Scatter,
     /// Binned counts of one column.
     Histogram,
+}
+
+/// `[retention]`: which published versions the host keeps. The newest version is always kept;
+/// without a policy every version is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retention {
+    /// Keep at most this many newest versions.
+    pub keep_versions: Option<u64>,
+    /// Drop versions older than this.
+    pub max_age: Option<Span>,
 }
 
 /// `[slo]`: service levels.

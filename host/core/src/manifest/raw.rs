@@ -23,6 +23,7 @@ pub(super) struct RawManifest {
     #[serde(default)]
     pub outputs: Vec<RawOutput>,
     pub slo: Option<RawSlo>,
+    pub retention: Option<RawRetention>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -78,6 +79,13 @@ pub(super) struct RawOutput {
     pub checks: Vec<Spanned<RawCheck>>,
     #[serde(default)]
     pub views: Vec<Spanned<RawView>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRetention {
+    pub keep_versions: Option<Spanned<i64>>,
+    pub max_age: Option<Span>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -10,7 +10,7 @@ use toml::Spanned;
 use super::raw::{RawCheck, RawColumn, RawManifest, RawSchema, RawView};
 use super::{
     Check, CheckRule, InputPort, InputSource, Manifest, ManifestError, ManifestErrors, OutputPort,
-    ProductInfo, Resources, Slo, Trigger, UpstreamRef, View, ViewKind,
+    ProductInfo, Resources, Retention, Slo, Trigger, UpstreamRef, View, ViewKind,
 };
 use crate::schema::{Column, DataType, Schema};
 
@@ -211,6 +211,24 @@ fn build(ctx: &mut Ctx<'_>, raw: RawManifest) -> Manifest {
         );
     }
 
+    let retention = match raw.retention {
+        None => Retention::default(),
+        Some(r) => Retention {
+            keep_versions: r.keep_versions.and_then(|n| {
+                let value = *n.get_ref();
+                if value < 1 {
+                    ctx.error(
+                        n.span(),
+                        format!("`keep_versions` must be at least 1, found {value}"),
+                        "keep at least the newest version, e.g. keep_versions = 30",
+                    );
+                }
+                u64::try_from(value).ok().filter(|v| *v >= 1)
+            }),
+            max_age: r.max_age,
+        },
+    };
+
     Manifest {
         product,
         resources,
@@ -220,6 +238,7 @@ fn build(ctx: &mut Ctx<'_>, raw: RawManifest) -> Manifest {
         slo: Slo {
             freshness: raw.slo.and_then(|s| s.freshness),
         },
+        retention,
     }
 }
 

@@ -3,6 +3,8 @@
 
 pub mod docs;
 pub mod events;
+pub mod ingest;
+pub mod lineage;
 pub mod model;
 pub mod outputs;
 pub mod products;
@@ -34,7 +36,9 @@ use crate::state::AppState;
     tags(
         (name = "products", description = "Deploy and find data products"),
         (name = "outputs", description = "Read published data"),
-        (name = "runs", description = "Run products and follow their runs"),
+        (name = "ingest", description = "Push data into ingest ports"),
+        (name = "runs", description = "Run and replay products and follow their runs"),
+        (name = "lineage", description = "Published versions and where they came from"),
         (name = "events", description = "Server-Sent Events"),
         (name = "tokens", description = "API tokens (admins)"),
     )
@@ -50,6 +54,11 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(docs::page))
         .routes(routes!(products::activate))
         .routes(routes!(outputs::read_output))
+        .routes(routes!(lineage::output_versions))
+        .routes(routes!(lineage::version_lineage))
+        .routes(routes!(lineage::mesh))
+        .routes(routes!(ingest::push))
+        .routes(routes!(ingest::versions))
         .routes(routes!(runs::trigger, runs::list))
         .routes(routes!(runs::get))
         .routes(routes!(events::all))

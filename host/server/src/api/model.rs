@@ -182,8 +182,45 @@ pub struct RunInfo {
     pub published_version: Option<u64>,
     /// What it logged (with standard output and error).
     pub log: Vec<LogLineInfo>,
+    /// Why it ran: manual, input, upstream, schedule, retry or replay.
+    pub cause: String,
+    /// 1 for a first attempt, more for retries.
+    pub attempt: u32,
+    /// The run this one retries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_of: Option<String>,
+    /// The input versions it read, by input port.
+    pub inputs: BTreeMap<String, InputPinInfo>,
+    /// For a replay: what it reproduced and whether every output matched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub replay: Option<tessera_store::ReplayReport>,
     /// The run's URL.
     pub url: String,
+}
+
+/// One input version a run read.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InputPinInfo {
+    /// `ingest` for data pushed into the product, `upstream` for another product's output.
+    pub kind: &'static str,
+    /// The product whose data it is.
+    pub product: String,
+    /// Its port.
+    pub port: String,
+    /// The input version (ingest) or published version (upstream).
+    pub version: u64,
+}
+
+impl From<&tessera_store::InputPin> for InputPinInfo {
+    fn from(pin: &tessera_store::InputPin) -> Self {
+        InputPinInfo {
+            kind: if pin.ingested { "ingest" } else { "upstream" },
+            product: pin.product.clone(),
+            port: pin.port.clone(),
+            version: pin.version,
+        }
+    }
 }
 
 impl RunInfo {
@@ -218,6 +255,15 @@ impl RunInfo {
             } else {
                 Vec::new()
             },
+            cause: run.cause.clone(),
+            attempt: run.attempt,
+            retry_of: run.retry_of.clone(),
+            inputs: run
+                .inputs
+                .iter()
+                .map(|(k, v)| (k.clone(), v.into()))
+                .collect(),
+            replay: run.replay.clone(),
             url: format!("/v1/runs/{}", run.id),
         }
     }

@@ -69,6 +69,9 @@ pub async fn deploy(
     )?;
     let name = manifest.product.name.clone();
     let version = manifest.product.version.to_string();
+    if activate {
+        crate::dag::Mesh::load(&state)?.check(&manifest)?;
+    }
     let hash = hex::encode(Sha256::digest(&bytes));
     let deployment = Deployment {
         product: name.clone(),
@@ -111,6 +114,7 @@ pub async fn deploy(
             version: version.clone(),
         });
     }
+    state.scheduler().refresh_schedules(&state)?;
     tracing::info!(product = %name, %version, %hash, "deployed");
     let active = state.store().active(&name)?;
     let stored = state
@@ -412,12 +416,20 @@ pub async fn activate(
                 .collect::<Vec<_>>(),
         ));
     }
+    let deployment = deployments
+        .iter()
+        .find(|d| d.version == version)
+        .ok_or_else(|| ApiError::internal("deployment vanished"))?;
+    let candidate = Manifest::parse(&deployment.manifest, "<deployed product.toml>")
+        .map_err(|e| ApiError::internal(format!("stored manifest of {name}: {e}")))?;
+    crate::dag::Mesh::load(&state)?.check(&candidate)?;
     state.store().activate(&name, &version)?;
     state.forget_view(&name);
     state.events().emit(Event::Activated {
         product: name.clone(),
         version: version.clone(),
     });
+    state.scheduler().refresh_schedules(&state)?;
     tracing::info!(product = %name, %version, "activated");
     versions(State(state), caller, Path(name)).await
 }

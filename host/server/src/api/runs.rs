@@ -1,25 +1,51 @@
 //! Runs: trigger one now, list a product's runs, read one with its captured log.
 
 use axum::Json;
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use serde::Deserialize;
+use utoipa::ToSchema;
 
 use crate::api::model::RunInfo;
 use crate::api::products::product_domain;
 use crate::api::query::Params;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::runner;
+use crate::replay;
+use crate::schedule::Cause;
 use crate::state::AppState;
 
-/// Starts a run of the product's active version now.
+/// The optional body of a run request.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunRequestBody {
+    /// Re-run the code of this published version on the exact input versions it read, and
+    /// compare every output by content hash. Publishes nothing.
+    pub replay_of: Option<ReplayOf>,
+}
+
+/// A published version to replay.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayOf {
+    /// An output port of the version.
+    pub port: String,
+    /// The data version.
+    pub version: u64,
+}
+
+/// Queues a run of the product's active version, or (with `replay_of`) a replay of a
+/// published version. A run request while one is already queued joins it.
 #[utoipa::path(
     post, path = "/v1/products/{product}/runs", tag = "runs",
     params(("product" = String, Path, description = "Product name")),
+    request_body(content = Option<RunRequestBody>, content_type = "application/json"),
     responses(
         (status = 202, description = "Queued; poll its URL", body = RunInfo),
-        (status = 404, description = "No such product", body = ErrorBody),
-        (status = 409, description = "The product has no active version", body = ErrorBody),
+        (status = 400, description = "A body that is not a run request", body = ErrorBody),
+        (status = 404, description = "No such product, or no such version to replay", body = ErrorBody),
+        (status = 409, description = "No active version, or the version cannot be replayed", body = ErrorBody),
     )
 )]
 pub async fn trigger(
@@ -27,11 +53,24 @@ pub async fn trigger(
     caller: Caller,
     Path(name): Path<String>,
     params: Params,
+    body: Body,
 ) -> ApiResult<(StatusCode, Json<RunInfo>)> {
     params.allow(&[])?;
     state.deployments(&name)?;
     caller.require_owner(&product_domain(&state, &name)?, &format!("run {name}"))?;
-    let run = runner::trigger(&state, &name)?;
+    let bytes = crate::api::products::read_body(body, 64 << 10).await?;
+    let request: RunRequestBody = if bytes.iter().all(u8::is_ascii_whitespace) {
+        RunRequestBody::default()
+    } else {
+        serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::bad_request(format!("the run request is not valid: {e}"))
+                .hint(r#"send no body for a run, or {"replay_of": {"port": "...", "version": N}}"#)
+        })?
+    };
+    let run = match request.replay_of {
+        Some(of) => replay::request(&state, &name, &of.port, of.version)?,
+        None => state.scheduler().request(&state, &name, Cause::Manual)?,
+    };
     Ok((StatusCode::ACCEPTED, Json(RunInfo::new(&run, false))))
 }
 

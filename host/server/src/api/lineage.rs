@@ -1,0 +1,418 @@
+//! Versions and lineage: the published versions of an output port, the upstream chain of one
+//! version down to ingested data, and the whole mesh as JSON or Graphviz DOT.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use tessera_core::manifest::{InputSource, Manifest};
+use tessera_store::{InputPin, Store, Version};
+use utoipa::ToSchema;
+
+use crate::api::model::rfc3339;
+use crate::api::products::active_manifest;
+use crate::api::query::Params;
+use crate::auth::Caller;
+use crate::dag::Mesh;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::state::AppState;
+
+/// One published version of an output port.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OutputVersionInfo {
+    /// Data version number.
+    pub version: u64,
+    /// When it was published.
+    pub published_at: String,
+    /// Rows in this port.
+    pub rows: u64,
+    /// Bytes stored for this port.
+    pub bytes: u64,
+    /// SHA-256 of the stored data.
+    pub hash: String,
+    /// The run that produced it.
+    pub run: String,
+    /// The product code version that produced it.
+    pub product_version: String,
+    /// Where to read it.
+    pub url: String,
+    /// Where its lineage is.
+    pub lineage_url: String,
+}
+
+/// The upstream chain of one published version.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LineageNode {
+    /// Product name.
+    pub product: String,
+    /// Output port (for the version asked about; the upstream port for upstream nodes).
+    pub port: String,
+    /// Data version.
+    pub version: u64,
+    /// When it was published.
+    pub published_at: String,
+    /// The run that produced it.
+    pub run: String,
+    /// The product code version that produced it.
+    pub product_version: String,
+    /// What the run read, by input port.
+    pub inputs: BTreeMap<String, LineageInput>,
+}
+
+/// One input of a version's run.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum LineageInput {
+    /// Data pushed into an ingest port.
+    Ingest {
+        /// The ingest port.
+        port: String,
+        /// Its input version.
+        version: u64,
+        /// When it was accepted (absent if retention dropped it).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        ingested_at: Option<String>,
+        /// Rows in that version.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        rows: Option<u64>,
+    },
+    /// Another product's published version, with its own lineage.
+    Upstream {
+        /// Its lineage (absent if retention dropped it).
+        #[schema(no_recursion)]
+        lineage: Option<Box<LineageNode>>,
+        /// The upstream product.
+        product: String,
+        /// Its port.
+        port: String,
+        /// Its version.
+        version: u64,
+    },
+}
+
+/// The mesh: products, their ports and the edges between them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeshInfo {
+    /// Every product with an active version.
+    pub products: Vec<MeshProduct>,
+    /// Data flowing from an output port (or ingest) into an input port.
+    pub edges: Vec<MeshEdge>,
+}
+
+/// One product of the mesh.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeshProduct {
+    /// Name.
+    pub name: String,
+    /// Owning domain.
+    pub domain: String,
+    /// Data Mesh kind.
+    pub kind: String,
+    /// Active code version.
+    pub version: String,
+    /// Current data version, if it published.
+    pub data_version: Option<u64>,
+    /// Ingest ports.
+    pub ingest: Vec<String>,
+    /// Output ports.
+    pub outputs: Vec<String>,
+}
+
+/// One edge of the mesh.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeshEdge {
+    /// `product/port` of the output, or `ingest` for pushed data.
+    pub from: String,
+    /// `product/port` of the input.
+    pub to: String,
+}
+
+fn output_port_checked(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    port: &str,
+) -> ApiResult<std::sync::Arc<Manifest>> {
+    state.deployments(name)?;
+    let Some((manifest, _)) = active_manifest(state, name)? else {
+        return Err(ApiError::not_found(
+            format!("no product named `{name}`"),
+            &[],
+        ));
+    };
+    let Some(declared) = manifest.output(port) else {
+        return Err(ApiError::not_found(
+            format!("{name} has no output port `{port}`"),
+            &manifest
+                .outputs
+                .iter()
+                .map(|o| o.name.clone())
+                .collect::<Vec<_>>(),
+        ));
+    };
+    caller.require_port(
+        state.config().public_reads,
+        name,
+        &manifest.product.domain,
+        port,
+        declared.access,
+    )?;
+    Ok(manifest)
+}
+
+/// The kept published versions of an output port, oldest first.
+#[utoipa::path(
+    get, path = "/v1/products/{product}/outputs/{port}/versions", tag = "lineage",
+    params(
+        ("product" = String, Path, description = "Product name"),
+        ("port" = String, Path, description = "Output port"),
+    ),
+    responses(
+        (status = 200, body = Vec<OutputVersionInfo>),
+        (status = 404, description = "No such product or port", body = ErrorBody),
+    )
+)]
+pub async fn output_versions(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((name, port)): Path<(String, String)>,
+) -> ApiResult<Json<Vec<OutputVersionInfo>>> {
+    output_port_checked(&state, &caller, &name, &port)?;
+    Ok(Json(
+        state
+            .store()
+            .versions(&name)?
+            .iter()
+            .filter_map(|v| {
+                v.ports.get(&port).map(|p| OutputVersionInfo {
+                    version: v.number,
+                    published_at: rfc3339(v.published_at_us),
+                    rows: p.rows,
+                    bytes: p.bytes,
+                    hash: p.hash.clone(),
+                    run: v.run_id.clone(),
+                    product_version: v.product_version.clone(),
+                    url: format!("/v1/products/{name}/outputs/{port}?version={}", v.number),
+                    lineage_url: format!(
+                        "/v1/products/{name}/outputs/{port}/versions/{}/lineage",
+                        v.number
+                    ),
+                })
+            })
+            .collect(),
+    ))
+}
+
+/// Where one published version came from: the input versions its run read and, for upstream
+/// products, their lineage in turn, down to ingested data.
+#[utoipa::path(
+    get, path = "/v1/products/{product}/outputs/{port}/versions/{version}/lineage", tag = "lineage",
+    params(
+        ("product" = String, Path, description = "Product name"),
+        ("port" = String, Path, description = "Output port"),
+        ("version" = u64, Path, description = "Data version"),
+    ),
+    responses(
+        (status = 200, body = LineageNode),
+        (status = 404, description = "No such product, port or version", body = ErrorBody),
+    )
+)]
+pub async fn version_lineage(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((name, port, number)): Path<(String, String, u64)>,
+) -> ApiResult<Json<LineageNode>> {
+    output_port_checked(&state, &caller, &name, &port)?;
+    let store = state.store();
+    let Some(version) = store.version(&name, number)? else {
+        return Err(ApiError::not_found(
+            format!("{name} has no published version {number}"),
+            &store
+                .versions(&name)?
+                .iter()
+                .map(|v| v.number.to_string())
+                .collect::<Vec<_>>(),
+        ));
+    };
+    Ok(Json(lineage_of(store, &version, &port, 0)?))
+}
+
+/// The deepest chain followed; a mesh is acyclic, this only bounds corrupt metadata.
+const MAX_DEPTH: usize = 64;
+
+fn lineage_of(
+    store: &dyn Store,
+    version: &Version,
+    port: &str,
+    depth: usize,
+) -> ApiResult<LineageNode> {
+    let mut inputs = BTreeMap::new();
+    for (input, pin) in &version.inputs {
+        inputs.insert(input.clone(), lineage_input(store, pin, depth)?);
+    }
+    Ok(LineageNode {
+        product: version.product.clone(),
+        port: port.to_string(),
+        version: version.number,
+        published_at: rfc3339(version.published_at_us),
+        run: version.run_id.clone(),
+        product_version: version.product_version.clone(),
+        inputs,
+    })
+}
+
+fn lineage_input(store: &dyn Store, pin: &InputPin, depth: usize) -> ApiResult<LineageInput> {
+    if pin.ingested {
+        let found = store.input_version(&pin.product, &pin.port, pin.version)?;
+        return Ok(LineageInput::Ingest {
+            port: pin.port.clone(),
+            version: pin.version,
+            ingested_at: found.as_ref().map(|v| rfc3339(v.ingested_at_us)),
+            rows: found.as_ref().map(|v| v.rows()),
+        });
+    }
+    let lineage = match store.version(&pin.product, pin.version)? {
+        Some(upstream) if depth < MAX_DEPTH => Some(Box::new(lineage_of(
+            store,
+            &upstream,
+            &pin.port,
+            depth + 1,
+        )?)),
+        _ => None,
+    };
+    Ok(LineageInput::Upstream {
+        lineage,
+        product: pin.product.clone(),
+        port: pin.port.clone(),
+        version: pin.version,
+    })
+}
+
+/// The whole mesh: every active product, its ports, and the edges data flows along. JSON by
+/// default; Graphviz DOT with `?format=dot` or `Accept: text/vnd.graphviz`.
+#[utoipa::path(
+    get, path = "/v1/lineage", tag = "lineage",
+    params(("format" = Option<String>, Query, description = "`json` (default) or `dot`")),
+    responses(
+        (status = 200, description = "The mesh", content(
+            (MeshInfo = "application/json"), (String = "text/vnd.graphviz"),
+        )),
+        (status = 400, description = "Unknown format", body = ErrorBody),
+    )
+)]
+pub async fn mesh(
+    State(state): State<AppState>,
+    caller: Caller,
+    params: Params,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    caller.require_reader(state.config().public_reads)?;
+    let wants_dot = match params.allow(&["format"])?.text("format") {
+        Some("dot") => true,
+        Some("json") => false,
+        Some(other) => {
+            return Err(ApiError::bad_parameter(
+                "format",
+                format!("`{other}` is not a lineage format; use json or dot"),
+            ));
+        }
+        None => headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/vnd.graphviz")),
+    };
+    let mesh = Mesh::load(&state)?;
+    let info = mesh_info(&state, &mesh)?;
+    if wants_dot {
+        Ok((
+            [(header::CONTENT_TYPE, "text/vnd.graphviz; charset=utf-8")],
+            to_dot(&info),
+        )
+            .into_response())
+    } else {
+        Ok(Json(info).into_response())
+    }
+}
+
+fn mesh_info(state: &AppState, mesh: &Mesh) -> ApiResult<MeshInfo> {
+    let mut products = Vec::new();
+    let mut edges = Vec::new();
+    for (name, manifest) in mesh.products() {
+        let mut ingest = Vec::new();
+        for input in &manifest.inputs {
+            let to = format!("{name}/{}", input.name);
+            match &input.source {
+                InputSource::Ingest(_) => {
+                    ingest.push(input.name.clone());
+                    edges.push(MeshEdge {
+                        from: "ingest".into(),
+                        to,
+                    });
+                }
+                InputSource::Upstream(upstream) => edges.push(MeshEdge {
+                    from: format!("{}/{}", upstream.product, upstream.port),
+                    to,
+                }),
+            }
+        }
+        products.push(MeshProduct {
+            name: name.clone(),
+            domain: manifest.product.domain.clone(),
+            kind: crate::api::model::serde_name(&manifest.product.kind),
+            version: manifest.product.version.to_string(),
+            data_version: state.store().current_version(name)?.map(|v| v.number),
+            ingest,
+            outputs: manifest.outputs.iter().map(|o| o.name.clone()).collect(),
+        });
+    }
+    Ok(MeshInfo { products, edges })
+}
+
+/// Graphviz: one cluster-free node per product, labelled with its ports; edges labelled with
+/// the ports they join.
+fn to_dot(mesh: &MeshInfo) -> String {
+    let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+    let mut out =
+        String::from("digraph mesh {\n  rankdir=LR;\n  node [shape=box, style=rounded];\n");
+    for product in &mesh.products {
+        let label = format!(
+            "{}\\n{} · {} · v{}",
+            product.name,
+            product.domain,
+            product.kind,
+            product
+                .data_version
+                .map_or("-".to_string(), |v| v.to_string())
+        );
+        out.push_str(&format!(
+            "  {} [label={}];\n",
+            quote(&product.name),
+            quote(&label)
+        ));
+        for port in &product.ingest {
+            let node = format!("ingest:{}/{port}", product.name);
+            out.push_str(&format!(
+                "  {} [label={}, shape=cds];\n  {} -> {};\n",
+                quote(&node),
+                quote(port),
+                quote(&node),
+                quote(&product.name)
+            ));
+        }
+    }
+    for edge in mesh.edges.iter().filter(|e| e.from != "ingest") {
+        let (from_product, from_port) = edge.from.split_once('/').unwrap_or((&edge.from, ""));
+        let (to_product, to_port) = edge.to.split_once('/').unwrap_or((&edge.to, ""));
+        out.push_str(&format!(
+            "  {} -> {} [label={}];\n",
+            quote(from_product),
+            quote(to_product),
+            quote(&format!("{from_port} → {to_port}"))
+        ));
+    }
+    out.push_str("}\n");
+    out
+}

@@ -1,0 +1,85 @@
+//! A request body as a blocking `Read`, fed from the async side chunk by chunk with
+//! back-pressure, and cut off at a byte limit.
+
+use std::io::Read;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::body::Body;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+
+/// The blocking end: reads what the async end forwards.
+pub struct ChannelReader {
+    chunks: mpsc::Receiver<Result<Bytes, String>>,
+    current: Bytes,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.chunks.blocking_recv() {
+                None => return Ok(0),
+                Some(Ok(chunk)) => self.current = chunk,
+                Some(Err(message)) => return Err(std::io::Error::other(message)),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        self.current = self.current.slice(n..);
+        Ok(n)
+    }
+}
+
+/// A body split into a reader for a blocking decoder and the task that feeds it.
+pub struct Pipe {
+    /// Read this on a blocking thread.
+    pub reader: ChannelReader,
+    /// Set once the body went past the limit.
+    pub too_large: Arc<AtomicBool>,
+}
+
+/// Starts forwarding `body` into a [`Pipe`]; more than `limit` bytes ends the body with an
+/// error and sets `too_large`. Returns the pipe and the forwarding future (await it beside the
+/// decoder).
+pub fn pipe(body: Body, limit: u64) -> (Pipe, impl std::future::Future<Output = ()>) {
+    let (sender, chunks) = mpsc::channel::<Result<Bytes, String>>(8);
+    let too_large = Arc::new(AtomicBool::new(false));
+    let flag = too_large.clone();
+    let forward = async move {
+        let mut stream = body.into_data_stream();
+        let mut seen = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let item = match chunk {
+                Ok(bytes) => {
+                    seen += bytes.len() as u64;
+                    if seen > limit {
+                        flag.store(true, Ordering::SeqCst);
+                        let _ = sender
+                            .send(Err(format!("the body is larger than {limit} bytes")))
+                            .await;
+                        return;
+                    }
+                    Ok(bytes)
+                }
+                Err(e) => Err(format!("the body could not be read: {e}")),
+            };
+            let failed = item.is_err();
+            if sender.send(item).await.is_err() || failed {
+                // The decoder stopped reading (it found enough problems), or the client broke off.
+                return;
+            }
+        }
+    };
+    (
+        Pipe {
+            reader: ChannelReader {
+                chunks,
+                current: Bytes::new(),
+            },
+            too_large,
+        },
+        forward,
+    )
+}

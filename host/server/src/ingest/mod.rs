@@ -1,0 +1,155 @@
+//! Ingest: data pushed into a product's ingest port over HTTP becomes the port's next input
+//! version, or nothing at all.
+//!
+//! The body streams from the socket to a blocking decoder ([`decode`]) that checks every row
+//! against the port's schema and writes conformed batches to a staging file. Only when the
+//! whole body is read and valid does the store commit it as a new input version, in one
+//! transaction with its `Idempotency-Key`; anything else discards the staging file. Then an
+//! `ingested` event goes out and, for products that run on input, the scheduler is asked for a
+//! run (debounced, so a burst makes one run).
+
+pub mod body;
+pub mod decode;
+
+use std::sync::atomic::Ordering;
+
+use axum::body::Body;
+use tessera_core::formats::Format;
+use tessera_core::manifest::Manifest;
+use tessera_store::{IngestMode, IngestOutcome};
+
+use crate::error::{ApiError, ApiResult};
+use crate::events::Event;
+use crate::runner::new_run_id;
+use crate::schedule::Cause;
+use crate::state::AppState;
+use decode::Rejection;
+
+/// What an ingest request asks for, once its headers are checked.
+pub struct IngestRequest<'a> {
+    /// The product's active manifest.
+    pub manifest: &'a Manifest,
+    /// The ingest port.
+    pub port: &'a str,
+    /// The body's format.
+    pub format: Format,
+    /// Append or replace.
+    pub mode: IngestMode,
+    /// The request's `Idempotency-Key`.
+    pub key: Option<&'a str>,
+}
+
+/// Streams, validates, stages and commits one ingest body.
+pub async fn ingest(
+    state: &AppState,
+    request: IngestRequest<'_>,
+    body: Body,
+) -> ApiResult<IngestOutcome> {
+    let product = request.manifest.product.name.clone();
+    let port = request.port.to_string();
+    let schema = request
+        .manifest
+        .input(&port)
+        .and_then(|p| p.ingest_schema())
+        .cloned()
+        .ok_or_else(|| ApiError::internal(format!("{product}/{port} is not an ingest port")))?;
+    let staged_id = format!("i{}", &new_run_id()[1..]);
+    let limit = state.config().limits.max_upload;
+    let (pipe, forward) = body::pipe(body, limit);
+    let too_large = pipe.too_large.clone();
+    let store_state = state.clone();
+    let (p, s, id) = (product.clone(), port.clone(), staged_id.clone());
+    let format = request.format;
+    let decoding = tokio::task::spawn_blocking(move || {
+        let store = store_state.store();
+        let mut sink = store
+            .stage(&p, &id, &s, schema.to_arrow())
+            .map_err(|e| Rejection::Host(e.to_string()))?;
+        let spool = store_state.spool_dir().join(&id);
+        let rows = decode::decode(
+            Box::new(pipe.reader),
+            format,
+            &schema,
+            sink.as_mut(),
+            &spool,
+        )?;
+        sink.finish()
+            .map_err(|e| Rejection::Host(format!("cannot finish staging: {e}")))?;
+        Ok(rows)
+    });
+    let ((), decoded) = tokio::join!(forward, decoding);
+    let _ = std::fs::remove_file(state.spool_dir().join(&staged_id));
+    let decoded = decoded.map_err(|e| ApiError::internal(format!("ingest task failed: {e}")))?;
+    let rows = match decoded {
+        Ok(rows) => rows,
+        Err(rejection) => {
+            if let Err(e) = state.store().discard(&staged_id) {
+                tracing::warn!(ingest = %staged_id, error = %e, "cannot discard a refused ingest");
+            }
+            if too_large.load(Ordering::SeqCst) {
+                return Err(ApiError::too_large(limit));
+            }
+            return Err(match rejection {
+                Rejection::Invalid(problems) => ApiError::invalid_data(
+                    format!(
+                        "the body does not match the schema of {product}/{port} ({} problem{} \
+                         listed); nothing was stored",
+                        problems.len(),
+                        if problems.len() == 1 { "" } else { "s" }
+                    ),
+                    problems,
+                )
+                .hint(format!(
+                    "the port's columns are: {}",
+                    request
+                        .manifest
+                        .input(&port)
+                        .and_then(|p| p.ingest_schema())
+                        .map(|s| s
+                            .columns
+                            .iter()
+                            .map(|c| format!(
+                                "{} ({}{})",
+                                c.name,
+                                c.data_type,
+                                if c.required { ", required" } else { "" }
+                            ))
+                            .collect::<Vec<_>>()
+                            .join(", "))
+                        .unwrap_or_default()
+                )),
+                Rejection::Host(message) => ApiError::internal(message),
+            });
+        }
+    };
+    let store = state.clone();
+    let (p, s, id, mode) = (product.clone(), port.clone(), staged_id, request.mode);
+    let key = request.key.map(str::to_string);
+    let outcome = tokio::task::spawn_blocking(move || {
+        store
+            .store()
+            .commit_ingest(&p, &s, &id, mode, rows, key.as_deref())
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("ingest commit failed: {e}")))??;
+    if !outcome.repeated {
+        tracing::info!(
+            %product,
+            %port,
+            version = outcome.version.number,
+            rows,
+            "ingested"
+        );
+        state.metrics().ingested(&product, rows);
+        state.events().emit(Event::Ingested {
+            product: product.clone(),
+            port: port.clone(),
+            version: outcome.version.number,
+            rows,
+        });
+        if request.manifest.trigger.on_input {
+            state.scheduler().request(state, &product, Cause::Input)?;
+        }
+    }
+    Ok(outcome)
+}

@@ -1,0 +1,386 @@
+//! When runs happen: one queue slot per product, triggers, debounce, retries and schedules.
+//!
+//! Every run request — manual, an ingest, a new upstream version, a cron occurrence, a retry —
+//! goes through [`Scheduler::request`]. A product has at most one run executing and at most one
+//! queued: a request while a run is queued joins that run instead of adding another, so a burst
+//! of ingests makes one run. Ingest-triggered runs wait `debounce` for more ingests (each one
+//! restarts the wait, up to `max_delay` in all). A global semaphore bounds the runs executing
+//! at once over all products.
+//!
+//! Queued runs are run records in the store, so they survive a restart: [`Scheduler::resume`]
+//! puts them back in line, and retries once each run a crash interrupted. A run that fails
+//! through the host's fault (not the product's) is retried with exponential backoff.
+
+pub mod clock;
+pub mod cron;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tessera_store::{RecoveryReport, RunRecord, RunState, now_us};
+use tokio::sync::{Notify, Semaphore};
+use tokio::time::Instant;
+
+use crate::api::products::active_manifest;
+use crate::config::SchedulerConfig;
+use crate::error::{ApiError, ApiResult};
+use crate::runner;
+use crate::state::{AppState, WeakState};
+use clock::Clock;
+use cron::CronTable;
+
+/// Why a run is requested.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cause {
+    /// Someone asked for it (API or CLI).
+    Manual,
+    /// Data was ingested into one of its ports.
+    Input,
+    /// An upstream product published a version it reads.
+    Upstream,
+    /// Its cron schedule came due.
+    Schedule,
+    /// An earlier attempt was interrupted or failed through the host's fault.
+    Retry {
+        /// The run retried.
+        of: String,
+        /// This attempt's number (2 for the first retry).
+        attempt: u32,
+        /// How long to wait before it starts.
+        after: Duration,
+    },
+}
+
+impl Cause {
+    /// The name recorded with the run.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Cause::Manual => "manual",
+            Cause::Input => "input",
+            Cause::Upstream => "upstream",
+            Cause::Schedule => "schedule",
+            Cause::Retry { .. } => "retry",
+        }
+    }
+}
+
+#[derive(Default)]
+struct Slot {
+    /// The run executing now.
+    running: Option<String>,
+    /// The run next in line.
+    queued: Option<Pending>,
+}
+
+struct Pending {
+    run_id: String,
+    /// When it may start.
+    ready_at: Instant,
+    /// The latest it may be pushed back to by further ingests.
+    latest: Instant,
+}
+
+/// The run queue of a server.
+pub struct Scheduler {
+    config: SchedulerConfig,
+    clock: Arc<dyn Clock>,
+    slots: Mutex<HashMap<String, Slot>>,
+    cron: Mutex<CronTable>,
+    permits: Arc<Semaphore>,
+    wake: Arc<Notify>,
+    started: AtomicBool,
+    stopping: AtomicBool,
+}
+
+impl Scheduler {
+    /// A scheduler that runs at most `max_concurrent_runs` at once.
+    pub fn new(config: SchedulerConfig, clock: Arc<dyn Clock>, max_concurrent_runs: usize) -> Self {
+        Scheduler {
+            config,
+            clock,
+            slots: Mutex::new(HashMap::new()),
+            cron: Mutex::new(CronTable::default()),
+            permits: Arc::new(Semaphore::new(max_concurrent_runs.max(1))),
+            wake: Arc::new(Notify::new()),
+            started: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
+        }
+    }
+
+    /// The global bound on executing runs (replays take a permit too).
+    pub fn permits(&self) -> Arc<Semaphore> {
+        self.permits.clone()
+    }
+
+    /// The clock schedules are evaluated against.
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
+    /// Asks for a run of `product`'s active version. Returns the queued run this request made,
+    /// or the one it joined.
+    pub fn request(&self, state: &AppState, product: &str, cause: Cause) -> ApiResult<RunRecord> {
+        self.ensure_started(state);
+        let now = Instant::now();
+        let mut slots = self.lock_slots()?;
+        let slot = slots.entry(product.to_string()).or_default();
+        if let Some(pending) = &mut slot.queued {
+            pending.ready_at = match &cause {
+                Cause::Input => (now + self.config.debounce).min(pending.latest),
+                Cause::Retry { .. } => pending.ready_at,
+                _ => now,
+            };
+            let id = pending.run_id.clone();
+            drop(slots);
+            self.wake.notify_one();
+            return state
+                .store()
+                .run(&id)?
+                .ok_or_else(|| ApiError::internal(format!("queued run {id} has no record")));
+        }
+        let delay = match &cause {
+            Cause::Input => self.config.debounce,
+            Cause::Retry { after, .. } => *after,
+            _ => Duration::ZERO,
+        };
+        let record = runner::queue(state, product, &cause)?;
+        slot.queued = Some(Pending {
+            run_id: record.id.clone(),
+            ready_at: now + delay,
+            latest: now + self.config.max_delay.max(delay),
+        });
+        drop(slots);
+        self.wake.notify_one();
+        Ok(record)
+    }
+
+    /// Puts the runs a stopped host left queued back in line, and retries once each run it
+    /// interrupted. Call once, after the store's recovery.
+    pub fn resume(&self, state: &AppState, report: &RecoveryReport) {
+        for id in &report.runs_queued {
+            let Ok(Some(mut record)) = state.store().run(id) else {
+                continue;
+            };
+            let Ok(mut slots) = self.lock_slots() else {
+                return;
+            };
+            let slot = slots.entry(record.product.clone()).or_default();
+            if let Some(pending) = &slot.queued {
+                record.state = RunState::Interrupted;
+                record.reason = Some(format!("superseded by queued run {}", pending.run_id));
+                record.finished_at_us = Some(now_us());
+                drop(slots);
+                if let Err(e) = state.store().put_run(&record) {
+                    tracing::error!(run = %id, error = %e, "cannot record a superseded run");
+                }
+                continue;
+            }
+            let now = Instant::now();
+            let wait = record.not_before_us.map_or(0, |at| (at - now_us()).max(0));
+            let ready_at = now + Duration::from_micros(u64::try_from(wait).unwrap_or(0));
+            slot.queued = Some(Pending {
+                run_id: id.clone(),
+                ready_at,
+                latest: ready_at,
+            });
+            tracing::info!(run = %id, product = %record.product, "queued run resumed");
+        }
+        for id in &report.runs_interrupted {
+            let Ok(Some(record)) = state.store().run(id) else {
+                continue;
+            };
+            if record.attempt >= 2 || record.replay.is_some() {
+                continue;
+            }
+            let retry = Cause::Retry {
+                of: id.clone(),
+                attempt: record.attempt + 1,
+                after: Duration::ZERO,
+            };
+            match self.request(state, &record.product, retry) {
+                Ok(run) => tracing::info!(run = %run.id, retry_of = %id, "interrupted run retried"),
+                Err(e) => {
+                    tracing::warn!(run = %id, error = %e.message, "cannot retry an interrupted run")
+                }
+            }
+        }
+        self.ensure_started(state);
+        self.wake.notify_one();
+    }
+
+    /// Reads every active product's `trigger.schedule` into the cron table.
+    pub fn refresh_schedules(&self, state: &AppState) -> ApiResult<()> {
+        let now = self.clock.now_us();
+        let products = state.store().products()?;
+        let mut table = self
+            .cron
+            .lock()
+            .map_err(|_| ApiError::internal("cron table lock poisoned"))?;
+        for product in products {
+            let schedule = active_manifest(state, &product)?
+                .filter(|(_, active)| active.is_some())
+                .and_then(|(manifest, _)| manifest.trigger.schedule.clone());
+            if let Err(e) = table.set(&product, schedule.as_deref(), now) {
+                tracing::warn!(%product, error = %e, "schedule ignored");
+            }
+        }
+        drop(table);
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Requests a run of every product whose schedule is due by the clock. The dispatcher calls
+    /// this at least once a second; tests call it after moving a manual clock.
+    pub fn poll_schedules(&self, state: &AppState) -> Vec<RunRecord> {
+        let now = self.clock.now_us();
+        let due = match self.cron.lock() {
+            Ok(mut table) => table.due(now),
+            Err(_) => return Vec::new(),
+        };
+        due.iter()
+            .filter_map(
+                |product| match self.request(state, product, Cause::Schedule) {
+                    Ok(run) => Some(run),
+                    Err(e) => {
+                        tracing::warn!(%product, error = %e.message, "scheduled run not queued");
+                        None
+                    }
+                },
+            )
+            .collect()
+    }
+
+    /// The next time a product's schedule comes due (µs since the epoch).
+    pub fn next_scheduled(&self, product: &str) -> Option<i64> {
+        self.cron.lock().ok().and_then(|t| t.next_of(product))
+    }
+
+    /// Stops starting queued runs (at shutdown); they stay queued in the store.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
+    fn lock_slots(&self) -> ApiResult<std::sync::MutexGuard<'_, HashMap<String, Slot>>> {
+        self.slots
+            .lock()
+            .map_err(|_| ApiError::internal("run queue lock poisoned"))
+    }
+
+    fn ensure_started(&self, state: &AppState) {
+        if self.started.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        if let Err(e) = self.refresh_schedules(state) {
+            tracing::warn!(error = %e.message, "schedules not loaded");
+        }
+        tokio::spawn(dispatch(state.downgrade()));
+    }
+
+    /// Takes every queued run that may start now; returns them and the next time another may.
+    fn take_ready(&self) -> (Vec<(String, String)>, Option<Instant>) {
+        let now = Instant::now();
+        let mut ready = Vec::new();
+        let mut next: Option<Instant> = None;
+        let Ok(mut slots) = self.slots.lock() else {
+            return (ready, None);
+        };
+        for (product, slot) in slots.iter_mut() {
+            if slot.running.is_some() {
+                continue;
+            }
+            match slot.queued.take() {
+                Some(pending) if pending.ready_at <= now => {
+                    slot.running = Some(pending.run_id.clone());
+                    ready.push((product.clone(), pending.run_id));
+                }
+                Some(pending) => {
+                    next = Some(next.map_or(pending.ready_at, |n| n.min(pending.ready_at)));
+                    slot.queued = Some(pending);
+                }
+                None => {}
+            }
+        }
+        (ready, next)
+    }
+
+    fn finished(&self, product: &str) {
+        if let Ok(mut slots) = self.slots.lock()
+            && let Some(slot) = slots.get_mut(product)
+        {
+            slot.running = None;
+        }
+        self.wake.notify_one();
+    }
+}
+
+/// The dispatcher: starts ready runs, fires schedules, sleeps until the next thing to do.
+async fn dispatch(weak: WeakState) {
+    loop {
+        let Some(state) = weak.upgrade() else {
+            return;
+        };
+        let scheduler = state.scheduler();
+        if scheduler.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        let (ready, next) = scheduler.take_ready();
+        for (product, run_id) in ready {
+            tokio::spawn(execute_queued(state.clone(), product, run_id));
+        }
+        scheduler.poll_schedules(&state);
+        let second = Instant::now() + Duration::from_secs(1);
+        let until = next.map_or(second, |n| n.min(second));
+        let wake = scheduler.wake.clone();
+        drop(state);
+        tokio::select! {
+            () = tokio::time::sleep_until(until) => {}
+            () = wake.notified() => {}
+        }
+    }
+}
+
+/// Runs one queued run once a global permit is free, then frees the product's slot and retries
+/// the run if the host failed it.
+async fn execute_queued(state: AppState, product: String, run_id: String) {
+    let scheduler = state.scheduler();
+    let permit = scheduler.permits().acquire_owned().await;
+    let record = match state.store().run(&run_id) {
+        Ok(Some(record)) if record.state == RunState::Queued => Some(record),
+        Ok(_) => None,
+        Err(e) => {
+            tracing::error!(run = %run_id, error = %e, "cannot read a queued run");
+            None
+        }
+    };
+    let finished = match record {
+        Some(record) => Some(runner::execute(&state, record).await),
+        None => None,
+    };
+    drop(permit);
+    scheduler.finished(&product);
+    let Some(finished) = finished else {
+        return;
+    };
+    let host_fault =
+        finished.state == RunState::Failed && finished.failure.as_deref() == Some("host");
+    if host_fault && finished.attempt < scheduler.config.retries {
+        let exponent = finished.attempt.saturating_sub(1).min(16);
+        let after = scheduler.config.retry_backoff * 2u32.pow(exponent);
+        let retry = Cause::Retry {
+            of: finished.id.clone(),
+            attempt: finished.attempt + 1,
+            after,
+        };
+        match scheduler.request(&state, &product, retry) {
+            Ok(run) => {
+                tracing::warn!(run = %run.id, retry_of = %finished.id, ?after, "host failure; run retried")
+            }
+            Err(e) => {
+                tracing::error!(run = %finished.id, error = %e.message, "cannot retry the run")
+            }
+        }
+    }
+}
