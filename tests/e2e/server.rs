@@ -20,27 +20,27 @@ use tessera_server::{AppState, Limits, ServerConfig};
 use tessera_store::{Role, SledStore, Store};
 use tower::ServiceExt;
 
-struct Api {
-    state: AppState,
-    store: Arc<SledStore>,
+pub(crate) struct Api {
+    pub(crate) state: AppState,
+    pub(crate) store: Arc<SledStore>,
     /// An admin token, sent with every POST.
-    admin: String,
-    _cache: tempfile::TempDir,
+    pub(crate) admin: String,
+    pub(crate) cache: tempfile::TempDir,
 }
 
-struct Answer {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: Bytes,
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: axum::http::HeaderMap,
+    pub(crate) body: Bytes,
 }
 
 impl Answer {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 
-    fn header(&self, name: header::HeaderName) -> &str {
+    pub(crate) fn header(&self, name: header::HeaderName) -> &str {
         self.headers
             .get(name)
             .and_then(|v| v.to_str().ok())
@@ -48,7 +48,7 @@ impl Answer {
     }
 
     /// The JSON error body: asserts the status and returns the error's code and message+hint.
-    fn error(&self, status: StatusCode) -> (String, String) {
+    pub(crate) fn error(&self, status: StatusCode) -> (String, String) {
         assert_eq!(
             self.status,
             status,
@@ -68,7 +68,7 @@ impl Answer {
     }
 }
 
-fn config() -> ServerConfig {
+pub(crate) fn config() -> ServerConfig {
     ServerConfig {
         limits: Limits {
             max_upload: 32 << 20,
@@ -81,11 +81,11 @@ fn config() -> ServerConfig {
 }
 
 impl Api {
-    fn new() -> Api {
+    pub(crate) fn new() -> Api {
         Self::with_config(config())
     }
 
-    fn with_config(config: ServerConfig) -> Api {
+    pub(crate) fn with_config(config: ServerConfig) -> Api {
         let cache = tempfile::tempdir().unwrap();
         let store = Arc::new(SledStore::open(&cache.path().join("data")).unwrap());
         let state =
@@ -95,11 +95,11 @@ impl Api {
             state,
             store,
             admin,
-            _cache: cache,
+            cache,
         }
     }
 
-    async fn call(&self, request: Request<Body>) -> Answer {
+    pub(crate) async fn call(&self, request: Request<Body>) -> Answer {
         let response = tessera_server::api::router(self.state.clone())
             .oneshot(request)
             .await
@@ -114,12 +114,17 @@ impl Api {
         }
     }
 
-    async fn get(&self, uri: &str) -> Answer {
+    pub(crate) async fn get(&self, uri: &str) -> Answer {
         self.call(Request::get(uri).body(Body::empty()).unwrap())
             .await
     }
 
-    async fn get_with(&self, uri: &str, name: header::HeaderName, value: &str) -> Answer {
+    pub(crate) async fn get_with(
+        &self,
+        uri: &str,
+        name: header::HeaderName,
+        value: &str,
+    ) -> Answer {
         self.call(
             Request::get(uri)
                 .header(name, value)
@@ -129,11 +134,11 @@ impl Api {
         .await
     }
 
-    async fn post(&self, uri: &str, body: Vec<u8>) -> Answer {
+    pub(crate) async fn post(&self, uri: &str, body: Vec<u8>) -> Answer {
         self.post_as(Some(&self.admin), uri, body).await
     }
 
-    async fn post_as(&self, token: Option<&str>, uri: &str, body: Vec<u8>) -> Answer {
+    pub(crate) async fn post_as(&self, token: Option<&str>, uri: &str, body: Vec<u8>) -> Answer {
         let mut request = Request::builder()
             .method(Method::POST)
             .uri(uri)
@@ -144,7 +149,7 @@ impl Api {
         self.call(request.body(Body::from(body)).unwrap()).await
     }
 
-    async fn get_as(&self, token: Option<&str>, uri: &str) -> Answer {
+    pub(crate) async fn get_as(&self, token: Option<&str>, uri: &str) -> Answer {
         let mut request = Request::get(uri);
         if let Some(token) = token {
             request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
@@ -152,12 +157,31 @@ impl Api {
         self.call(request.body(Body::empty()).unwrap()).await
     }
 
-    async fn deploy(&self, wasm: Vec<u8>) -> Answer {
+    /// POSTs data with a content type and extra headers, as the admin.
+    pub(crate) async fn post_data(
+        &self,
+        uri: &str,
+        content_type: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Body>,
+    ) -> Answer {
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(uri)
+            .header(header::CONTENT_TYPE, content_type)
+            .header(header::AUTHORIZATION, format!("Bearer {}", self.admin));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.call(request.body(body.into()).unwrap()).await
+    }
+
+    pub(crate) async fn deploy(&self, wasm: Vec<u8>) -> Answer {
         self.post("/v1/products", wasm).await
     }
 
     /// Polls a run until it leaves queued/running.
-    async fn finished_run(&self, id: &str) -> Value {
+    pub(crate) async fn finished_run(&self, id: &str) -> Value {
         for _ in 0..600 {
             let run = self.get(&format!("/v1/runs/{id}")).await.json();
             if !matches!(run["state"].as_str(), Some("queued" | "running")) {
@@ -170,7 +194,7 @@ impl Api {
 
     /// Waits until `product` has `count` runs and none is queued or running; returns them,
     /// newest first.
-    async fn settled_runs(&self, product: &str, count: usize) -> Vec<Value> {
+    pub(crate) async fn settled_runs(&self, product: &str, count: usize) -> Vec<Value> {
         for _ in 0..600 {
             let runs = self
                 .get(&format!("/v1/products/{product}/runs"))
@@ -190,7 +214,12 @@ impl Api {
 }
 
 /// A new token's secret.
-fn token(store: &dyn Store, role: Role, domain: Option<&str>, grants: &[&str]) -> String {
+pub(crate) fn token(
+    store: &dyn Store,
+    role: Role,
+    domain: Option<&str>,
+    grants: &[&str],
+) -> String {
     tessera_server::auth::issue(
         store,
         NewToken {
@@ -204,18 +233,18 @@ fn token(store: &dyn Store, role: Role, domain: Option<&str>, grants: &[&str]) -
     .0
 }
 
-fn hello() -> Vec<u8> {
+pub(crate) fn hello() -> Vec<u8> {
     std::fs::read(tessera_tests::built("examples/hello")).unwrap()
 }
 
 /// `wasm` with its embedded manifest edited by `edit`.
-fn repackage(wasm: &[u8], edit: impl Fn(String) -> String) -> Vec<u8> {
+pub(crate) fn repackage(wasm: &[u8], edit: impl Fn(String) -> String) -> Vec<u8> {
     let embedded = package::read_embedded(wasm).unwrap();
     package::embed(wasm, &edit(embedded.manifest.unwrap()), None).unwrap()
 }
 
 /// The identity product repackaged to copy `hello/greetings`.
-fn greeting_copy() -> Vec<u8> {
+pub(crate) fn greeting_copy() -> Vec<u8> {
     let wasm = std::fs::read(tessera_tests::built("examples/identity")).unwrap();
     let manifest = r#"
 [product]
@@ -245,12 +274,12 @@ const NAMES: [&str; 3] = ["Ada", "Grace", "Zoë, \"Z\""];
 const GREETINGS: [&str; 3] = ["Hallo, Ada!", "Hello, Grace!", "Bonjour, Zoë, \"Z\" !"];
 
 /// Publishes three greetings as hello's next data version, straight through the store.
-fn publish_greetings(store: &dyn Store, run: &str) {
+pub(crate) fn publish_greetings(store: &dyn Store, run: &str) {
     publish_greetings_as(store, "hello", run);
 }
 
 /// Publishes three greetings as `product`'s next data version.
-fn publish_greetings_as(store: &dyn Store, product: &str, run: &str) {
+pub(crate) fn publish_greetings_as(store: &dyn Store, product: &str, run: &str) {
     let manifest = Manifest::parse(
         &package::read_embedded(&hello()).unwrap().manifest.unwrap(),
         "product.toml",
@@ -808,7 +837,7 @@ async fn a_real_server_on_loopback() {
         let _ = stopped.await;
     }));
 
-    async fn exchange(addr: std::net::SocketAddr, head: String, body: &[u8]) -> String {
+    pub(crate) async fn exchange(addr: std::net::SocketAddr, head: String, body: &[u8]) -> String {
         let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
         stream.write_all(head.as_bytes()).await.unwrap();
         stream.write_all(body).await.unwrap();

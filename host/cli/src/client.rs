@@ -70,18 +70,23 @@ impl Client {
         json(checked(response)?)
     }
 
-    /// POST `length` bytes from `body`; the answer is JSON.
+    /// POST `length` bytes from `body` with extra `headers`; the answer is JSON.
     pub fn post_reader(
         &self,
         path: &str,
         content_type: &str,
         length: u64,
+        headers: &[(&str, &str)],
         body: &mut dyn Read,
     ) -> Result<Value> {
-        let response = self
+        let mut request = self
             .authorize(self.agent.post(&self.url(path)))
             .header("Content-Type", content_type)
-            .header("Content-Length", &length.to_string())
+            .header("Content-Length", &length.to_string());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request
             .send(ureq::SendBody::from_reader(body))
             .map_err(|e| self.unreachable(e))?;
         json(checked(response)?)
@@ -132,7 +137,15 @@ fn checked(response: ureq::http::Response<ureq::Body>) -> Result<ureq::http::Res
         .ok()
         .and_then(|v| {
             let error = v.get("error")?;
-            let message = error.get("message")?.as_str()?.to_string();
+            let mut message = error.get("message")?.as_str()?.to_string();
+            for problem in error
+                .get("errors")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                message.push_str(&format!("\n  {}", describe_problem(problem)));
+            }
             Some(match error.get("hint").and_then(Value::as_str) {
                 Some(hint) => format!("{message}\n  hint: {hint}"),
                 None => message,
@@ -140,6 +153,31 @@ fn checked(response: ureq::http::Response<ureq::Body>) -> Result<ureq::http::Res
         })
         .unwrap_or(text);
     bail!("the server answered {status}: {said}")
+}
+
+/// One problem of rejected data: `row 3 (line 4), column x: value `y`: reason`.
+fn describe_problem(problem: &Value) -> String {
+    let mut place = Vec::new();
+    if let Some(row) = problem.get("row").and_then(Value::as_u64) {
+        place.push(match problem.get("line").and_then(Value::as_u64) {
+            Some(line) => format!("row {row} (line {line})"),
+            None => format!("row {row}"),
+        });
+    } else if let Some(line) = problem.get("line").and_then(Value::as_u64) {
+        place.push(format!("line {line}"));
+    }
+    if let Some(column) = problem.get("column").and_then(Value::as_str) {
+        place.push(format!("column {column}"));
+    }
+    if let Some(value) = problem.get("value").and_then(Value::as_str) {
+        place.push(format!("value `{value}`"));
+    }
+    let reason = problem.get("reason").and_then(Value::as_str).unwrap_or("");
+    if place.is_empty() {
+        reason.to_string()
+    } else {
+        format!("{}: {reason}", place.join(", "))
+    }
 }
 
 fn json(mut response: ureq::http::Response<ureq::Body>) -> Result<Value> {

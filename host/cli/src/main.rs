@@ -86,6 +86,24 @@ enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Push a data file (CSV, NDJSON, Arrow IPC or Parquet) into a product's ingest port.
+    Ingest {
+        /// PRODUCT/PORT, e.g. labeled-studies/annotations.
+        target: String,
+        /// The data file; its extension names the format unless --format does.
+        file: PathBuf,
+        /// csv, ndjson, arrow or parquet.
+        #[arg(long)]
+        format: Option<String>,
+        /// Make the file the port's whole data instead of appending it.
+        #[arg(long)]
+        replace: bool,
+        /// Sending the same key again changes nothing (safe retries).
+        #[arg(long)]
+        idempotency_key: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// List the products on a server.
     Products {
         /// Only this domain.
@@ -290,6 +308,25 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             remote,
         } => {
             remote::deploy(&remote.client()?, &target, !no_activate, remote.json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ingest {
+            target,
+            file,
+            format,
+            replace,
+            idempotency_key,
+            remote,
+        } => {
+            remote::ingest(
+                &remote.client()?,
+                &target,
+                &file,
+                format.as_deref(),
+                replace,
+                idempotency_key.as_deref(),
+                remote.json,
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Products {

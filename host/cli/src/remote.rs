@@ -1,4 +1,5 @@
-//! The CLI's commands against a server: deploy, products, status, trigger, runs, logs, get.
+//! The CLI's commands against a server: deploy, ingest, products, status, trigger, runs, logs,
+//! get.
 //! Human tables by default, `--json` for scripts; a failed run or request exits non-zero.
 
 use std::path::{Path, PathBuf};
@@ -79,7 +80,7 @@ pub fn deploy(client: &Client, target: &Path, activate: bool, json: bool) -> Res
     } else {
         "/v1/products?activate=false"
     };
-    let answer = client.post_reader(path, "application/wasm", length, &mut body);
+    let answer = client.post_reader(path, "application/wasm", length, &[], &mut body);
     bar.finish_and_clear();
     let answer = answer?;
     emit(json, &answer, |v| {
@@ -90,6 +91,61 @@ pub fn deploy(client: &Client, target: &Path, activate: bool, json: bool) -> Res
             v["bytes"],
             &text(&v["hash"])[..12.min(text(&v["hash"]).len())],
             if v["active"] == true { ", active" } else { "" }
+        )
+    });
+    Ok(())
+}
+
+/// `tessera ingest PRODUCT/PORT FILE`: uploads a data file with a progress bar.
+pub fn ingest(
+    client: &Client,
+    target: &str,
+    file: &Path,
+    format: Option<&str>,
+    replace: bool,
+    idempotency_key: Option<&str>,
+    json: bool,
+) -> Result<()> {
+    let Some((product, port)) = target.split_once('/') else {
+        bail!("`{target}` is not PRODUCT/PORT (e.g. labeled-studies/annotations)");
+    };
+    let format: tessera_core::formats::Format = match format {
+        Some(name) => name.parse().map_err(anyhow::Error::msg)?,
+        None => tessera_core::formats::Format::from_path(file).map_err(|e| {
+            anyhow::anyhow!("{e}; or name the format with --format csv|ndjson|arrow|parquet")
+        })?,
+    };
+    let length = std::fs::metadata(file)
+        .with_context(|| format!("cannot read {}", file.display()))?
+        .len();
+    let reader = std::fs::File::open(file)?;
+    let bar = bar(Some(length), "uploading");
+    let mut body = Counted {
+        inner: reader,
+        bar: bar.clone(),
+    };
+    let mode = if replace { "replace" } else { "append" };
+    let path = format!(
+        "/v1/products/{}/inputs/{}?mode={mode}",
+        encode(product),
+        encode(port)
+    );
+    let headers: Vec<(&str, &str)> = idempotency_key
+        .map(|key| ("Idempotency-Key", key))
+        .into_iter()
+        .collect();
+    let answer = client.post_reader(&path, format.media_type(), length, &headers, &mut body);
+    bar.finish_and_clear();
+    let answer = answer?;
+    emit(json, &answer, |v| {
+        format!(
+            "ingested {} rows into {}/{}: input version {} ({} rows, {})\n",
+            v["rows_added"],
+            text(&v["product"]),
+            text(&v["port"]),
+            v["version"],
+            v["rows"],
+            text(&v["mode"]),
         )
     });
     Ok(())

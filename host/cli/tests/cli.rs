@@ -38,8 +38,8 @@ fn text(output: &Output) -> (String, String) {
 #[test]
 fn every_command_has_help() {
     for command in [
-        "new", "build", "run", "inspect", "package", "serve", "deploy", "products", "status",
-        "trigger", "runs", "logs", "get", "token",
+        "new", "build", "run", "inspect", "package", "serve", "deploy", "ingest", "products",
+        "status", "trigger", "runs", "logs", "get", "token",
     ] {
         let output = tessera(&[command, "--help"]);
         assert!(output.status.success(), "{command} --help");

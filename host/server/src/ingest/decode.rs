@@ -2,8 +2,8 @@
 //! (up to [`MAX_PROBLEMS`]) with its row, line, column and value instead of stopping at the
 //! first.
 //!
-//! - CSV streams: the header is checked against the declared columns (any order), every field
-//!   is read as text and converted column by column with Arrow's casts (ISO-8601 text to
+//! - CSV streams: the header is checked against the declared columns (any order; optional
+//!   columns may be left out and read as null), every field is read as text and converted column by column with Arrow's casts (ISO-8601 text to
 //!   timestamps); an empty field is null.
 //! - NDJSON streams: each line is parsed with serde_json and checked value by value (numbers
 //!   for numeric columns, whole numbers for `int64`, ISO-8601 text or integer microseconds for
@@ -171,13 +171,13 @@ fn decode_csv(
             });
         }
     }
-    for column in &schema.columns {
+    for column in schema.columns.iter().filter(|c| c.required) {
         if !names.contains(&column.name) {
             collector.add(DataProblem {
                 line: Some(1),
                 column: Some(column.name.clone()),
                 ..problem(format!(
-                    "the header lacks this declared column ({})",
+                    "the header lacks this required column ({})",
                     column.data_type
                 ))
             });
@@ -215,9 +215,17 @@ fn decode_csv(
         let first_row = collector.rows;
         let mut arrays = Vec::with_capacity(schema.columns.len());
         for column in &schema.columns {
-            let index = names.iter().position(|n| n == &column.name).unwrap_or(0);
-            let text = batch.column(index);
-            arrays.push(convert_text(text, column, first_row, &mut collector));
+            match names.iter().position(|n| n == &column.name) {
+                Some(index) => {
+                    let text = batch.column(index);
+                    arrays.push(convert_text(text, column, first_row, &mut collector));
+                }
+                // An optional column the file leaves out is null throughout.
+                None => arrays.push(arrow::array::new_null_array(
+                    &column.data_type.to_arrow(),
+                    batch.num_rows(),
+                )),
+            }
         }
         if collector.problems.is_empty() {
             let typed = RecordBatch::try_new(target.clone(), arrays)
@@ -319,9 +327,9 @@ impl JsonColumn {
             DataType::Int64 => JsonColumn::Int64(Int64Builder::new()),
             DataType::Boolean => JsonColumn::Boolean(BooleanBuilder::new()),
             DataType::Text => JsonColumn::Text(StringBuilder::new()),
-            DataType::Timestamp => {
-                JsonColumn::Timestamp(TimestampMicrosecondBuilder::new().with_timezone("UTC"))
-            }
+            DataType::Timestamp => JsonColumn::Timestamp(
+                TimestampMicrosecondBuilder::new().with_timezone(tessera_core::schema::UTC),
+            ),
             DataType::Binary => JsonColumn::Binary(BinaryBuilder::new()),
         }
     }
@@ -496,6 +504,12 @@ fn flush_json(
         return Ok(());
     }
     let arrays: Vec<ArrayRef> = columns.iter_mut().map(JsonColumn::finish).collect();
+    if !collector.problems.is_empty() {
+        // Refused anyway; the rows only count.
+        collector.rows += *pending as u64;
+        *pending = 0;
+        return Ok(());
+    }
     *pending = 0;
     let batch = RecordBatch::try_new(target.clone(), arrays)
         .map_err(|e| Rejection::Host(format!("cannot assemble rows: {e}")))?;
