@@ -339,3 +339,171 @@ fn the_client_commands_drive_a_server() {
         text(&output)
     );
 }
+
+/// A `tessera serve` process on a free loopback port, with extra environment.
+fn serve(data_dir: &str, env: &[(&str, &str)]) -> (Server, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
+    command
+        .args(["serve", "--data", data_dir, "--addr", &addr])
+        .env("TESSERA_LOG", "warn")
+        .env(
+            "TESSERA_CACHE_DIR",
+            workspace().join("target/tessera-test-cache"),
+        );
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let server = Server(command.spawn().unwrap());
+    let up = (0..400).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(25));
+        std::net::TcpStream::connect(&addr).is_ok()
+    });
+    assert!(up, "the server did not start");
+    (server, format!("http://{addr}"))
+}
+
+/// GET a JSON document from the server.
+fn get_json(server: &str, token: &str, path: &str) -> serde_json::Value {
+    let mut response = ureq::get(&format!("{server}{path}"))
+        .header("Authorization", &format!("Bearer {token}"))
+        .call()
+        .unwrap();
+    serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap()
+}
+
+/// Polls a product's runs (newest first) until `done` says they are as expected.
+fn runs_until(
+    server: &str,
+    token: &str,
+    product: &str,
+    done: impl Fn(&[serde_json::Value]) -> bool,
+) -> Vec<serde_json::Value> {
+    for _ in 0..2000 {
+        let runs = get_json(server, token, &format!("/v1/products/{product}/runs"));
+        let runs = runs.as_array().cloned().unwrap_or_default();
+        if done(&runs) {
+            return runs;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    panic!("the runs of {product} never got there");
+}
+
+fn settled(runs: &[serde_json::Value]) -> bool {
+    !runs.is_empty()
+        && runs
+            .iter()
+            .all(|r| !matches!(r["state"].as_str(), Some("queued" | "running")))
+}
+
+#[test]
+fn queued_and_running_work_survives_a_sigkill() {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap();
+    let output = tessera(&["token", "create", "--role", "admin", "--data", data_dir]);
+    let token = text(&output).0.trim().to_string();
+    let people = data.path().join("people.csv");
+    std::fs::write(&people, "name,language\nAda,en\nGrace,en\n").unwrap();
+    let control = data.path().join("control.ndjson");
+    std::fs::write(&control, "{\"mode\": \"loop\"}\n").unwrap();
+
+    // Ingest-triggered runs wait a minute here, so hello's run is still queued at the kill.
+    let (mut server, url) = serve(
+        data_dir,
+        &[("TESSERA_DEBOUNCE", "60s"), ("TESSERA_MAX_DELAY", "60s")],
+    );
+    let remote = |args: &[&str], url: &str| {
+        let mut all = args.to_vec();
+        all.extend(["--server", url, "--token", &token]);
+        tessera(&all)
+    };
+    for product in ["examples/hello", "tests/fixtures/hostile"] {
+        let output = remote(&["deploy", product], &url);
+        assert!(output.status.success(), "{:?}", text(&output));
+    }
+    let people_path = people.to_str().unwrap();
+    let output = remote(
+        &[
+            "ingest",
+            "hello/people",
+            people_path,
+            "--idempotency-key",
+            "k1",
+        ],
+        &url,
+    );
+    assert!(output.status.success(), "{:?}", text(&output));
+    assert_eq!(
+        text(&output).0,
+        "ingested 2 rows into hello/people: input version 1 (2 rows, append)\n"
+    );
+    let queued = runs_until(&url, &token, "hello", |r| r.len() == 1);
+    assert_eq!(queued[0]["state"], "queued");
+    assert_eq!(queued[0]["cause"], "input");
+
+    // hostile loops until its 1 s timeout; a manual trigger starts it without the debounce.
+    let output = remote(
+        &["ingest", "hostile/control", control.to_str().unwrap()],
+        &url,
+    );
+    assert!(output.status.success(), "{:?}", text(&output));
+    let output = remote(&["trigger", "hostile"], &url);
+    assert!(output.status.success(), "{:?}", text(&output));
+    let running = runs_until(&url, &token, "hostile", |r| {
+        r.first().is_some_and(|run| run["state"] == "running")
+    });
+    server.0.kill().unwrap(); // SIGKILL
+    server.0.wait().unwrap();
+
+    let (_server, url) = serve(data_dir, &[]);
+    // The queued run resumes under its own id and publishes.
+    let runs = runs_until(&url, &token, "hello", settled);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0]["id"], queued[0]["id"]);
+    assert_eq!(runs[0]["state"], "succeeded", "{runs:?}");
+    let output = remote(&["get", "hello/greetings", "--format", "ndjson"], &url);
+    assert_eq!(text(&output).0.lines().count(), 2, "{:?}", text(&output));
+    // The interrupted run is retried once.
+    let runs = runs_until(&url, &token, "hostile", |r| r.len() == 2 && settled(r));
+    let (retry, interrupted) = (&runs[0], &runs[1]);
+    assert_eq!(interrupted["id"], running[0]["id"]);
+    assert_eq!(interrupted["state"], "interrupted");
+    assert_eq!(retry["cause"], "retry");
+    assert_eq!(retry["attempt"], 2);
+    assert_eq!(retry["retry_of"], interrupted["id"]);
+    assert_eq!(retry["failure"], "timeout", "{retry}");
+    // The acknowledged ingest survived, and its key still makes a retry a no-op.
+    let output = remote(
+        &[
+            "ingest",
+            "hello/people",
+            people_path,
+            "--idempotency-key",
+            "k1",
+            "--json",
+        ],
+        &url,
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        (answer["version"].as_u64(), answer["rows"].as_u64()),
+        (Some(1), Some(2))
+    );
+
+    // A bad file is refused with its problems listed, row by row.
+    std::fs::write(&people, "name,language\n,en\nAda,\n").unwrap();
+    let output = remote(&["ingest", "hello/people", people_path], &url);
+    assert!(!output.status.success());
+    let (_, stderr) = text(&output);
+    assert!(stderr.contains("400"), "{stderr}");
+    assert!(
+        stderr.contains("row 1 (line 2), column name: empty value in a required column"),
+        "{stderr}"
+    );
+}

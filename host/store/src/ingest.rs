@@ -84,6 +84,14 @@ impl SledStore {
         let (hash, bytes) = hash_file(&staged)?;
         std::fs::rename(&staged, &target)?;
         sync_dir(dir)?;
+        if self
+            .fail_before_commit
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(StoreError::Io(
+                "simulated crash before the metadata commit".into(),
+            ));
+        }
         let segment = PortVersion {
             file: relative,
             rows,

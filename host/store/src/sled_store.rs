@@ -46,7 +46,7 @@ pub struct SledStore {
     /// Serialises publishes, ingest commits and pruning, which read-modify-write version
     /// numbers and file references.
     pub(crate) publish_lock: Mutex<()>,
-    fail_before_commit: std::sync::atomic::AtomicBool,
+    pub(crate) fail_before_commit: std::sync::atomic::AtomicBool,
 }
 
 pub(crate) fn version_key(product: &str, number: u64) -> Vec<u8> {
@@ -152,8 +152,8 @@ impl SledStore {
         &self.root
     }
 
-    /// Makes the next publish stop after moving its files, before the metadata commit, as a
-    /// crash there would. For recovery tests.
+    /// Makes the next publish (or ingest commit) stop after moving its files, before the
+    /// metadata commit, as a crash there would. For recovery tests.
     #[doc(hidden)]
     pub fn fail_next_publish_before_commit(&self) {
         self.fail_before_commit

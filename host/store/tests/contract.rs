@@ -452,3 +452,53 @@ fn retention_drops_old_versions_and_their_unshared_files() {
     assert!(store.input_version("demo", "events", 4).unwrap().is_some());
     assert_eq!(store.recover().unwrap().files_removed, 0);
 }
+
+#[test]
+fn a_crash_during_ingest_stores_nothing_half_done() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        ingest(
+            &store,
+            "i1",
+            &[batch(&["a"], &[1])],
+            IngestMode::Append,
+            Some("k1"),
+        );
+        // Ingest 2 moved its file into place, then "crashed" before the metadata commit;
+        // ingest 3 was still streaming into staging.
+        let rows = stage(&store, "i2", "events", &[batch(&["b"], &[2])]);
+        store.fail_next_publish_before_commit();
+        assert!(
+            store
+                .commit_ingest("demo", "events", "i2", IngestMode::Append, rows, Some("k2"))
+                .is_err()
+        );
+        stage(&store, "i3", "events", &[batch(&["c"], &[3])]);
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    let report = store.recover().unwrap();
+    assert_eq!(
+        report.files_removed, 2,
+        "the orphaned segment of i2 and the staged file of i3"
+    );
+    let current = store.current_input("demo", "events").unwrap().unwrap();
+    assert_eq!((current.number, current.rows()), (1, 1));
+    assert!(
+        store
+            .ingested_with_key("demo", "events", "k2")
+            .unwrap()
+            .is_none()
+    );
+    // The retried request commits as version 2.
+    assert_eq!(
+        ingest(
+            &store,
+            "i4",
+            &[batch(&["b"], &[2])],
+            IngestMode::Append,
+            Some("k2")
+        ),
+        (2, false)
+    );
+}
