@@ -1045,3 +1045,37 @@ async fn a_replay_reproduces_a_version_byte_for_byte() {
         .error(StatusCode::BAD_REQUEST);
     assert_eq!(code, "bad_request");
 }
+
+#[tokio::test]
+async fn a_run_the_host_failed_is_retried_after_a_backoff() {
+    let api = Api::with_config(with_scheduler(10));
+    api.deploy(hello()).await;
+    // The store "crashes" at the next publish: a host fault, not the product's.
+    api.store.fail_next_publish_before_commit();
+    let queued = api.post("/v1/products/hello/runs", Vec::new()).await.json();
+    let first = api.finished_run(queued["id"].as_str().unwrap()).await;
+    assert_eq!(
+        (first["state"].as_str(), first["failure"].as_str()),
+        (Some("failed"), Some("host")),
+        "{first}"
+    );
+    let runs = api.settled_runs("hello", 2).await;
+    let retry = &runs[0];
+    assert_eq!(
+        (retry["cause"].as_str(), retry["attempt"].as_u64()),
+        (Some("retry"), Some(2)),
+        "{runs:?}"
+    );
+    assert_eq!(retry["retry_of"], first["id"]);
+    assert_eq!(retry["state"], "succeeded", "{retry}");
+    let waited = micros(retry["started_at"].as_str().unwrap())
+        - micros(first["finished_at"].as_str().unwrap());
+    assert!(
+        waited >= 100_000,
+        "the retry waited the 100 ms backoff, not {waited} µs"
+    );
+    assert_eq!(
+        api.store.current_version("hello").unwrap().unwrap().number,
+        1
+    );
+}

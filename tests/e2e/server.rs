@@ -988,12 +988,22 @@ async fn events_stream_deploys_runs_and_publications() {
     let mut body = response.into_body();
 
     api.deploy(hello()).await;
-    let queued = api.post("/v1/products/hello/runs", Vec::new()).await.json();
-    let run_id = queued["id"].as_str().unwrap().to_string();
+    let ingested = api
+        .post_data(
+            "/v1/products/hello/inputs/people",
+            "text/csv",
+            &[],
+            "name\nAda\n",
+        )
+        .await;
+    assert_eq!(ingested.status, StatusCode::CREATED);
 
     let mut seen: Vec<Value> = Vec::new();
     let mut text = String::new();
-    while !seen.iter().any(|e| e["type"] == "published") {
+    while !seen
+        .iter()
+        .any(|e| e["type"] == "run" && e["state"] == "succeeded")
+    {
         let frame = tokio::time::timeout(Duration::from_secs(30), body.frame())
             .await
             .expect("an event within 30 s")
@@ -1021,14 +1031,25 @@ async fn events_stream_deploys_runs_and_publications() {
         [
             "deployed",
             "activated",
+            "ingested",
             "run:queued",
             "run:running",
-            "published"
+            "published",
+            "run:succeeded"
         ],
         "{seen:?}"
     );
-    assert_eq!(seen[4]["version"], 1);
-    assert_eq!(seen[4]["run"], run_id.as_str());
+    assert_eq!(
+        (
+            seen[2]["port"].as_str(),
+            seen[2]["version"].as_u64(),
+            seen[2]["rows"].as_u64()
+        ),
+        (Some("people"), Some(1), Some(1))
+    );
+    let run_id = seen[3]["run"].as_str().unwrap();
+    assert_eq!(seen[5]["version"], 1);
+    assert_eq!(seen[5]["run"], run_id);
     api.get("/v1/products/nope/events")
         .await
         .error(StatusCode::NOT_FOUND);
