@@ -129,6 +129,10 @@ enum Command {
     Trigger {
         /// Product name.
         product: String,
+        /// Instead of a new run, re-run a published version on the inputs it read and compare
+        /// its outputs: PORT@VERSION.
+        #[arg(long, value_name = "PORT@VERSION")]
+        replay: Option<String>,
         /// Wait for the run to end; exit non-zero if it fails.
         #[arg(long)]
         wait: bool,
@@ -348,10 +352,17 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         }
         Command::Trigger {
             product,
+            replay,
             wait,
             remote,
         } => {
-            remote::trigger(&remote.client()?, &product, wait, remote.json)?;
+            remote::trigger(
+                &remote.client()?,
+                &product,
+                replay.as_deref(),
+                wait,
+                remote.json,
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Runs { product, remote } => {

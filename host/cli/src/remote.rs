@@ -235,8 +235,32 @@ pub fn status(client: &Client, product: &str, json: bool) -> Result<()> {
 }
 
 /// `tessera trigger PRODUCT [--wait]`: fails (non-zero) when a waited-for run fails.
-pub fn trigger(client: &Client, product: &str, wait: bool, json: bool) -> Result<()> {
-    let run = client.post_empty(&format!("/v1/products/{}/runs", encode(product)))?;
+pub fn trigger(
+    client: &Client,
+    product: &str,
+    replay: Option<&str>,
+    wait: bool,
+    json: bool,
+) -> Result<()> {
+    let path = format!("/v1/products/{}/runs", encode(product));
+    let run = match replay {
+        None => client.post_empty(&path)?,
+        Some(target) => {
+            let (port, version) = target
+                .split_once('@')
+                .and_then(|(p, v)| Some((p, v.parse::<u64>().ok()?)))
+                .ok_or_else(|| anyhow::anyhow!("`{target}` is not PORT@VERSION (e.g. copy@3)"))?;
+            let body =
+                serde_json::json!({"replay_of": {"port": port, "version": version}}).to_string();
+            client.post_reader(
+                &path,
+                "application/json",
+                body.len() as u64,
+                &[],
+                &mut body.as_bytes(),
+            )?
+        }
+    };
     let id = text(&run["id"]).to_string();
     if !wait {
         emit(json, &run, |r| {
@@ -254,6 +278,9 @@ pub fn trigger(client: &Client, product: &str, wait: bool, json: bool) -> Result
     emit(json, &run, describe_run);
     if run["state"] != "succeeded" {
         bail!("run {id} {}", text(&run["state"]));
+    }
+    if run["replay"]["matches"] == false {
+        bail!("run {id} did not reproduce the version");
     }
     Ok(())
 }
@@ -275,6 +302,28 @@ fn describe_run(r: &Value) -> String {
     out.push('\n');
     if let Some(reason) = r["reason"].as_str() {
         out.push_str(&format!("  {}: {reason}\n", text(&r["failure"])));
+    }
+    let replay = &r["replay"];
+    if let Some(of) = replay["of_version"].as_u64() {
+        match replay["matches"].as_bool() {
+            Some(true) => out.push_str(&format!(
+                "  replay of version {of}: every output matches, byte for byte\n"
+            )),
+            Some(false) => {
+                let differing: Vec<&str> = replay["ports"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|p| p["matches"] == false)
+                    .map(|p| text(&p["port"]))
+                    .collect();
+                out.push_str(&format!(
+                    "  replay of version {of}: outputs differ: {}\n",
+                    differing.join(", ")
+                ));
+            }
+            None => {}
+        }
     }
     out
 }

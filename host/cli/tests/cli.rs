@@ -469,6 +469,18 @@ fn queued_and_running_work_survives_a_sigkill() {
     assert_eq!(runs[0]["state"], "succeeded", "{runs:?}");
     let output = remote(&["get", "hello/greetings", "--format", "ndjson"], &url);
     assert_eq!(text(&output).0.lines().count(), 2, "{:?}", text(&output));
+    let output = remote(
+        &["trigger", "hello", "--replay", "greetings@1", "--wait"],
+        &url,
+    );
+    assert!(output.status.success(), "{:?}", text(&output));
+    assert!(
+        text(&output)
+            .0
+            .contains("replay of version 1: every output matches, byte for byte"),
+        "{:?}",
+        text(&output)
+    );
     // The interrupted run is retried once.
     let runs = runs_until(&url, &token, "hostile", |r| r.len() == 2 && settled(r));
     let (retry, interrupted) = (&runs[0], &runs[1]);

@@ -59,6 +59,12 @@ pub async fn execute(state: &AppState, mut record: RunRecord) -> RunRecord {
         seed: seed_from_run_id(&record.id),
     });
     record.logical = Some(logical.clone());
+    if record.replay.is_none()
+        && let Ok(active) = state.active_version(&record.product)
+    {
+        // A run queued before an activation runs the version active when it starts.
+        record.product_version = active;
+    }
     let finished = match state.product(&record.product, &record.product_version) {
         Ok(product) => {
             if record.replay.is_none() {

@@ -202,7 +202,8 @@ pub struct PortVersion {
     pub rows: u64,
     /// Bytes on disk.
     pub bytes: u64,
-    /// SHA-256 of the file, hex.
+    /// SHA-256 of the file, hex, for published outputs (replays compare it); empty for
+    /// ingest segments.
     #[serde(default)]
     pub hash: String,
 }

@@ -186,59 +186,133 @@ fn decode_csv(
     if !collector.problems.is_empty() {
         return collector.finish();
     }
-    let text_schema = Arc::new(ArrowSchema::new(
-        names
-            .iter()
-            .map(|n| Field::new(n, ArrowType::Utf8, true))
-            .collect::<Vec<_>>(),
+    // Fast path: arrow's CSV decoder parses each column straight into its declared type. When
+    // a batch does not parse, its bytes (kept since the last batch) are decoded again as text
+    // and converted column by column, which names every bad value.
+    let field = |name: &String, text: bool| {
+        let data_type = match schema.column(name) {
+            Some(c) if !text => c.data_type.to_arrow(),
+            _ => ArrowType::Utf8,
+        };
+        Field::new(name, data_type, true)
+    };
+    let typed_schema = Arc::new(ArrowSchema::new(
+        names.iter().map(|n| field(n, false)).collect::<Vec<_>>(),
     ));
-    let csv = arrow::csv::ReaderBuilder::new(text_schema)
+    let text_schema = Arc::new(ArrowSchema::new(
+        names.iter().map(|n| field(n, true)).collect::<Vec<_>>(),
+    ));
+    let mut decoder = arrow::csv::ReaderBuilder::new(typed_schema)
         .with_header(false)
         .with_batch_size(READ_BATCH_ROWS)
-        .build(reader)
-        .map_err(|e| invalid(format!("cannot read the CSV: {e}")))?;
+        .build_decoder();
     let target = schema.to_arrow();
-    for batch in csv {
-        let batch = match batch {
-            Ok(batch) => batch,
-            Err(e) => {
-                collector.add(DataProblem {
-                    row: Some(collector.rows + 1),
-                    ..problem(format!(
-                        "unreadable CSV near data row {}: {e}",
-                        collector.rows + 1
-                    ))
-                });
+    let mut pending: Vec<u8> = Vec::new();
+    loop {
+        let unreadable = |e: &dyn std::fmt::Display, row: u64| DataProblem {
+            row: Some(row),
+            ..problem(format!("unreadable CSV near data row {row}: {e}"))
+        };
+        loop {
+            let buf = reader
+                .fill_buf()
+                .map_err(|e| invalid(format!("cannot read the body: {e}")))?;
+            let consumed = match decoder.decode(buf) {
+                Ok(n) => n,
+                Err(e) => {
+                    collector.add(unreadable(&e, collector.rows + 1));
+                    return collector.finish();
+                }
+            };
+            pending.extend_from_slice(&buf[..consumed]);
+            reader.consume(consumed);
+            if consumed == 0 || decoder.capacity() == 0 {
                 break;
             }
-        };
-        let first_row = collector.rows;
-        let mut arrays = Vec::with_capacity(schema.columns.len());
-        for column in &schema.columns {
-            match names.iter().position(|n| n == &column.name) {
-                Some(index) => {
-                    let text = batch.column(index);
-                    arrays.push(convert_text(text, column, first_row, &mut collector));
-                }
-                // An optional column the file leaves out is null throughout.
-                None => arrays.push(arrow::array::new_null_array(
-                    &column.data_type.to_arrow(),
-                    batch.num_rows(),
-                )),
-            }
         }
-        if collector.problems.is_empty() {
-            let typed = RecordBatch::try_new(target.clone(), arrays)
-                .map_err(|e| Rejection::Host(format!("cannot assemble rows: {e}")))?;
-            collector.write(typed)?;
-        } else {
-            collector.rows += batch.num_rows() as u64;
+        let first_row = collector.rows;
+        let batch = match decoder.flush() {
+            Ok(None) => break,
+            Ok(Some(batch)) if required_present(&batch, schema) => {
+                Some(arrange(&batch, &names, schema, None, &mut collector))
+            }
+            // A value that does not parse, or a null where one is required: say where.
+            Ok(Some(_)) | Err(_) => {
+                let mut text = arrow::csv::ReaderBuilder::new(text_schema.clone())
+                    .with_header(false)
+                    .with_batch_size(READ_BATCH_ROWS)
+                    .build_buffered(pending.as_slice())
+                    .map_err(|e| invalid(format!("cannot read the CSV: {e}")))?;
+                match text.next() {
+                    Some(Ok(batch)) => Some(arrange(
+                        &batch,
+                        &names,
+                        schema,
+                        Some(first_row),
+                        &mut collector,
+                    )),
+                    Some(Err(e)) => {
+                        collector.add(unreadable(&e, first_row + 1));
+                        None
+                    }
+                    None => None,
+                }
+            }
+        };
+        pending.clear();
+        if let Some((rows, arrays)) = batch {
+            if collector.problems.is_empty() {
+                let typed = RecordBatch::try_new(target.clone(), arrays)
+                    .map_err(|e| Rejection::Host(format!("cannot assemble rows: {e}")))?;
+                collector.write(typed)?;
+            } else {
+                collector.rows += rows as u64;
+            }
         }
         if collector.full() {
             break;
         }
     }
     collector.finish()
+}
+
+/// Whether no required column of a typed batch has a null.
+fn required_present(batch: &RecordBatch, schema: &Schema) -> bool {
+    schema.columns.iter().filter(|c| c.required).all(|c| {
+        batch
+            .schema()
+            .index_of(&c.name)
+            .is_ok_and(|i| batch.column(i).null_count() == 0)
+    })
+}
+
+/// The batch's columns in declared order, optional columns the file leaves out as nulls. With
+/// `text_from_row`, the columns are text to convert (noting problems, rows numbered after it).
+fn arrange(
+    batch: &RecordBatch,
+    names: &[String],
+    schema: &Schema,
+    text_from_row: Option<u64>,
+    collector: &mut Collector<'_>,
+) -> (usize, Vec<ArrayRef>) {
+    let arrays = schema
+        .columns
+        .iter()
+        .map(
+            |column| match names.iter().position(|n| n == &column.name) {
+                Some(index) => match text_from_row {
+                    Some(first_row) => {
+                        convert_text(batch.column(index), column, first_row, collector)
+                    }
+                    None => batch.column(index).clone(),
+                },
+                None => {
+                    arrow::array::new_null_array(&column.data_type.to_arrow(), batch.num_rows())
+                }
+            },
+        )
+        .collect();
+    (batch.num_rows(), arrays)
 }
 
 /// Converts a text column to its declared type, noting every value that does not convert and

@@ -147,8 +147,12 @@ pub async fn ingest(
             version: outcome.version.number,
             rows,
         });
-        if request.manifest.trigger.on_input {
-            state.scheduler().request(state, &product, Cause::Input)?;
+        // The data is committed whatever happens next: a run that cannot be queued (no active
+        // version) is logged, not reported as a failed ingest the client would retry.
+        if request.manifest.trigger.on_input
+            && let Err(e) = state.scheduler().request(state, &product, Cause::Input)
+        {
+            tracing::warn!(%product, error = %e.message, "ingested, but no run was queued");
         }
     }
     Ok(outcome)
