@@ -306,11 +306,23 @@ fn ingest_versions_append_replace_and_repeat_nothing() {
     let one = batch(&["a"], &[1]);
     let two = batch(&["b", "c"], &[2, 3]);
     assert_eq!(
-        ingest(&store, "i1", &[one.clone()], IngestMode::Append, Some("k1")),
+        ingest(
+            &store,
+            "i1",
+            std::slice::from_ref(&one),
+            IngestMode::Append,
+            Some("k1")
+        ),
         (1, false)
     );
     assert_eq!(
-        ingest(&store, "i2", &[two.clone()], IngestMode::Append, None),
+        ingest(
+            &store,
+            "i2",
+            std::slice::from_ref(&two),
+            IngestMode::Append,
+            None
+        ),
         (2, false)
     );
     // Version 2 is version 1's rows followed by the new ones; version 1 is unchanged.
@@ -323,7 +335,13 @@ fn ingest_versions_append_replace_and_repeat_nothing() {
     );
     // The same key again: nothing stored, the first version returned.
     assert_eq!(
-        ingest(&store, "i3", &[two.clone()], IngestMode::Append, Some("k1")),
+        ingest(
+            &store,
+            "i3",
+            std::slice::from_ref(&two),
+            IngestMode::Append,
+            Some("k1")
+        ),
         (1, true)
     );
     assert_eq!(
