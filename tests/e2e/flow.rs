@@ -581,7 +581,22 @@ async fn parallel_ingest_clients_add_up_exactly() {
         names.extend(column.iter().map(|n| n.unwrap().to_string()));
     }
     assert_eq!(names.len(), CLIENTS * REQUESTS * ROWS);
-    api.settled_runs("hello", 1).await;
+    // The ingests woke hello many times; its runs never overlapped.
+    let mut runs = api.settled_runs("hello", 1).await;
+    runs.reverse();
+    for pair in runs.windows(2) {
+        let (earlier, later) = (&pair[0], &pair[1]);
+        assert!(
+            micros(later["started_at"].as_str().unwrap())
+                >= micros(earlier["finished_at"].as_str().unwrap()),
+            "one run at a time: {earlier} / {later}"
+        );
+    }
+    // The last run read the last version.
+    assert_eq!(
+        runs.last().unwrap()["inputs"]["people"]["version"],
+        (CLIENTS * REQUESTS) as u64
+    );
 }
 
 #[tokio::test]

@@ -172,6 +172,9 @@ pub trait Store: Send + Sync {
     /// A product's runs, oldest first.
     fn runs(&self, product: &str) -> Result<Vec<RunRecord>, StoreError>;
 
+    /// A product's newest run, without reading the others.
+    fn last_run(&self, product: &str) -> Result<Option<RunRecord>, StoreError>;
+
     /// Stores a deployed component. A version is immutable: deploying the same product and
     /// version again is a conflict (even with the same code; check [`Store::deployments`]).
     fn deploy(&self, deployment: &Deployment, component: &[u8]) -> Result<(), StoreError>;

@@ -31,6 +31,8 @@ pub struct SledStore {
     pub(crate) versions: sled::Tree,
     pub(crate) current: sled::Tree,
     pub(crate) runs: sled::Tree,
+    /// Run ids by product and creation time: `product \0 created_at \0 id`.
+    runs_by_product: sled::Tree,
     pub(crate) deployments: sled::Tree,
     active: sled::Tree,
     tokens: sled::Tree,
@@ -47,6 +49,21 @@ pub struct SledStore {
     /// numbers and file references.
     pub(crate) publish_lock: Mutex<()>,
     pub(crate) fail_before_commit: std::sync::atomic::AtomicBool,
+}
+
+fn run_index_key(run: &RunRecord) -> Vec<u8> {
+    let mut key = run.product.as_bytes().to_vec();
+    key.push(0);
+    key.extend_from_slice(&(run.created_at_us.max(0) as u64).to_be_bytes());
+    key.push(0);
+    key.extend_from_slice(run.id.as_bytes());
+    key
+}
+
+fn product_prefix(product: &str) -> Vec<u8> {
+    let mut key = product.as_bytes().to_vec();
+    key.push(0);
+    key
 }
 
 pub(crate) fn version_key(product: &str, number: u64) -> Vec<u8> {
@@ -129,11 +146,12 @@ impl SledStore {
         std::fs::create_dir_all(root.join("components"))?;
         std::fs::create_dir_all(root.join("inputs"))?;
         let db = sled::open(root.join("meta"))?;
-        Ok(SledStore {
+        let store = SledStore {
             root: root.to_path_buf(),
             versions: db.open_tree("versions")?,
             current: db.open_tree("current")?,
             runs: db.open_tree("runs")?,
+            runs_by_product: db.open_tree("runs_by_product")?,
             deployments: db.open_tree("deployments")?,
             active: db.open_tree("active")?,
             tokens: db.open_tree("tokens")?,
@@ -144,7 +162,22 @@ impl SledStore {
             db,
             publish_lock: Mutex::new(()),
             fail_before_commit: std::sync::atomic::AtomicBool::new(false),
-        })
+        };
+        store.index_runs()?;
+        Ok(store)
+    }
+
+    /// Builds the by-product index of runs when a data directory written before it has runs
+    /// but no index.
+    fn index_runs(&self) -> Result<(), StoreError> {
+        if !self.runs_by_product.is_empty() || self.runs.is_empty() {
+            return Ok(());
+        }
+        for entry in self.runs.iter() {
+            let run: RunRecord = serde_json::from_slice(&entry?.1)?;
+            self.runs_by_product.insert(run_index_key(&run), &[])?;
+        }
+        Ok(())
     }
 
     /// The data directory.
@@ -202,6 +235,21 @@ impl SledStore {
             }
         }
         Ok(())
+    }
+}
+
+impl SledStore {
+    fn run_by_index_key(&self, key: &[u8]) -> Result<Option<RunRecord>, StoreError> {
+        // product \0 created_at (8 bytes) \0 id
+        let id = key
+            .iter()
+            .position(|b| *b == 0)
+            .and_then(|at| key.get(at + 10..))
+            .unwrap_or_default();
+        match self.runs.get(id)? {
+            None => Ok(None),
+            Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
+        }
     }
 }
 
@@ -373,9 +421,16 @@ impl Store for SledStore {
     }
 
     fn put_run(&self, run: &RunRecord) -> Result<(), StoreError> {
-        self.runs
-            .insert(run.id.as_bytes(), serde_json::to_vec(run)?)?;
-        self.runs.flush()?;
+        let record = serde_json::to_vec(run)?;
+        let index = run_index_key(run);
+        (&self.runs, &self.runs_by_product)
+            .transaction(|(runs, by_product)| {
+                runs.insert(run.id.as_bytes(), record.clone())?;
+                by_product.insert(index.clone(), &[])?;
+                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| StoreError::Io(format!("run transaction failed: {e:?}")))?;
+        self.db.flush()?;
         Ok(())
     }
 
@@ -388,14 +443,24 @@ impl Store for SledStore {
 
     fn runs(&self, product: &str) -> Result<Vec<RunRecord>, StoreError> {
         let mut runs: Vec<RunRecord> = Vec::new();
-        for entry in self.runs.iter() {
-            let run: RunRecord = serde_json::from_slice(&entry?.1)?;
-            if run.product == product {
+        for entry in self.runs_by_product.scan_prefix(product_prefix(product)) {
+            let (key, _) = entry?;
+            if let Some(run) = self.run_by_index_key(&key)? {
                 runs.push(run);
             }
         }
-        runs.sort_by_key(|r| r.created_at_us);
         Ok(runs)
+    }
+
+    fn last_run(&self, product: &str) -> Result<Option<RunRecord>, StoreError> {
+        match self
+            .runs_by_product
+            .scan_prefix(product_prefix(product))
+            .next_back()
+        {
+            None => Ok(None),
+            Some(entry) => self.run_by_index_key(&entry?.0),
+        }
     }
 
     fn deploy(&self, deployment: &Deployment, component: &[u8]) -> Result<(), StoreError> {

@@ -150,6 +150,8 @@ fn contract(store: &dyn Store) {
             .collect::<Vec<_>>(),
         ["r1", "r2", "r3", "r4"]
     );
+    assert_eq!(store.last_run("demo").unwrap().unwrap().id, "r4");
+    assert!(store.last_run("other").unwrap().is_none());
     let report = store.recover().unwrap();
     assert_eq!(report.runs_interrupted, vec!["r3".to_string()]);
     assert_eq!(report.runs_queued, vec!["r4".to_string()]);

@@ -297,8 +297,7 @@ pub fn active_manifest(
 fn status(state: &AppState, name: &str) -> ApiResult<String> {
     Ok(state
         .store()
-        .runs(name)?
-        .last()
+        .last_run(name)?
         .map_or("never-run", |r| state_name(r.state))
         .to_string())
 }
@@ -325,7 +324,7 @@ pub async fn descriptor(
             &state.store().products()?,
         ));
     };
-    let runs = state.store().runs(&name)?;
+    let last_run = state.store().last_run(&name)?;
     let current = state.store().current_version(&name)?;
     let outputs = manifest
         .outputs
@@ -346,11 +345,11 @@ pub async fn descriptor(
         name: name.clone(),
         manifest: manifest_json(&manifest),
         active_version: active.clone(),
-        status: runs
-            .last()
+        status: last_run
+            .as_ref()
             .map_or("never-run", |r| state_name(r.state))
             .into(),
-        last_run: runs.last().map(|r| RunInfo::new(r, false)),
+        last_run: last_run.as_ref().map(|r| RunInfo::new(r, false)),
         data_version: current.as_ref().map(DataVersionInfo::from),
         outputs,
         versions: deployments
