@@ -805,6 +805,11 @@ async fn probes_openapi_and_unknown_routes() {
         "/v1/products/{product}/outputs/{port}",
         "/v1/products/{product}/runs",
         "/v1/runs/{run}",
+        "/v1/products/{product}/inputs/{port}",
+        "/v1/products/{product}/inputs/{port}/versions",
+        "/v1/products/{product}/outputs/{port}/versions",
+        "/v1/products/{product}/outputs/{port}/versions/{version}/lineage",
+        "/v1/lineage",
     ] {
         assert!(
             paths.contains_key(path),
@@ -812,6 +817,10 @@ async fn probes_openapi_and_unknown_routes() {
         );
     }
     assert!(paths["/v1/products"]["post"].is_object());
+    let ingest = &paths["/v1/products/{product}/inputs/{port}"]["post"];
+    for status in ["201", "200", "400", "413", "415"] {
+        assert!(ingest["responses"][status].is_object(), "{status}: {ingest}");
+    }
     let (code, message) = api.get("/v2/everything").await.error(StatusCode::NOT_FOUND);
     assert_eq!(code, "not_found");
     assert!(message.contains("/v1/openapi.json"), "{message}");
