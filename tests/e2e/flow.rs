@@ -781,6 +781,22 @@ async fn one_ingest_flows_through_three_levels_with_lineage() {
         &json!({"kind": "ingest", "port": "people", "version": 1, "ingested_at": ingested["ingested_at"], "rows": 2})
     );
 
+    let hello_inputs = &api.get("/v1/products/hello").await.json()["inputs"];
+    assert_eq!(
+        hello_inputs[0],
+        json!({"name": "people", "kind": "ingest", "description": "Names to greet", "version": 1,
+               "rows": 2, "ingest_url": "/v1/products/hello/inputs/people"})
+    );
+    let copy_inputs = &api.get("/v1/products/greeting-copy").await.json()["inputs"];
+    assert_eq!(
+        (
+            copy_inputs[0]["kind"].as_str(),
+            copy_inputs[0]["from"].as_str(),
+            copy_inputs[0]["version"].as_u64()
+        ),
+        (Some("upstream"), Some("hello/greetings"), Some(1))
+    );
+
     let mesh = api.get("/v1/lineage").await.json();
     let edges: Vec<(String, String)> = mesh["edges"]
         .as_array()

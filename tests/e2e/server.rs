@@ -819,7 +819,10 @@ async fn probes_openapi_and_unknown_routes() {
     assert!(paths["/v1/products"]["post"].is_object());
     let ingest = &paths["/v1/products/{product}/inputs/{port}"]["post"];
     for status in ["201", "200", "400", "413", "415"] {
-        assert!(ingest["responses"][status].is_object(), "{status}: {ingest}");
+        assert!(
+            ingest["responses"][status].is_object(),
+            "{status}: {ingest}"
+        );
     }
     let (code, message) = api.get("/v2/everything").await.error(StatusCode::NOT_FOUND);
     assert_eq!(code, "not_found");

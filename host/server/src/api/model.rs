@@ -110,10 +110,33 @@ pub struct Descriptor {
     pub last_run: Option<RunInfo>,
     /// The current published data version.
     pub data_version: Option<DataVersionInfo>,
+    /// Input ports: where each one's data comes from and its current version.
+    pub inputs: Vec<InputInfo>,
     /// Output ports.
     pub outputs: Vec<PortInfo>,
     /// Deployed code versions, oldest first.
     pub versions: Vec<VersionInfo>,
+}
+
+/// One input port of a product.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InputInfo {
+    /// Port name.
+    pub name: String,
+    /// `ingest`, or `upstream` for another product's output.
+    pub kind: &'static str,
+    /// For upstream ports: `product/port` (with `@MAJOR` if pinned).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// What the port holds.
+    pub description: String,
+    /// The current input version (ingest) or upstream data version, if any.
+    pub version: Option<u64>,
+    /// Rows in that version, where known.
+    pub rows: Option<u64>,
+    /// For ingest ports: where to push data.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ingest_url: Option<String>,
 }
 
 /// A published version of a product's outputs.

@@ -7,14 +7,14 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use sha2::{Digest, Sha256};
-use tessera_core::manifest::Manifest;
+use tessera_core::manifest::{InputSource, Manifest};
 use tessera_core::package;
 use tessera_runtime::LoadError;
 use tessera_store::{Deployment, now_us};
 
 use crate::api::model::{
-    CatalogEntry, CatalogPage, DataVersionInfo, Descriptor, PortInfo, RunInfo, VersionInfo,
-    manifest_json, serde_name, state_name,
+    CatalogEntry, CatalogPage, DataVersionInfo, Descriptor, InputInfo, PortInfo, RunInfo,
+    VersionInfo, manifest_json, serde_name, state_name,
 };
 use crate::api::query::Params;
 use crate::auth::Caller;
@@ -341,7 +341,43 @@ pub async fn descriptor(
             url: format!("/v1/products/{name}/outputs/{}", o.name),
         })
         .collect();
+    let mut inputs = Vec::new();
+    for input in &manifest.inputs {
+        inputs.push(match &input.source {
+            InputSource::Ingest(_) => {
+                let current = state.store().current_input(&name, &input.name)?;
+                InputInfo {
+                    name: input.name.clone(),
+                    kind: "ingest",
+                    from: None,
+                    description: input.description.clone(),
+                    version: current.as_ref().map(|v| v.number),
+                    rows: current.as_ref().map(|v| v.rows()),
+                    ingest_url: Some(format!("/v1/products/{name}/inputs/{}", input.name)),
+                }
+            }
+            InputSource::Upstream(upstream) => {
+                let current = state.store().current_version(&upstream.product)?;
+                InputInfo {
+                    name: input.name.clone(),
+                    kind: "upstream",
+                    from: Some(match upstream.major {
+                        Some(major) => format!("{}/{}@{major}", upstream.product, upstream.port),
+                        None => format!("{}/{}", upstream.product, upstream.port),
+                    }),
+                    description: input.description.clone(),
+                    version: current.as_ref().map(|v| v.number),
+                    rows: current
+                        .as_ref()
+                        .and_then(|v| v.ports.get(&upstream.port))
+                        .map(|p| p.rows),
+                    ingest_url: None,
+                }
+            }
+        });
+    }
     Ok(Json(Descriptor {
+        inputs,
         name: name.clone(),
         manifest: manifest_json(&manifest),
         active_version: active.clone(),
