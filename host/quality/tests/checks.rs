@@ -245,11 +245,17 @@ fn change_compares_with_the_previous_version() {
         "the row count changed by 25.0% (8 → 10); allowed 20%"
     );
     let result = run(
-        r#"{ kind = "change", column = "score", max_percent = 10 }"#,
+        r#"{ kind = "change", column = "score", max_percent = 11 }"#,
         &previous,
     )
     .remove(0);
     assert!(result.passed, "0.5 → 0.45 is 10%: {}", result.message);
+    let result = run(
+        r#"{ kind = "change", column = "score", max_percent = 9 }"#,
+        &previous,
+    )
+    .remove(0);
+    assert!(!result.passed, "{}", result.message);
 }
 
 #[test]
