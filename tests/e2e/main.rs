@@ -5,5 +5,6 @@
 
 mod flow;
 mod products;
+mod quality;
 mod sandbox;
 mod server;

@@ -14,3 +14,4 @@ mod values;
 
 pub use checks::{CheckEnv, PortChecks, reference_key};
 pub use result::{CheckResult, FailingRow, SAMPLE_ROWS, blocking};
+pub use values::{numbers, texts};

@@ -47,6 +47,15 @@ pub enum Event {
         /// Rows the ingest added.
         rows: u64,
     },
+    /// A run's outputs failed an `error` check and were set aside, not published.
+    Quarantined {
+        /// Product name.
+        product: String,
+        /// Run id.
+        run: String,
+        /// The failed checks, as `port: check`.
+        failed_checks: Vec<String>,
+    },
     /// A new data version was published.
     Published {
         /// Product name.
@@ -66,6 +75,7 @@ impl Event {
             | Event::Activated { product, .. }
             | Event::Run { product, .. }
             | Event::Ingested { product, .. }
+            | Event::Quarantined { product, .. }
             | Event::Published { product, .. } => product,
         }
     }
@@ -77,6 +87,7 @@ impl Event {
             Event::Activated { .. } => "activated",
             Event::Run { .. } => "run",
             Event::Ingested { .. } => "ingested",
+            Event::Quarantined { .. } => "quarantined",
             Event::Published { .. } => "published",
         }
     }

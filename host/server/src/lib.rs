@@ -8,6 +8,7 @@
 //! - [`schedule`]: when runs happen: triggers, debounce, one run per product, cron, retries;
 //! - [`runner`]: a run from the queue to atomic publication, with lineage and retention;
 //! - [`replay`]: re-running a published version and comparing its outputs;
+//! - [`quality`]: the data tests that stand between a run's outputs and publication;
 //! - [`dag`]: upstream resolution and cycle checks over the products' inputs;
 //! - [`ingest`]: data pushed into ingest ports, validated while it streams in;
 //! - [`events`]: what happens, broadcast to Server-Sent Events subscribers;
@@ -24,6 +25,7 @@ pub mod error;
 pub mod events;
 pub mod ingest;
 pub mod metrics;
+pub mod quality;
 pub mod replay;
 pub mod runner;
 pub mod schedule;

@@ -3,8 +3,9 @@
 //! outputs atomically (or discard them) and record how it went.
 //!
 //! The [`crate::schedule`] module decides *when* a run executes; this module does the run.
-//! Publishing checks the product's storage quota, applies its retention policy afterwards and
-//! wakes the products downstream.
+//! Before publishing, the output ports' checks run ([`crate::quality`]): a failed `error` check
+//! quarantines the outputs instead. Publishing checks the product's storage quota, applies its
+//! retention policy afterwards and wakes the products downstream.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,6 +21,7 @@ use crate::api::model::state_name;
 use crate::dag::Mesh;
 use crate::error::ApiResult;
 use crate::events::Event;
+use crate::quality;
 use crate::replay;
 use crate::schedule::Cause;
 use crate::state::AppState;
@@ -90,7 +92,24 @@ pub async fn execute(state: &AppState, mut record: RunRecord) -> RunRecord {
         )),
     };
     match finished {
-        Ok(()) => record.state = RunState::Succeeded,
+        Ok(Ending::Published) => record.state = RunState::Succeeded,
+        Ok(Ending::Quarantined(reason)) => {
+            if let Err(e) = state.store().quarantine(&record.id) {
+                tracing::error!(run = %record.id, error = %e, "cannot quarantine the outputs");
+            }
+            record.state = RunState::Quarantined;
+            record.reason = Some(reason);
+            state.events().emit(Event::Quarantined {
+                product: record.product.clone(),
+                run: record.id.clone(),
+                failed_checks: record
+                    .checks
+                    .iter()
+                    .filter(|c| !c.passed && c.severity == "error")
+                    .map(|c| format!("{}: {}", c.port, c.check))
+                    .collect(),
+            });
+        }
         Err((kind, reason)) => {
             if let Err(e) = state.store().discard(&record.id) {
                 tracing::warn!(run = %record.id, error = %e, "cannot discard staged outputs");
@@ -132,13 +151,21 @@ pub async fn execute(state: &AppState, mut record: RunRecord) -> RunRecord {
     record
 }
 
-/// Wires, runs and then publishes (or, for a replay, compares) one run.
+/// How a run that did not fail ended.
+enum Ending {
+    /// Published (or, for a replay, compared).
+    Published,
+    /// An `error` check failed; the reason lists which.
+    Quarantined(String),
+}
+
+/// Wires, runs, checks and then publishes (or, for a replay, compares) one run.
 async fn run_and_finish(
     state: &AppState,
     product: &Product,
     record: &mut RunRecord,
     logical: &LogicalRun,
-) -> Result<(), (String, String)> {
+) -> Result<Ending, (String, String)> {
     let (request, notes) =
         wire(state, product, record, logical).map_err(|r| ("input-data".to_string(), r))?;
     record.log.extend(notes);
@@ -158,9 +185,25 @@ async fn run_and_finish(
         .map(|(port, summary)| (port.clone(), summary.rows))
         .collect();
     if record.replay.is_some() {
-        return replay::compare(state, record);
+        return replay::compare(state, record).map(|()| Ending::Published);
     }
-    publish(state, product.manifest(), record, &outcome)
+    record.checks = quality::check_outputs(state, product.manifest(), &record.id)
+        .map_err(|e| ("host".to_string(), format!("the checks could not run: {e}")))?;
+    if tessera_quality::blocking(&record.checks) {
+        let failed: Vec<String> = record
+            .checks
+            .iter()
+            .filter(|c| !c.passed && c.severity == "error")
+            .map(|c| format!("{} {}: {}", c.port, c.check, c.message))
+            .collect();
+        return Ok(Ending::Quarantined(format!(
+            "{} check{} failed, so nothing was published: {}",
+            failed.len(),
+            if failed.len() == 1 { "" } else { "s" },
+            failed.join("; ")
+        )));
+    }
+    publish(state, product.manifest(), record, &outcome).map(|()| Ending::Published)
 }
 
 /// Checks the quota, publishes the staged outputs with the run's lineage, then applies the

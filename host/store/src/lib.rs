@@ -86,6 +86,20 @@ pub trait Store: Send + Sync {
         publication: &Publication,
     ) -> Result<Version, StoreError>;
 
+    /// Reads a staged, finished output file (to check it before publishing).
+    fn read_staged(&self, run_id: &str, port: &str) -> Result<Box<dyn BatchSource>, StoreError>;
+
+    /// Sets a run's staged outputs aside instead of publishing them (a failed `error` check);
+    /// they stay readable through [`Store::read_quarantined`].
+    fn quarantine(&self, run_id: &str) -> Result<(), StoreError>;
+
+    /// Reads one port a quarantined run wrote.
+    fn read_quarantined(
+        &self,
+        run_id: &str,
+        port: &str,
+    ) -> Result<Box<dyn BatchSource>, StoreError>;
+
     /// SHA-256 (hex) and size of a staged, finished output file.
     fn staged_file(&self, run_id: &str, port: &str) -> Result<(String, u64), StoreError>;
 

@@ -18,6 +18,8 @@ pub enum RunState {
     Failed,
     /// The host stopped while it ran.
     Interrupted,
+    /// Finished, but an `error` check failed: its outputs are kept aside, not published.
+    Quarantined,
 }
 
 /// One run of a product.
@@ -74,6 +76,9 @@ pub struct RunRecord {
     /// For a replay: what it reproduced and whether the outputs matched.
     #[serde(default)]
     pub replay: Option<ReplayReport>,
+    /// The data tests of its outputs.
+    #[serde(default)]
+    pub checks: Vec<tessera_quality::CheckResult>,
 }
 
 fn manual() -> String {
@@ -159,6 +164,7 @@ impl RunRecord {
             inputs: BTreeMap::new(),
             logical: None,
             replay: None,
+            checks: Vec::new(),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! DATA/staging/RUN/PORT.arrow        staged outputs of a running run (or rows of an ingest)
 //! DATA/outputs/PRODUCT/N/PORT.arrow  published version N
 //! DATA/inputs/PRODUCT/PORT/N.arrow   rows added by input version N of an ingest port
+//! DATA/quarantine/RUN/PORT.arrow     outputs of a run an `error` check stopped
 //! DATA/components/PRODUCT/V.wasm     deployed code, version V
 //! ```
 
@@ -145,6 +146,7 @@ impl SledStore {
         std::fs::create_dir_all(root.join("outputs"))?;
         std::fs::create_dir_all(root.join("components"))?;
         std::fs::create_dir_all(root.join("inputs"))?;
+        std::fs::create_dir_all(root.join("quarantine"))?;
         let db = sled::open(root.join("meta"))?;
         let store = SledStore {
             root: root.to_path_buf(),
@@ -342,6 +344,46 @@ impl Store for SledStore {
         }
         let _ = std::fs::remove_dir_all(self.root.join("staging").join(run_id));
         Ok(version)
+    }
+
+    fn read_staged(&self, run_id: &str, port: &str) -> Result<Box<dyn BatchSource>, StoreError> {
+        check_name("run", run_id)?;
+        check_name("port", port)?;
+        Ok(Box::new(IpcSource::open(
+            &self.staged_path(run_id, port),
+            0,
+        )?))
+    }
+
+    fn quarantine(&self, run_id: &str) -> Result<(), StoreError> {
+        check_name("run", run_id)?;
+        let from = self.root.join("staging").join(run_id);
+        let to = self.root.join("quarantine").join(run_id);
+        if from.is_dir() {
+            std::fs::rename(&from, &to)?;
+            sync_dir(&self.root.join("quarantine"))?;
+        }
+        Ok(())
+    }
+
+    fn read_quarantined(
+        &self,
+        run_id: &str,
+        port: &str,
+    ) -> Result<Box<dyn BatchSource>, StoreError> {
+        check_name("run", run_id)?;
+        check_name("port", port)?;
+        let path = self
+            .root
+            .join("quarantine")
+            .join(run_id)
+            .join(format!("{port}.arrow"));
+        if !path.is_file() {
+            return Err(StoreError::NotFound(format!(
+                "run {run_id} has no quarantined output `{port}`"
+            )));
+        }
+        Ok(Box::new(IpcSource::open(&path, 0)?))
     }
 
     fn staged_file(&self, run_id: &str, port: &str) -> Result<(String, u64), StoreError> {

@@ -218,6 +218,10 @@ pub struct RunInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub replay: Option<tessera_store::ReplayReport>,
+    /// The data tests of its outputs: each check, whether it passed, what it saw, and the
+    /// first failing rows.
+    #[schema(value_type = Vec<Object>)]
+    pub checks: Vec<tessera_quality::CheckResult>,
     /// The run's URL.
     pub url: String,
 }
@@ -287,6 +291,7 @@ impl RunInfo {
                 .map(|(k, v)| (k.clone(), v.into()))
                 .collect(),
             replay: run.replay.clone(),
+            checks: run.checks.clone(),
             url: format!("/v1/runs/{}", run.id),
         }
     }
@@ -300,6 +305,7 @@ pub fn state_name(state: RunState) -> &'static str {
         RunState::Succeeded => "succeeded",
         RunState::Failed => "failed",
         RunState::Interrupted => "interrupted",
+        RunState::Quarantined => "quarantined",
     }
 }
 

@@ -35,13 +35,15 @@ use crate::state::AppState;
         ("limit" = Option<u64>, Query, description = "Most rows to return"),
         ("offset" = Option<u64>, Query, description = "Rows to skip first"),
         ("version" = Option<u64>, Query, description = "A published data version (default: the current one)"),
+        ("run" = Option<String>, Query, description = "A quarantined run: its unpublished outputs (owners and admins)"),
     ),
     responses(
         (status = 200, description = "The rows, in the negotiated format"),
         (status = 206, description = "A byte range of the Parquet file"),
         (status = 304, description = "Not modified (If-None-Match)"),
         (status = 400, description = "A bad query parameter", body = ErrorBody),
-        (status = 404, description = "No such product, port or version; the hint lists what exists", body = ErrorBody),
+        (status = 404, description = "No such product, port, version or run; the hint lists what exists", body = ErrorBody),
+        (status = 409, description = "`run` names a run that is not quarantined", body = ErrorBody),
         (status = 406, description = "No acceptable format; the hint lists the formats", body = ErrorBody),
         (status = 416, description = "The byte range is outside the file", body = ErrorBody),
     )
@@ -53,7 +55,7 @@ pub async fn read_output(
     params: Params,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    params.allow(&["format", "columns", "limit", "offset", "version"])?;
+    params.allow(&["format", "columns", "limit", "offset", "version", "run"])?;
     state.deployments(&name)?;
     let Some((manifest, _)) = active_manifest(&state, &name)? else {
         return Err(ApiError::not_found(
@@ -78,33 +80,6 @@ pub async fn read_output(
         &port,
         declared.access,
     )?;
-    let store = state.store();
-    let pinned = params.number("version")?;
-    let version = match pinned {
-        Some(number) => store.version(&name, number)?.ok_or_else(|| {
-            let existing: Vec<String> = store
-                .versions(&name)
-                .unwrap_or_default()
-                .iter()
-                .map(|v| v.number.to_string())
-                .collect();
-            ApiError::not_found(format!("{name} has no data version {number}"), &existing)
-        })?,
-        None => store.current_version(&name)?.ok_or_else(|| {
-            ApiError::not_found(format!("{name} has published no data yet"), &[]).hint(format!(
-                "trigger a run with POST /v1/products/{name}/runs, then read again"
-            ))
-        })?,
-    };
-    if !version.ports.contains_key(&port) {
-        return Err(ApiError::not_found(
-            format!(
-                "data version {} of {name} has no port `{port}`",
-                version.number
-            ),
-            &version.ports.keys().cloned().collect::<Vec<_>>(),
-        ));
-    }
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let format = OutputFormat::negotiate(params.text("format"), accept)?;
 
@@ -135,6 +110,70 @@ pub async fn read_output(
         limit: params.number("limit")?,
     };
 
+    if let Some(run_id) = params.text("run") {
+        caller.require_owner(
+            &manifest.product.domain,
+            &format!("read the quarantined outputs of {name}"),
+        )?;
+        let run = state
+            .store()
+            .run(run_id)?
+            .filter(|r| r.product == name)
+            .ok_or_else(|| {
+                ApiError::not_found(format!("{name} has no run `{run_id}`"), &[])
+                    .hint(format!("list its runs with GET /v1/products/{name}/runs"))
+            })?;
+        if run.state != tessera_store::RunState::Quarantined {
+            return Err(ApiError::conflict(format!(
+                "run {run_id} is {}; only quarantined runs keep unpublished outputs",
+                crate::api::model::state_name(run.state)
+            ))
+            .hint("read published data with ?version=N"));
+        }
+        let source = state.store().read_quarantined(run_id, &port)?;
+        let mut response_headers = HeaderMap::new();
+        insert(&mut response_headers, header::CACHE_CONTROL, "no-store");
+        insert(
+            &mut response_headers,
+            header::CONTENT_TYPE,
+            format.media_type(),
+        );
+        return Ok(stream_encoded(
+            state,
+            name,
+            source,
+            selection,
+            format,
+            response_headers,
+        ));
+    }
+    let store = state.store();
+    let pinned = params.number("version")?;
+    let version = match pinned {
+        Some(number) => store.version(&name, number)?.ok_or_else(|| {
+            let existing: Vec<String> = store
+                .versions(&name)
+                .unwrap_or_default()
+                .iter()
+                .map(|v| v.number.to_string())
+                .collect();
+            ApiError::not_found(format!("{name} has no data version {number}"), &existing)
+        })?,
+        None => store.current_version(&name)?.ok_or_else(|| {
+            ApiError::not_found(format!("{name} has published no data yet"), &[]).hint(format!(
+                "trigger a run with POST /v1/products/{name}/runs, then read again"
+            ))
+        })?,
+    };
+    if !version.ports.contains_key(&port) {
+        return Err(ApiError::not_found(
+            format!(
+                "data version {} of {name} has no port `{port}`",
+                version.number
+            ),
+            &version.ports.keys().cloned().collect::<Vec<_>>(),
+        ));
+    }
     let etag = etag(&name, version.number, &port, format, &selection);
     let mut response_headers = HeaderMap::new();
     insert(&mut response_headers, header::ETAG, &etag);
@@ -209,9 +248,26 @@ pub async fn read_output(
         return Ok((response_headers, body).into_response());
     }
     let source = store.read(&name, version.number, &port)?;
+    Ok(stream_encoded(
+        state.clone(),
+        name,
+        source,
+        selection,
+        format,
+        response_headers,
+    ))
+}
 
+/// Encodes `source` on a blocking thread and streams it as the response body.
+fn stream_encoded(
+    state: AppState,
+    name: String,
+    source: Box<dyn tessera_core::io::BatchSource>,
+    selection: Selection,
+    format: OutputFormat,
+    response_headers: HeaderMap,
+) -> Response {
     let (sender, receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    let served = state.clone();
     tokio::task::spawn_blocking(move || {
         let mut out = ChunkWriter::new(sender);
         match encode(source, selection, format, &mut out) {
@@ -224,9 +280,9 @@ pub async fn read_output(
                 return;
             }
         }
-        served.metrics().served(&name, format.name(), out.sent());
+        state.metrics().served(&name, format.name(), out.sent());
     });
-    Ok((response_headers, Body::from_stream(stream(receiver))).into_response())
+    (response_headers, Body::from_stream(stream(receiver))).into_response()
 }
 
 /// Outputs (as stored) up to this size are encoded on the request's task; larger ones stream
