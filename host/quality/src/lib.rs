@@ -7,11 +7,18 @@
 //! message, and the first failing rows with their row numbers. Row-level checks honour `mostly`
 //! (the share of looked-at rows that must pass); `severity` says whether a failure blocks
 //! publication (`error`) or is reported (`warn`).
+//!
+//! [`StatsBuilder`] computes the column statistics of every published version in the same
+//! single pass: counts, nulls, distinct values, min, max, mean, standard deviation, quantiles,
+//! histograms and top values (see [`stats`] for which figures are exact).
 
 mod checks;
 mod result;
+mod sketch;
+pub mod stats;
 mod values;
 
 pub use checks::{CheckEnv, PortChecks, reference_key};
 pub use result::{CheckResult, FailingRow, SAMPLE_ROWS, blocking};
+pub use stats::{ColumnStats, PortStats, StatsBuilder};
 pub use values::{numbers, texts};
