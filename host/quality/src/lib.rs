@@ -14,11 +14,13 @@
 
 mod checks;
 mod result;
+mod sink;
 mod sketch;
 pub mod stats;
 mod values;
 
 pub use checks::{CheckEnv, PortChecks, reference_key};
 pub use result::{CheckResult, FailingRow, SAMPLE_ROWS, blocking};
+pub use sink::{StatsHandle, StatsSink};
 pub use stats::{ColumnStats, PortStats, StatsBuilder};
 pub use values::{numbers, texts};

@@ -166,7 +166,7 @@ async fn run_and_finish(
     record: &mut RunRecord,
     logical: &LogicalRun,
 ) -> Result<Ending, (String, String)> {
-    let (request, notes) =
+    let (request, notes, stats) =
         wire(state, product, record, logical).map_err(|r| ("input-data".to_string(), r))?;
     record.log.extend(notes);
     let outcome = state.runtime().run(product, request).await;
@@ -203,7 +203,11 @@ async fn run_and_finish(
             failed.join("; ")
         )));
     }
-    publish(state, product.manifest(), record, &outcome).map(|()| Ending::Published)
+    let stats = stats
+        .into_iter()
+        .filter_map(|(port, handle)| handle.take().map(|s| (port, s)))
+        .collect();
+    publish(state, product.manifest(), record, &outcome, stats).map(|()| Ending::Published)
 }
 
 /// Checks the quota, publishes the staged outputs with the run's lineage, then applies the
@@ -213,6 +217,7 @@ fn publish(
     manifest: &Manifest,
     record: &mut RunRecord,
     outcome: &RunOutcome,
+    stats: BTreeMap<String, tessera_quality::PortStats>,
 ) -> Result<(), (String, String)> {
     let store = state.store();
     let policy = retention_policy(manifest);
@@ -246,6 +251,7 @@ fn publish(
         ports: record.outputs.clone(),
         product_version: record.product_version.clone(),
         inputs: record.inputs.clone(),
+        stats,
     };
     let version = store
         .publish(&record.product, &record.id, &publication)
@@ -345,13 +351,17 @@ fn pin_inputs(state: &AppState, manifest: &Manifest) -> Result<BTreeMap<String, 
     Ok(pins)
 }
 
-/// Opens every declared input at its pinned version and stages every declared output.
+/// Statistics handles of the output ports, by port.
+type StatsHandles = BTreeMap<String, tessera_quality::StatsHandle>;
+
+/// Opens every declared input at its pinned version and stages every declared output (through
+/// a sink that computes column statistics as the product writes, except for replays).
 fn wire(
     state: &AppState,
     product: &Product,
     record: &RunRecord,
     logical: &LogicalRun,
-) -> Result<(RunRequest, Vec<RunLogLine>), String> {
+) -> Result<(RunRequest, Vec<RunLogLine>, StatsHandles), String> {
     let manifest = product.manifest();
     let store = state.store();
     let mut request = RunRequest::new(logical.run_id.clone(), logical.clock_us).seed(logical.seed);
@@ -385,16 +395,20 @@ fn wire(
         };
         request = request.input(input.name.clone(), source);
     }
+    let mut handles = StatsHandles::new();
     for output in &manifest.outputs {
+        let schema = output.schema.to_arrow();
         let sink = store
-            .stage(
-                &record.product,
-                &record.id,
-                &output.name,
-                output.schema.to_arrow(),
-            )
+            .stage(&record.product, &record.id, &output.name, schema.clone())
             .map_err(|e| format!("cannot stage output `{}`: {e}", output.name))?;
+        let sink: Box<dyn tessera_core::io::BatchSink> = if record.replay.is_some() {
+            sink
+        } else {
+            let (sink, handle) = tessera_quality::StatsSink::wrap(sink, &schema);
+            handles.insert(output.name.clone(), handle);
+            Box::new(sink)
+        };
         request = request.output(output.name.clone(), sink);
     }
-    Ok((request, notes))
+    Ok((request, notes, handles))
 }

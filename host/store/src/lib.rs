@@ -23,6 +23,8 @@ mod recover;
 mod retention;
 mod sled_store;
 
+use std::collections::BTreeMap;
+
 use arrow::datatypes::SchemaRef;
 use tessera_core::io::{BatchSink, BatchSource};
 
@@ -165,6 +167,14 @@ pub trait Store: Send + Sync {
 
     /// One published version.
     fn version(&self, product: &str, number: u64) -> Result<Option<Version>, StoreError>;
+
+    /// The column statistics of each port of a published version (empty when none were
+    /// computed).
+    fn stats(
+        &self,
+        product: &str,
+        number: u64,
+    ) -> Result<BTreeMap<String, tessera_quality::PortStats>, StoreError>;
 
     /// All published versions of a product, oldest first.
     fn versions(&self, product: &str) -> Result<Vec<Version>, StoreError>;

@@ -243,7 +243,7 @@ impl Version {
 }
 
 /// What a run hands to [`crate::Store::publish`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Publication {
     /// Rows per staged output port; every declared port must be here.
     pub ports: BTreeMap<String, u64>,
@@ -251,6 +251,8 @@ pub struct Publication {
     pub product_version: String,
     /// The input versions the run read.
     pub inputs: BTreeMap<String, InputPin>,
+    /// Column statistics per port, stored beside the version.
+    pub stats: BTreeMap<String, tessera_quality::PortStats>,
 }
 
 impl Publication {

@@ -70,10 +70,11 @@ impl SledStore {
         if dropped.is_empty() && input_drops.is_empty() {
             return Ok(report);
         }
-        (&self.versions, &self.input_versions)
-            .transaction(|(versions, inputs)| {
+        (&self.versions, &self.input_versions, &self.stats)
+            .transaction(|(versions, inputs, stats)| {
                 for version in &dropped {
                     versions.remove(version_key(product, version.number))?;
+                    stats.remove(version_key(product, version.number))?;
                 }
                 for version in &input_drops {
                     inputs.remove(input_key(product, &version.port, version.number))?;

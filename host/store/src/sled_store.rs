@@ -30,6 +30,8 @@ pub struct SledStore {
     pub(crate) root: PathBuf,
     pub(crate) db: sled::Db,
     pub(crate) versions: sled::Tree,
+    /// Column statistics of each version, by the version's key.
+    pub(crate) stats: sled::Tree,
     pub(crate) current: sled::Tree,
     pub(crate) runs: sled::Tree,
     /// Run ids by product and creation time: `product \0 created_at \0 id`.
@@ -151,6 +153,7 @@ impl SledStore {
         let store = SledStore {
             root: root.to_path_buf(),
             versions: db.open_tree("versions")?,
+            stats: db.open_tree("stats")?,
             current: db.open_tree("current")?,
             runs: db.open_tree("runs")?,
             runs_by_product: db.open_tree("runs_by_product")?,
@@ -331,9 +334,13 @@ impl Store for SledStore {
             inputs: publication.inputs.clone(),
         };
         let record = serde_json::to_vec(&version)?;
-        (&self.versions, &self.current)
-            .transaction(|(versions, current)| {
+        let stats = serde_json::to_vec(&publication.stats)?;
+        (&self.versions, &self.current, &self.stats)
+            .transaction(|(versions, current, stats_tree)| {
                 versions.insert(version_key(product, number), record.clone())?;
+                if !publication.stats.is_empty() {
+                    stats_tree.insert(version_key(product, number), stats.clone())?;
+                }
                 current.insert(product.as_bytes(), &number.to_be_bytes())?;
                 Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
             })
@@ -430,6 +437,17 @@ impl Store for SledStore {
         match self.versions.get(version_key(product, number))? {
             None => Ok(None),
             Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
+        }
+    }
+
+    fn stats(
+        &self,
+        product: &str,
+        number: u64,
+    ) -> Result<BTreeMap<String, tessera_quality::PortStats>, StoreError> {
+        match self.stats.get(version_key(product, number))? {
+            None => Ok(BTreeMap::new()),
+            Some(v) => Ok(serde_json::from_slice(&v)?),
         }
     }
 
