@@ -633,23 +633,8 @@ fn micros(rfc3339: &str) -> i64 {
 
 #[tokio::test]
 async fn schedules_fire_on_the_injected_clock() {
-    let cache = tempfile::tempdir().unwrap();
-    let store = Arc::new(SledStore::open(&cache.path().join("data")).unwrap());
     let clock = Arc::new(ManualClock::at(micros("2026-01-01T12:01:00Z")));
-    let state = AppState::with_clock(
-        config(),
-        store.clone(),
-        cache.path().to_path_buf(),
-        clock.clone(),
-    )
-    .unwrap();
-    let admin = token(store.as_ref(), Role::Admin, None, &[]);
-    let api = Api {
-        state,
-        store,
-        admin,
-        cache,
-    };
+    let api = Api::with_clock(config(), clock.clone());
     let scheduled = hello_with(
         "0.2.0",
         "[trigger]\non_input = false\nschedule = \"*/5 * * * *\"",

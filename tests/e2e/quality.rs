@@ -1,8 +1,12 @@
 //! Data tests on the server: checks that fail put a run in quarantine, keep the previous
 //! version served and leave the failing outputs readable by the owner; warnings publish.
 
+use std::sync::Arc;
+
 use axum::http::StatusCode;
 use serde_json::Value;
+use tessera_server::events::Event;
+use tessera_server::schedule::clock::ManualClock;
 use tessera_store::{Role, Store};
 
 use crate::server::{Api, config, hello, repackage, token};
@@ -111,4 +115,116 @@ async fn a_failed_error_check_quarantines_and_a_warning_publishes() {
         .error(StatusCode::NOT_FOUND);
     let status = api.get("/v1/products/hello").await.json();
     assert_eq!(status["status"], "quarantined");
+}
+
+#[tokio::test]
+async fn metrics_report_freshness_statistics_checks_and_gauges() {
+    const HOUR_US: i64 = 3_600_000_000;
+    let start = tessera_store::now_us();
+    let clock = Arc::new(ManualClock::at(start));
+    let api = Api::with_clock(config(), clock.clone());
+    let with_slo = repackage(&checked_hello(), |m| {
+        format!("{m}\n[slo]\nfreshness = \"1h\"\n")
+    });
+    assert_eq!(api.deploy(with_slo).await.status, StatusCode::CREATED);
+    let metrics = api.get("/v1/products/hello/metrics").await.json();
+    assert_eq!(metrics["freshness"]["state"], "never-run");
+    assert_eq!(metrics["freshness"]["slo_seconds"], 3600.0);
+    assert_eq!(metrics["last_run"], Value::Null);
+
+    ingest(&api, "name,language\nAda,en\ngrace,fr\n").await;
+    api.settled_runs("hello", 1).await;
+    let metrics = api.get("/v1/products/hello/metrics").await.json();
+    assert_eq!(metrics["freshness"]["state"], "fresh", "{metrics}");
+    assert!(metrics["freshness"]["age_seconds"].as_f64().unwrap() < 60.0);
+    assert_eq!(metrics["last_success"]["id"], metrics["last_run"]["id"]);
+    assert_eq!(metrics["last_publish"]["version"], 1);
+    let input = &metrics["inputs"][0];
+    assert_eq!(
+        (
+            input["input"].as_str(),
+            input["kind"].as_str(),
+            input["version"].as_u64()
+        ),
+        (Some("people"), Some("ingest"), Some(1))
+    );
+    assert!(input["age_seconds"].as_f64().unwrap() < 60.0);
+    let greetings = &metrics["outputs"][0];
+    assert_eq!(
+        (greetings["port"].as_str(), greetings["rows"].as_u64()),
+        (Some("greetings"), Some(2))
+    );
+    let name = &greetings["stats"]["columns"][0];
+    assert_eq!(
+        (
+            name["name"].as_str(),
+            name["count"].as_u64(),
+            name["distinct"].as_u64()
+        ),
+        (Some("name"), Some(2), Some(2))
+    );
+    assert_eq!(name["min"], "Ada");
+    assert_eq!(name["max"], "grace");
+    assert_eq!(metrics["checks"].as_array().unwrap().len(), 2);
+    let rates: Vec<(String, u64, u64)> = metrics["check_pass_rates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["check"].as_str().unwrap().to_string(),
+                r["runs"].as_u64().unwrap(),
+                r["passed"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rates,
+        [
+            ("regex(name ~ /^[A-Z]/)".to_string(), 1, 0),
+            ("row_count".to_string(), 1, 1)
+        ]
+    );
+    assert_eq!(metrics["runs"]["by_state"]["succeeded"], 1);
+    assert!(metrics["runs"]["duration_p50_ms"].is_u64());
+    assert!(metrics["runs"]["peak_memory_max"].as_u64().unwrap() > 0);
+    assert_eq!(metrics["gauges"]["people_greeted"][0]["value"], 2.0);
+
+    // Two hours later the product is stale: in the catalog, the metrics, Prometheus and events.
+    let mut events = api.state.events().subscribe();
+    tessera_server::freshness::watch(&api.state);
+    clock.set(start + 2 * HOUR_US);
+    tessera_server::freshness::watch(&api.state);
+    let catalog = api.get("/v1/products").await.json();
+    assert_eq!(
+        catalog["products"][0]["freshness"]["state"], "stale",
+        "{catalog}"
+    );
+    let metrics = api.get("/v1/products/hello/metrics").await.json();
+    assert_eq!(metrics["freshness"]["state"], "stale");
+    assert!(metrics["freshness"]["age_seconds"].as_f64().unwrap() >= 7200.0 - 60.0);
+    let prometheus = String::from_utf8(api.get("/metrics").await.body.to_vec()).unwrap();
+    for line in [
+        "tessera_product_stale{product=\"hello\"} 1",
+        "tessera_product_last_run_succeeded{product=\"hello\"} 1",
+        "tessera_product_checks_failing{product=\"hello\"} 1",
+        "tessera_port_rows{product=\"hello\",port=\"greetings\"} 2",
+    ] {
+        assert!(
+            prometheus.contains(line),
+            "{line} missing from\n{prometheus}"
+        );
+    }
+    let mut seen = Vec::new();
+    while let Ok((_, event)) = events.try_recv() {
+        if let Event::Freshness { state, .. } = event {
+            seen.push(state);
+        }
+    }
+    assert!(seen.ends_with(&["stale".to_string()]), "{seen:?}");
+    // Back to the present: fresh again.
+    clock.set(tessera_store::now_us());
+    tessera_server::freshness::watch(&api.state);
+    let metrics = api.get("/v1/products/hello/metrics").await.json();
+    assert_eq!(metrics["freshness"]["state"], "fresh");
 }

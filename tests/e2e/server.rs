@@ -85,6 +85,24 @@ impl Api {
         Self::with_config(config())
     }
 
+    /// An API whose schedules and freshness follow `clock`.
+    pub(crate) fn with_clock(
+        config: ServerConfig,
+        clock: Arc<tessera_server::schedule::clock::ManualClock>,
+    ) -> Api {
+        let cache = tempfile::tempdir().unwrap();
+        let store = Arc::new(SledStore::open(&cache.path().join("data")).unwrap());
+        let state =
+            AppState::with_clock(config, store.clone(), cache.path().to_path_buf(), clock).unwrap();
+        let admin = token(store.as_ref(), Role::Admin, None, &[]);
+        Api {
+            state,
+            store,
+            admin,
+            cache,
+        }
+    }
+
     pub(crate) fn with_config(config: ServerConfig) -> Api {
         let cache = tempfile::tempdir().unwrap();
         let store = Arc::new(SledStore::open(&cache.path().join("data")).unwrap());

@@ -172,7 +172,7 @@ pub fn publish_greetings(store: &dyn tessera_store::Store, product: &str, run: &
             &tessera_store::Publication {
                 ports: std::collections::BTreeMap::from([("greetings".to_string(), rows as u64)]),
                 product_version: "0.1.0".into(),
-                inputs: std::collections::BTreeMap::new(),
+                ..Default::default()
             },
         )
         .expect("the version publishes");

@@ -56,6 +56,15 @@ pub enum Event {
         /// The failed checks, as `port: check`.
         failed_checks: Vec<String>,
     },
+    /// A product's freshness changed (`fresh`, `stale`).
+    Freshness {
+        /// Product name.
+        product: String,
+        /// The new state.
+        state: String,
+        /// Seconds since its newest version was published.
+        age_seconds: f64,
+    },
     /// A new data version was published.
     Published {
         /// Product name.
@@ -76,6 +85,7 @@ impl Event {
             | Event::Run { product, .. }
             | Event::Ingested { product, .. }
             | Event::Quarantined { product, .. }
+            | Event::Freshness { product, .. }
             | Event::Published { product, .. } => product,
         }
     }
@@ -88,6 +98,7 @@ impl Event {
             Event::Run { .. } => "run",
             Event::Ingested { .. } => "ingested",
             Event::Quarantined { .. } => "quarantined",
+            Event::Freshness { .. } => "freshness",
             Event::Published { .. } => "published",
         }
     }

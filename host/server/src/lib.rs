@@ -9,6 +9,7 @@
 //! - [`runner`]: a run from the queue to atomic publication, with lineage and retention;
 //! - [`replay`]: re-running a published version and comparing its outputs;
 //! - [`quality`]: the data tests that stand between a run's outputs and publication;
+//! - [`freshness`]: how old each product's data is against its SLO;
 //! - [`dag`]: upstream resolution and cycle checks over the products' inputs;
 //! - [`ingest`]: data pushed into ingest ports, validated while it streams in;
 //! - [`events`]: what happens, broadcast to Server-Sent Events subscribers;
@@ -23,6 +24,7 @@ pub mod dag;
 pub mod encode;
 pub mod error;
 pub mod events;
+pub mod freshness;
 pub mod ingest;
 pub mod metrics;
 pub mod quality;

@@ -1,7 +1,8 @@
 //! Prometheus metrics for `GET /metrics`: runs by product and status, run durations, HTTP
-//! requests by route and status, runs executing now, bytes of output served, rows ingested.
+//! requests by route and status, runs executing now, bytes of output served, rows ingested, and
+//! per product its freshness, staleness, last run outcome, failing checks and rows per port.
 
-use std::sync::atomic::AtomicI64;
+use std::sync::atomic::{AtomicI64, AtomicU64};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
@@ -34,6 +35,12 @@ struct RequestLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PortLabels {
+    product: String,
+    port: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ServedLabels {
     product: String,
     format: String,
@@ -61,6 +68,11 @@ pub struct Metrics {
     runs_live: Gauge<i64, AtomicI64>,
     bytes_served: Family<ServedLabels, Counter>,
     rows_ingested: Family<ProductLabel, Counter>,
+    freshness_seconds: Family<ProductLabel, Gauge<f64, AtomicU64>>,
+    stale: Family<ProductLabel, Gauge<i64, AtomicI64>>,
+    last_run_succeeded: Family<ProductLabel, Gauge<i64, AtomicI64>>,
+    checks_failing: Family<ProductLabel, Gauge<i64, AtomicI64>>,
+    rows: Family<PortLabels, Gauge<i64, AtomicI64>>,
 }
 
 impl Default for Metrics {
@@ -106,7 +118,42 @@ impl Default for Metrics {
             "Rows accepted into ingest ports, by product",
             rows_ingested.clone(),
         );
+        let freshness_seconds = Family::<ProductLabel, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "product_freshness_seconds",
+            "Age of each product's newest published version",
+            freshness_seconds.clone(),
+        );
+        let stale = Family::<ProductLabel, Gauge<i64, AtomicI64>>::default();
+        registry.register(
+            "product_stale",
+            "1 when a product's newest version is older than its freshness SLO",
+            stale.clone(),
+        );
+        let last_run_succeeded = Family::<ProductLabel, Gauge<i64, AtomicI64>>::default();
+        registry.register(
+            "product_last_run_succeeded",
+            "1 when a product's last finished run succeeded, 0 otherwise",
+            last_run_succeeded.clone(),
+        );
+        let checks_failing = Family::<ProductLabel, Gauge<i64, AtomicI64>>::default();
+        registry.register(
+            "product_checks_failing",
+            "Checks that failed in a product's last finished run",
+            checks_failing.clone(),
+        );
+        let rows = Family::<PortLabels, Gauge<i64, AtomicI64>>::default();
+        registry.register(
+            "port_rows",
+            "Rows in the current published version of each output port",
+            rows.clone(),
+        );
         Metrics {
+            freshness_seconds,
+            stale,
+            last_run_succeeded,
+            checks_failing,
+            rows,
             rows_ingested,
             registry,
             runs,
@@ -120,6 +167,47 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// A product's freshness, as last computed.
+    pub fn freshness(&self, product: &str, freshness: &crate::freshness::Freshness) {
+        let label = ProductLabel {
+            product: product.to_string(),
+        };
+        if let Some(age) = freshness.age_seconds {
+            self.freshness_seconds.get_or_create(&label).set(age);
+        }
+        self.stale
+            .get_or_create(&label)
+            .set(i64::from(freshness.state == "stale"));
+    }
+
+    /// How a product's run ended: its state, failing checks and, if it published, the rows of
+    /// each port.
+    pub fn product_run(
+        &self,
+        product: &str,
+        succeeded: bool,
+        checks_failing: usize,
+        published_rows: Option<&std::collections::BTreeMap<String, u64>>,
+    ) {
+        let label = ProductLabel {
+            product: product.to_string(),
+        };
+        self.last_run_succeeded
+            .get_or_create(&label)
+            .set(i64::from(succeeded));
+        self.checks_failing
+            .get_or_create(&label)
+            .set(i64::try_from(checks_failing).unwrap_or(i64::MAX));
+        for (port, rows) in published_rows.into_iter().flatten() {
+            self.rows
+                .get_or_create(&PortLabels {
+                    product: product.to_string(),
+                    port: port.clone(),
+                })
+                .set(i64::try_from(*rows).unwrap_or(i64::MAX));
+        }
+    }
+
     /// An ingest was committed.
     pub fn ingested(&self, product: &str, rows: u64) {
         self.rows_ingested

@@ -136,6 +136,14 @@ pub async fn execute(state: &AppState, mut record: RunRecord) -> RunRecord {
     state
         .metrics()
         .run_finished(&record.product, state_name(record.state), seconds);
+    if record.replay.is_none() {
+        state.metrics().product_run(
+            &record.product,
+            record.state == RunState::Succeeded,
+            record.checks.iter().filter(|c| !c.passed).count(),
+            record.published_version.map(|_| &record.outputs),
+        );
+    }
     if let Some(version) = record.published_version {
         state.events().emit(Event::Published {
             product: record.product.clone(),
@@ -171,6 +179,7 @@ async fn run_and_finish(
     record.log.extend(notes);
     let outcome = state.runtime().run(product, request).await;
     record.peak_memory = outcome.peak_memory;
+    record.gauges = outcome.gauges.clone();
     record.log.extend(outcome.log.iter().map(|line| RunLogLine {
         level: line.level.name().to_string(),
         message: line.message.clone(),

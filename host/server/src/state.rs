@@ -50,6 +50,7 @@ struct Inner {
     rendered: Mutex<RenderCache>,
     scheduler: Scheduler,
     recovery: Mutex<Option<RecoveryReport>>,
+    freshness: crate::freshness::Watcher,
 }
 
 /// Renditions of small published outputs, by ETag, first in first out within a byte budget.
@@ -119,6 +120,7 @@ impl AppState {
             inner: Arc::new(Inner {
                 scheduler,
                 recovery: Mutex::new(None),
+                freshness: crate::freshness::Watcher::default(),
                 config,
                 store,
                 runtime,
@@ -151,6 +153,11 @@ impl AppState {
     /// A handle for background tasks that does not keep the state alive.
     pub fn downgrade(&self) -> WeakState {
         WeakState(Arc::downgrade(&self.inner))
+    }
+
+    /// The last freshness state seen per product.
+    pub fn freshness_watcher(&self) -> &crate::freshness::Watcher {
+        &self.inner.freshness
     }
 
     /// The run queue.

@@ -79,6 +79,9 @@ pub struct RunRecord {
     /// The data tests of its outputs.
     #[serde(default)]
     pub checks: Vec<tessera_quality::CheckResult>,
+    /// The gauges the product reported (last value per name).
+    #[serde(default)]
+    pub gauges: BTreeMap<String, f64>,
 }
 
 fn manual() -> String {
@@ -165,6 +168,7 @@ impl RunRecord {
             logical: None,
             replay: None,
             checks: Vec::new(),
+            gauges: BTreeMap::new(),
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod docs;
 pub mod events;
 pub mod ingest;
 pub mod lineage;
+pub mod metrics;
 pub mod model;
 pub mod outputs;
 pub mod products;
@@ -39,6 +40,7 @@ use crate::state::AppState;
         (name = "ingest", description = "Push data into ingest ports"),
         (name = "runs", description = "Run and replay products and follow their runs"),
         (name = "lineage", description = "Published versions and where they came from"),
+        (name = "quality", description = "Freshness, checks, statistics and run health"),
         (name = "events", description = "Server-Sent Events"),
         (name = "tokens", description = "API tokens (admins)"),
     )
@@ -57,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(lineage::output_versions))
         .routes(routes!(lineage::version_lineage))
         .routes(routes!(lineage::mesh))
+        .routes(routes!(metrics::product))
         .routes(routes!(ingest::push))
         .routes(routes!(ingest::versions))
         .routes(routes!(runs::trigger, runs::list))

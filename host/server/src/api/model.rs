@@ -57,6 +57,8 @@ pub struct CatalogEntry {
     pub active_version: Option<String>,
     /// State of the last run, or `never-run`.
     pub status: String,
+    /// How old its data is against its freshness SLO.
+    pub freshness: crate::freshness::Freshness,
     /// Output port names.
     pub outputs: Vec<String>,
     /// The descriptor's URL.
@@ -106,6 +108,8 @@ pub struct Descriptor {
     pub active_version: Option<String>,
     /// State of the last run, or `never-run`.
     pub status: String,
+    /// How old its data is against its freshness SLO.
+    pub freshness: crate::freshness::Freshness,
     /// The last run.
     pub last_run: Option<RunInfo>,
     /// The current published data version.

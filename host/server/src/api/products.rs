@@ -251,6 +251,7 @@ pub async fn catalog(
             owner: info.owner.clone(),
             active_version: active,
             status: status(&state, &name)?,
+            freshness: crate::freshness::of(&state, &name, &manifest)?,
             outputs: manifest.outputs.iter().map(|o| o.name.clone()).collect(),
             url: format!("/v1/products/{name}"),
         });
@@ -377,6 +378,7 @@ pub async fn descriptor(
         });
     }
     Ok(Json(Descriptor {
+        freshness: crate::freshness::of(&state, &name, &manifest)?,
         inputs,
         name: name.clone(),
         manifest: manifest_json(&manifest),

@@ -331,6 +331,7 @@ async fn dispatch(weak: WeakState) {
             tokio::spawn(execute_queued(state.clone(), product, run_id));
         }
         scheduler.poll_schedules(&state);
+        crate::freshness::watch(&state);
         let second = Instant::now() + Duration::from_secs(1);
         let until = next.map_or(second, |n| n.min(second));
         let wake = scheduler.wake.clone();

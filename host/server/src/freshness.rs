@@ -1,0 +1,93 @@
+//! Freshness: how old a product's newest published version is, against its `slo.freshness`.
+//!
+//! A product is `never-run` until it publishes, then `fresh`, and `stale` once its newest
+//! version is older than its SLO (a product without an SLO stays `fresh`). The scheduler's
+//! dispatcher calls [`watch`] about once a second: it updates the Prometheus gauges and emits a
+//! `freshness` event whenever a product's state changes. Ages use the scheduler's clock, so
+//! tests move time instead of waiting.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use serde::Serialize;
+use tessera_core::manifest::Manifest;
+use utoipa::ToSchema;
+
+use crate::api::model::rfc3339;
+use crate::api::products::active_manifest;
+use crate::error::ApiResult;
+use crate::events::Event;
+use crate::state::AppState;
+
+/// A product's freshness.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Freshness {
+    /// `fresh`, `stale` or `never-run`.
+    pub state: &'static str,
+    /// Seconds since the newest version was published.
+    pub age_seconds: Option<f64>,
+    /// The SLO, in seconds, if the product declares one.
+    pub slo_seconds: Option<f64>,
+    /// When the newest version was published.
+    pub last_publish: Option<String>,
+}
+
+/// The freshness of `name` now, by the scheduler's clock.
+pub fn of(state: &AppState, name: &str, manifest: &Manifest) -> ApiResult<Freshness> {
+    let now = state.scheduler().clock().now_us();
+    let slo_seconds = manifest.slo.freshness.map(|s| s.duration().as_secs_f64());
+    let Some(current) = state.store().current_version(name)? else {
+        return Ok(Freshness {
+            state: "never-run",
+            age_seconds: None,
+            slo_seconds,
+            last_publish: None,
+        });
+    };
+    let age = (now - current.published_at_us).max(0) as f64 / 1e6;
+    Ok(Freshness {
+        state: if slo_seconds.is_some_and(|slo| age > slo) {
+            "stale"
+        } else {
+            "fresh"
+        },
+        age_seconds: Some(age),
+        slo_seconds,
+        last_publish: Some(rfc3339(current.published_at_us)),
+    })
+}
+
+/// The last state seen per product, to report changes once.
+#[derive(Default)]
+pub struct Watcher {
+    last: Mutex<HashMap<String, &'static str>>,
+}
+
+/// Updates the freshness gauges and emits an event for every product whose state changed.
+pub fn watch(state: &AppState) {
+    let Ok(products) = state.store().products() else {
+        return;
+    };
+    for name in products {
+        let Ok(Some((manifest, Some(_)))) = active_manifest(state, &name) else {
+            continue;
+        };
+        let Ok(freshness) = of(state, &name, &manifest) else {
+            continue;
+        };
+        state.metrics().freshness(&name, &freshness);
+        let changed = state
+            .freshness_watcher()
+            .last
+            .lock()
+            .map(|mut last| last.insert(name.clone(), freshness.state) != Some(freshness.state))
+            .unwrap_or(false);
+        if changed && freshness.state != "never-run" {
+            state.events().emit(Event::Freshness {
+                product: name.clone(),
+                state: freshness.state.to_string(),
+                age_seconds: freshness.age_seconds.unwrap_or(0.0),
+            });
+        }
+    }
+}
