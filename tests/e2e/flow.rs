@@ -11,12 +11,12 @@ use arrow::record_batch::RecordBatch;
 use axum::body::Body;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
+use tessera_server::ServerConfig;
 use tessera_server::config::SchedulerConfig;
 use tessera_server::schedule::clock::ManualClock;
-use tessera_server::{AppState, ServerConfig};
-use tessera_store::{Role, SledStore, Store};
+use tessera_store::Store;
 
-use crate::server::{Answer, Api, config, greeting_copy, hello, repackage, token};
+use crate::server::{Answer, Api, config, greeting_copy, hello, repackage};
 
 const CSV: &str = "text/csv";
 const NDJSON: &str = "application/x-ndjson";

@@ -212,7 +212,7 @@ fn row_outcomes(
                 Some(
                     numbers(array)
                         .into_iter()
-                        .map(|v| v.map(|v| allowed.iter().any(|a| *a == v)))
+                        .map(|v| v.map(|v| allowed.contains(&v)))
                         .collect(),
                 )
             } else {

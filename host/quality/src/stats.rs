@@ -536,7 +536,7 @@ fn finish_column(column: Column, rows: u64) -> ColumnStats {
                 },
             ];
             top.retain(|t| t.count > 0);
-            top.sort_by(|a, b| b.count.cmp(&a.count));
+            top.sort_by_key(|t| std::cmp::Reverse(t.count));
             stats.top = top;
             if count > 0 {
                 stats.mean = Some(trues as f64 / count as f64);

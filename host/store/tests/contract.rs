@@ -3,7 +3,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{Int64Array, StringArray};
@@ -44,7 +43,7 @@ fn ports(pairs: &[(&str, u64)]) -> Publication {
     Publication {
         ports: pairs.iter().map(|(p, r)| (p.to_string(), *r)).collect(),
         product_version: "1.0.0".into(),
-        inputs: BTreeMap::new(),
+        ..Publication::default()
     }
 }
 
@@ -103,9 +102,13 @@ fn contract(store: &dyn Store) {
     // Version 2 supersedes, version 1 stays readable (immutable versions).
     let a = stage(store, "r3", "a", &[batch(&["new"], &[7])]);
     let b = stage(store, "r3", "b", &[batch(&["new"], &[8])]);
-    let v2 = store
-        .publish("demo", "r3", &ports(&[("a", a), ("b", b)]))
-        .unwrap();
+    let mut with_stats = ports(&[("a", a), ("b", b)]);
+    let mut builder = tessera_quality::StatsBuilder::new(&schema());
+    builder.observe(&batch(&["new"], &[7]));
+    with_stats.stats.insert("a".into(), builder.finish());
+    let v2 = store.publish("demo", "r3", &with_stats).unwrap();
+    assert_eq!(store.stats("demo", 2).unwrap(), with_stats.stats);
+    assert!(store.stats("demo", 1).unwrap().is_empty());
     assert_eq!(v2.number, 2);
     assert_eq!(store.current_version("demo").unwrap().unwrap().run_id, "r3");
     assert_eq!(read_all(store, 1, "a").len(), 2);
