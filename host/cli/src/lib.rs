@@ -4,6 +4,7 @@
 //! - [`scaffold`]: `tessera new`.
 //! - [`local_run`]: `tessera run` against local files in the real sandbox.
 //! - [`inspect`]: what a packaged product declares, imports and exports.
+//! - [`quality_report`]: check results and column statistics as the CLI prints them.
 //! - [`serve`]: `tessera serve`, the HTTP server.
 //! - [`client`], [`remote`]: the commands that talk to a server.
 //! - [`token`]: `tessera token create`, offline.
@@ -12,6 +13,7 @@ pub mod build;
 pub mod client;
 pub mod inspect;
 pub mod local_run;
+pub mod quality_report;
 pub mod remote;
 pub mod scaffold;
 pub mod serve;

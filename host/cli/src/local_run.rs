@@ -29,6 +29,12 @@ pub struct LocalResult {
     pub outcome: RunOutcome,
     /// Per declared output port: its file (on success) and column count.
     pub files: Vec<(String, Option<PathBuf>, usize)>,
+    /// The output ports' checks (on success).
+    pub checks: Vec<tessera_quality::CheckResult>,
+    /// Checks that need a server (`relationships` to another product), as `port: check kind`.
+    pub skipped_checks: Vec<String>,
+    /// Column statistics per output port (on success).
+    pub stats: Vec<(String, tessera_quality::PortStats)>,
 }
 
 /// Where compiled code is cached between local runs.
@@ -114,15 +120,19 @@ pub fn run_product(product: &Product, request: &LocalRun) -> Result<LocalResult>
         .with_context(|| format!("creating {}", request.out.display()))?;
     let mut sinks: HashMap<String, Box<dyn BatchSink>> = HashMap::new();
     let mut partials = Vec::new();
+    let mut handles = Vec::new();
     for port in &manifest.outputs {
         let partial = request.out.join(format!(
             ".{}.{}.partial",
             port.name,
             request.format.extension()
         ));
-        let sink = FileSink::create(&partial, request.format, &port.schema.to_arrow())
+        let schema = port.schema.to_arrow();
+        let sink = FileSink::create(&partial, request.format, &schema)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let (sink, handle) = tessera_quality::StatsSink::wrap(Box::new(sink), &schema);
         sinks.insert(port.name.clone(), Box::new(sink));
+        handles.push((port.name.clone(), handle));
         partials.push((port.name.clone(), partial, port.schema.columns.len()));
     }
     let run_id = format!("local-{}", std::process::id());
@@ -144,7 +154,98 @@ pub fn run_product(product: &Product, request: &LocalRun) -> Result<LocalResult>
             files.push((port, None, columns));
         }
     }
-    Ok(LocalResult { outcome, files })
+    let mut result = LocalResult {
+        outcome,
+        files,
+        checks: Vec::new(),
+        skipped_checks: Vec::new(),
+        stats: Vec::new(),
+    };
+    if result.outcome.succeeded() {
+        result.stats = handles
+            .into_iter()
+            .filter_map(|(port, handle)| handle.take().map(|s| (port, s)))
+            .collect();
+        check_outputs(product, request.format, &mut result)?;
+    }
+    Ok(result)
+}
+
+/// Evaluates the output ports' checks on the files the run wrote. `relationships` to another
+/// product need its published data, so a local run skips them and says so.
+fn check_outputs(product: &Product, format: Format, result: &mut LocalResult) -> Result<()> {
+    let manifest = product.manifest();
+    let name = &manifest.product.name;
+    let file_of = |port: &str| {
+        result
+            .files
+            .iter()
+            .find(|(p, _, _)| p == port)
+            .and_then(|(_, f, _)| f.clone())
+    };
+    let mut env = tessera_quality::CheckEnv {
+        now_us: tessera_store::now_us(),
+        ..Default::default()
+    };
+    for output in &manifest.outputs {
+        for check in &output.checks {
+            if let tessera_core::manifest::CheckRule::Relationships { to, field, .. } = &check.rule
+            {
+                match to.split_once('/') {
+                    Some((product, port)) if product == name => {
+                        let (Some(file), Some(schema)) =
+                            (file_of(port), manifest.output(port).map(|o| &o.schema))
+                        else {
+                            continue;
+                        };
+                        let mut source = FileSource::open(&file, format, schema)
+                            .map_err(|e| anyhow::anyhow!("{e}"))?;
+                        let mut values = std::collections::HashSet::new();
+                        while let Some(batch) =
+                            source.next_batch().map_err(|e| anyhow::anyhow!("{e}"))?
+                        {
+                            if let Ok(i) = batch.schema().index_of(field) {
+                                values.extend(
+                                    tessera_quality::texts(batch.column(i))
+                                        .into_iter()
+                                        .flatten(),
+                                );
+                            }
+                        }
+                        env.references
+                            .insert(tessera_quality::reference_key(to, field), values);
+                    }
+                    _ => result
+                        .skipped_checks
+                        .push(format!("{}: relationships to {to}", output.name)),
+                }
+            }
+        }
+    }
+    for output in manifest.outputs.iter().filter(|o| !o.checks.is_empty()) {
+        let Some(file) = file_of(&output.name) else {
+            continue;
+        };
+        let checks: Vec<_> = output
+            .checks
+            .iter()
+            .filter(|c| match &c.rule {
+                tessera_core::manifest::CheckRule::Relationships { to, .. } => env
+                    .references
+                    .keys()
+                    .any(|k| k.starts_with(&format!("{to}."))),
+                _ => true,
+            })
+            .cloned()
+            .collect();
+        let mut source =
+            FileSource::open(&file, format, &output.schema).map_err(|e| anyhow::anyhow!("{e}"))?;
+        result.checks.extend(
+            tessera_quality::check_source(&output.name, &checks, &mut source, &env)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?,
+        );
+    }
+    Ok(())
 }
 
 /// Resolves `tessera run`'s target: a `.wasm` file as is, a directory by building it.

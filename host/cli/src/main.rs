@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use tessera_cli::build::{self, Progress};
 use tessera_cli::local_run::{self, LocalRun};
 use tessera_cli::style::{self, BAD, BOLD, DIM, GOOD, NAME, WARN};
-use tessera_cli::{inspect, remote, scaffold};
+use tessera_cli::{inspect, quality_report, remote, scaffold};
 use tessera_core::formats::Format;
 use tessera_core::manifest::Manifest;
 use tessera_runtime::{LogLevel, RunStatus};
@@ -538,6 +538,21 @@ fn report(result: &local_run::LocalResult) -> ExitCode {
                     DIM.render(),
                     DIM.render_reset()
                 );
+            }
+            for (port, stats) in &result.stats {
+                anstream::print!("{}", quality_report::stats(port, stats));
+            }
+            anstream::print!(
+                "{}",
+                quality_report::checks(&result.checks, &result.skipped_checks)
+            );
+            if quality_report::blocking(&result.checks) {
+                anstream::eprintln!(
+                    "{}checks failed{}: a server would quarantine these outputs instead of publishing them",
+                    BAD.render(),
+                    BAD.render_reset()
+                );
+                return ExitCode::FAILURE;
             }
             ExitCode::SUCCESS
         }

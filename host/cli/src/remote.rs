@@ -192,45 +192,86 @@ pub fn products(client: &Client, query: &[(&str, Option<String>)], json: bool) -
 /// `tessera status PRODUCT`: the descriptor in short.
 pub fn status(client: &Client, product: &str, json: bool) -> Result<()> {
     let d = client.get_json(&format!("/v1/products/{}", encode(product)))?;
-    emit(json, &d, |d| {
-        let info = &d["manifest"]["product"];
-        let mut out = format!(
-            "{} {} ({}), domain {}, owner {}\n{}\nstatus: {}\n",
-            text(&d["name"]),
-            text(&d["active_version"]),
-            text(&info["kind"]),
-            text(&info["domain"]),
-            text(&info["owner"]),
-            text(&info["description"]),
-            text(&d["status"])
+    let metrics = client.get_json(&format!("/v1/products/{}/metrics", encode(product)))?;
+    if json {
+        emit(
+            true,
+            &serde_json::json!({"product": d, "metrics": metrics}),
+            |_| String::new(),
         );
-        if let Some(run) = d["last_run"].as_object() {
-            out.push_str(&format!(
-                "last run: {} {} at {}\n",
-                run.get("id").map_or("-", text),
-                run.get("state").map_or("-", text),
-                run.get("created_at").map_or("-", text)
-            ));
+        return Ok(());
+    }
+    let info = &d["manifest"]["product"];
+    let mut out = format!(
+        "{} {} ({}), domain {}, owner {}\n{}\nstatus: {}\n",
+        text(&d["name"]),
+        text(&d["active_version"]),
+        text(&info["kind"]),
+        text(&info["domain"]),
+        text(&info["owner"]),
+        text(&info["description"]),
+        text(&d["status"])
+    );
+    let freshness = &metrics["freshness"];
+    let age = freshness["age_seconds"]
+        .as_f64()
+        .map_or("-".to_string(), |s| {
+            format!(
+                "{}",
+                tessera_core::manifest::Span(Duration::from_secs(s as u64))
+            )
+        });
+    let slo = freshness["slo_seconds"]
+        .as_f64()
+        .map_or("no SLO".to_string(), |s| {
+            format!(
+                "SLO {}",
+                tessera_core::manifest::Span(Duration::from_secs(s as u64))
+            )
+        });
+    out.push_str(&format!(
+        "freshness: {} (data {age} old, {slo})\n",
+        text(&freshness["state"])
+    ));
+    if let Some(run) = d["last_run"].as_object() {
+        out.push_str(&format!(
+            "last run: {} {} at {}\n",
+            run.get("id").map_or("-", text),
+            run.get("state").map_or("-", text),
+            run.get("created_at").map_or("-", text)
+        ));
+    }
+    match d["data_version"].as_object() {
+        Some(v) => out.push_str(&format!(
+            "data version {} published {}\n",
+            v.get("number").unwrap_or(&Value::Null),
+            v.get("published_at").map_or("-", text)
+        )),
+        None => out.push_str("no data published yet\n"),
+    }
+    for port in d["outputs"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "  {} ({}): {} rows  {}\n",
+            text(&port["name"]),
+            text(&port["access"]),
+            port["rows"].as_u64().map_or("-".into(), |r| r.to_string()),
+            text(&port["url"])
+        ));
+    }
+    anstream::print!("{out}");
+    let checks: Vec<tessera_quality::CheckResult> =
+        serde_json::from_value(metrics["checks"].clone()).unwrap_or_default();
+    anstream::print!("{}", crate::quality_report::checks(&checks, &[]));
+    for port in metrics["outputs"].as_array().into_iter().flatten() {
+        if let Ok(stats) =
+            serde_json::from_value::<tessera_quality::PortStats>(port["stats"].clone())
+        {
+            anstream::print!(
+                "{}",
+                crate::quality_report::stats(text(&port["port"]), &stats)
+            );
         }
-        match d["data_version"].as_object() {
-            Some(v) => out.push_str(&format!(
-                "data version {} published {}\n",
-                v.get("number").unwrap_or(&Value::Null),
-                v.get("published_at").map_or("-", text)
-            )),
-            None => out.push_str("no data published yet\n"),
-        }
-        for port in d["outputs"].as_array().into_iter().flatten() {
-            out.push_str(&format!(
-                "  {} ({}): {} rows  {}\n",
-                text(&port["name"]),
-                text(&port["access"]),
-                port["rows"].as_u64().map_or("-".into(), |r| r.to_string()),
-                text(&port["url"])
-            ));
-        }
-        out
-    });
+    }
     Ok(())
 }
 

@@ -143,7 +143,61 @@ fn build_inspect_and_run_the_hello_example_in_every_format() {
             out.path().join(format!("greetings.{format}")).is_file(),
             "{format}"
         );
+        // The checks and statistics read the written file back, in each format.
+        let (stdout, _) = text(&output);
+        assert!(
+            stdout.contains("✓ greetings not_null(greeting) [error]: all 4 rows pass"),
+            "{format}: {stdout}"
+        );
+        assert!(
+            stdout.contains("greetings statistics (4 rows)")
+                && stdout.contains("name               text      4 values, 0 null, 4 distinct; min Ada, max Katherine"),
+            "{format}: {stdout}"
+        );
     }
+
+    // A failing `error` check fails the local run and shows the failing rows.
+    let manifest = std::fs::read_to_string(workspace().join("examples/hello/product.toml"))
+        .unwrap()
+        .replace(
+            r#"checks = [{ kind = "not_null", column = "greeting" }]"#,
+            r#"checks = [{ kind = "row_count", max = 3 }, { kind = "regex", column = "name", pattern = "^A", severity = "warn" }]"#,
+        );
+    let edited = out.path().join("product.toml");
+    std::fs::write(&edited, manifest).unwrap();
+    let repackaged = out.path().join("checked.wasm");
+    let output = tessera(&[
+        "package",
+        &path,
+        "--manifest",
+        edited.to_str().unwrap(),
+        "-o",
+        repackaged.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{:?}", text(&output));
+    let output = tessera(&[
+        "run",
+        repackaged.to_str().unwrap(),
+        "-i",
+        "people=examples/hello/data/people.csv",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&output);
+    assert!(!output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("✗ greetings row_count [error]: 4 rows; expected at most 3"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("! greetings regex(name ~ /^A/) [warn]: 2 of 4 rows fail"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("row 2: {\"greeting\""), "{stdout}");
+    assert!(
+        stderr.contains("a server would quarantine these outputs"),
+        "{stderr}"
+    );
     let ndjson = std::fs::read_to_string(out.path().join("greetings.ndjson")).unwrap();
     assert_eq!(
         ndjson.lines().next(),
@@ -318,6 +372,15 @@ fn the_client_commands_drive_a_server() {
     let output = remote(&["status", "hello"]);
     assert!(
         text(&output).0.contains("data version 1"),
+        "{:?}",
+        text(&output)
+    );
+    assert!(
+        text(&output).0.contains("freshness: fresh (data ")
+            && text(&output)
+                .0
+                .contains("✓ greetings not_null(greeting) [error]: all 0 rows pass")
+            && text(&output).0.contains("greetings statistics (0 rows)"),
         "{:?}",
         text(&output)
     );

@@ -156,6 +156,20 @@ impl PortChecks {
     }
 }
 
+/// Evaluates `checks` on every batch of `source` (one port's data).
+pub fn check_source(
+    port: &str,
+    checks: &[Check],
+    source: &mut dyn tessera_core::io::BatchSource,
+    env: &CheckEnv,
+) -> Result<Vec<CheckResult>, tessera_core::io::DataError> {
+    let mut evaluation = PortChecks::new(port, checks);
+    while let Some(batch) = source.next_batch()? {
+        evaluation.observe(&batch, env);
+    }
+    Ok(evaluation.finish(env))
+}
+
 fn column<'a>(batch: &'a RecordBatch, name: &str) -> Option<&'a ArrayRef> {
     batch.schema().index_of(name).ok().map(|i| batch.column(i))
 }

@@ -19,7 +19,7 @@ mod sketch;
 pub mod stats;
 mod values;
 
-pub use checks::{CheckEnv, PortChecks, reference_key};
+pub use checks::{CheckEnv, PortChecks, check_source, reference_key};
 pub use result::{CheckResult, FailingRow, SAMPLE_ROWS, blocking};
 pub use sink::{StatsHandle, StatsSink};
 pub use stats::{ColumnStats, PortStats, StatsBuilder};

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use tessera_core::io::BatchSource;
 use tessera_core::manifest::{CheckRule, Manifest, OutputPort};
-use tessera_quality::{CheckEnv, CheckResult, PortChecks, numbers, reference_key, texts};
+use tessera_quality::{CheckEnv, CheckResult, check_source, numbers, reference_key, texts};
 use tessera_store::StoreError;
 
 use crate::state::AppState;
@@ -24,11 +24,10 @@ pub fn check_outputs(
             .store()
             .read_staged(run_id, &output.name)
             .map_err(|e| e.to_string())?;
-        let mut checks = PortChecks::new(&output.name, &output.checks);
-        while let Some(batch) = source.next_batch().map_err(|e| e.to_string())? {
-            checks.observe(&batch, &env);
-        }
-        results.extend(checks.finish(&env));
+        results.extend(
+            check_source(&output.name, &output.checks, source.as_mut(), &env)
+                .map_err(|e| e.to_string())?,
+        );
     }
     Ok(results)
 }
