@@ -736,7 +736,12 @@ async fn one_ingest_flows_through_three_levels_with_lineage() {
     assert_eq!(versions[0]["version"], 1);
     assert_eq!(versions[0]["rows"], 2);
     assert_eq!(versions[0]["product_version"], "1.0.0");
-    assert_eq!(versions[0]["hash"].as_str().unwrap().len(), 64);
+    assert!(
+        versions[0]["hash"]
+            .as_str()
+            .unwrap()
+            .starts_with("xxh3-128:")
+    );
     let lineage = api
         .get(versions[0]["lineage_url"].as_str().unwrap())
         .await

@@ -309,9 +309,9 @@ fn observe_column(accumulator: &mut Accumulator, array: &ArrayRef) {
             };
             let values = non_null(floats.as_primitive::<Float64Type>());
             moments.merge_slice(&values);
+            *min = values.iter().copied().fold(*min, f64::min);
+            *max = values.iter().copied().fold(*max, f64::max);
             for &v in values.iter() {
-                *min = min.min(v);
-                *max = max.max(v);
                 // +0.0 and -0.0 are one value.
                 distinct.add(mix64((v + 0.0).to_bits()));
             }
@@ -324,21 +324,50 @@ fn observe_column(accumulator: &mut Accumulator, array: &ArrayRef) {
             sample,
         } => {
             let strings = array.as_string::<i32>();
-            if let Some(low) = arrow::compute::min_string(strings)
-                && min.as_deref().is_none_or(|m| low < m)
+            let offsets = strings.value_offsets();
+            let data = strings.value_data();
+            let nulls = strings.nulls();
+            let mut kept: Vec<usize> =
+                Vec::with_capacity(if nulls.is_some() { strings.len() } else { 0 });
+            let (mut low, mut high): (Option<&[u8]>, Option<&[u8]>) = (None, None);
+            for i in 0..strings.len() {
+                if nulls.is_some_and(|n| n.is_null(i)) {
+                    continue;
+                }
+                if nulls.is_some() {
+                    kept.push(i);
+                }
+                let start = usize::try_from(offsets[i]).unwrap_or(0);
+                let end = usize::try_from(offsets[i + 1]).unwrap_or(start);
+                let value = &data[start..end];
+                distinct.add(hash_bytes(value));
+                if low.is_none_or(|l| value < l) {
+                    low = Some(value);
+                }
+                if high.is_none_or(|h| value > h) {
+                    high = Some(value);
+                }
+            }
+            let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+            if let Some(low) = low
+                && min.as_deref().is_none_or(|m| low < m.as_bytes())
             {
-                *min = Some(low.to_string());
+                *min = Some(text(low));
             }
-            if let Some(high) = arrow::compute::max_string(strings)
-                && max.as_deref().is_none_or(|m| high > m)
+            if let Some(high) = high
+                && max.as_deref().is_none_or(|m| high > m.as_bytes())
             {
-                *max = Some(high.to_string());
+                *max = Some(text(high));
             }
-            let values: Vec<&str> = strings.iter().flatten().collect();
-            for v in &values {
-                distinct.add(hash_bytes(v.as_bytes()));
-            }
-            sample.offer_many(values.len(), |i| values[i].to_string());
+            let count = if nulls.is_some() {
+                kept.len()
+            } else {
+                strings.len()
+            };
+            sample.offer_many(count, |i| {
+                let row = if nulls.is_some() { kept[i] } else { i };
+                strings.value(row).to_string()
+            });
         }
         Accumulator::Binary { distinct, sample } => {
             let bytes = array.as_binary::<i32>();

@@ -12,7 +12,7 @@
 //! request changes nothing). An append shares the files of the version before it.
 //!
 //! Every published version records the input versions its run read (its lineage) and the
-//! SHA-256 of each output file, so it can be traced upstream and reproduced. [`Store::prune`]
+//! content hash of each output file, so it can be traced upstream and reproduced. [`Store::prune`]
 //! applies a retention policy and deletes files no kept version refers to.
 //!
 //! [`SledStore`] keeps metadata in sled under a data directory, data in files beside it.
@@ -102,7 +102,7 @@ pub trait Store: Send + Sync {
         port: &str,
     ) -> Result<Box<dyn BatchSource>, StoreError>;
 
-    /// SHA-256 (hex) and size of a staged, finished output file.
+    /// Content hash (`xxh3-128:…`) and size of a staged, finished output file.
     fn staged_file(&self, run_id: &str, port: &str) -> Result<(String, u64), StoreError>;
 
     /// Drops whatever a run (or an ingest) staged.

@@ -135,9 +135,9 @@ pub struct ReplayReport {
 pub struct PortMatch {
     /// Output port.
     pub port: String,
-    /// SHA-256 of the published file.
+    /// Content hash of the published file.
     pub published: String,
-    /// SHA-256 of the replay's output.
+    /// Content hash of the replay's output.
     pub replayed: String,
     /// Whether they are equal.
     pub matches: bool,
@@ -212,7 +212,7 @@ pub struct PortVersion {
     pub rows: u64,
     /// Bytes on disk.
     pub bytes: u64,
-    /// SHA-256 of the file, hex, for published outputs (replays compare it); empty for
+    /// Content hash of the file (`xxh3-128:…`), for published outputs (replays compare it); empty for
     /// ingest segments.
     #[serde(default)]
     pub hash: String,

@@ -31,7 +31,7 @@ pub struct OutputVersionInfo {
     pub rows: u64,
     /// Bytes stored for this port.
     pub bytes: u64,
-    /// SHA-256 of the stored data.
+    /// Content hash of the stored data (`xxh3-128:…`).
     pub hash: String,
     /// The run that produced it.
     pub run: String,
