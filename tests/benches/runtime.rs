@@ -237,6 +237,24 @@ fn data_path(wasm: &[u8], rows: usize) {
         "\ncolumn statistics cost: **{:.0}%** of the run's time (best of 3 each)",
         100.0 * (with_stats.as_secs_f64() - sandbox.as_secs_f64()) / sandbox.as_secs_f64()
     );
+    // The same statistics computed alone, on one thread: their CPU cost, which the run above
+    // overlaps on a second core.
+    let mut batches = Vec::new();
+    let mut source = store.read("source", 1, "rows").unwrap();
+    while let Some(batch) = source.next_batch().unwrap() {
+        batches.push(batch);
+    }
+    let began = Instant::now();
+    let mut builder = tessera_quality::StatsBuilder::new(&rows_schema());
+    for batch in &batches {
+        builder.observe(batch);
+    }
+    let stats = builder.finish();
+    assert_eq!(stats.rows, rows as u64);
+    println!(
+        "statistics alone, one thread, same {rows} rows: {:.2} s of CPU",
+        began.elapsed().as_secs_f64()
+    );
 }
 
 fn formats(rows: usize) {
