@@ -188,6 +188,7 @@ async fn metrics_report_freshness_statistics_checks_and_gauges() {
     assert_eq!(metrics["runs"]["by_state"]["succeeded"], 1);
     assert!(metrics["runs"]["duration_p50_ms"].is_u64());
     assert!(metrics["runs"]["peak_memory_max"].as_u64().unwrap() > 0);
+    assert!(metrics["last_run"]["cpu_ms"].is_u64(), "{metrics}");
     assert_eq!(metrics["gauges"]["people_greeted"][0]["value"], 2.0);
 
     // Two hours later the product is stale: in the catalog, the metrics, Prometheus and events.

@@ -22,6 +22,7 @@ mod bindings;
 mod cache;
 mod capture;
 mod convert;
+mod cpu;
 mod determinism;
 mod host;
 mod limits;

@@ -128,6 +128,10 @@ pub struct RunOutcome {
     pub start_latency: Duration,
     /// Wall time of the whole run, instantiation included.
     pub duration: Duration,
+    /// CPU time the run's thread used (the product's code and the host's work for it), where
+    /// the platform reports it.
+    #[serde(default)]
+    pub cpu_time: Option<Duration>,
     /// Largest linear memory size the product reached, in bytes.
     pub peak_memory: u64,
     /// Captured log: `log` calls, then standard output and error.

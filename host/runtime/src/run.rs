@@ -25,6 +25,7 @@ pub(crate) fn host_failure(run_id: String, reason: String) -> RunOutcome {
         },
         start_latency: Duration::ZERO,
         duration: Duration::ZERO,
+        cpu_time: None,
         peak_memory: 0,
         log: Vec::new(),
         dropped_log_lines: 0,
@@ -95,6 +96,7 @@ fn new_store(
 
 pub(crate) fn execute(product: &Product, request: RunRequest) -> RunOutcome {
     let began = Instant::now();
+    let cpu_before = crate::cpu::thread_cpu_time();
     let manifest = product.inner.manifest.clone();
     let RunRequest {
         run_id,
@@ -233,6 +235,9 @@ pub(crate) fn execute(product: &Product, request: RunRequest) -> RunOutcome {
         status,
         start_latency,
         duration,
+        cpu_time: crate::cpu::thread_cpu_time()
+            .zip(cpu_before)
+            .map(|(after, before)| after.saturating_sub(before)),
         peak_memory: state.limiter.peak as u64,
         log,
         dropped_log_lines: state.dropped_log_lines,

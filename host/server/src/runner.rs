@@ -179,6 +179,9 @@ async fn run_and_finish(
     record.log.extend(notes);
     let outcome = state.runtime().run(product, request).await;
     record.peak_memory = outcome.peak_memory;
+    record.cpu_ms = outcome
+        .cpu_time
+        .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX));
     record.gauges = outcome.gauges.clone();
     record.log.extend(outcome.log.iter().map(|line| RunLogLine {
         level: line.level.name().to_string(),

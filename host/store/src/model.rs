@@ -41,6 +41,9 @@ pub struct RunRecord {
     pub finished_at_us: Option<i64>,
     /// Peak linear memory in bytes.
     pub peak_memory: u64,
+    /// CPU time the run's thread used, in milliseconds, where the platform reports it.
+    #[serde(default)]
+    pub cpu_ms: Option<u64>,
     /// Published version number, if it published.
     pub published_version: Option<u64>,
     /// When it started executing.
@@ -155,6 +158,7 @@ impl RunRecord {
             created_at_us: at_us,
             finished_at_us: None,
             peak_memory: 0,
+            cpu_ms: None,
             published_version: None,
             started_at_us: None,
             failure: None,

@@ -66,6 +66,8 @@ pub struct RunSummary {
     pub duration_ms: Option<u64>,
     /// Peak linear memory in bytes.
     pub peak_memory: u64,
+    /// CPU time of the run's thread, in milliseconds.
+    pub cpu_ms: Option<u64>,
 }
 
 /// The current published version in brief.
@@ -140,6 +142,8 @@ pub struct RunWindow {
     pub duration_p95_ms: Option<u64>,
     /// Largest peak memory, in bytes.
     pub peak_memory_max: u64,
+    /// CPU time of the runs' threads, in milliseconds, in all.
+    pub cpu_ms_total: u64,
 }
 
 /// One value of a gauge.
@@ -161,6 +165,7 @@ fn summary(run: &RunRecord) -> RunSummary {
         finished_at: run.finished_at_us.map(rfc3339),
         duration_ms: duration_ms(run),
         peak_memory: run.peak_memory,
+        cpu_ms: run.cpu_ms,
     }
 }
 
@@ -345,6 +350,7 @@ pub async fn product(
             duration_p50_ms: percentile(&durations, 0.5),
             duration_p95_ms: percentile(&durations, 0.95),
             peak_memory_max: recent.iter().map(|r| r.peak_memory).max().unwrap_or(0),
+            cpu_ms_total: recent.iter().filter_map(|r| r.cpu_ms).sum(),
         },
         gauges,
         product: name,

@@ -203,6 +203,8 @@ pub struct RunInfo {
     pub duration_ms: Option<u64>,
     /// Peak linear memory in bytes.
     pub peak_memory: u64,
+    /// CPU time of the run's thread, in milliseconds, where the platform reports it.
+    pub cpu_ms: Option<u64>,
     /// Rows written per output port.
     pub outputs: BTreeMap<String, u64>,
     /// The data version it published.
@@ -272,6 +274,7 @@ impl RunInfo {
                 .zip(run.finished_at_us)
                 .map(|(s, f)| u64::try_from((f - s) / 1000).unwrap_or(0)),
             peak_memory: run.peak_memory,
+            cpu_ms: run.cpu_ms,
             outputs: run.outputs.clone(),
             published_version: run.published_version,
             log: if with_log {
