@@ -828,6 +828,7 @@ async fn probes_openapi_and_unknown_routes() {
         "/v1/products/{product}/outputs/{port}/versions",
         "/v1/products/{product}/outputs/{port}/versions/{version}/lineage",
         "/v1/lineage",
+        "/v1/products/{product}/metrics",
     ] {
         assert!(
             paths.contains_key(path),
