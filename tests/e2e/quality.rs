@@ -66,6 +66,7 @@ async fn a_failed_error_check_quarantines_and_a_warning_publishes() {
     );
 
     // Two more rows: four greetings break the error check.
+    let mut events = api.state.events().subscribe();
     ingest(&api, "name\nLinus\nBarbara\n").await;
     let runs = api.settled_runs("hello", 2).await;
     let run = api.get(runs[0]["url"].as_str().unwrap()).await.json();
@@ -76,6 +77,22 @@ async fn a_failed_error_check_quarantines_and_a_warning_publishes() {
         "{reason}"
     );
     assert_eq!(run["published_version"], Value::Null);
+    let mut quarantined = None;
+    while let Ok((_, event)) = events.try_recv() {
+        if let Event::Quarantined {
+            run, failed_checks, ..
+        } = event
+        {
+            quarantined = Some((run, failed_checks));
+        }
+    }
+    assert_eq!(
+        quarantined,
+        Some((
+            run["id"].as_str().unwrap().to_string(),
+            vec!["greetings: row_count".to_string()]
+        ))
+    );
     // The previous version stays current and served.
     assert_eq!(
         api.store.current_version("hello").unwrap().unwrap().number,

@@ -232,6 +232,32 @@ fn checks_are_validated_per_kind() {
         "{ kind = \"regex\", column = \"agreement\", pattern = \"x\" }",
     );
     assert!(e.message.contains("needs a text column"), "{e}");
+    let e = error_after(
+        "{ kind = \"row_count\", min = 1 }",
+        "{ kind = \"regex\", column = \"label\", pattern = \"(unclosed\" }",
+    );
+    assert!(e.message.contains("invalid regular expression"), "{e}");
+    assert!(
+        e.column > 1 && e.line > 1,
+        "located at {}:{}",
+        e.line,
+        e.column
+    );
+}
+
+#[test]
+fn retention_keeps_at_least_one_version() {
+    let text = format!("{GOOD}\n[retention]\nkeep_versions = 0\nmax_age = \"30d\"\n");
+    let errors = Manifest::parse(&text, "product.toml").unwrap_err();
+    let e = errors.first().unwrap();
+    assert!(
+        e.message.contains("`keep_versions` must be at least 1"),
+        "{e}"
+    );
+    let text = format!("{GOOD}\n[retention]\nkeep_versions = 30\nmax_age = \"30d\"\n");
+    let manifest = Manifest::parse(&text, "product.toml").unwrap();
+    assert_eq!(manifest.retention.keep_versions, Some(30));
+    assert_eq!(manifest.retention.max_age.unwrap().to_string(), "30d");
 }
 
 #[test]
