@@ -381,8 +381,6 @@ async fn typed_columns_are_coerced_and_every_bad_row_is_listed() {
         brief,
         [
             (2, None),
-            (2, Some("at")),
-            (2, Some("label")),
             (3, Some("colour")),
             (3, Some("n")),
             (4, Some("label"))

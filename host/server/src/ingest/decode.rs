@@ -522,13 +522,24 @@ fn decode_ndjson(
         };
         let object = match serde_json::from_slice::<serde_json::Value>(&line) {
             Ok(serde_json::Value::Object(object)) => object,
-            Ok(_) => {
-                collector.add(at(None, None, "not a JSON object".into()));
-                serde_json::Map::new()
-            }
-            Err(e) => {
-                collector.add(at(None, None, format!("not valid JSON: {e}")));
-                serde_json::Map::new()
+            unreadable => {
+                // One problem for the line; its values are not looked at.
+                collector.add(at(
+                    None,
+                    None,
+                    match unreadable {
+                        Err(e) => format!("not valid JSON: {e}"),
+                        Ok(_) => "not a JSON object".into(),
+                    },
+                ));
+                for builder in columns.iter_mut() {
+                    builder.append_null();
+                }
+                pending += 1;
+                if collector.full() {
+                    break;
+                }
+                continue;
             }
         };
         for key in object.keys() {
@@ -560,7 +571,7 @@ fn decode_ndjson(
         if collector.full() {
             break;
         }
-        if pending == READ_BATCH_ROWS {
+        if pending >= READ_BATCH_ROWS {
             flush_json(&mut columns, &target, &mut collector, &mut pending)?;
         }
     }
