@@ -306,6 +306,10 @@ async fn typed_columns_are_coerced_and_every_bad_row_is_listed() {
     let csv = "label,at,n,x,ok\nfirst,2024-05-01T12:00:00Z,1,0.5,true\nsecond,2024-05-01 13:30:00,,2,false\n";
     let answer = push(&api, "typed/rows", "", CSV, &[], csv).await;
     assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.json());
+    assert!(
+        answer.json()["run"].is_null(),
+        "typed does not run on input"
+    );
     let ndjson =
         "{\"label\": \"third\", \"at\": 1714564800000000, \"n\": 3, \"x\": 1, \"ok\": null}\n";
     assert_eq!(
@@ -601,6 +605,7 @@ async fn parallel_ingest_clients_add_up_exactly() {
 async fn a_burst_of_ingests_makes_one_run() {
     let api = Api::with_config(with_scheduler(1500));
     api.deploy(hello()).await;
+    let mut joined = Vec::new();
     for i in 0..10 {
         let answer = push(
             &api,
@@ -612,9 +617,14 @@ async fn a_burst_of_ingests_makes_one_run() {
         )
         .await;
         assert_eq!(answer.status, StatusCode::CREATED);
+        joined.push(answer.json()["run"].as_str().unwrap().to_string());
     }
     let runs = api.settled_runs("hello", 1).await;
     assert_eq!(runs.len(), 1, "{runs:?}");
+    assert!(
+        joined.iter().all(|id| id == &runs[0]["id"]),
+        "every ingest answered the one run: {joined:?}"
+    );
     assert_eq!(runs[0]["cause"], "input");
     assert_eq!(
         runs[0]["inputs"]["people"]["version"], 10,

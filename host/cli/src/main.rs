@@ -101,6 +101,9 @@ enum Command {
         /// Sending the same key again changes nothing (safe retries).
         #[arg(long)]
         idempotency_key: Option<String>,
+        /// Wait for the run the ingest triggers; exit non-zero if it does not succeed.
+        #[arg(long)]
+        wait: bool,
         #[command(flatten)]
         remote: Remote,
     },
@@ -320,15 +323,19 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             format,
             replace,
             idempotency_key,
+            wait,
             remote,
         } => {
             remote::ingest(
                 &remote.client()?,
-                &target,
-                &file,
-                format.as_deref(),
-                replace,
-                idempotency_key.as_deref(),
+                &remote::IngestArgs {
+                    target: &target,
+                    file: &file,
+                    format: format.as_deref(),
+                    replace,
+                    idempotency_key: idempotency_key.as_deref(),
+                    wait,
+                },
                 remote.json,
             )?;
             Ok(ExitCode::SUCCESS)

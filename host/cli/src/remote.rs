@@ -96,16 +96,32 @@ pub fn deploy(client: &Client, target: &Path, activate: bool, json: bool) -> Res
     Ok(())
 }
 
+/// What `tessera ingest` was asked for.
+pub struct IngestArgs<'a> {
+    /// `PRODUCT/PORT`.
+    pub target: &'a str,
+    /// The data file.
+    pub file: &'a Path,
+    /// The format, when the extension does not say.
+    pub format: Option<&'a str>,
+    /// Replace the port's data instead of appending.
+    pub replace: bool,
+    /// The request's `Idempotency-Key`.
+    pub idempotency_key: Option<&'a str>,
+    /// Wait for the run the ingest triggers.
+    pub wait: bool,
+}
+
 /// `tessera ingest PRODUCT/PORT FILE`: uploads a data file with a progress bar.
-pub fn ingest(
-    client: &Client,
-    target: &str,
-    file: &Path,
-    format: Option<&str>,
-    replace: bool,
-    idempotency_key: Option<&str>,
-    json: bool,
-) -> Result<()> {
+pub fn ingest(client: &Client, args: &IngestArgs<'_>, json: bool) -> Result<()> {
+    let IngestArgs {
+        target,
+        file,
+        format,
+        replace,
+        idempotency_key,
+        wait,
+    } = *args;
     let Some((product, port)) = target.split_once('/') else {
         bail!("`{target}` is not PRODUCT/PORT (e.g. labeled-studies/annotations)");
     };
@@ -137,7 +153,7 @@ pub fn ingest(
     let answer = client.post_reader(&path, format.media_type(), length, &headers, &mut body);
     bar.finish_and_clear();
     let answer = answer?;
-    emit(json, &answer, |v| {
+    emit(json && !wait, &answer, |v| {
         format!(
             "ingested {} rows into {}/{}: input version {} ({} rows, {})\n",
             v["rows_added"],
@@ -148,7 +164,30 @@ pub fn ingest(
             text(&v["mode"]),
         )
     });
+    if wait {
+        let Some(id) = answer["run"].as_str() else {
+            bail!(
+                "{product} does not run on input (or has no active version); nothing to wait for"
+            );
+        };
+        let run = wait_for_run(client, id)?;
+        emit(json, &run, describe_run);
+        if run["state"] != "succeeded" {
+            bail!("run {id} {}", text(&run["state"]));
+        }
+    }
     Ok(())
+}
+
+/// Polls a run until it leaves `queued` and `running`.
+fn wait_for_run(client: &Client, id: &str) -> Result<Value> {
+    loop {
+        let run = client.get_json(&format!("/v1/runs/{}", encode(id)))?;
+        if !matches!(text(&run["state"]), "queued" | "running") {
+            return Ok(run);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// `tessera products`: the catalog.
@@ -309,13 +348,7 @@ pub fn trigger(
         });
         return Ok(());
     }
-    let run = loop {
-        let run = client.get_json(&format!("/v1/runs/{id}"))?;
-        if !matches!(text(&run["state"]), "queued" | "running") {
-            break run;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let run = wait_for_run(client, &id)?;
     emit(json, &run, describe_run);
     if run["state"] != "succeeded" {
         bail!("run {id} {}", text(&run["state"]));

@@ -364,14 +364,30 @@ fn the_client_commands_drive_a_server() {
     let output = remote(&["products", "--json"]);
     let catalog: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(catalog["products"][0]["name"], "hello");
+    // An ingest with --wait follows the run it triggers.
+    let people = data.path().join("people.csv");
+    std::fs::write(&people, "name\nAda\n").unwrap();
+    let output = remote(&["ingest", "hello/people", people.to_str().unwrap(), "--wait"]);
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("ingested 1 rows into hello/people: input version 1")
+            && stdout.contains("succeeded")
+            && stdout.contains("published data version 1"),
+        "{stdout}"
+    );
     let output = remote(&["trigger", "hello", "--wait"]);
     assert!(output.status.success(), "{:?}", text(&output));
     assert!(text(&output).0.contains("succeeded"), "{:?}", text(&output));
     let output = remote(&["get", "hello/greetings"]);
-    assert_eq!(text(&output).0, "name,greeting\n");
+    assert!(
+        text(&output).0.starts_with("name,greeting\nAda,"),
+        "{:?}",
+        text(&output)
+    );
     let output = remote(&["status", "hello"]);
     assert!(
-        text(&output).0.contains("data version 1"),
+        text(&output).0.contains("data version 2"),
         "{:?}",
         text(&output)
     );
@@ -379,8 +395,8 @@ fn the_client_commands_drive_a_server() {
         text(&output).0.contains("freshness: fresh (data ")
             && text(&output)
                 .0
-                .contains("✓ greetings not_null(greeting) [error]: all 0 rows pass")
-            && text(&output).0.contains("greetings statistics (0 rows)"),
+                .contains("✓ greetings not_null(greeting) [error]: all 1 rows pass")
+            && text(&output).0.contains("greetings statistics (1 rows)"),
         "{:?}",
         text(&output)
     );

@@ -41,6 +41,10 @@ pub struct InputVersionInfo {
     /// The request's `Idempotency-Key`, if it had one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
+    /// The run this ingest queued (or joined), when the product runs on input; follow it at
+    /// `/v1/runs/{id}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
 }
 
 impl From<&InputVersion> for InputVersionInfo {
@@ -58,6 +62,7 @@ impl From<&InputVersion> for InputVersionInfo {
             rows: v.rows(),
             bytes: v.bytes(),
             idempotency_key: v.idempotency_key.clone(),
+            run: None,
         }
     }
 }
@@ -199,7 +204,7 @@ pub async fn push(
     if let Some(key) = &key
         && let Some(version) = state.store().ingested_with_key(&name, &port, key)?
     {
-        return Ok(answer(StatusCode::OK, &version, true));
+        return Ok(answer(StatusCode::OK, &version, true, None));
     }
     let limit = state.config().limits.max_upload;
     let declared = headers
@@ -209,7 +214,7 @@ pub async fn push(
     if declared.is_some_and(|length| length > limit) {
         return Err(ApiError::too_large(limit));
     }
-    let outcome = ingest::ingest(
+    let ingested = ingest::ingest(
         &state,
         IngestRequest {
             manifest: &manifest,
@@ -221,16 +226,27 @@ pub async fn push(
         body,
     )
     .await?;
+    let outcome = &ingested.outcome;
     let status = if outcome.repeated {
         StatusCode::OK
     } else {
         StatusCode::CREATED
     };
-    Ok(answer(status, &outcome.version, outcome.repeated))
+    let run = ingested.run.as_ref().map(|r| r.id.clone());
+    Ok(answer(status, &outcome.version, outcome.repeated, run))
 }
 
-fn answer(status: StatusCode, version: &InputVersion, repeated: bool) -> Response {
-    let mut response = (status, Json(InputVersionInfo::from(version))).into_response();
+fn answer(
+    status: StatusCode,
+    version: &InputVersion,
+    repeated: bool,
+    run: Option<String>,
+) -> Response {
+    let info = InputVersionInfo {
+        run,
+        ..InputVersionInfo::from(version)
+    };
+    let mut response = (status, Json(info)).into_response();
     if repeated {
         response
             .headers_mut()

@@ -39,12 +39,20 @@ pub struct IngestRequest<'a> {
     pub key: Option<&'a str>,
 }
 
+/// What an accepted ingest did.
+pub struct Ingested {
+    /// The input version, new or repeated.
+    pub outcome: IngestOutcome,
+    /// The run it queued (or joined), if the product runs on input.
+    pub run: Option<tessera_store::RunRecord>,
+}
+
 /// Streams, validates, stages and commits one ingest body.
 pub async fn ingest(
     state: &AppState,
     request: IngestRequest<'_>,
     body: Body,
-) -> ApiResult<IngestOutcome> {
+) -> ApiResult<Ingested> {
     let product = request.manifest.product.name.clone();
     let port = request.port.to_string();
     let schema = request
@@ -149,11 +157,19 @@ pub async fn ingest(
         });
         // The data is committed whatever happens next: a run that cannot be queued (no active
         // version) is logged, not reported as a failed ingest the client would retry.
-        if request.manifest.trigger.on_input
-            && let Err(e) = state.scheduler().request(state, &product, Cause::Input)
-        {
-            tracing::warn!(%product, error = %e.message, "ingested, but no run was queued");
+        if request.manifest.trigger.on_input {
+            match state.scheduler().request(state, &product, Cause::Input) {
+                Ok(run) => {
+                    return Ok(Ingested {
+                        outcome,
+                        run: Some(run),
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(%product, error = %e.message, "ingested, but no run was queued");
+                }
+            }
         }
     }
-    Ok(outcome)
+    Ok(Ingested { outcome, run: None })
 }
