@@ -19,9 +19,8 @@ use std::time::{Duration, Instant};
 use arrow::array::{Float64Array, StringBuilder};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
-use tessera_server::auth::NewToken;
 use tessera_server::{AppState, ServerConfig};
-use tessera_store::{Role, Store};
+use tessera_store::Store;
 
 /// Publishes `rows` rows of (a, b, c: float64, label: text) as `product`'s port `rows`.
 fn publish_wide(store: &dyn Store, product: &str, rows: usize) {
@@ -149,29 +148,11 @@ fn main() {
         std::env::consts::ARCH
     );
     runtime.block_on(async {
-        let state = AppState::open(ServerConfig {
+        let (state, addr, admin) = tessera_tests::serve_in_process(ServerConfig {
             data_dir: data.path().to_path_buf(),
             ..ServerConfig::default()
         })
-        .unwrap();
-        let admin = tessera_server::auth::issue(
-            state.store(),
-            NewToken {
-                role: Role::Admin,
-                domain: None,
-                grants: Vec::new(),
-                description: "bench".into(),
-            },
-        )
-        .unwrap()
-        .0;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(tessera_server::serve(
-            listener,
-            state.clone(),
-            std::future::pending(),
-        ));
+        .await;
         // Deploy hello, then publish 1,000 rows and the 10-million-row port as its data.
         let deployed = ureq_post(addr, "/v1/products", &admin, &hello);
         assert!(deployed.contains("\"active\":true"), "{deployed}");

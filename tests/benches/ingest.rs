@@ -22,10 +22,8 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use tessera_core::package;
-use tessera_server::auth::NewToken;
 use tessera_server::config::SchedulerConfig;
 use tessera_server::{AppState, ServerConfig};
-use tessera_store::Role;
 
 const ROWS: usize = 1_000_000;
 const COLUMNS: &str = r#"{ id = { type = "int64", required = true }, at = "timestamp", a = "float64", b = "float64", c = "float64", label = "text", flag = "boolean", note = "text" }"#;
@@ -243,7 +241,7 @@ struct Server {
 
 async fn start(debounce: Duration) -> Server {
     let data = tempfile::tempdir().unwrap();
-    let state = AppState::open(ServerConfig {
+    let (state, addr, token) = tessera_tests::serve_in_process(ServerConfig {
         data_dir: data.path().to_path_buf(),
         scheduler: SchedulerConfig {
             debounce,
@@ -255,25 +253,7 @@ async fn start(debounce: Duration) -> Server {
         },
         ..ServerConfig::default()
     })
-    .unwrap();
-    let token = tessera_server::auth::issue(
-        state.store(),
-        NewToken {
-            role: Role::Admin,
-            domain: None,
-            grants: Vec::new(),
-            description: "bench".into(),
-        },
-    )
-    .unwrap()
-    .0;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(tessera_server::serve(
-        listener,
-        state.clone(),
-        std::future::pending(),
-    ));
+    .await;
     Server {
         state,
         addr,

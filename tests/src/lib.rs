@@ -54,3 +54,32 @@ pub fn rss_bytes() -> u64 {
         .unwrap_or(0)
         * 1024
 }
+
+/// A `tessera serve` in this process on a free loopback port, and an admin token for it; for
+/// the benchmarks.
+pub async fn serve_in_process(
+    config: tessera_server::ServerConfig,
+) -> (tessera_server::AppState, std::net::SocketAddr, String) {
+    let state = tessera_server::AppState::open(config).expect("the server state opens");
+    let admin = tessera_server::auth::issue(
+        state.store(),
+        tessera_server::auth::NewToken {
+            role: tessera_store::Role::Admin,
+            domain: None,
+            grants: Vec::new(),
+            description: "bench".into(),
+        },
+    )
+    .expect("a token is issued")
+    .0;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port is free");
+    let addr = listener.local_addr().expect("the listener has an address");
+    tokio::spawn(tessera_server::serve(
+        listener,
+        state.clone(),
+        std::future::pending(),
+    ));
+    (state, addr, admin)
+}

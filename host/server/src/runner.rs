@@ -69,18 +69,17 @@ pub async fn execute(state: &AppState, mut record: RunRecord) -> RunRecord {
     }
     let finished = match state.product(&record.product, &record.product_version) {
         Ok(product) => {
-            if record.replay.is_none() {
-                match pin_inputs(state, product.manifest()) {
-                    Ok(pins) => record.inputs = pins,
-                    Err(reason) => record.reason = Some(reason),
-                }
-            }
+            // A replay comes with its pins; any other run pins what is current now.
+            let pinned = match record.replay {
+                Some(_) => Ok(()),
+                None => pin_inputs(state, product.manifest()).map(|pins| record.inputs = pins),
+            };
             save(state, &record);
             state.metrics().run_started();
             announce(state, &record);
-            match record.reason.take() {
-                Some(reason) => Err(("host".to_string(), reason)),
-                None => run_and_finish(state, &product, &mut record, &logical).await,
+            match pinned {
+                Err(reason) => Err(("host".to_string(), reason)),
+                Ok(()) => run_and_finish(state, &product, &mut record, &logical).await,
             }
         }
         Err(e) => Err((

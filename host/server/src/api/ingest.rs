@@ -12,7 +12,7 @@ use tessera_store::{IngestMode, InputVersion};
 use utoipa::ToSchema;
 
 use crate::api::model::rfc3339;
-use crate::api::products::{active_manifest, product_domain};
+use crate::api::products::{deployed_manifest, product_domain};
 use crate::api::query::Params;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -119,13 +119,7 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
 
 /// The manifest of a product and the ingest port named, or the right 4xx.
 fn ingest_port(state: &AppState, name: &str, port: &str) -> ApiResult<std::sync::Arc<Manifest>> {
-    state.deployments(name)?;
-    let Some((manifest, _)) = active_manifest(state, name)? else {
-        return Err(ApiError::not_found(
-            format!("no product named `{name}` is deployed"),
-            &state.store().products()?,
-        ));
-    };
+    let manifest = deployed_manifest(state, name)?;
     let ingest_ports: Vec<String> = manifest
         .inputs
         .iter()

@@ -8,12 +8,12 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use tessera_core::manifest::{InputSource, Manifest};
+use tessera_core::manifest::InputSource;
 use tessera_store::{InputPin, Store, Version};
 use utoipa::ToSchema;
 
 use crate::api::model::rfc3339;
-use crate::api::products::active_manifest;
+use crate::api::outputs::readable_output;
 use crate::api::query::Params;
 use crate::auth::Caller;
 use crate::dag::Mesh;
@@ -130,39 +130,6 @@ pub struct MeshEdge {
     pub to: String,
 }
 
-fn output_port_checked(
-    state: &AppState,
-    caller: &Caller,
-    name: &str,
-    port: &str,
-) -> ApiResult<std::sync::Arc<Manifest>> {
-    state.deployments(name)?;
-    let Some((manifest, _)) = active_manifest(state, name)? else {
-        return Err(ApiError::not_found(
-            format!("no product named `{name}`"),
-            &[],
-        ));
-    };
-    let Some(declared) = manifest.output(port) else {
-        return Err(ApiError::not_found(
-            format!("{name} has no output port `{port}`"),
-            &manifest
-                .outputs
-                .iter()
-                .map(|o| o.name.clone())
-                .collect::<Vec<_>>(),
-        ));
-    };
-    caller.require_port(
-        state.config().public_reads,
-        name,
-        &manifest.product.domain,
-        port,
-        declared.access,
-    )?;
-    Ok(manifest)
-}
-
 /// The kept published versions of an output port, oldest first.
 #[utoipa::path(
     get, path = "/v1/products/{product}/outputs/{port}/versions", tag = "lineage",
@@ -180,7 +147,7 @@ pub async fn output_versions(
     caller: Caller,
     Path((name, port)): Path<(String, String)>,
 ) -> ApiResult<Json<Vec<OutputVersionInfo>>> {
-    output_port_checked(&state, &caller, &name, &port)?;
+    readable_output(&state, &caller, &name, &port)?;
     Ok(Json(
         state
             .store()
@@ -225,7 +192,7 @@ pub async fn version_lineage(
     caller: Caller,
     Path((name, port, number)): Path<(String, String, u64)>,
 ) -> ApiResult<Json<LineageNode>> {
-    output_port_checked(&state, &caller, &name, &port)?;
+    readable_output(&state, &caller, &name, &port)?;
     let store = state.store();
     let Some(version) = store.version(&name, number)? else {
         return Err(ApiError::not_found(

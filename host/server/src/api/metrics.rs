@@ -13,10 +13,10 @@ use tessera_store::{RunRecord, RunState};
 use utoipa::ToSchema;
 
 use crate::api::model::{rfc3339, state_name};
-use crate::api::products::active_manifest;
+use crate::api::products::deployed_manifest;
 use crate::api::query::Params;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiResult, ErrorBody};
 use crate::freshness::{self, Freshness};
 use crate::state::AppState;
 
@@ -208,13 +208,7 @@ pub async fn product(
         .number("runs")?
         .unwrap_or(WINDOW)
         .max(1);
-    state.deployments(&name)?;
-    let Some((manifest, _)) = active_manifest(&state, &name)? else {
-        return Err(ApiError::not_found(
-            format!("no product named `{name}`"),
-            &[],
-        ));
-    };
+    let manifest = deployed_manifest(&state, &name)?;
     let readable = |port: &str| {
         manifest.output(port).is_some_and(|o| {
             caller

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-use crate::api::products::active_manifest;
+use crate::api::products::deployed_manifest;
 use crate::api::query::Params;
 use crate::auth::Caller;
 use crate::encode::{ChunkWriter, OutputFormat, Selection, encode};
@@ -56,30 +56,10 @@ pub async fn read_output(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     params.allow(&["format", "columns", "limit", "offset", "version", "run"])?;
-    state.deployments(&name)?;
-    let Some((manifest, _)) = active_manifest(&state, &name)? else {
-        return Err(ApiError::not_found(
-            format!("no product named `{name}`"),
-            &[],
-        ));
-    };
-    let Some(declared) = manifest.output(&port) else {
-        return Err(ApiError::not_found(
-            format!("{name} has no output port `{port}`"),
-            &manifest
-                .outputs
-                .iter()
-                .map(|o| o.name.clone())
-                .collect::<Vec<_>>(),
-        ));
-    };
-    caller.require_port(
-        state.config().public_reads,
-        &name,
-        &manifest.product.domain,
-        &port,
-        declared.access,
-    )?;
+    let manifest = readable_output(&state, &caller, &name, &port)?;
+    let declared = manifest
+        .output(&port)
+        .ok_or_else(|| ApiError::internal(format!("{name} lost its port {port}")))?;
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let format = OutputFormat::negotiate(params.text("format"), accept)?;
 
@@ -283,6 +263,35 @@ fn stream_encoded(
         state.metrics().served(&name, format.name(), out.sent());
     });
     (response_headers, Body::from_stream(stream(receiver))).into_response()
+}
+
+/// The manifest of `name`, after checking that `port` is one of its output ports and that the
+/// caller may read it (404s list what exists; 401/403 say what is missing).
+pub fn readable_output(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    port: &str,
+) -> ApiResult<std::sync::Arc<tessera_core::manifest::Manifest>> {
+    let manifest = deployed_manifest(state, name)?;
+    let Some(declared) = manifest.output(port) else {
+        return Err(ApiError::not_found(
+            format!("{name} has no output port `{port}`"),
+            &manifest
+                .outputs
+                .iter()
+                .map(|o| o.name.clone())
+                .collect::<Vec<_>>(),
+        ));
+    };
+    caller.require_port(
+        state.config().public_reads,
+        name,
+        &manifest.product.domain,
+        port,
+        declared.access,
+    )?;
+    Ok(manifest)
 }
 
 /// Outputs (as stored) up to this size are encoded on the request's task; larger ones stream

@@ -471,13 +471,18 @@ pub async fn activate(
     versions(State(state), caller, Path(name)).await
 }
 
-/// The domain that owns a product (from its active, or newest, manifest).
-pub fn product_domain(state: &AppState, name: &str) -> ApiResult<String> {
+/// The active (or newest) manifest of a deployed product, or a 404 that lists the products.
+pub fn deployed_manifest(state: &AppState, name: &str) -> ApiResult<Arc<Manifest>> {
     match active_manifest(state, name)? {
-        Some((manifest, _)) => Ok(manifest.product.domain.clone()),
+        Some((manifest, _)) => Ok(manifest),
         None => Err(ApiError::not_found(
             format!("no product named `{name}` is deployed"),
             &state.store().products()?,
         )),
     }
+}
+
+/// The domain that owns a product (from its active, or newest, manifest).
+pub fn product_domain(state: &AppState, name: &str) -> ApiResult<String> {
+    Ok(deployed_manifest(state, name)?.product.domain.clone())
 }

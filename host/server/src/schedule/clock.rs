@@ -32,11 +32,6 @@ impl ManualClock {
     pub fn set(&self, us: i64) {
         self.0.store(us, Ordering::SeqCst);
     }
-
-    /// Moves the time forward.
-    pub fn advance(&self, us: i64) {
-        self.0.fetch_add(us, Ordering::SeqCst);
-    }
 }
 
 impl Clock for ManualClock {

@@ -80,11 +80,6 @@ impl CronTable {
         due
     }
 
-    /// The earliest next occurrence over all schedules.
-    pub fn next_due_us(&self) -> Option<i64> {
-        self.entries.values().filter_map(|e| e.next_us).min()
-    }
-
     /// The next occurrence of one product's schedule.
     pub fn next_of(&self, product: &str) -> Option<i64> {
         self.entries.get(product).and_then(|e| e.next_us)
@@ -115,7 +110,7 @@ mod tests {
         assert_eq!(table.due(at("2026-01-01T12:05:00Z")), ["five"]);
         // Polling again at the same time fires nothing more.
         assert!(table.due(at("2026-01-01T12:05:00Z")).is_empty());
-        assert_eq!(table.next_due_us(), Some(at("2026-01-01T12:10:00Z")));
+        assert_eq!(table.next_of("five"), Some(at("2026-01-01T12:10:00Z")));
         // A host down for a day fires each schedule once when it comes back.
         let mut both = table.due(at("2026-01-02T12:00:00Z"));
         both.sort();
@@ -132,7 +127,7 @@ mod tests {
         table.set("p", Some("0 * * * *"), now).unwrap();
         assert_eq!(table.next_of("p"), Some(at("2026-01-01T01:00:00Z")));
         table.set("p", None, now).unwrap();
-        assert_eq!(table.next_due_us(), None);
+        assert_eq!(table.next_of("p"), None);
         let err = table.set("p", Some("every day"), now).unwrap_err();
         assert!(err.contains("invalid cron expression"), "{err}");
     }
