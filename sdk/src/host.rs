@@ -4,6 +4,7 @@
 use crate::__private::bindings::tessera::product::{
     inputs, log as wit_log, metrics, outputs, types,
 };
+use crate::Check;
 use crate::batch::{Batch, Column, DataType, Field, Values, VarData};
 use crate::context::{Backend, InputStream, OutputStream};
 use crate::error::{Error, Result};
@@ -172,5 +173,21 @@ fn column_to_wit(c: Column) -> types::Column {
         name: c.name,
         values,
         valid: c.valid,
+    }
+}
+
+pub(crate) fn check_to_wit(check: &Check) -> types::CheckResult {
+    types::CheckResult {
+        port: check.port().to_string(),
+        name: check.name().to_string(),
+        severity: match check.severity() {
+            crate::Severity::Error => types::Severity::Error,
+            crate::Severity::Warn => types::Severity::Warn,
+        },
+        passed: check.is_passed(),
+        evaluated: check.evaluated(),
+        failed: check.failed(),
+        failing_rows: check.failing_rows().to_vec(),
+        message: check.message_text(),
     }
 }

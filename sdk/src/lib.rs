@@ -33,10 +33,13 @@
 //!   `batch.timestamp("at")?`, with nulls as `None`; [`Batch::builder`] makes output.
 //! - [`info!`], [`warn!`] and friends log to the run's log.
 //! - [`testing::TestRun`] runs a product function natively for unit tests.
+//! - [`Check`]: custom checks, rules about the outputs that need code, declared with
+//!   `#[tessera_sdk::product(checks = NAME)]` (see the [`Check`] docs).
 
 extern crate self as tessera_sdk;
 
 mod batch;
+mod check;
 mod context;
 mod error;
 #[cfg(target_arch = "wasm32")]
@@ -47,12 +50,15 @@ pub mod testing;
 pub use batch::{
     Batch, BatchBuilder, Column, DataType, Field, FromVar, Primitive, Values, Var, VarData,
 };
+pub use check::{Check, Severity};
 pub use context::{Batches, Context, DEFAULT_BATCH_ROWS, Input, Output, RunInfo};
 pub use error::{Error, Result};
 
 /// Marks the function a product runs: `fn NAME(ctx: &mut Context) -> Result<()>`.
 ///
-/// The macro exports the function as the component's `run`; any other signature is a
+/// The macro exports the function as the component's `run`. With `checks = NAME` it also
+/// exports `fn NAME(ctx: &mut Context) -> Result<Vec<Check>>` as the product's custom checks,
+/// called after a successful run on what it staged (see [`Check`]). Any other signature is a
 /// compile error that says what is expected:
 ///
 /// ```compile_fail
@@ -69,6 +75,18 @@ pub use error::{Error, Result};
 /// #[tessera_sdk::product]
 /// fn run(_ctx: &mut tessera_sdk::Context) -> tessera_sdk::Result<()> { Ok(()) }
 /// ```
+///
+/// ```
+/// use tessera_sdk::{Check, Context, Result};
+///
+/// #[tessera_sdk::product(checks = checks)]
+/// fn run(_ctx: &mut Context) -> Result<()> { Ok(()) }
+///
+/// fn checks(ctx: &mut Context) -> Result<Vec<Check>> {
+///     let rows = ctx.input("scores")?.read_all()?.num_rows();
+///     Ok(vec![Check::new("scores", "not-empty").passed(rows > 0)])
+/// }
+/// ```
 pub use tessera_sdk_macros::product;
 
 /// Support for the `#[product]` macro; not a stable API.
@@ -81,7 +99,7 @@ pub mod __private {
         //! the `#[product]` macro and the typed wrappers of this crate do.
         wit_bindgen::generate!({
             path: "../wit",
-            world: "tessera:product/product",
+            world: "tessera:product/product-with-checks",
             pub_export_macro: true,
             export_macro_name: "export",
             default_bindings_module: "tessera_sdk::__private::bindings",
@@ -89,12 +107,14 @@ pub mod __private {
         });
     }
     #[cfg(target_arch = "wasm32")]
-    pub use bindings::tessera::product::types::{Error as WitError, RunInfo as WitRunInfo};
+    pub use bindings::tessera::product::types::{
+        CheckResult as WitCheckResult, Error as WitError, RunInfo as WitRunInfo,
+    };
     #[cfg(target_arch = "wasm32")]
     pub use bindings::{Guest, export};
     pub use wit_bindgen;
 
-    use crate::{Context, Result};
+    use crate::{Check, Context, Result};
 
     /// Runs the product function for the host's `run` export.
     #[cfg(target_arch = "wasm32")]
@@ -112,8 +132,37 @@ pub mod __private {
         product(&mut ctx).map_err(crate::host::to_wit)
     }
 
+    /// Runs the product's check function for the host's `check` export.
+    #[cfg(target_arch = "wasm32")]
+    pub fn check(
+        info: WitRunInfo,
+        checks: fn(&mut Context) -> Result<Vec<Check>>,
+    ) -> core::result::Result<Vec<WitCheckResult>, WitError> {
+        let info = crate::RunInfo {
+            run_id: info.run_id,
+            product: info.product,
+            version: info.version,
+            started_at: info.started_at,
+        };
+        let mut ctx = Context::new(info, Box::new(crate::host::HostBackend));
+        let results = checks(&mut ctx).map_err(crate::host::to_wit)?;
+        Ok(results.iter().map(crate::host::check_to_wit).collect())
+    }
+
+    /// The check function of a product that declares none.
+    pub fn no_checks(_ctx: &mut Context) -> Result<Vec<Check>> {
+        Ok(Vec::new())
+    }
+
     /// Names the product function so an unused-function warning never appears natively.
     pub fn native(product: fn(&mut Context) -> Result<()>) -> fn(&mut Context) -> Result<()> {
         product
+    }
+
+    /// Names the check function so an unused-function warning never appears natively.
+    pub fn native_checks(
+        checks: fn(&mut Context) -> Result<Vec<Check>>,
+    ) -> fn(&mut Context) -> Result<Vec<Check>> {
+        checks
     }
 }

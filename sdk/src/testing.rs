@@ -26,6 +26,8 @@ use crate::error::{Error, Result};
 
 #[derive(Default)]
 struct State {
+    /// Calling the product's checks: outputs read back as inputs, none written.
+    checking: bool,
     inputs: BTreeMap<String, Batch>,
     outputs: BTreeMap<String, Batch>,
     gauges: BTreeMap<String, f64>,
@@ -103,6 +105,42 @@ impl TestRun {
         product(&mut ctx)
     }
 
+    /// Calls a custom check function (see [`Check`](crate::Check)) as the host does after a
+    /// successful run: [`Context::input`] reads what [`TestRun::run`] wrote to an output port
+    /// (or an input), and outputs cannot be opened.
+    ///
+    /// ```
+    /// # use tessera_sdk::{testing::TestRun, Batch, Check, Context, Result};
+    /// fn run(ctx: &mut Context) -> Result<()> {
+    ///     ctx.output("scores")?.write(Batch::builder().f64("score", [0.2, 1.7]).build()?)
+    /// }
+    /// fn checks(ctx: &mut Context) -> Result<Vec<Check>> {
+    ///     let scores = ctx.input("scores")?.read_all()?;
+    ///     let column = scores.f64("score")?;
+    ///     let failing = (0..scores.num_rows()).filter(|&i| !(0.0..=1.0).contains(&column.get(i).unwrap_or(0.0)));
+    ///     Ok(vec![Check::new("scores", "probability").rows(scores.num_rows(), failing)])
+    /// }
+    /// let mut test = TestRun::new();
+    /// test.run(run)?;
+    /// assert_eq!(test.check(checks)?[0].failing_rows(), &[1]);
+    /// # Ok::<(), tessera_sdk::Error>(())
+    /// ```
+    pub fn check(
+        &mut self,
+        checks: impl FnOnce(&mut Context) -> Result<Vec<crate::Check>>,
+    ) -> Result<Vec<crate::Check>> {
+        self.state.borrow_mut().checking = true;
+        let mut ctx = Context::new(
+            self.info.clone(),
+            Box::new(MemoryBackend {
+                state: self.state.clone(),
+            }),
+        );
+        let results = checks(&mut ctx);
+        self.state.borrow_mut().checking = false;
+        results
+    }
+
     /// Everything written to an output port.
     ///
     /// ```
@@ -135,10 +173,15 @@ struct MemoryBackend {
 impl Backend for MemoryBackend {
     fn open_input(&mut self, port: &str, columns: Option<&[&str]>) -> Result<Box<dyn InputStream>> {
         let state = self.state.borrow();
-        let batch = state
-            .inputs
-            .get(port)
-            .ok_or_else(|| Error::not_found(format!("no input port `{port}` in this test run")))?;
+        let staged = if state.checking {
+            state.outputs.get(port)
+        } else {
+            None
+        };
+        let batch =
+            state.inputs.get(port).or(staged).ok_or_else(|| {
+                Error::not_found(format!("no input port `{port}` in this test run"))
+            })?;
         let batch = match columns {
             None => batch.clone(),
             Some(names) => Batch::new(
@@ -164,6 +207,11 @@ impl Backend for MemoryBackend {
     }
 
     fn open_output(&mut self, port: &str) -> Result<Box<dyn OutputStream>> {
+        if self.state.borrow().checking {
+            return Err(Error::Denied(format!(
+                "output `{port}` cannot be written while checking: checks read what `run` wrote (open it with `ctx.input`)"
+            )));
+        }
         Ok(Box::new(MemoryOutput {
             port: port.to_string(),
             state: self.state.clone(),

@@ -1,4 +1,4 @@
-//! A product function with the wrong signature is a compile error that says what is expected.
+//! A product or check function with the wrong signature, or an unknown attribute argument, is a compile error that says what is expected.
 
 #[test]
 fn wrong_signatures_fail_to_compile_with_a_clear_message() {
@@ -8,4 +8,7 @@ fn wrong_signatures_fail_to_compile_with_a_clear_message() {
     cases.compile_fail("tests/ui/async_run.rs");
     cases.compile_fail("tests/ui/no_return.rs");
     cases.compile_fail("tests/ui/wrong_return.rs");
+    cases.pass("tests/ui/good_checks.rs");
+    cases.compile_fail("tests/ui/unknown_argument.rs");
+    cases.compile_fail("tests/ui/checks_wrong_return.rs");
 }

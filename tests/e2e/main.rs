@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod custom_checks;
 mod flow;
 mod products;
 mod quality;

@@ -136,7 +136,8 @@ pub fn run_product(product: &Product, request: &LocalRun) -> Result<LocalResult>
         partials.push((port.name.clone(), partial, port.schema.columns.len()));
     }
     let run_id = format!("local-{}", std::process::id());
-    let mut run = RunRequest::new(run_id, tessera_store::now_us());
+    let started_at = tessera_store::now_us();
+    let mut run = RunRequest::new(run_id.clone(), started_at);
     run.inputs = sources;
     run.outputs = sinks;
     let outcome = product.run_blocking(run);
@@ -167,8 +168,56 @@ pub fn run_product(product: &Product, request: &LocalRun) -> Result<LocalResult>
             .filter_map(|(port, handle)| handle.take().map(|s| (port, s)))
             .collect();
         check_outputs(product, request.format, &mut result)?;
+        if product.has_custom_checks() {
+            custom_checks(
+                product,
+                request,
+                RunRequest::new(run_id, started_at),
+                &mut result,
+            )?;
+        }
     }
     Ok(result)
+}
+
+/// Calls the product's custom checks on the files the run wrote (and its inputs). A check that
+/// errs or traps turns the run into a failure with the reason.
+fn custom_checks(
+    product: &Product,
+    request: &LocalRun,
+    mut check: RunRequest,
+    result: &mut LocalResult,
+) -> Result<()> {
+    let manifest = product.manifest();
+    check.inputs = open_inputs(product, &request.inputs)?;
+    let output_file = |port: &str| {
+        let file = result
+            .files
+            .iter()
+            .find(|(p, _, _)| p == port)
+            .and_then(|(_, f, _)| f.clone());
+        let schema = manifest.output(port).map(|o| &o.schema);
+        match (file, schema) {
+            (Some(file), Some(schema)) => FileSource::open(&file, request.format, schema)
+                .map(|s| Box::new(s) as Box<dyn BatchSource>)
+                .map_err(|e| format!("{}: {e}", file.display())),
+            _ => Err(format!("output `{port}` has no file")),
+        }
+    };
+    for output in &manifest.outputs {
+        let source = output_file(&output.name).map_err(|e| anyhow::anyhow!(e))?;
+        check.inputs.insert(output.name.clone(), source);
+    }
+    let outcome = product.check_blocking(check);
+    result.outcome.log.extend(outcome.log);
+    if let tessera_runtime::RunStatus::Failed { .. } = outcome.status {
+        result.outcome.status = outcome.status;
+        return Ok(());
+    }
+    let custom = tessera_server::quality::custom_results(outcome.checks, output_file)
+        .map_err(|e| anyhow::anyhow!("reading the failing rows of the custom checks: {e}"))?;
+    result.checks.extend(custom);
+    Ok(())
 }
 
 /// Evaluates the output ports' checks on the files the run wrote. `relationships` to another

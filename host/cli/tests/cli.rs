@@ -598,3 +598,45 @@ fn queued_and_running_work_survives_a_sigkill() {
         "{stderr}"
     );
 }
+
+#[test]
+fn run_reports_custom_checks_and_fails_on_a_check_that_traps() {
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = workspace().join("tests/fixtures/hostile");
+    let run = |mode: &str| {
+        let control = dir.path().join(format!("{mode}.csv"));
+        std::fs::write(&control, format!("mode\n{mode}\n")).unwrap();
+        let output = tessera(&[
+            "run",
+            hostile.to_str().unwrap(),
+            "-i",
+            &format!("control={}", control.display()),
+            "--out",
+            dir.path().join(mode).to_str().unwrap(),
+        ]);
+        let (stdout, stderr) = text(&output);
+        (output.status.success(), stdout, stderr)
+    };
+
+    let (ok, stdout, stderr) = run("check-fail");
+    assert!(!ok, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("✓ result outcome-is-written [error]: all 1 rows passed"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("✗ result planted-failure [error]: the planted failure, on row 0"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(r#"row 1: {"mode":"check-fail","outcome":"fine"}"#),
+        "{stdout}"
+    );
+
+    let (ok, stdout, stderr) = run("check-panic");
+    assert!(!ok, "{stdout}\n{stderr}");
+    assert!(
+        format!("{stdout}{stderr}").contains("planted panic in hostile's checks"),
+        "{stdout}\n{stderr}"
+    );
+}

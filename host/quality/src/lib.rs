@@ -20,7 +20,7 @@ pub mod stats;
 mod values;
 
 pub use checks::{CheckEnv, PortChecks, check_source, reference_key};
-pub use result::{CheckResult, FailingRow, SAMPLE_ROWS, blocking};
+pub use result::{CheckResult, FailingRow, SAMPLE_ROWS, blocking, sample_rows};
 pub use sink::{StatsHandle, StatsSink};
 pub use stats::{ColumnStats, PortStats, StatsBuilder};
 pub use values::{numbers, texts};

@@ -21,6 +21,7 @@
 mod bindings;
 mod cache;
 mod capture;
+mod check;
 mod convert;
 mod cpu;
 mod determinism;
@@ -45,9 +46,12 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 pub use determinism::seed_from_run_id;
-pub use outcome::{FailureKind, LogLevel, LogLine, PortSummary, RunOutcome, RunStatus};
+pub use outcome::{
+    CheckOutcome, CustomCheck, FailureKind, LogLevel, LogLine, PortSummary, RunOutcome, RunStatus,
+};
 
 use crate::bindings::ProductPre;
+use crate::bindings::checked::ProductWithChecksPre;
 use crate::cache::CodeCache;
 use crate::state::RunState;
 
@@ -276,9 +280,22 @@ impl Runtime {
                 "the component does not match the tessera:product/product world: {e:#}"
             ))
         })?;
+        // A product that exports `check` has custom checks; its signature is checked here.
+        let checks_pre = if interface.exports.iter().any(|e| e == "check") {
+            Some(
+                ProductWithChecksPre::new(pre.instance_pre().clone()).map_err(|e| {
+                    LoadError::Invalid(format!(
+                        "the component exports `check`, but not as the tessera:product/product-with-checks world defines it: {e:#}"
+                    ))
+                })?,
+            )
+        } else {
+            None
+        };
         Ok(Product {
             inner: Arc::new(ProductInner {
                 pre,
+                checks_pre,
                 component,
                 manifest: Arc::new(manifest),
                 interface,
@@ -302,6 +319,29 @@ impl Runtime {
         result
             .unwrap_or_else(|e| run::host_failure(run_id, format!("the run's thread failed: {e}")))
     }
+
+    /// Calls the product's custom checks (see [`Product::check_blocking`]) on a blocking
+    /// thread, once a run slot is free.
+    pub async fn check(&self, product: &Product, request: RunRequest) -> CheckOutcome {
+        let permit = self.inner.slots.clone().acquire_owned().await;
+        let product = product.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            product.check_blocking(request)
+        })
+        .await;
+        result.unwrap_or_else(|e| CheckOutcome {
+            status: RunStatus::Failed {
+                kind: FailureKind::Host,
+                reason: format!("the checking thread failed: {e}"),
+            },
+            checks: Vec::new(),
+            duration: Duration::ZERO,
+            cpu_time: None,
+            peak_memory: 0,
+            log: Vec::new(),
+        })
+    }
 }
 
 /// A validated, compiled product version, ready to run many times.
@@ -312,6 +352,7 @@ pub struct Product {
 
 struct ProductInner {
     pre: ProductPre<RunState>,
+    checks_pre: Option<ProductWithChecksPre<RunState>>,
     component: Component,
     manifest: Arc<Manifest>,
     interface: Interface,
@@ -338,6 +379,21 @@ impl Product {
     /// Runs the product on the current thread (which it blocks until the run ends).
     pub fn run_blocking(&self, request: RunRequest) -> RunOutcome {
         run::execute(self, request)
+    }
+
+    /// Whether the component exports custom checks (`check`, from the
+    /// `tessera:product/product-with-checks` world).
+    pub fn has_custom_checks(&self) -> bool {
+        self.inner.checks_pre.is_some()
+    }
+
+    /// Calls the product's `check` export in a fresh instance, on the current thread. The
+    /// request's inputs hold the declared inputs (as the run read them) and, under each output
+    /// port's name, the rows the run staged there; its outputs are ignored. Give it the run's
+    /// id, start time and seed, so checks see the same clock and random numbers. A product
+    /// without custom checks reports none.
+    pub fn check_blocking(&self, request: RunRequest) -> CheckOutcome {
+        check::execute(self, request)
     }
 
     /// Measures how long it takes to get from nothing to an instance ready to call `run`:

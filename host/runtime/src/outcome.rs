@@ -158,3 +158,43 @@ impl RunOutcome {
         }
     }
 }
+
+/// One custom check's result, as the product's `check` export reported it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomCheck {
+    /// The output port it tests.
+    pub port: String,
+    /// The check's name, unique per port.
+    pub name: String,
+    /// `error` (a failure blocks publication) or `warn`.
+    pub severity: String,
+    /// Whether it passed.
+    pub passed: bool,
+    /// Rows looked at.
+    pub evaluated: u64,
+    /// Rows that failed.
+    pub failed: u64,
+    /// Some failing rows, as indices in the port (from 0).
+    pub failing_rows: Vec<u64>,
+    /// What was found, in words.
+    pub message: String,
+}
+
+/// What a call of the product's `check` export reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckOutcome {
+    /// `Succeeded` when `check` returned results (passed or not); `Failed` when it returned an
+    /// error, trapped, ran out of time or memory, or reported malformed results.
+    pub status: RunStatus,
+    /// The results, in the order reported (empty unless `status` is `Succeeded`).
+    pub checks: Vec<CustomCheck>,
+    /// Wall time, instantiation included.
+    pub duration: Duration,
+    /// CPU time of the checking thread, where the platform reports it.
+    #[serde(default)]
+    pub cpu_time: Option<Duration>,
+    /// Largest linear memory size reached, in bytes.
+    pub peak_memory: u64,
+    /// Captured log of the check call.
+    pub log: Vec<LogLine>,
+}

@@ -34,17 +34,20 @@ pub(crate) fn host_failure(run_id: String, reason: String) -> RunOutcome {
     }
 }
 
-struct Pipes {
+pub(crate) struct Pipes {
     stdout: CapturedOutput,
     stderr: CapturedOutput,
 }
 
-fn new_store(
+/// A fresh store for one call into the product: its limits, deterministic WASI, captured
+/// standard output and error, and the ports it may open. `checking` marks a call of `check`.
+pub(crate) fn new_store(
     product: &Product,
     run_id: &str,
     logical: (i64, u64),
     inputs: HashMap<String, Option<Box<dyn tessera_core::io::BatchSource>>>,
     outputs: HashMap<String, OutputPort>,
+    checking: bool,
 ) -> (Store<RunState>, Pipes) {
     let runtime = &product.inner.runtime;
     let manifest = product.inner.manifest.clone();
@@ -74,6 +77,7 @@ fn new_store(
         violation: None,
         host_fault: None,
         input_fault: None,
+        checking,
         started: Instant::now(),
     };
     let mut store = Store::new(&runtime.engine, state);
@@ -125,7 +129,14 @@ pub(crate) fn execute(product: &Product, request: RunRequest) -> RunOutcome {
         );
     }
     let inputs = inputs.into_iter().map(|(k, v)| (k, Some(v))).collect();
-    let (mut store, pipes) = new_store(product, &run_id, (started_at_us, seed), inputs, ports);
+    let (mut store, pipes) = new_store(
+        product,
+        &run_id,
+        (started_at_us, seed),
+        inputs,
+        ports,
+        false,
+    );
 
     let info = RunInfo {
         run_id: run_id.clone(),
@@ -148,32 +159,7 @@ pub(crate) fn execute(product: &Product, request: RunRequest) -> RunOutcome {
     let duration = began.elapsed();
 
     let mut state = store.into_data();
-    let mut log = std::mem::take(&mut state.log);
-    let (stderr, stderr_dropped) = pipes.stderr.contents();
-    let (stdout, stdout_dropped) = pipes.stdout.contents();
-    let stderr = String::from_utf8_lossy(&stderr).into_owned();
-    let stdout = String::from_utf8_lossy(&stdout).into_owned();
-    let at_ms = duration.as_millis() as u64;
-    for (level, text, dropped) in [
-        (LogLevel::Stdout, &stdout, stdout_dropped),
-        (LogLevel::Stderr, &stderr, stderr_dropped),
-    ] {
-        log.extend(text.lines().map(|l| LogLine {
-            level,
-            message: l.to_string(),
-            at_ms,
-        }));
-        if dropped > 0 {
-            log.push(LogLine {
-                level,
-                message: format!(
-                    "[{dropped} more bytes of {} were dropped past the capture limit]",
-                    level.name()
-                ),
-                at_ms,
-            });
-        }
-    }
+    let (log, stderr) = collect_log(&mut state, &pipes, duration);
 
     let mut status = match result {
         _ if state.input_fault.is_some() => RunStatus::Failed {
@@ -246,7 +232,43 @@ pub(crate) fn execute(product: &Product, request: RunRequest) -> RunOutcome {
     }
 }
 
-fn describe(e: &WitError) -> String {
+/// The call's log: its `log` lines, then what it printed to standard output and error (with a
+/// note where the capture limit cut them). Also returns standard error, to explain panics.
+pub(crate) fn collect_log(
+    state: &mut RunState,
+    pipes: &Pipes,
+    duration: Duration,
+) -> (Vec<LogLine>, String) {
+    let mut log = std::mem::take(&mut state.log);
+    let (stderr, stderr_dropped) = pipes.stderr.contents();
+    let (stdout, stdout_dropped) = pipes.stdout.contents();
+    let stderr = String::from_utf8_lossy(&stderr).into_owned();
+    let stdout = String::from_utf8_lossy(&stdout).into_owned();
+    let at_ms = duration.as_millis() as u64;
+    for (level, text, dropped) in [
+        (LogLevel::Stdout, &stdout, stdout_dropped),
+        (LogLevel::Stderr, &stderr, stderr_dropped),
+    ] {
+        log.extend(text.lines().map(|l| LogLine {
+            level,
+            message: l.to_string(),
+            at_ms,
+        }));
+        if dropped > 0 {
+            log.push(LogLine {
+                level,
+                message: format!(
+                    "[{dropped} more bytes of {} were dropped past the capture limit]",
+                    level.name()
+                ),
+                at_ms,
+            });
+        }
+    }
+    (log, stderr)
+}
+
+pub(crate) fn describe(e: &WitError) -> String {
     match e {
         WitError::NotFound(m) => format!("not found: {m}"),
         WitError::Invalid(m) => format!("invalid: {m}"),
@@ -257,7 +279,7 @@ fn describe(e: &WitError) -> String {
     }
 }
 
-fn classify(
+pub(crate) fn classify(
     error: &wasmtime::Error,
     state: &RunState,
     stderr: &str,
@@ -320,7 +342,14 @@ pub(crate) fn measure_start(
     with_instance_pre: bool,
 ) -> Result<Duration, String> {
     let began = Instant::now();
-    let (mut store, _pipes) = new_store(product, "measure", (0, 0), HashMap::new(), HashMap::new());
+    let (mut store, _pipes) = new_store(
+        product,
+        "measure",
+        (0, 0),
+        HashMap::new(),
+        HashMap::new(),
+        false,
+    );
     if with_instance_pre {
         product
             .inner

@@ -41,6 +41,8 @@ pub(crate) struct RunState {
     pub host_fault: Option<String>,
     /// The first input that could not be read; fails the run.
     pub input_fault: Option<String>,
+    /// The store runs the product's `check` export: output ports read as inputs, none written.
+    pub checking: bool,
     pub started: Instant,
 }
 

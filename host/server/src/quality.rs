@@ -132,3 +132,36 @@ fn values(mut source: Box<dyn BatchSource>, field: &str) -> Result<HashSet<Strin
     }
     Ok(found)
 }
+
+/// A product's custom check results as [`CheckResult`]s, with the values of the first failing
+/// rows read from `read` (the port's staged data).
+pub fn custom_results(
+    checks: Vec<tessera_runtime::CustomCheck>,
+    mut read: impl FnMut(&str) -> Result<Box<dyn BatchSource>, String>,
+) -> Result<Vec<CheckResult>, String> {
+    let mut results = Vec::with_capacity(checks.len());
+    for check in checks {
+        let sample = if check.failing_rows.is_empty() {
+            Vec::new()
+        } else {
+            let mut source = read(&check.port)?;
+            tessera_quality::sample_rows(source.as_mut(), &check.failing_rows)
+                .map_err(|e| e.to_string())?
+        };
+        results.push(CheckResult {
+            port: check.port,
+            check: check.name,
+            kind: "custom".to_string(),
+            severity: check.severity,
+            passed: check.passed,
+            evaluated: check.evaluated,
+            failed: check.failed,
+            mostly: None,
+            observed: None,
+            message: check.message,
+            description: String::new(),
+            sample,
+        });
+    }
+    Ok(results)
+}

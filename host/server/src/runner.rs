@@ -176,6 +176,15 @@ async fn run_and_finish(
     let (request, notes, stats) =
         wire(state, product, record, logical).map_err(|r| ("input-data".to_string(), r))?;
     record.log.extend(notes);
+    // Custom checks read the same input versions: open them now, so a version that retention
+    // drops while the run goes on stays readable through these handles.
+    let check_inputs = if product.has_custom_checks() && record.replay.is_none() {
+        let (inputs, _) = open_inputs(state, product.manifest(), record)
+            .map_err(|r| ("input-data".to_string(), r))?;
+        Some(inputs)
+    } else {
+        None
+    };
     let outcome = state.runtime().run(product, request).await;
     record.peak_memory = outcome.peak_memory;
     record.cpu_ms = outcome
@@ -200,6 +209,10 @@ async fn run_and_finish(
     }
     record.checks = quality::check_outputs(state, product.manifest(), &record.id)
         .map_err(|e| ("host".to_string(), format!("the checks could not run: {e}")))?;
+    if let Some(inputs) = check_inputs {
+        let custom = custom_checks(state, product, record, logical, inputs).await?;
+        record.checks.extend(custom);
+    }
     if tessera_quality::blocking(&record.checks) {
         let failed: Vec<String> = record
             .checks
@@ -219,6 +232,55 @@ async fn run_and_finish(
         .filter_map(|(port, handle)| handle.take().map(|s| (port, s)))
         .collect();
     publish(state, product.manifest(), record, &outcome, stats).map(|()| Ending::Published)
+}
+
+/// Calls the product's `check` export on what the run staged and on `inputs` (the pinned
+/// inputs, opened before the run), with the run's logical clock and seed. A check that errs or
+/// traps fails the run.
+async fn custom_checks(
+    state: &AppState,
+    product: &Product,
+    record: &mut RunRecord,
+    logical: &LogicalRun,
+    inputs: Vec<(String, Box<dyn BatchSource>)>,
+) -> Result<Vec<tessera_quality::CheckResult>, (String, String)> {
+    let host = |e: String| ("host".to_string(), e);
+    let manifest = product.manifest();
+    let store = state.store();
+    let mut request = RunRequest::new(logical.run_id.clone(), logical.clock_us).seed(logical.seed);
+    for (name, source) in inputs {
+        request = request.input(name, source);
+    }
+    for output in &manifest.outputs {
+        let staged = store
+            .read_staged(&record.id, &output.name)
+            .map_err(|e| host(e.to_string()))?;
+        request = request.input(output.name.clone(), staged);
+    }
+    let outcome = state.runtime().check(product, request).await;
+    record.peak_memory = record.peak_memory.max(outcome.peak_memory);
+    if let Some(cpu) = outcome.cpu_time {
+        let ms = u64::try_from(cpu.as_millis()).unwrap_or(u64::MAX);
+        record.cpu_ms = Some(record.cpu_ms.unwrap_or(0).saturating_add(ms));
+    }
+    record.log.extend(outcome.log.iter().map(|line| RunLogLine {
+        level: line.level.name().to_string(),
+        message: line.message.clone(),
+        at_ms: line.at_ms,
+    }));
+    if let RunStatus::Failed { kind, reason } = outcome.status {
+        return Err((kind.name().to_string(), reason));
+    }
+    quality::custom_results(outcome.checks, |port| {
+        store
+            .read_staged(&record.id, port)
+            .map_err(|e| e.to_string())
+    })
+    .map_err(|e| {
+        host(format!(
+            "the custom checks' failing rows could not be read: {e}"
+        ))
+    })
 }
 
 /// Checks the quota, publishes the staged outputs with the run's lineage, then applies the
@@ -376,6 +438,39 @@ fn wire(
     let manifest = product.manifest();
     let store = state.store();
     let mut request = RunRequest::new(logical.run_id.clone(), logical.clock_us).seed(logical.seed);
+    let (inputs, notes) = open_inputs(state, manifest, record)?;
+    for (name, source) in inputs {
+        request = request.input(name, source);
+    }
+    let mut handles = StatsHandles::new();
+    for output in &manifest.outputs {
+        let schema = output.schema.to_arrow();
+        let sink = store
+            .stage(&record.product, &record.id, &output.name, schema.clone())
+            .map_err(|e| format!("cannot stage output `{}`: {e}", output.name))?;
+        let sink: Box<dyn tessera_core::io::BatchSink> = if record.replay.is_some() {
+            sink
+        } else {
+            let (sink, handle) = tessera_quality::StatsSink::wrap(sink, &schema);
+            handles.insert(output.name.clone(), handle);
+            Box::new(sink)
+        };
+        request = request.output(output.name.clone(), sink);
+    }
+    Ok((request, notes, handles))
+}
+
+/// Every declared input at the version pinned in `record`, with a note for each ingest port
+/// that has no data yet (read as empty).
+type OpenedInputs = (Vec<(String, Box<dyn BatchSource>)>, Vec<RunLogLine>);
+
+fn open_inputs(
+    state: &AppState,
+    manifest: &Manifest,
+    record: &RunRecord,
+) -> Result<OpenedInputs, String> {
+    let store = state.store();
+    let mut sources = Vec::new();
     let mut notes = Vec::new();
     for input in &manifest.inputs {
         let pin = record.inputs.get(&input.name);
@@ -404,22 +499,7 @@ fn wire(
                 ));
             }
         };
-        request = request.input(input.name.clone(), source);
+        sources.push((input.name.clone(), source));
     }
-    let mut handles = StatsHandles::new();
-    for output in &manifest.outputs {
-        let schema = output.schema.to_arrow();
-        let sink = store
-            .stage(&record.product, &record.id, &output.name, schema.clone())
-            .map_err(|e| format!("cannot stage output `{}`: {e}", output.name))?;
-        let sink: Box<dyn tessera_core::io::BatchSink> = if record.replay.is_some() {
-            sink
-        } else {
-            let (sink, handle) = tessera_quality::StatsSink::wrap(sink, &schema);
-            handles.insert(output.name.clone(), handle);
-            Box::new(sink)
-        };
-        request = request.output(output.name.clone(), sink);
-    }
-    Ok((request, notes, handles))
+    Ok((sources, notes))
 }

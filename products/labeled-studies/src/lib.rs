@@ -4,10 +4,14 @@
 //! most annotators gave; ties go to the label with the larger summed confidence (a missing
 //! confidence counts as 0), then to the alphabetically first. `agreement` is the share of the
 //! study's annotators who gave the consensus label.
+//!
+//! Besides the declarative checks in `product.toml`, two checks in code run on every run's
+//! outputs before they publish ([`checks`]): a malignant consensus should rest on at least two
+//! annotators (a warning), and `label_counts` must add up to the rows of `consensus` (an error).
 
 use std::collections::BTreeMap;
 
-use tessera_sdk::{Batch, Context, Result};
+use tessera_sdk::{Batch, Check, Context, Result};
 
 /// One annotation as read from the input.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,7 +95,7 @@ pub fn label_counts(consensus: &[Consensus]) -> BTreeMap<String, i64> {
     counts
 }
 
-#[tessera_sdk::product]
+#[tessera_sdk::product(checks = checks)]
 fn run(ctx: &mut Context) -> Result<()> {
     let input = ctx.input("annotations")?.read_all()?;
     let (studies, annotators, labels) = (
@@ -133,6 +137,27 @@ fn run(ctx: &mut Context) -> Result<()> {
             .i64("studies", counts.values().copied())
             .build()?,
     )
+}
+
+/// The checks that need code, on what `run` staged.
+pub fn checks(ctx: &mut Context) -> Result<Vec<Check>> {
+    let consensus = ctx.input("consensus")?.read_all()?;
+    let (labels, annotators) = (consensus.text("label")?, consensus.i64("annotators")?);
+    let thin = (0..consensus.num_rows())
+        .filter(|&row| labels.get(row) == Some("malignant") && annotators.get(row) < Some(2));
+    let malignant = Check::new("consensus", "malignant-needs-two-annotators")
+        .warn()
+        .rows(consensus.num_rows(), thin);
+
+    let counts = ctx.input("label_counts")?.read_all()?;
+    let counted: i64 = counts.i64("studies")?.iter().flatten().sum();
+    let add_up = Check::new("label_counts", "counts-add-up-to-consensus")
+        .passed(counted == consensus.num_rows() as i64)
+        .message(format!(
+            "label_counts counts {counted} studies; consensus has {} rows",
+            consensus.num_rows()
+        ));
+    Ok(vec![malignant, add_up])
 }
 
 #[cfg(test)]
@@ -235,5 +260,38 @@ mod tests {
             &[1, 1]
         );
         assert_eq!(test.gauge("unanimous_share"), Some(1.0));
+
+        // s2's malignant consensus rests on one annotator: a warning, on row index 1.
+        let checks = test.check(checks).unwrap();
+        let malignant = &checks[0];
+        assert_eq!(
+            (malignant.is_passed(), malignant.failing_rows()),
+            (false, &[1][..])
+        );
+        assert_eq!(malignant.severity(), tessera_sdk::Severity::Warn);
+        assert!(checks[1].is_passed(), "{}", checks[1].message_text());
+    }
+
+    #[test]
+    fn counts_that_do_not_add_up_fail_the_check() {
+        let mut test = tessera_sdk::testing::TestRun::new();
+        test.run(|ctx| {
+            ctx.output("consensus")?.write(
+                Batch::builder()
+                    .text("label", ["benign"])
+                    .i64("annotators", [3])
+                    .build()?,
+            )?;
+            ctx.output("label_counts")?
+                .write(Batch::builder().i64("studies", [2]).build()?)
+        })
+        .unwrap();
+        let checks = test.check(checks).unwrap();
+        assert!(checks[0].is_passed());
+        assert!(!checks[1].is_passed());
+        assert_eq!(
+            checks[1].message_text(),
+            "label_counts counts 2 studies; consensus has 1 rows"
+        );
     }
 }

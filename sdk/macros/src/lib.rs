@@ -1,5 +1,6 @@
 //! The `#[tessera_sdk::product]` attribute: turns `fn run(ctx: &mut Context) -> Result<()>`
-//! into the component's exported `run`, and rejects any other signature with a clear error.
+//! into the component's exported `run` (and an optional `checks = NAME` function into its
+//! `check` export), and rejects any other signature with a clear error.
 
 use proc_macro::TokenStream;
 use quote::{quote, quote_spanned};
@@ -9,15 +10,18 @@ use syn::{FnArg, ItemFn, ReturnType, Type, parse_macro_input};
 const EXPECTED: &str =
     "a Tessera product is `fn run(ctx: &mut tessera_sdk::Context) -> tessera_sdk::Result<()>`";
 
-/// Exports a function as the product's `run`; see the `tessera_sdk` docs.
+/// Exports a function as the product's `run` (and, with `checks = NAME`, a function as its
+/// custom checks); see the `tessera_sdk` docs.
 #[proc_macro_attribute]
 pub fn product(args: TokenStream, item: TokenStream) -> TokenStream {
-    if !args.is_empty() {
-        let args = proc_macro2::TokenStream::from(args);
-        return syn::Error::new(args.span(), "#[tessera_sdk::product] takes no arguments")
-            .to_compile_error()
-            .into();
-    }
+    let checks = match parse_checks(proc_macro2::TokenStream::from(args)) {
+        Ok(checks) => checks,
+        Err(e) => {
+            let error = e.to_compile_error();
+            let item = proc_macro2::TokenStream::from(item);
+            return quote! { #error #item }.into();
+        }
+    };
     let function = parse_macro_input!(item as ItemFn);
     if let Err(e) = check_signature(&function) {
         // Keep the function, so the only error is ours (no cascade of unused-import warnings).
@@ -28,6 +32,14 @@ pub fn product(args: TokenStream, item: TokenStream) -> TokenStream {
     let output = &function.sig.output;
     let typed = quote_spanned! {output.span()=>
         let product: fn(&mut ::tessera_sdk::Context) -> ::tessera_sdk::Result<()> = #name;
+    };
+    let typed_checks = match &checks {
+        Some(path) => quote_spanned! {path.span()=>
+            let checks: fn(&mut ::tessera_sdk::Context) -> ::tessera_sdk::Result<::std::vec::Vec<::tessera_sdk::Check>> = #path;
+        },
+        None => quote! {
+            let checks: fn(&mut ::tessera_sdk::Context) -> ::tessera_sdk::Result<::std::vec::Vec<::tessera_sdk::Check>> = ::tessera_sdk::__private::no_checks;
+        },
     };
     quote! {
         #function
@@ -42,6 +54,16 @@ pub fn product(args: TokenStream, item: TokenStream) -> TokenStream {
                     #typed
                     ::tessera_sdk::__private::run(info, product)
                 }
+
+                fn check(
+                    info: ::tessera_sdk::__private::WitRunInfo,
+                ) -> ::core::result::Result<
+                    ::std::vec::Vec<::tessera_sdk::__private::WitCheckResult>,
+                    ::tessera_sdk::__private::WitError,
+                > {
+                    #typed_checks
+                    ::tessera_sdk::__private::check(info, checks)
+                }
             }
             ::tessera_sdk::__private::export!(TesseraProduct with_types_in ::tessera_sdk::__private::bindings);
         };
@@ -52,10 +74,39 @@ pub fn product(args: TokenStream, item: TokenStream) -> TokenStream {
             fn tessera_product_signature() {
                 #typed
                 let _ = ::tessera_sdk::__private::native(product);
+                #typed_checks
+                let _ = ::tessera_sdk::__private::native_checks(checks);
             }
         };
     }
     .into()
+}
+
+/// The attribute's arguments: nothing, or `checks = PATH`.
+fn parse_checks(args: proc_macro2::TokenStream) -> syn::Result<Option<syn::Path>> {
+    if args.is_empty() {
+        return Ok(None);
+    }
+    let span = args.span();
+    let pair: syn::MetaNameValue = syn::parse2(args).map_err(|_| {
+        syn::Error::new(
+            span,
+            "#[tessera_sdk::product] takes nothing or `checks = FUNCTION`, e.g. #[tessera_sdk::product(checks = checks)]",
+        )
+    })?;
+    if !pair.path.is_ident("checks") {
+        return Err(syn::Error::new(
+            pair.path.span(),
+            "unknown argument; #[tessera_sdk::product] takes `checks = FUNCTION`",
+        ));
+    }
+    match pair.value {
+        syn::Expr::Path(p) => Ok(Some(p.path)),
+        other => Err(syn::Error::new(
+            other.span(),
+            "`checks` names a function: `fn NAME(ctx: &mut Context) -> Result<Vec<Check>>`",
+        )),
+    }
 }
 
 fn check_signature(function: &ItemFn) -> syn::Result<()> {

@@ -40,20 +40,37 @@ impl Host for RunState {
         port: String,
         columns: Option<Vec<String>>,
     ) -> wasmtime::Result<Result<Resource<ReaderHandle>, Error>> {
-        if self.manifest.input(&port).is_none() {
+        // While checking, an output port's name opens the rows `run` staged on it.
+        let readable = self.manifest.input(&port).is_some()
+            || (self.checking && self.manifest.output(&port).is_some());
+        if !readable {
             let declared: Vec<&str> = self
                 .manifest
                 .inputs
                 .iter()
                 .map(|p| p.name.as_str())
                 .collect();
+            let declared = if declared.is_empty() {
+                "none".to_string()
+            } else {
+                declared.join(", ")
+            };
+            let outputs = if self.checking {
+                let names: Vec<&str> = self
+                    .manifest
+                    .outputs
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect();
+                format!(
+                    "; output ports readable while checking: {}",
+                    names.join(", ")
+                )
+            } else {
+                String::new()
+            };
             return Ok(Err(denied(format!(
-                "input `{port}` is not declared in product.toml (declared inputs: {})",
-                if declared.is_empty() {
-                    "none".to_string()
-                } else {
-                    declared.join(", ")
-                }
+                "input `{port}` is not declared in product.toml (declared inputs: {declared}{outputs})"
             ))));
         }
         let Some(slot) = self.inputs.get_mut(&port) else {

@@ -29,6 +29,11 @@ fn wit_type(t: tessera_core::schema::DataType) -> DataType {
 
 impl Host for RunState {
     fn open(&mut self, port: String) -> wasmtime::Result<Result<Resource<WriterHandle>, Error>> {
+        if self.checking {
+            return Ok(Err(denied(format!(
+                "output `{port}` cannot be written while checking: checks read what `run` staged (open it with `inputs.open`)"
+            ))));
+        }
         if !self.outputs.contains_key(&port) {
             let declared: Vec<&str> = self
                 .manifest
