@@ -1,0 +1,258 @@
+//! The host's one GPU: finding an adapter, opening a device on it, taking turns on its queue
+//! (fair, first come first served, across concurrent runs), waiting with a deadline, and opening
+//! a fresh device when the old one is lost or still busy past a run's deadline.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::{FairMutex, Mutex};
+
+use crate::error::GpuError;
+
+/// What the host's adapter is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdapterInfo {
+    /// The adapter's name, e.g. `NVIDIA H100 80GB HBM3` or `llvmpipe (LLVM 19.1.7, 256 bits)`.
+    pub name: String,
+    /// The graphics API wgpu drives it through (`vulkan`).
+    pub backend: String,
+    /// `discrete`, `integrated`, `virtual`, `cpu` or `other`.
+    pub device_type: String,
+    /// The driver and its version.
+    pub driver: String,
+    /// The largest buffer the device allows, in bytes.
+    pub max_buffer_bytes: u64,
+    /// The most workgroups per dimension of one dispatch.
+    pub max_workgroups_per_dimension: u32,
+    /// The most invocations in one workgroup.
+    pub max_invocations_per_workgroup: u32,
+}
+
+/// An open device and its queue, with the pipelines compiled on it.
+pub(crate) struct DeviceState {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub limits: wgpu::Limits,
+    /// Built-in pipelines by kernel name, compiled on first use.
+    pub builtins: Mutex<HashMap<&'static str, wgpu::ComputePipeline>>,
+    /// Product kernels by content hash.
+    pub kernels: Mutex<HashMap<u128, wgpu::ComputePipeline>>,
+    /// Set when the device is lost or a submission outlived a deadline: open a new one.
+    pub retired: Arc<AtomicBool>,
+    /// One submission (and its wait) at a time, in arrival order.
+    pub turn: FairMutex<()>,
+}
+
+impl DeviceState {
+    /// Submits `commands` and waits for them, at most until `deadline`; returns the wall time
+    /// from submission to completion.
+    pub fn submit_and_wait(
+        &self,
+        commands: wgpu::CommandBuffer,
+        deadline: Instant,
+    ) -> Result<Duration, GpuError> {
+        let _turn = self.turn.lock();
+        let began = Instant::now();
+        let index = self.queue.submit([commands]);
+        let timeout = deadline.saturating_duration_since(began);
+        match self.device.poll(wgpu::PollType::Wait {
+            submission_index: Some(index),
+            timeout: Some(timeout),
+        }) {
+            Ok(_) => Ok(began.elapsed()),
+            Err(wgpu::PollError::Timeout) => {
+                // The device may stay busy with this work: later runs get a fresh device.
+                self.retired.store(true, Ordering::Relaxed);
+                Err(GpuError::Timeout(format!(
+                    "the GPU was still working when the run's deadline passed ({:.1} s of GPU work waited for)",
+                    began.elapsed().as_secs_f64()
+                )))
+            }
+            Err(e) => {
+                self.retired.store(true, Ordering::Relaxed);
+                Err(GpuError::Gpu(format!("the GPU failed: {e}")))
+            }
+        }
+    }
+}
+
+/// How the host looks for a GPU.
+#[derive(Debug, Clone)]
+pub struct GpuConfig {
+    /// Do not look for an adapter: every product gets the CPU path (or, if it requires a GPU,
+    /// fails).
+    pub disabled: bool,
+    /// Prefer the adapter whose name contains this text.
+    pub adapter: Option<String>,
+    /// Loop iterations one invocation of one function of a product kernel may run before the
+    /// host stops it (see [`crate::Kernel`]).
+    pub max_loop_iterations: u32,
+}
+
+impl Default for GpuConfig {
+    fn default() -> Self {
+        GpuConfig {
+            disabled: false,
+            adapter: None,
+            max_loop_iterations: 1 << 24,
+        }
+    }
+}
+
+/// The host's GPU, shared by every run: an adapter (if one was found) and the device open on
+/// it. Cheap to clone.
+#[derive(Clone)]
+pub struct GpuHost {
+    inner: Arc<HostInner>,
+}
+
+struct HostInner {
+    adapter: Option<wgpu::Adapter>,
+    info: Option<AdapterInfo>,
+    device: Mutex<Option<Arc<DeviceState>>>,
+    /// Why no adapter is in use, for messages.
+    absence: String,
+}
+
+impl GpuHost {
+    /// Looks for an adapter (Vulkan): a discrete GPU first, then integrated, virtual, and a CPU
+    /// implementation such as lavapipe last. Finding none is not an error: products that
+    /// declared `gpu = "optional"` run the built-in operations on the CPU.
+    pub fn new(config: &GpuConfig) -> GpuHost {
+        if config.disabled {
+            return GpuHost::without("the GPU is disabled in this host's configuration");
+        }
+        let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        descriptor.backends = wgpu::Backends::VULKAN;
+        let instance = wgpu::Instance::new(descriptor);
+        let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::VULKAN));
+        let rank = |a: &wgpu::Adapter| {
+            let info = a.get_info();
+            let preferred = config
+                .adapter
+                .as_ref()
+                .is_some_and(|want| info.name.to_lowercase().contains(&want.to_lowercase()));
+            let kind = match info.device_type {
+                wgpu::DeviceType::DiscreteGpu => 0,
+                wgpu::DeviceType::IntegratedGpu => 1,
+                wgpu::DeviceType::VirtualGpu => 2,
+                wgpu::DeviceType::Cpu => 3,
+                wgpu::DeviceType::Other => 4,
+            };
+            (!preferred, kind)
+        };
+        let Some(adapter) = adapters.into_iter().min_by_key(rank) else {
+            return GpuHost::without(
+                "no Vulkan adapter was found (install a GPU driver, or Mesa's lavapipe: apt-get install mesa-vulkan-drivers)",
+            );
+        };
+        let info = adapter.get_info();
+        let limits = adapter.limits();
+        let info = AdapterInfo {
+            name: info.name.clone(),
+            backend: info.backend.to_string(),
+            device_type: match info.device_type {
+                wgpu::DeviceType::DiscreteGpu => "discrete",
+                wgpu::DeviceType::IntegratedGpu => "integrated",
+                wgpu::DeviceType::VirtualGpu => "virtual",
+                wgpu::DeviceType::Cpu => "cpu",
+                wgpu::DeviceType::Other => "other",
+            }
+            .to_string(),
+            driver: format!("{} {}", info.driver, info.driver_info)
+                .trim()
+                .to_string(),
+            max_buffer_bytes: limits
+                .max_buffer_size
+                .min(u64::from(limits.max_storage_buffer_binding_size)),
+            max_workgroups_per_dimension: limits.max_compute_workgroups_per_dimension,
+            max_invocations_per_workgroup: limits.max_compute_invocations_per_workgroup,
+        };
+        tracing::info!(adapter = %info.name, kind = %info.device_type, driver = %info.driver, "GPU adapter");
+        GpuHost {
+            inner: Arc::new(HostInner {
+                adapter: Some(adapter),
+                info: Some(info),
+                device: Mutex::new(None),
+                absence: String::new(),
+            }),
+        }
+    }
+
+    /// A host with no GPU, saying why.
+    pub fn without(reason: &str) -> GpuHost {
+        GpuHost {
+            inner: Arc::new(HostInner {
+                adapter: None,
+                info: None,
+                device: Mutex::new(None),
+                absence: reason.to_string(),
+            }),
+        }
+    }
+
+    /// The adapter in use, if any.
+    pub fn adapter(&self) -> Option<&AdapterInfo> {
+        self.inner.info.as_ref()
+    }
+
+    /// Why there is no adapter (empty when there is one).
+    pub fn absence(&self) -> &str {
+        &self.inner.absence
+    }
+
+    /// The open device, opening one if there is none yet or the last one was retired.
+    pub(crate) fn device(&self) -> Result<Arc<DeviceState>, GpuError> {
+        let Some(adapter) = &self.inner.adapter else {
+            return Err(GpuError::Gpu(format!(
+                "this host has no GPU: {}",
+                self.inner.absence
+            )));
+        };
+        let mut slot = self.inner.device.lock();
+        if let Some(device) = slot.as_ref()
+            && !device.retired.load(Ordering::Relaxed)
+        {
+            return Ok(device.clone());
+        }
+        if slot.is_some() {
+            tracing::warn!(
+                "opening a fresh GPU device: the last one was lost or stayed busy past a deadline"
+            );
+        }
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("tessera"),
+            required_features: wgpu::Features::empty(),
+            required_limits: limits.clone(),
+            ..Default::default()
+        }))
+        .map_err(|e| GpuError::Gpu(format!("the GPU device could not be opened: {e}")))?;
+        let retired = Arc::new(AtomicBool::new(false));
+        {
+            let retired = retired.clone();
+            device.set_device_lost_callback(move |reason, message| {
+                tracing::error!(?reason, %message, "the GPU device was lost");
+                retired.store(true, Ordering::Relaxed);
+            });
+        }
+        // Errors are caught with error scopes where they can happen; anything else is logged
+        // rather than taking the host down.
+        device.on_uncaptured_error(Arc::new(|error: wgpu::Error| {
+            tracing::error!(%error, "uncaptured GPU error");
+        }));
+        let state = Arc::new(DeviceState {
+            device,
+            queue,
+            limits,
+            builtins: Mutex::new(HashMap::new()),
+            kernels: Mutex::new(HashMap::new()),
+            retired,
+            turn: FairMutex::new(()),
+        });
+        *slot = Some(state.clone());
+        Ok(state)
+    }
+}

@@ -1,0 +1,30 @@
+//! GPU compute lent to products.
+//!
+//! A sandboxed product cannot reach a GPU; the host lends it one through the `gpu` interface of
+//! its world. This crate is that lending, free of wasmtime:
+//!
+//! - [`GpuHost`]: the host's one adapter and device (Vulkan through wgpu), shared by every run;
+//!   submissions take turns in arrival order, each waited for within the run's deadline; a
+//!   device that is lost, or still busy when a deadline passes, is replaced for later runs.
+//! - [`Session`]: one run's use of it: typed [`Buffer`]s within `resources.gpu_memory`, product
+//!   [`Kernel`]s (WGSL validated by naga with line and column, bindings read from the shader,
+//!   loops bounded), dispatches checked against the kernel and the device's limits, the built-in
+//!   operations ([`ops`]), and the GPU time spent.
+//! - [`reference`]: the CPU reference of every built-in operation: what tests compare the GPU
+//!   with, and what runs when a product declared `gpu = "optional"` on a host without a GPU.
+
+mod buffer;
+mod device;
+mod dispatch;
+mod error;
+mod guard;
+mod kernel;
+pub mod ops;
+pub mod reference;
+mod session;
+
+pub use buffer::{Buffer, Data, Element};
+pub use device::{AdapterInfo, GpuConfig, GpuHost};
+pub use error::GpuError;
+pub use kernel::{BindingSpec, Kernel, compile};
+pub use session::{ComputePath, Session, SessionLimits};

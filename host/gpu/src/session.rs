@@ -1,0 +1,341 @@
+//! One run's use of the GPU: its buffers within the memory it declared, its kernels, its
+//! dispatches (each submitted and waited for, within the run's deadline), and the GPU time it
+//! took. On the CPU path (a product that declared `gpu = "optional"` on a host without a GPU)
+//! buffers live in host memory and the built-in operations run their CPU reference.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wgpu::util::DeviceExt;
+
+use crate::buffer::{Buffer, Data, Element, Storage};
+use crate::device::{DeviceState, GpuHost};
+use crate::error::GpuError;
+use crate::kernel::{self, Kernel};
+
+/// Which implementation a run's GPU calls used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ComputePath {
+    /// The host's GPU, through wgpu.
+    Gpu,
+    /// The CPU reference of the built-in operations (no GPU on this host).
+    Cpu,
+}
+
+impl ComputePath {
+    /// `gpu` or `cpu`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ComputePath::Gpu => "gpu",
+            ComputePath::Cpu => "cpu",
+        }
+    }
+}
+
+/// The per-run limits of a session.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionLimits {
+    /// Bytes of live buffers allowed (`resources.gpu_memory`).
+    pub memory: u64,
+    /// When the run must end: GPU waits give up then.
+    pub deadline: Instant,
+    /// Loop iterations one invocation of a product kernel may run.
+    pub max_loop_iterations: u32,
+}
+
+/// One run's GPU session.
+pub struct Session {
+    device: Option<Arc<DeviceState>>,
+    host: GpuHost,
+    limits: SessionLimits,
+    live: u64,
+    peak: u64,
+    gpu_time: Duration,
+    dispatches: u64,
+}
+
+/// Largest buffer on the CPU path: 4 GiB of values (a u32 count).
+const HOST_MAX_VALUES: u64 = u32::MAX as u64;
+
+impl Session {
+    /// A session on the host's GPU, or on the CPU path when `cpu_fallback` and the host has
+    /// none. Without a GPU and without the fallback, the error says why there is none.
+    pub fn open(
+        host: &GpuHost,
+        limits: SessionLimits,
+        cpu_fallback: bool,
+    ) -> Result<Session, GpuError> {
+        let device = match host.device() {
+            Ok(device) => Some(device),
+            Err(_) if cpu_fallback && host.adapter().is_none() => None,
+            Err(e) => return Err(e),
+        };
+        Ok(Session {
+            device,
+            host: host.clone(),
+            limits,
+            live: 0,
+            peak: 0,
+            gpu_time: Duration::ZERO,
+            dispatches: 0,
+        })
+    }
+
+    /// Which implementation this session uses.
+    pub fn path(&self) -> ComputePath {
+        if self.device.is_some() {
+            ComputePath::Gpu
+        } else {
+            ComputePath::Cpu
+        }
+    }
+
+    /// The host's GPU (the adapter), when this session uses it.
+    pub fn host(&self) -> &GpuHost {
+        &self.host
+    }
+
+    /// Time the GPU spent on this session's work: from each submission to its completion.
+    pub fn gpu_time(&self) -> Duration {
+        self.gpu_time
+    }
+
+    /// Dispatches run (built-in operations and kernels).
+    pub fn dispatches(&self) -> u64 {
+        self.dispatches
+    }
+
+    /// The most bytes of buffers live at once.
+    pub fn peak_memory(&self) -> u64 {
+        self.peak
+    }
+
+    /// Bytes of buffers live now.
+    pub fn live_memory(&self) -> u64 {
+        self.live
+    }
+
+    pub(crate) fn device(&self) -> Option<&Arc<DeviceState>> {
+        self.device.as_ref()
+    }
+
+    pub(crate) fn deadline(&self) -> Instant {
+        self.limits.deadline
+    }
+
+    /// Reserves `values` 32-bit values against the memory limit and the device's largest buffer.
+    fn reserve(&mut self, values: u64) -> Result<u32, GpuError> {
+        if values == 0 {
+            return Err(GpuError::Invalid(
+                "a buffer holds at least one value".into(),
+            ));
+        }
+        let bytes = values * 4;
+        let largest = match &self.device {
+            Some(device) => device
+                .limits
+                .max_buffer_size
+                .min(u64::from(device.limits.max_storage_buffer_binding_size)),
+            None => HOST_MAX_VALUES * 4,
+        };
+        if bytes > largest {
+            return Err(GpuError::Limit(format!(
+                "a buffer of {values} values ({bytes} bytes) is larger than the largest this device allows ({largest} bytes)"
+            )));
+        }
+        if self.live + bytes > self.limits.memory {
+            return Err(GpuError::Limit(format!(
+                "a buffer of {bytes} bytes would take the run's live GPU buffers to {} bytes, past `resources.gpu_memory` ({} bytes); drop buffers you no longer need or raise the limit",
+                self.live + bytes,
+                self.limits.memory
+            )));
+        }
+        self.live += bytes;
+        self.peak = self.peak.max(self.live);
+        u32::try_from(values)
+            .map_err(|_| GpuError::Limit(format!("{values} values is too many for one buffer")))
+    }
+
+    /// Gives a buffer's memory back (when the product drops it).
+    pub fn release(&mut self, buffer: &Buffer) {
+        self.live = self.live.saturating_sub(buffer.bytes());
+        if let Storage::Device(b) = &buffer.storage {
+            b.destroy();
+        }
+    }
+
+    /// A buffer holding a copy of `data`.
+    pub fn create(&mut self, data: &Data) -> Result<Buffer, GpuError> {
+        let len = self.reserve(data.len() as u64)?;
+        let storage = match &self.device {
+            Some(device) => Storage::Device(device.device.create_buffer_init(
+                &wgpu::util::BufferInitDescriptor {
+                    label: Some("product buffer"),
+                    contents: data.bytes(),
+                    usage: buffer_usage(),
+                },
+            )),
+            None => Storage::Host(data.words()),
+        };
+        Ok(Buffer::new(data.element(), len, storage))
+    }
+
+    /// A buffer of `len` zeros.
+    pub fn zeroed(&mut self, element: Element, len: u64) -> Result<Buffer, GpuError> {
+        let len = self.reserve(len)?;
+        let storage = match &self.device {
+            Some(device) => Storage::Device(device.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("product buffer"),
+                size: u64::from(len) * 4,
+                usage: buffer_usage(),
+                mapped_at_creation: false,
+            })),
+            None => Storage::Host(vec![0; len as usize]),
+        };
+        Ok(Buffer::new(element, len, storage))
+    }
+
+    /// Overwrites values of `buffer` from `offset` (in values) with `data`.
+    pub fn write(&mut self, buffer: &mut Buffer, offset: u32, data: &Data) -> Result<(), GpuError> {
+        if data.element() != buffer.element {
+            return Err(GpuError::Invalid(format!(
+                "cannot write {} values into a buffer of {}",
+                data.element().name(),
+                buffer.element.name()
+            )));
+        }
+        let end = u64::from(offset) + data.len() as u64;
+        if end > u64::from(buffer.len) {
+            return Err(GpuError::Invalid(format!(
+                "writing {} values at offset {offset} runs past the buffer's {} values",
+                data.len(),
+                buffer.len
+            )));
+        }
+        match &mut buffer.storage {
+            Storage::Device(b) => {
+                let Some(device) = &self.device else {
+                    return Err(GpuError::Gpu("the buffer's device is gone".into()));
+                };
+                device
+                    .queue
+                    .write_buffer(b, u64::from(offset) * 4, data.bytes());
+            }
+            Storage::Host(words) => {
+                let start = offset as usize;
+                words[start..start + data.len()].copy_from_slice(&data.words());
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies a buffer's values back.
+    pub fn read(&mut self, buffer: &Buffer) -> Result<Data, GpuError> {
+        match &buffer.storage {
+            Storage::Host(words) => Ok(Data::from_words(buffer.element, words)),
+            Storage::Device(source) => {
+                let Some(device) = self.device.clone() else {
+                    return Err(GpuError::Gpu("the buffer's device is gone".into()));
+                };
+                let words = self.read_words(&device, source, buffer.bytes())?;
+                Ok(Data::from_words(buffer.element, &words))
+            }
+        }
+    }
+
+    /// Copies `bytes` of a device buffer into a mappable one, waits, and returns the words.
+    pub(crate) fn read_words(
+        &mut self,
+        device: &DeviceState,
+        source: &wgpu::Buffer,
+        bytes: u64,
+    ) -> Result<Vec<u32>, GpuError> {
+        let staging = device.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("read back"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = device
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        encoder.copy_buffer_to_buffer(source, 0, &staging, 0, bytes);
+        self.gpu_time += device.submit_and_wait(encoder.finish(), self.limits.deadline)?;
+        let slice = staging.slice(..);
+        let (sender, receiver) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |result| {
+            let _ = sender.send(result);
+        });
+        let remaining = self
+            .limits
+            .deadline
+            .saturating_duration_since(Instant::now());
+        device
+            .device
+            .poll(wgpu::PollType::Wait {
+                submission_index: None,
+                timeout: Some(remaining),
+            })
+            .map_err(|e| GpuError::Gpu(format!("reading a buffer back failed: {e}")))?;
+        match receiver.recv_timeout(remaining) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(GpuError::Gpu(format!("reading a buffer back failed: {e}"))),
+            Err(_) => {
+                return Err(GpuError::Timeout(
+                    "the run's deadline passed while reading a buffer back".into(),
+                ));
+            }
+        }
+        let words = {
+            let view = slice
+                .get_mapped_range()
+                .map_err(|e| GpuError::Gpu(format!("reading a buffer back failed: {e}")))?;
+            bytemuck::pod_collect_to_vec::<u8, u32>(&view)
+        };
+        staging.unmap();
+        Ok(words)
+    }
+
+    /// Validates a product kernel and, on a GPU, compiles it (once per host for the same source).
+    pub fn compile(&mut self, source: &str, entry: &str) -> Result<Kernel, GpuError> {
+        let kernel = kernel::compile(source, entry, self.limits.max_loop_iterations)?;
+        if let Some(device) = &self.device {
+            crate::dispatch::pipeline(device, &kernel)?;
+        }
+        Ok(kernel)
+    }
+
+    /// Runs `kernel` over `workgroups` with `bindings` in binding order.
+    pub fn dispatch(
+        &mut self,
+        kernel: &Kernel,
+        bindings: &[&Buffer],
+        workgroups: [u32; 3],
+    ) -> Result<(), GpuError> {
+        let Some(device) = self.device.clone() else {
+            return Err(GpuError::Gpu(
+                "product kernels need a GPU and this host has none; the built-in operations run on the CPU instead".into(),
+            ));
+        };
+        crate::dispatch::check_bindings(kernel, bindings)?;
+        crate::dispatch::check_workgroups(&device, kernel.workgroup_size, workgroups)?;
+        let spent = crate::dispatch::run_kernel(self, &device, kernel, bindings, workgroups)?;
+        self.gpu_time += spent;
+        self.dispatches += 1;
+        Ok(())
+    }
+
+    pub(crate) fn add_gpu_time(&mut self, spent: Duration) {
+        self.gpu_time += spent;
+        self.dispatches += 1;
+    }
+
+    /// A new buffer on the session's device for a built-in op's result.
+    pub(crate) fn output(&mut self, element: Element, len: u64) -> Result<Buffer, GpuError> {
+        self.zeroed(element, len)
+    }
+}
+
+fn buffer_usage() -> wgpu::BufferUsages {
+    wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST
+}
