@@ -101,114 +101,79 @@ impl Default for GpuConfig {
     }
 }
 
-/// The host's GPU, shared by every run: an adapter (if one was found) and the device open on
-/// it. Cheap to clone.
+/// The host's GPU, shared by every run: an adapter (looked for on first use) and the device
+/// open on it. Cheap to clone.
 #[derive(Clone)]
 pub struct GpuHost {
     inner: Arc<HostInner>,
 }
 
 struct HostInner {
+    config: GpuConfig,
+    found: std::sync::OnceLock<Found>,
+    device: Mutex<Option<Arc<DeviceState>>>,
+}
+
+/// What looking for an adapter found.
+struct Found {
     adapter: Option<wgpu::Adapter>,
     info: Option<AdapterInfo>,
-    device: Mutex<Option<Arc<DeviceState>>>,
     /// Why no adapter is in use, for messages.
     absence: String,
 }
 
 impl GpuHost {
-    /// Looks for an adapter (Vulkan): a discrete GPU first, then integrated, virtual, and a CPU
-    /// implementation such as lavapipe last. Finding none is not an error: products that
-    /// declared `gpu = "optional"` run the built-in operations on the CPU.
+    /// A host GPU that looks for an adapter (Vulkan) the first time it is needed: a discrete
+    /// GPU first, then integrated, virtual, and a CPU implementation such as lavapipe last.
+    /// Finding none is not an error: products that declared `gpu = "optional"` run the
+    /// built-in operations on the CPU.
     pub fn new(config: &GpuConfig) -> GpuHost {
-        if config.disabled {
-            return GpuHost::without("the GPU is disabled in this host's configuration");
-        }
-        let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
-        descriptor.backends = wgpu::Backends::VULKAN;
-        let instance = wgpu::Instance::new(descriptor);
-        let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::VULKAN));
-        let rank = |a: &wgpu::Adapter| {
-            let info = a.get_info();
-            let preferred = config
-                .adapter
-                .as_ref()
-                .is_some_and(|want| info.name.to_lowercase().contains(&want.to_lowercase()));
-            let kind = match info.device_type {
-                wgpu::DeviceType::DiscreteGpu => 0,
-                wgpu::DeviceType::IntegratedGpu => 1,
-                wgpu::DeviceType::VirtualGpu => 2,
-                wgpu::DeviceType::Cpu => 3,
-                wgpu::DeviceType::Other => 4,
-            };
-            (!preferred, kind)
-        };
-        let Some(adapter) = adapters.into_iter().min_by_key(rank) else {
-            return GpuHost::without(
-                "no Vulkan adapter was found (install a GPU driver, or Mesa's lavapipe: apt-get install mesa-vulkan-drivers)",
-            );
-        };
-        let info = adapter.get_info();
-        let limits = adapter.limits();
-        let info = AdapterInfo {
-            name: info.name.clone(),
-            backend: info.backend.to_string(),
-            device_type: match info.device_type {
-                wgpu::DeviceType::DiscreteGpu => "discrete",
-                wgpu::DeviceType::IntegratedGpu => "integrated",
-                wgpu::DeviceType::VirtualGpu => "virtual",
-                wgpu::DeviceType::Cpu => "cpu",
-                wgpu::DeviceType::Other => "other",
-            }
-            .to_string(),
-            driver: format!("{} {}", info.driver, info.driver_info)
-                .trim()
-                .to_string(),
-            max_buffer_bytes: limits
-                .max_buffer_size
-                .min(u64::from(limits.max_storage_buffer_binding_size)),
-            max_workgroups_per_dimension: limits.max_compute_workgroups_per_dimension,
-            max_invocations_per_workgroup: limits.max_compute_invocations_per_workgroup,
-        };
-        tracing::info!(adapter = %info.name, kind = %info.device_type, driver = %info.driver, "GPU adapter");
         GpuHost {
             inner: Arc::new(HostInner {
-                adapter: Some(adapter),
-                info: Some(info),
+                config: config.clone(),
+                found: std::sync::OnceLock::new(),
                 device: Mutex::new(None),
-                absence: String::new(),
             }),
         }
     }
 
     /// A host with no GPU, saying why.
     pub fn without(reason: &str) -> GpuHost {
-        GpuHost {
-            inner: Arc::new(HostInner {
-                adapter: None,
-                info: None,
-                device: Mutex::new(None),
-                absence: reason.to_string(),
-            }),
-        }
+        let host = GpuHost::new(&GpuConfig::default());
+        let _ = host.inner.found.set(Found {
+            adapter: None,
+            info: None,
+            absence: reason.to_string(),
+        });
+        host
     }
 
-    /// The adapter in use, if any.
+    fn found(&self) -> &Found {
+        self.inner.found.get_or_init(|| find(&self.inner.config))
+    }
+
+    /// The adapter in use, if any (looked for on the first call).
     pub fn adapter(&self) -> Option<&AdapterInfo> {
-        self.inner.info.as_ref()
+        self.found().info.as_ref()
     }
 
     /// Why there is no adapter (empty when there is one).
     pub fn absence(&self) -> &str {
-        &self.inner.absence
+        &self.found().absence
+    }
+
+    /// Loop iterations one invocation of a product kernel's function may run.
+    pub fn max_loop_iterations(&self) -> u32 {
+        self.inner.config.max_loop_iterations
     }
 
     /// The open device, opening one if there is none yet or the last one was retired.
     pub(crate) fn device(&self) -> Result<Arc<DeviceState>, GpuError> {
-        let Some(adapter) = &self.inner.adapter else {
+        let found = self.found();
+        let Some(adapter) = &found.adapter else {
             return Err(GpuError::Gpu(format!(
                 "this host has no GPU: {}",
-                self.inner.absence
+                found.absence
             )));
         };
         let mut slot = self.inner.device.lock();
@@ -254,5 +219,69 @@ impl GpuHost {
         });
         *slot = Some(state.clone());
         Ok(state)
+    }
+}
+
+/// Looks for the best Vulkan adapter.
+fn find(config: &GpuConfig) -> Found {
+    let none = |absence: &str| Found {
+        adapter: None,
+        info: None,
+        absence: absence.to_string(),
+    };
+    if config.disabled {
+        return none("the GPU is disabled in this host's configuration");
+    }
+    let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    descriptor.backends = wgpu::Backends::VULKAN;
+    let instance = wgpu::Instance::new(descriptor);
+    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::VULKAN));
+    let rank = |a: &wgpu::Adapter| {
+        let info = a.get_info();
+        let preferred = config
+            .adapter
+            .as_ref()
+            .is_some_and(|want| info.name.to_lowercase().contains(&want.to_lowercase()));
+        let kind = match info.device_type {
+            wgpu::DeviceType::DiscreteGpu => 0,
+            wgpu::DeviceType::IntegratedGpu => 1,
+            wgpu::DeviceType::VirtualGpu => 2,
+            wgpu::DeviceType::Cpu => 3,
+            wgpu::DeviceType::Other => 4,
+        };
+        (!preferred, kind)
+    };
+    let Some(adapter) = adapters.into_iter().min_by_key(rank) else {
+        return none(
+            "no Vulkan adapter was found (install a GPU driver, or Mesa's lavapipe: apt-get install mesa-vulkan-drivers)",
+        );
+    };
+    let info = adapter.get_info();
+    let limits = adapter.limits();
+    let info = AdapterInfo {
+        name: info.name.clone(),
+        backend: info.backend.to_string(),
+        device_type: match info.device_type {
+            wgpu::DeviceType::DiscreteGpu => "discrete",
+            wgpu::DeviceType::IntegratedGpu => "integrated",
+            wgpu::DeviceType::VirtualGpu => "virtual",
+            wgpu::DeviceType::Cpu => "cpu",
+            wgpu::DeviceType::Other => "other",
+        }
+        .to_string(),
+        driver: format!("{} {}", info.driver, info.driver_info)
+            .trim()
+            .to_string(),
+        max_buffer_bytes: limits
+            .max_buffer_size
+            .min(u64::from(limits.max_storage_buffer_binding_size)),
+        max_workgroups_per_dimension: limits.max_compute_workgroups_per_dimension,
+        max_invocations_per_workgroup: limits.max_compute_invocations_per_workgroup,
+    };
+    tracing::info!(adapter = %info.name, kind = %info.device_type, driver = %info.driver, "GPU adapter");
+    Found {
+        adapter: Some(adapter),
+        info: Some(info),
+        absence: String::new(),
     }
 }
