@@ -71,6 +71,12 @@ impl Context {
         Context { info, backend }
     }
 
+    /// The GPU the host lends this run (see [`crate::gpu`]). Fails with `denied` when the
+    /// product did not declare `resources.gpu` in product.toml.
+    pub fn gpu(&mut self) -> Result<crate::Gpu> {
+        crate::Gpu::open()
+    }
+
     /// Facts about this run.
     ///
     /// ```

@@ -33,6 +33,8 @@
 //!   `batch.timestamp("at")?`, with nulls as `None`; [`Batch::builder`] makes output.
 //! - [`info!`], [`warn!`] and friends log to the run's log.
 //! - [`testing::TestRun`] runs a product function natively for unit tests.
+//! - [`Gpu`] (`ctx.gpu()?`): GPU compute lent by the host: [`Tensor`]s with `matmul`,
+//!   `sigmoid`, `softmax_rows`, `sq_distances`, ..., and WGSL [`Kernel`]s (see [`gpu`]).
 //! - [`Check`]: custom checks, rules about the outputs that need code, declared with
 //!   `#[tessera_sdk::product(checks = NAME)]` (see the [`Check`] docs).
 
@@ -42,6 +44,11 @@ mod batch;
 mod check;
 mod context;
 mod error;
+pub mod gpu;
+#[cfg(target_arch = "wasm32")]
+mod gpu_host;
+#[cfg(not(target_arch = "wasm32"))]
+mod gpu_native;
 #[cfg(target_arch = "wasm32")]
 mod host;
 pub mod log;
@@ -53,6 +60,7 @@ pub use batch::{
 pub use check::{Check, Severity};
 pub use context::{Batches, Context, DEFAULT_BATCH_ROWS, Input, Output, RunInfo};
 pub use error::{Error, Result};
+pub use gpu::{Buffer as GpuBuffer, Element, Gpu, GpuData, GpuInfo, Kernel, Tensor};
 
 /// Marks the function a product runs: `fn NAME(ctx: &mut Context) -> Result<()>`.
 ///

@@ -5,6 +5,7 @@
 
 mod custom_checks;
 mod flow;
+mod gpu;
 mod products;
 mod quality;
 mod sandbox;

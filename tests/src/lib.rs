@@ -83,3 +83,34 @@ pub async fn serve_in_process(
     ));
     (state, addr, admin)
 }
+
+/// Whether GPU tests can run here: an adapter was found, or (with `TESSERA_REQUIRE_GPU=1`) a
+/// missing one fails the test; otherwise the test is skipped with a message saying how to
+/// enable it.
+pub fn gpu_available(runtime: &tessera_runtime::Runtime) -> bool {
+    if runtime.gpu().adapter().is_some() {
+        return true;
+    }
+    let absence = runtime.gpu().absence().to_string();
+    assert!(
+        std::env::var("TESSERA_REQUIRE_GPU").map_or(true, |v| v != "1"),
+        "TESSERA_REQUIRE_GPU=1 but there is no GPU adapter: {absence}"
+    );
+    eprintln!(
+        "skipping a GPU test: {absence} (install mesa-vulkan-drivers for lavapipe, a CPU Vulkan driver; set TESSERA_REQUIRE_GPU=1 to make this a failure)"
+    );
+    false
+}
+
+/// A runtime whose GPU is disabled: products run on the CPU path or fail for want of one.
+pub fn runtime_without_gpu() -> tessera_runtime::Runtime {
+    tessera_runtime::Runtime::new(tessera_runtime::RuntimeConfig {
+        max_concurrent_runs: 4,
+        gpu: tessera_gpu::GpuConfig {
+            disabled: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .expect("the sandbox starts")
+}

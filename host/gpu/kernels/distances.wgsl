@@ -6,18 +6,20 @@
 // Bindings: 1 = A (n_a x dim, read), 2 = B (n_b x dim, read),
 //           3 = D (n_a x n_b, read_write).
 //
-// Design: same register-blocked tiling as matmul.wgsl (128x128 tile of D per
-// workgroup, 16x16 threads, 8x8 micro-tile per thread, BK = 8 slices of the
-// dim axis, double-buffered transposed A and B slices in workgroup memory,
-// one barrier per slice).  The direct difference form (a - b)^2 is used, not
-// ||a||^2 + ||b||^2 - 2ab: it costs one extra vec4 subtract per FMA but has
-// no cancellation, gives exactly 0 for identical rows and never goes
-// negative (the final max(.., 0) is a no-op kept as a safeguard).
-// Any n_a, n_b >= 1 and dim >= 0 work (dim = 0 gives all zeros).
-//
 // Entry point `sq_distances`: @workgroup_size(256)
 // Dispatch: T = ceil(n_a/128) * ceil(n_b/128);
 //           workgroups = (min(T, 65535), ceil(T / 65535), 1).
+//
+// Design: the register-blocked tiling of matmul.wgsl (128x128 tile of D per
+// workgroup, 16x16 threads, 8x8 micro-tile per thread, BK = 8 slices of the
+// dim axis, double-buffered k-major XOR-swizzled A and B slices in 16 KiB of
+// workgroup memory, register prefetch, one barrier per slice, grouped tile
+// order).
+// The direct difference form (a - b)^2 is used rather than
+// ||a||^2 + ||b||^2 - 2ab: one extra vec4 subtract per vec4 FMA, but no
+// cancellation, exactly 0 for identical rows, never negative (the final
+// max(.., 0) is only a safeguard).  Any n_a, n_b >= 1 and dim >= 0 work
+// (dim = 0 gives zeros).
 
 struct Params {
     n_a: u32,
@@ -33,9 +35,10 @@ struct Params {
 
 const GROUP_M: u32 = 8u;
 
-// [2 buffers][BK = 8][128 / 4] vec4 each, both stored k-major (transposed).
-var<workgroup> As: array<vec4<f32>, 512>;
-var<workgroup> Bs: array<vec4<f32>, 512>;
+// [2 buffers * BK][128 rows / 4], both k-major and XOR-swizzled
+// (logical vec4 v of slice row k at v ^ (k % 8)); 16 KiB in total.
+var<workgroup> As: array<array<vec4<f32>, 32>, 16>;
+var<workgroup> Bs: array<array<vec4<f32>, 32>, 16>;
 
 @compute @workgroup_size(256)
 fn sq_distances(
@@ -46,18 +49,16 @@ fn sq_distances(
     let M = params.n_a;
     let K = params.dim;
     let N = params.n_b;
+
     // Linear tile id from the (possibly 2-D) dispatch; surplus workgroups
-    // exit as a whole (workgroup_id is uniform, so barriers stay legal).
+    // exit as a whole (workgroup_id is uniform, so the barriers stay legal).
     let tiles_m = (M + 127u) / 128u;
     let tiles_n = (N + 127u) / 128u;
-    let total = tiles_m * tiles_n;
     let lin = wid.x + wid.y * nwg.x;
-    if (lin >= total) {
+    if (lin >= tiles_m * tiles_n) {
         return;
     }
-    // Grouped ("swizzled") tile order: GROUP_M tile rows are walked
-    // column-major, so concurrently running workgroups share A and B
-    // panels in L2.
+    // Grouped tile order: GROUP_M tile rows are walked column-major.
     let per_group = GROUP_M * tiles_n;
     let group = lin / per_group;
     let first_m = group * GROUP_M;
@@ -69,65 +70,93 @@ fn sq_distances(
     let tx = lid & 15u;
     let ty = lid >> 4u;
 
-    // A loader: thread loads 4 consecutive k of one A row (row = lid / 2).
-    let la_row = lid >> 1u;
-    let la_k = (lid & 1u) << 2u;
-    let ga_row = m0 + la_row;
-    let a_ok = ga_row < M;
-    let a_base = ga_row * K;
-    let sa_store = la_k * 32u + (la_row >> 2u);
-    let sa_comp = la_row & 3u;
-    // B loader: same pattern as A (B rows are points, dim contiguous).
-    let lb_row = la_row;
-    let gb_row = n0 + lb_row;
-    let b_ok = gb_row < N;
-    let b_base = gb_row * K;
+    // Row-slice loader (A and B): k = lid % 8 of rows lid / 8 + 32 j.
+    let lk = lid & 7u;
+    let lr = lid >> 3u;
+    let lr3 = lr & 3u;
+    let sv = (lr >> 2u) ^ lk; // swizzled vec4 slot (see the header)
+    // Swizzled read slots for the K steps kk = 0..7 of a slice.
+    let ty0 = ty;
+    let ty1 = ty ^ 1u;
+    let ty2 = ty ^ 2u;
+    let ty3 = ty ^ 3u;
+    let ty4 = ty ^ 4u;
+    let ty5 = ty ^ 5u;
+    let ty6 = ty ^ 6u;
+    let ty7 = ty ^ 7u;
+    let tx0 = tx;
+    let tx1 = tx ^ 1u;
+    let tx2 = tx ^ 2u;
+    let tx3 = tx ^ 3u;
+    let tx4 = tx ^ 4u;
+    let tx5 = tx ^ 5u;
+    let tx6 = tx ^ 6u;
+    let tx7 = tx ^ 7u;
+    let aok0 = m0 + lr + 0u < M;
+    let abase0 = (m0 + lr + 0u) * K;
+    let aok1 = m0 + lr + 32u < M;
+    let abase1 = (m0 + lr + 32u) * K;
+    let aok2 = m0 + lr + 64u < M;
+    let abase2 = (m0 + lr + 64u) * K;
+    let aok3 = m0 + lr + 96u < M;
+    let abase3 = (m0 + lr + 96u) * K;
+    let bok0 = n0 + lr + 0u < N;
+    let bbase0 = (n0 + lr + 0u) * K;
+    let bok1 = n0 + lr + 32u < N;
+    let bbase1 = (n0 + lr + 32u) * K;
+    let bok2 = n0 + lr + 64u < N;
+    let bbase2 = (n0 + lr + 64u) * K;
+    let bok3 = n0 + lr + 96u < N;
+    let bbase3 = (n0 + lr + 96u) * K;
 
     var pa: vec4<f32>;
     var pb: vec4<f32>;
-    var ka: u32;
-    var k0: u32;
-    var sbuf: u32;
+    var kc: u32;
+    var k0 = 0u;
 
     // Prologue: slice 0 -> buffer 0.
-    k0 = 0u;
-    sbuf = 0u;
-    {
-        ka = k0 + la_k;
-        pa = vec4<f32>(0.0);
-        if (a_ok) {
-            if (ka < K) { pa.x = A[a_base + ka]; }
-            if (ka + 1u < K) { pa.y = A[a_base + ka + 1u]; }
-            if (ka + 2u < K) { pa.z = A[a_base + ka + 2u]; }
-            if (ka + 3u < K) { pa.w = A[a_base + ka + 3u]; }
-        }
-        pb = vec4<f32>(0.0);
-        if (b_ok) {
-            if (ka < K) { pb.x = B[b_base + ka]; }
-            if (ka + 1u < K) { pb.y = B[b_base + ka + 1u]; }
-            if (ka + 2u < K) { pb.z = B[b_base + ka + 2u]; }
-            if (ka + 3u < K) { pb.w = B[b_base + ka + 3u]; }
-        }
-        As[sbuf + sa_store][sa_comp] = pa.x;
-        As[sbuf + sa_store + 32u][sa_comp] = pa.y;
-        As[sbuf + sa_store + 64u][sa_comp] = pa.z;
-        As[sbuf + sa_store + 96u][sa_comp] = pa.w;
-        Bs[sbuf + sa_store][sa_comp] = pb.x;
-        Bs[sbuf + sa_store + 32u][sa_comp] = pb.y;
-        Bs[sbuf + sa_store + 64u][sa_comp] = pb.z;
-        Bs[sbuf + sa_store + 96u][sa_comp] = pb.w;
+    kc = k0 + lk;
+    pa = vec4<f32>(0.0);
+    if (kc < K) {
+        if (aok0) { pa.x = A[abase0 + kc]; }
+        if (aok1) { pa.y = A[abase1 + kc]; }
+        if (aok2) { pa.z = A[abase2 + kc]; }
+        if (aok3) { pa.w = A[abase3 + kc]; }
     }
+    pb = vec4<f32>(0.0);
+    if (kc < K) {
+        if (bok0) { pb.x = B[bbase0 + kc]; }
+        if (bok1) { pb.y = B[bbase1 + kc]; }
+        if (bok2) { pb.z = B[bbase2 + kc]; }
+        if (bok3) { pb.w = B[bbase3 + kc]; }
+    }
+    As[0u + lk][sv + 0u][lr3] = pa.x;
+    As[0u + lk][sv + 8u][lr3] = pa.y;
+    As[0u + lk][sv + 16u][lr3] = pa.z;
+    As[0u + lk][sv + 24u][lr3] = pa.w;
+    Bs[0u + lk][sv + 0u][lr3] = pb.x;
+    Bs[0u + lk][sv + 8u][lr3] = pb.y;
+    Bs[0u + lk][sv + 16u][lr3] = pb.z;
+    Bs[0u + lk][sv + 24u][lr3] = pb.w;
     workgroupBarrier();
 
     let zero = vec4<f32>(0.0);
-    var c00 = zero; var c01 = zero;
-    var c10 = zero; var c11 = zero;
-    var c20 = zero; var c21 = zero;
-    var c30 = zero; var c31 = zero;
-    var c40 = zero; var c41 = zero;
-    var c50 = zero; var c51 = zero;
-    var c60 = zero; var c61 = zero;
-    var c70 = zero; var c71 = zero;
+    var c00 = zero;
+    var c01 = zero;
+    var c10 = zero;
+    var c11 = zero;
+    var c20 = zero;
+    var c21 = zero;
+    var c30 = zero;
+    var c31 = zero;
+    var c40 = zero;
+    var c41 = zero;
+    var c50 = zero;
+    var c51 = zero;
+    var c60 = zero;
+    var c61 = zero;
+    var c70 = zero;
+    var c71 = zero;
     var a0: vec4<f32>;
     var a1: vec4<f32>;
     var b0: vec4<f32>;
@@ -135,33 +164,136 @@ fn sq_distances(
     var d: vec4<f32>;
 
     let num_slices = (K + 7u) / 8u;
-    for (var t = 0u; t < num_slices; t++) {
-        let cur = (t & 1u) * 256u;
-        let has_next = t + 1u < num_slices;
-        // Prefetch slice t + 1 into registers (uniform branch).
+    // Two slices per iteration: buffer 0, then buffer 1.  All branches and
+    // breaks below depend only on uniform values.
+    for (var t = 0u; t < num_slices; t += 2u) {
+        // ---- slice t (buffer 0); prefetch slice t + 1 into buffer 1 ----
+        let has1 = t + 1u < num_slices;
         k0 = (t + 1u) * 8u;
-        if (has_next) {
-        ka = k0 + la_k;
-        pa = vec4<f32>(0.0);
-        if (a_ok) {
-            if (ka < K) { pa.x = A[a_base + ka]; }
-            if (ka + 1u < K) { pa.y = A[a_base + ka + 1u]; }
-            if (ka + 2u < K) { pa.z = A[a_base + ka + 2u]; }
-            if (ka + 3u < K) { pa.w = A[a_base + ka + 3u]; }
+        if (has1) {
+            kc = k0 + lk;
+            pa = vec4<f32>(0.0);
+            if (kc < K) {
+                if (aok0) { pa.x = A[abase0 + kc]; }
+                if (aok1) { pa.y = A[abase1 + kc]; }
+                if (aok2) { pa.z = A[abase2 + kc]; }
+                if (aok3) { pa.w = A[abase3 + kc]; }
+            }
+            pb = vec4<f32>(0.0);
+            if (kc < K) {
+                if (bok0) { pb.x = B[bbase0 + kc]; }
+                if (bok1) { pb.y = B[bbase1 + kc]; }
+                if (bok2) { pb.z = B[bbase2 + kc]; }
+                if (bok3) { pb.w = B[bbase3 + kc]; }
+            }
         }
-        pb = vec4<f32>(0.0);
-        if (b_ok) {
-            if (ka < K) { pb.x = B[b_base + ka]; }
-            if (ka + 1u < K) { pb.y = B[b_base + ka + 1u]; }
-            if (ka + 2u < K) { pb.z = B[b_base + ka + 2u]; }
-            if (ka + 3u < K) { pb.w = B[b_base + ka + 3u]; }
+        a0 = As[0][ty0]; a1 = As[0][ty0 + 16u]; b0 = Bs[0][tx0]; b1 = Bs[0][tx0 + 16u];
+        d = vec4<f32>(a0.x) - b0; c00 += d * d; d = vec4<f32>(a0.x) - b1; c01 += d * d;
+        d = vec4<f32>(a0.y) - b0; c10 += d * d; d = vec4<f32>(a0.y) - b1; c11 += d * d;
+        d = vec4<f32>(a0.z) - b0; c20 += d * d; d = vec4<f32>(a0.z) - b1; c21 += d * d;
+        d = vec4<f32>(a0.w) - b0; c30 += d * d; d = vec4<f32>(a0.w) - b1; c31 += d * d;
+        d = vec4<f32>(a1.x) - b0; c40 += d * d; d = vec4<f32>(a1.x) - b1; c41 += d * d;
+        d = vec4<f32>(a1.y) - b0; c50 += d * d; d = vec4<f32>(a1.y) - b1; c51 += d * d;
+        d = vec4<f32>(a1.z) - b0; c60 += d * d; d = vec4<f32>(a1.z) - b1; c61 += d * d;
+        d = vec4<f32>(a1.w) - b0; c70 += d * d; d = vec4<f32>(a1.w) - b1; c71 += d * d;
+        a0 = As[1][ty1]; a1 = As[1][ty1 + 16u]; b0 = Bs[1][tx1]; b1 = Bs[1][tx1 + 16u];
+        d = vec4<f32>(a0.x) - b0; c00 += d * d; d = vec4<f32>(a0.x) - b1; c01 += d * d;
+        d = vec4<f32>(a0.y) - b0; c10 += d * d; d = vec4<f32>(a0.y) - b1; c11 += d * d;
+        d = vec4<f32>(a0.z) - b0; c20 += d * d; d = vec4<f32>(a0.z) - b1; c21 += d * d;
+        d = vec4<f32>(a0.w) - b0; c30 += d * d; d = vec4<f32>(a0.w) - b1; c31 += d * d;
+        d = vec4<f32>(a1.x) - b0; c40 += d * d; d = vec4<f32>(a1.x) - b1; c41 += d * d;
+        d = vec4<f32>(a1.y) - b0; c50 += d * d; d = vec4<f32>(a1.y) - b1; c51 += d * d;
+        d = vec4<f32>(a1.z) - b0; c60 += d * d; d = vec4<f32>(a1.z) - b1; c61 += d * d;
+        d = vec4<f32>(a1.w) - b0; c70 += d * d; d = vec4<f32>(a1.w) - b1; c71 += d * d;
+        a0 = As[2][ty2]; a1 = As[2][ty2 + 16u]; b0 = Bs[2][tx2]; b1 = Bs[2][tx2 + 16u];
+        d = vec4<f32>(a0.x) - b0; c00 += d * d; d = vec4<f32>(a0.x) - b1; c01 += d * d;
+        d = vec4<f32>(a0.y) - b0; c10 += d * d; d = vec4<f32>(a0.y) - b1; c11 += d * d;
+        d = vec4<f32>(a0.z) - b0; c20 += d * d; d = vec4<f32>(a0.z) - b1; c21 += d * d;
+        d = vec4<f32>(a0.w) - b0; c30 += d * d; d = vec4<f32>(a0.w) - b1; c31 += d * d;
+        d = vec4<f32>(a1.x) - b0; c40 += d * d; d = vec4<f32>(a1.x) - b1; c41 += d * d;
+        d = vec4<f32>(a1.y) - b0; c50 += d * d; d = vec4<f32>(a1.y) - b1; c51 += d * d;
+        d = vec4<f32>(a1.z) - b0; c60 += d * d; d = vec4<f32>(a1.z) - b1; c61 += d * d;
+        d = vec4<f32>(a1.w) - b0; c70 += d * d; d = vec4<f32>(a1.w) - b1; c71 += d * d;
+        a0 = As[3][ty3]; a1 = As[3][ty3 + 16u]; b0 = Bs[3][tx3]; b1 = Bs[3][tx3 + 16u];
+        d = vec4<f32>(a0.x) - b0; c00 += d * d; d = vec4<f32>(a0.x) - b1; c01 += d * d;
+        d = vec4<f32>(a0.y) - b0; c10 += d * d; d = vec4<f32>(a0.y) - b1; c11 += d * d;
+        d = vec4<f32>(a0.z) - b0; c20 += d * d; d = vec4<f32>(a0.z) - b1; c21 += d * d;
+        d = vec4<f32>(a0.w) - b0; c30 += d * d; d = vec4<f32>(a0.w) - b1; c31 += d * d;
+        d = vec4<f32>(a1.x) - b0; c40 += d * d; d = vec4<f32>(a1.x) - b1; c41 += d * d;
+        d = vec4<f32>(a1.y) - b0; c50 += d * d; d = vec4<f32>(a1.y) - b1; c51 += d * d;
+        d = vec4<f32>(a1.z) - b0; c60 += d * d; d = vec4<f32>(a1.z) - b1; c61 += d * d;
+        d = vec4<f32>(a1.w) - b0; c70 += d * d; d = vec4<f32>(a1.w) - b1; c71 += d * d;
+        a0 = As[4][ty4]; a1 = As[4][ty4 + 16u]; b0 = Bs[4][tx4]; b1 = Bs[4][tx4 + 16u];
+        d = vec4<f32>(a0.x) - b0; c00 += d * d; d = vec4<f32>(a0.x) - b1; c01 += d * d;
+        d = vec4<f32>(a0.y) - b0; c10 += d * d; d = vec4<f32>(a0.y) - b1; c11 += d * d;
+        d = vec4<f32>(a0.z) - b0; c20 += d * d; d = vec4<f32>(a0.z) - b1; c21 += d * d;
+        d = vec4<f32>(a0.w) - b0; c30 += d * d; d = vec4<f32>(a0.w) - b1; c31 += d * d;
+        d = vec4<f32>(a1.x) - b0; c40 += d * d; d = vec4<f32>(a1.x) - b1; c41 += d * d;
+        d = vec4<f32>(a1.y) - b0; c50 += d * d; d = vec4<f32>(a1.y) - b1; c51 += d * d;
+        d = vec4<f32>(a1.z) - b0; c60 += d * d; d = vec4<f32>(a1.z) - b1; c61 += d * d;
+        d = vec4<f32>(a1.w) - b0; c70 += d * d; d = vec4<f32>(a1.w) - b1; c71 += d * d;
+        a0 = As[5][ty5]; a1 = As[5][ty5 + 16u]; b0 = Bs[5][tx5]; b1 = Bs[5][tx5 + 16u];
+        d = vec4<f32>(a0.x) - b0; c00 += d * d; d = vec4<f32>(a0.x) - b1; c01 += d * d;
+        d = vec4<f32>(a0.y) - b0; c10 += d * d; d = vec4<f32>(a0.y) - b1; c11 += d * d;
+        d = vec4<f32>(a0.z) - b0; c20 += d * d; d = vec4<f32>(a0.z) - b1; c21 += d * d;
+        d = vec4<f32>(a0.w) - b0; c30 += d * d; d = vec4<f32>(a0.w) - b1; c31 += d * d;
+        d = vec4<f32>(a1.x) - b0; c40 += d * d; d = vec4<f32>(a1.x) - b1; c41 += d * d;
+        d = vec4<f32>(a1.y) - b0; c50 += d * d; d = vec4<f32>(a1.y) - b1; c51 += d * d;
+        d = vec4<f32>(a1.z) - b0; c60 += d * d; d = vec4<f32>(a1.z) - b1; c61 += d * d;
+        d = vec4<f32>(a1.w) - b0; c70 += d * d; d = vec4<f32>(a1.w) - b1; c71 += d * d;
+        a0 = As[6][ty6]; a1 = As[6][ty6 + 16u]; b0 = Bs[6][tx6]; b1 = Bs[6][tx6 + 16u];
+        d = vec4<f32>(a0.x) - b0; c00 += d * d; d = vec4<f32>(a0.x) - b1; c01 += d * d;
+        d = vec4<f32>(a0.y) - b0; c10 += d * d; d = vec4<f32>(a0.y) - b1; c11 += d * d;
+        d = vec4<f32>(a0.z) - b0; c20 += d * d; d = vec4<f32>(a0.z) - b1; c21 += d * d;
+        d = vec4<f32>(a0.w) - b0; c30 += d * d; d = vec4<f32>(a0.w) - b1; c31 += d * d;
+        d = vec4<f32>(a1.x) - b0; c40 += d * d; d = vec4<f32>(a1.x) - b1; c41 += d * d;
+        d = vec4<f32>(a1.y) - b0; c50 += d * d; d = vec4<f32>(a1.y) - b1; c51 += d * d;
+        d = vec4<f32>(a1.z) - b0; c60 += d * d; d = vec4<f32>(a1.z) - b1; c61 += d * d;
+        d = vec4<f32>(a1.w) - b0; c70 += d * d; d = vec4<f32>(a1.w) - b1; c71 += d * d;
+        a0 = As[7][ty7]; a1 = As[7][ty7 + 16u]; b0 = Bs[7][tx7]; b1 = Bs[7][tx7 + 16u];
+        d = vec4<f32>(a0.x) - b0; c00 += d * d; d = vec4<f32>(a0.x) - b1; c01 += d * d;
+        d = vec4<f32>(a0.y) - b0; c10 += d * d; d = vec4<f32>(a0.y) - b1; c11 += d * d;
+        d = vec4<f32>(a0.z) - b0; c20 += d * d; d = vec4<f32>(a0.z) - b1; c21 += d * d;
+        d = vec4<f32>(a0.w) - b0; c30 += d * d; d = vec4<f32>(a0.w) - b1; c31 += d * d;
+        d = vec4<f32>(a1.x) - b0; c40 += d * d; d = vec4<f32>(a1.x) - b1; c41 += d * d;
+        d = vec4<f32>(a1.y) - b0; c50 += d * d; d = vec4<f32>(a1.y) - b1; c51 += d * d;
+        d = vec4<f32>(a1.z) - b0; c60 += d * d; d = vec4<f32>(a1.z) - b1; c61 += d * d;
+        d = vec4<f32>(a1.w) - b0; c70 += d * d; d = vec4<f32>(a1.w) - b1; c71 += d * d;
+        if (has1) {
+            As[8u + lk][sv + 0u][lr3] = pa.x;
+            As[8u + lk][sv + 8u][lr3] = pa.y;
+            As[8u + lk][sv + 16u][lr3] = pa.z;
+            As[8u + lk][sv + 24u][lr3] = pa.w;
+            Bs[8u + lk][sv + 0u][lr3] = pb.x;
+            Bs[8u + lk][sv + 8u][lr3] = pb.y;
+            Bs[8u + lk][sv + 16u][lr3] = pb.z;
+            Bs[8u + lk][sv + 24u][lr3] = pb.w;
         }
+        workgroupBarrier();
+        if (!has1) {
+            break;
         }
-        let sa = cur + ty;
-        let sb = cur + tx;
-        // kk = 0
-        a0 = As[sa + 0u]; a1 = As[sa + 16u];
-        b0 = Bs[sb + 0u]; b1 = Bs[sb + 16u];
+        // ---- slice t + 1 (buffer 1); prefetch slice t + 2 into buffer 0 ----
+        let has2 = t + 2u < num_slices;
+        k0 = (t + 2u) * 8u;
+        if (has2) {
+            kc = k0 + lk;
+            pa = vec4<f32>(0.0);
+            if (kc < K) {
+                if (aok0) { pa.x = A[abase0 + kc]; }
+                if (aok1) { pa.y = A[abase1 + kc]; }
+                if (aok2) { pa.z = A[abase2 + kc]; }
+                if (aok3) { pa.w = A[abase3 + kc]; }
+            }
+            pb = vec4<f32>(0.0);
+            if (kc < K) {
+                if (bok0) { pb.x = B[bbase0 + kc]; }
+                if (bok1) { pb.y = B[bbase1 + kc]; }
+                if (bok2) { pb.z = B[bbase2 + kc]; }
+                if (bok3) { pb.w = B[bbase3 + kc]; }
+            }
+        }
+        a0 = As[8][ty0]; a1 = As[8][ty0 + 16u]; b0 = Bs[8][tx0]; b1 = Bs[8][tx0 + 16u];
         d = vec4<f32>(a0.x) - b0; c00 += d * d; d = vec4<f32>(a0.x) - b1; c01 += d * d;
         d = vec4<f32>(a0.y) - b0; c10 += d * d; d = vec4<f32>(a0.y) - b1; c11 += d * d;
         d = vec4<f32>(a0.z) - b0; c20 += d * d; d = vec4<f32>(a0.z) - b1; c21 += d * d;
@@ -170,9 +302,7 @@ fn sq_distances(
         d = vec4<f32>(a1.y) - b0; c50 += d * d; d = vec4<f32>(a1.y) - b1; c51 += d * d;
         d = vec4<f32>(a1.z) - b0; c60 += d * d; d = vec4<f32>(a1.z) - b1; c61 += d * d;
         d = vec4<f32>(a1.w) - b0; c70 += d * d; d = vec4<f32>(a1.w) - b1; c71 += d * d;
-        // kk = 1
-        a0 = As[sa + 32u]; a1 = As[sa + 48u];
-        b0 = Bs[sb + 32u]; b1 = Bs[sb + 48u];
+        a0 = As[9][ty1]; a1 = As[9][ty1 + 16u]; b0 = Bs[9][tx1]; b1 = Bs[9][tx1 + 16u];
         d = vec4<f32>(a0.x) - b0; c00 += d * d; d = vec4<f32>(a0.x) - b1; c01 += d * d;
         d = vec4<f32>(a0.y) - b0; c10 += d * d; d = vec4<f32>(a0.y) - b1; c11 += d * d;
         d = vec4<f32>(a0.z) - b0; c20 += d * d; d = vec4<f32>(a0.z) - b1; c21 += d * d;
@@ -181,9 +311,7 @@ fn sq_distances(
         d = vec4<f32>(a1.y) - b0; c50 += d * d; d = vec4<f32>(a1.y) - b1; c51 += d * d;
         d = vec4<f32>(a1.z) - b0; c60 += d * d; d = vec4<f32>(a1.z) - b1; c61 += d * d;
         d = vec4<f32>(a1.w) - b0; c70 += d * d; d = vec4<f32>(a1.w) - b1; c71 += d * d;
-        // kk = 2
-        a0 = As[sa + 64u]; a1 = As[sa + 80u];
-        b0 = Bs[sb + 64u]; b1 = Bs[sb + 80u];
+        a0 = As[10][ty2]; a1 = As[10][ty2 + 16u]; b0 = Bs[10][tx2]; b1 = Bs[10][tx2 + 16u];
         d = vec4<f32>(a0.x) - b0; c00 += d * d; d = vec4<f32>(a0.x) - b1; c01 += d * d;
         d = vec4<f32>(a0.y) - b0; c10 += d * d; d = vec4<f32>(a0.y) - b1; c11 += d * d;
         d = vec4<f32>(a0.z) - b0; c20 += d * d; d = vec4<f32>(a0.z) - b1; c21 += d * d;
@@ -192,9 +320,7 @@ fn sq_distances(
         d = vec4<f32>(a1.y) - b0; c50 += d * d; d = vec4<f32>(a1.y) - b1; c51 += d * d;
         d = vec4<f32>(a1.z) - b0; c60 += d * d; d = vec4<f32>(a1.z) - b1; c61 += d * d;
         d = vec4<f32>(a1.w) - b0; c70 += d * d; d = vec4<f32>(a1.w) - b1; c71 += d * d;
-        // kk = 3
-        a0 = As[sa + 96u]; a1 = As[sa + 112u];
-        b0 = Bs[sb + 96u]; b1 = Bs[sb + 112u];
+        a0 = As[11][ty3]; a1 = As[11][ty3 + 16u]; b0 = Bs[11][tx3]; b1 = Bs[11][tx3 + 16u];
         d = vec4<f32>(a0.x) - b0; c00 += d * d; d = vec4<f32>(a0.x) - b1; c01 += d * d;
         d = vec4<f32>(a0.y) - b0; c10 += d * d; d = vec4<f32>(a0.y) - b1; c11 += d * d;
         d = vec4<f32>(a0.z) - b0; c20 += d * d; d = vec4<f32>(a0.z) - b1; c21 += d * d;
@@ -203,9 +329,7 @@ fn sq_distances(
         d = vec4<f32>(a1.y) - b0; c50 += d * d; d = vec4<f32>(a1.y) - b1; c51 += d * d;
         d = vec4<f32>(a1.z) - b0; c60 += d * d; d = vec4<f32>(a1.z) - b1; c61 += d * d;
         d = vec4<f32>(a1.w) - b0; c70 += d * d; d = vec4<f32>(a1.w) - b1; c71 += d * d;
-        // kk = 4
-        a0 = As[sa + 128u]; a1 = As[sa + 144u];
-        b0 = Bs[sb + 128u]; b1 = Bs[sb + 144u];
+        a0 = As[12][ty4]; a1 = As[12][ty4 + 16u]; b0 = Bs[12][tx4]; b1 = Bs[12][tx4 + 16u];
         d = vec4<f32>(a0.x) - b0; c00 += d * d; d = vec4<f32>(a0.x) - b1; c01 += d * d;
         d = vec4<f32>(a0.y) - b0; c10 += d * d; d = vec4<f32>(a0.y) - b1; c11 += d * d;
         d = vec4<f32>(a0.z) - b0; c20 += d * d; d = vec4<f32>(a0.z) - b1; c21 += d * d;
@@ -214,9 +338,7 @@ fn sq_distances(
         d = vec4<f32>(a1.y) - b0; c50 += d * d; d = vec4<f32>(a1.y) - b1; c51 += d * d;
         d = vec4<f32>(a1.z) - b0; c60 += d * d; d = vec4<f32>(a1.z) - b1; c61 += d * d;
         d = vec4<f32>(a1.w) - b0; c70 += d * d; d = vec4<f32>(a1.w) - b1; c71 += d * d;
-        // kk = 5
-        a0 = As[sa + 160u]; a1 = As[sa + 176u];
-        b0 = Bs[sb + 160u]; b1 = Bs[sb + 176u];
+        a0 = As[13][ty5]; a1 = As[13][ty5 + 16u]; b0 = Bs[13][tx5]; b1 = Bs[13][tx5 + 16u];
         d = vec4<f32>(a0.x) - b0; c00 += d * d; d = vec4<f32>(a0.x) - b1; c01 += d * d;
         d = vec4<f32>(a0.y) - b0; c10 += d * d; d = vec4<f32>(a0.y) - b1; c11 += d * d;
         d = vec4<f32>(a0.z) - b0; c20 += d * d; d = vec4<f32>(a0.z) - b1; c21 += d * d;
@@ -225,9 +347,7 @@ fn sq_distances(
         d = vec4<f32>(a1.y) - b0; c50 += d * d; d = vec4<f32>(a1.y) - b1; c51 += d * d;
         d = vec4<f32>(a1.z) - b0; c60 += d * d; d = vec4<f32>(a1.z) - b1; c61 += d * d;
         d = vec4<f32>(a1.w) - b0; c70 += d * d; d = vec4<f32>(a1.w) - b1; c71 += d * d;
-        // kk = 6
-        a0 = As[sa + 192u]; a1 = As[sa + 208u];
-        b0 = Bs[sb + 192u]; b1 = Bs[sb + 208u];
+        a0 = As[14][ty6]; a1 = As[14][ty6 + 16u]; b0 = Bs[14][tx6]; b1 = Bs[14][tx6 + 16u];
         d = vec4<f32>(a0.x) - b0; c00 += d * d; d = vec4<f32>(a0.x) - b1; c01 += d * d;
         d = vec4<f32>(a0.y) - b0; c10 += d * d; d = vec4<f32>(a0.y) - b1; c11 += d * d;
         d = vec4<f32>(a0.z) - b0; c20 += d * d; d = vec4<f32>(a0.z) - b1; c21 += d * d;
@@ -236,9 +356,7 @@ fn sq_distances(
         d = vec4<f32>(a1.y) - b0; c50 += d * d; d = vec4<f32>(a1.y) - b1; c51 += d * d;
         d = vec4<f32>(a1.z) - b0; c60 += d * d; d = vec4<f32>(a1.z) - b1; c61 += d * d;
         d = vec4<f32>(a1.w) - b0; c70 += d * d; d = vec4<f32>(a1.w) - b1; c71 += d * d;
-        // kk = 7
-        a0 = As[sa + 224u]; a1 = As[sa + 240u];
-        b0 = Bs[sb + 224u]; b1 = Bs[sb + 240u];
+        a0 = As[15][ty7]; a1 = As[15][ty7 + 16u]; b0 = Bs[15][tx7]; b1 = Bs[15][tx7 + 16u];
         d = vec4<f32>(a0.x) - b0; c00 += d * d; d = vec4<f32>(a0.x) - b1; c01 += d * d;
         d = vec4<f32>(a0.y) - b0; c10 += d * d; d = vec4<f32>(a0.y) - b1; c11 += d * d;
         d = vec4<f32>(a0.z) - b0; c20 += d * d; d = vec4<f32>(a0.z) - b1; c21 += d * d;
@@ -247,137 +365,118 @@ fn sq_distances(
         d = vec4<f32>(a1.y) - b0; c50 += d * d; d = vec4<f32>(a1.y) - b1; c51 += d * d;
         d = vec4<f32>(a1.z) - b0; c60 += d * d; d = vec4<f32>(a1.z) - b1; c61 += d * d;
         d = vec4<f32>(a1.w) - b0; c70 += d * d; d = vec4<f32>(a1.w) - b1; c71 += d * d;
-        // Publish the prefetched slice into the other buffer.
-        sbuf = 256u - cur;
-        if (has_next) {
-        As[sbuf + sa_store][sa_comp] = pa.x;
-        As[sbuf + sa_store + 32u][sa_comp] = pa.y;
-        As[sbuf + sa_store + 64u][sa_comp] = pa.z;
-        As[sbuf + sa_store + 96u][sa_comp] = pa.w;
-        Bs[sbuf + sa_store][sa_comp] = pb.x;
-        Bs[sbuf + sa_store + 32u][sa_comp] = pb.y;
-        Bs[sbuf + sa_store + 64u][sa_comp] = pb.z;
-        Bs[sbuf + sa_store + 96u][sa_comp] = pb.w;
+        if (has2) {
+            As[0u + lk][sv + 0u][lr3] = pa.x;
+            As[0u + lk][sv + 8u][lr3] = pa.y;
+            As[0u + lk][sv + 16u][lr3] = pa.z;
+            As[0u + lk][sv + 24u][lr3] = pa.w;
+            Bs[0u + lk][sv + 0u][lr3] = pb.x;
+            Bs[0u + lk][sv + 8u][lr3] = pb.y;
+            Bs[0u + lk][sv + 16u][lr3] = pb.z;
+            Bs[0u + lk][sv + 24u][lr3] = pb.w;
         }
         workgroupBarrier();
     }
 
     // Write the 8x8 micro-tile (masked).
-    let row0 = m0 + ty * 4u;
-    let col0 = n0 + tx * 4u;
     var row: u32;
-    var col: u32;
     var base: u32;
-    row = row0 + 0u;
-    if (row < params.n_a) {
+    let col0 = n0 + tx * 4u;
+    let col1 = col0 + 64u;
+    row = m0 + ty * 4u + 0u;
+    if (row < M) {
         base = row * N;
-        col = col0;
-        if (col < N) { D[base + col] = max(c00.x, 0.0); }
-        if (col + 1u < N) { D[base + col + 1u] = max(c00.y, 0.0); }
-        if (col + 2u < N) { D[base + col + 2u] = max(c00.z, 0.0); }
-        if (col + 3u < N) { D[base + col + 3u] = max(c00.w, 0.0); }
-        col = col0 + 64u;
-        if (col < N) { D[base + col] = max(c01.x, 0.0); }
-        if (col + 1u < N) { D[base + col + 1u] = max(c01.y, 0.0); }
-        if (col + 2u < N) { D[base + col + 2u] = max(c01.z, 0.0); }
-        if (col + 3u < N) { D[base + col + 3u] = max(c01.w, 0.0); }
+        if (col0 < N) { D[base + col0] = max(c00.x, 0.0); }
+        if (col0 + 1u < N) { D[base + col0 + 1u] = max(c00.y, 0.0); }
+        if (col0 + 2u < N) { D[base + col0 + 2u] = max(c00.z, 0.0); }
+        if (col0 + 3u < N) { D[base + col0 + 3u] = max(c00.w, 0.0); }
+        if (col1 < N) { D[base + col1] = max(c01.x, 0.0); }
+        if (col1 + 1u < N) { D[base + col1 + 1u] = max(c01.y, 0.0); }
+        if (col1 + 2u < N) { D[base + col1 + 2u] = max(c01.z, 0.0); }
+        if (col1 + 3u < N) { D[base + col1 + 3u] = max(c01.w, 0.0); }
     }
-    row = row0 + 1u;
-    if (row < params.n_a) {
+    row = m0 + ty * 4u + 1u;
+    if (row < M) {
         base = row * N;
-        col = col0;
-        if (col < N) { D[base + col] = max(c10.x, 0.0); }
-        if (col + 1u < N) { D[base + col + 1u] = max(c10.y, 0.0); }
-        if (col + 2u < N) { D[base + col + 2u] = max(c10.z, 0.0); }
-        if (col + 3u < N) { D[base + col + 3u] = max(c10.w, 0.0); }
-        col = col0 + 64u;
-        if (col < N) { D[base + col] = max(c11.x, 0.0); }
-        if (col + 1u < N) { D[base + col + 1u] = max(c11.y, 0.0); }
-        if (col + 2u < N) { D[base + col + 2u] = max(c11.z, 0.0); }
-        if (col + 3u < N) { D[base + col + 3u] = max(c11.w, 0.0); }
+        if (col0 < N) { D[base + col0] = max(c10.x, 0.0); }
+        if (col0 + 1u < N) { D[base + col0 + 1u] = max(c10.y, 0.0); }
+        if (col0 + 2u < N) { D[base + col0 + 2u] = max(c10.z, 0.0); }
+        if (col0 + 3u < N) { D[base + col0 + 3u] = max(c10.w, 0.0); }
+        if (col1 < N) { D[base + col1] = max(c11.x, 0.0); }
+        if (col1 + 1u < N) { D[base + col1 + 1u] = max(c11.y, 0.0); }
+        if (col1 + 2u < N) { D[base + col1 + 2u] = max(c11.z, 0.0); }
+        if (col1 + 3u < N) { D[base + col1 + 3u] = max(c11.w, 0.0); }
     }
-    row = row0 + 2u;
-    if (row < params.n_a) {
+    row = m0 + ty * 4u + 2u;
+    if (row < M) {
         base = row * N;
-        col = col0;
-        if (col < N) { D[base + col] = max(c20.x, 0.0); }
-        if (col + 1u < N) { D[base + col + 1u] = max(c20.y, 0.0); }
-        if (col + 2u < N) { D[base + col + 2u] = max(c20.z, 0.0); }
-        if (col + 3u < N) { D[base + col + 3u] = max(c20.w, 0.0); }
-        col = col0 + 64u;
-        if (col < N) { D[base + col] = max(c21.x, 0.0); }
-        if (col + 1u < N) { D[base + col + 1u] = max(c21.y, 0.0); }
-        if (col + 2u < N) { D[base + col + 2u] = max(c21.z, 0.0); }
-        if (col + 3u < N) { D[base + col + 3u] = max(c21.w, 0.0); }
+        if (col0 < N) { D[base + col0] = max(c20.x, 0.0); }
+        if (col0 + 1u < N) { D[base + col0 + 1u] = max(c20.y, 0.0); }
+        if (col0 + 2u < N) { D[base + col0 + 2u] = max(c20.z, 0.0); }
+        if (col0 + 3u < N) { D[base + col0 + 3u] = max(c20.w, 0.0); }
+        if (col1 < N) { D[base + col1] = max(c21.x, 0.0); }
+        if (col1 + 1u < N) { D[base + col1 + 1u] = max(c21.y, 0.0); }
+        if (col1 + 2u < N) { D[base + col1 + 2u] = max(c21.z, 0.0); }
+        if (col1 + 3u < N) { D[base + col1 + 3u] = max(c21.w, 0.0); }
     }
-    row = row0 + 3u;
-    if (row < params.n_a) {
+    row = m0 + ty * 4u + 3u;
+    if (row < M) {
         base = row * N;
-        col = col0;
-        if (col < N) { D[base + col] = max(c30.x, 0.0); }
-        if (col + 1u < N) { D[base + col + 1u] = max(c30.y, 0.0); }
-        if (col + 2u < N) { D[base + col + 2u] = max(c30.z, 0.0); }
-        if (col + 3u < N) { D[base + col + 3u] = max(c30.w, 0.0); }
-        col = col0 + 64u;
-        if (col < N) { D[base + col] = max(c31.x, 0.0); }
-        if (col + 1u < N) { D[base + col + 1u] = max(c31.y, 0.0); }
-        if (col + 2u < N) { D[base + col + 2u] = max(c31.z, 0.0); }
-        if (col + 3u < N) { D[base + col + 3u] = max(c31.w, 0.0); }
+        if (col0 < N) { D[base + col0] = max(c30.x, 0.0); }
+        if (col0 + 1u < N) { D[base + col0 + 1u] = max(c30.y, 0.0); }
+        if (col0 + 2u < N) { D[base + col0 + 2u] = max(c30.z, 0.0); }
+        if (col0 + 3u < N) { D[base + col0 + 3u] = max(c30.w, 0.0); }
+        if (col1 < N) { D[base + col1] = max(c31.x, 0.0); }
+        if (col1 + 1u < N) { D[base + col1 + 1u] = max(c31.y, 0.0); }
+        if (col1 + 2u < N) { D[base + col1 + 2u] = max(c31.z, 0.0); }
+        if (col1 + 3u < N) { D[base + col1 + 3u] = max(c31.w, 0.0); }
     }
-    row = row0 + 64u;
-    if (row < params.n_a) {
+    row = m0 + ty * 4u + 64u;
+    if (row < M) {
         base = row * N;
-        col = col0;
-        if (col < N) { D[base + col] = max(c40.x, 0.0); }
-        if (col + 1u < N) { D[base + col + 1u] = max(c40.y, 0.0); }
-        if (col + 2u < N) { D[base + col + 2u] = max(c40.z, 0.0); }
-        if (col + 3u < N) { D[base + col + 3u] = max(c40.w, 0.0); }
-        col = col0 + 64u;
-        if (col < N) { D[base + col] = max(c41.x, 0.0); }
-        if (col + 1u < N) { D[base + col + 1u] = max(c41.y, 0.0); }
-        if (col + 2u < N) { D[base + col + 2u] = max(c41.z, 0.0); }
-        if (col + 3u < N) { D[base + col + 3u] = max(c41.w, 0.0); }
+        if (col0 < N) { D[base + col0] = max(c40.x, 0.0); }
+        if (col0 + 1u < N) { D[base + col0 + 1u] = max(c40.y, 0.0); }
+        if (col0 + 2u < N) { D[base + col0 + 2u] = max(c40.z, 0.0); }
+        if (col0 + 3u < N) { D[base + col0 + 3u] = max(c40.w, 0.0); }
+        if (col1 < N) { D[base + col1] = max(c41.x, 0.0); }
+        if (col1 + 1u < N) { D[base + col1 + 1u] = max(c41.y, 0.0); }
+        if (col1 + 2u < N) { D[base + col1 + 2u] = max(c41.z, 0.0); }
+        if (col1 + 3u < N) { D[base + col1 + 3u] = max(c41.w, 0.0); }
     }
-    row = row0 + 65u;
-    if (row < params.n_a) {
+    row = m0 + ty * 4u + 65u;
+    if (row < M) {
         base = row * N;
-        col = col0;
-        if (col < N) { D[base + col] = max(c50.x, 0.0); }
-        if (col + 1u < N) { D[base + col + 1u] = max(c50.y, 0.0); }
-        if (col + 2u < N) { D[base + col + 2u] = max(c50.z, 0.0); }
-        if (col + 3u < N) { D[base + col + 3u] = max(c50.w, 0.0); }
-        col = col0 + 64u;
-        if (col < N) { D[base + col] = max(c51.x, 0.0); }
-        if (col + 1u < N) { D[base + col + 1u] = max(c51.y, 0.0); }
-        if (col + 2u < N) { D[base + col + 2u] = max(c51.z, 0.0); }
-        if (col + 3u < N) { D[base + col + 3u] = max(c51.w, 0.0); }
+        if (col0 < N) { D[base + col0] = max(c50.x, 0.0); }
+        if (col0 + 1u < N) { D[base + col0 + 1u] = max(c50.y, 0.0); }
+        if (col0 + 2u < N) { D[base + col0 + 2u] = max(c50.z, 0.0); }
+        if (col0 + 3u < N) { D[base + col0 + 3u] = max(c50.w, 0.0); }
+        if (col1 < N) { D[base + col1] = max(c51.x, 0.0); }
+        if (col1 + 1u < N) { D[base + col1 + 1u] = max(c51.y, 0.0); }
+        if (col1 + 2u < N) { D[base + col1 + 2u] = max(c51.z, 0.0); }
+        if (col1 + 3u < N) { D[base + col1 + 3u] = max(c51.w, 0.0); }
     }
-    row = row0 + 66u;
-    if (row < params.n_a) {
+    row = m0 + ty * 4u + 66u;
+    if (row < M) {
         base = row * N;
-        col = col0;
-        if (col < N) { D[base + col] = max(c60.x, 0.0); }
-        if (col + 1u < N) { D[base + col + 1u] = max(c60.y, 0.0); }
-        if (col + 2u < N) { D[base + col + 2u] = max(c60.z, 0.0); }
-        if (col + 3u < N) { D[base + col + 3u] = max(c60.w, 0.0); }
-        col = col0 + 64u;
-        if (col < N) { D[base + col] = max(c61.x, 0.0); }
-        if (col + 1u < N) { D[base + col + 1u] = max(c61.y, 0.0); }
-        if (col + 2u < N) { D[base + col + 2u] = max(c61.z, 0.0); }
-        if (col + 3u < N) { D[base + col + 3u] = max(c61.w, 0.0); }
+        if (col0 < N) { D[base + col0] = max(c60.x, 0.0); }
+        if (col0 + 1u < N) { D[base + col0 + 1u] = max(c60.y, 0.0); }
+        if (col0 + 2u < N) { D[base + col0 + 2u] = max(c60.z, 0.0); }
+        if (col0 + 3u < N) { D[base + col0 + 3u] = max(c60.w, 0.0); }
+        if (col1 < N) { D[base + col1] = max(c61.x, 0.0); }
+        if (col1 + 1u < N) { D[base + col1 + 1u] = max(c61.y, 0.0); }
+        if (col1 + 2u < N) { D[base + col1 + 2u] = max(c61.z, 0.0); }
+        if (col1 + 3u < N) { D[base + col1 + 3u] = max(c61.w, 0.0); }
     }
-    row = row0 + 67u;
-    if (row < params.n_a) {
+    row = m0 + ty * 4u + 67u;
+    if (row < M) {
         base = row * N;
-        col = col0;
-        if (col < N) { D[base + col] = max(c70.x, 0.0); }
-        if (col + 1u < N) { D[base + col + 1u] = max(c70.y, 0.0); }
-        if (col + 2u < N) { D[base + col + 2u] = max(c70.z, 0.0); }
-        if (col + 3u < N) { D[base + col + 3u] = max(c70.w, 0.0); }
-        col = col0 + 64u;
-        if (col < N) { D[base + col] = max(c71.x, 0.0); }
-        if (col + 1u < N) { D[base + col + 1u] = max(c71.y, 0.0); }
-        if (col + 2u < N) { D[base + col + 2u] = max(c71.z, 0.0); }
-        if (col + 3u < N) { D[base + col + 3u] = max(c71.w, 0.0); }
+        if (col0 < N) { D[base + col0] = max(c70.x, 0.0); }
+        if (col0 + 1u < N) { D[base + col0 + 1u] = max(c70.y, 0.0); }
+        if (col0 + 2u < N) { D[base + col0 + 2u] = max(c70.z, 0.0); }
+        if (col0 + 3u < N) { D[base + col0 + 3u] = max(c70.w, 0.0); }
+        if (col1 < N) { D[base + col1] = max(c71.x, 0.0); }
+        if (col1 + 1u < N) { D[base + col1 + 1u] = max(c71.y, 0.0); }
+        if (col1 + 2u < N) { D[base + col1 + 2u] = max(c71.z, 0.0); }
+        if (col1 + 3u < N) { D[base + col1 + 3u] = max(c71.w, 0.0); }
     }
 }

@@ -5,25 +5,39 @@
 //   word 0: m   word 1: k   word 2: n   word 3: pad (ignored)
 // Bindings: 1 = A (read), 2 = B (read), 3 = C (read_write).
 //
-// Design: register-blocked tiling.  Each workgroup (256 threads = 16x16)
-// computes a 128x128 tile of C; each thread owns an 8x8 micro-tile held in
-// 16 vec4 accumulators (rows ty*4+0..3 and 64+ty*4+0..3, columns tx*4+0..3
-// and 64+tx*4+0..3; the stride-64 split keeps every workgroup-memory read a
-// conflict-free/broadcast vec4 load).  K is consumed in slices of BK = 8:
-// the A slice is stored transposed (k-major) and the B slice as-is, both as
-// vec4 arrays, double-buffered (2 x 2 x 4 KiB = 16 KiB of workgroup memory)
-// with the next slice prefetched into registers while the current one is
-// multiplied, so there is one workgroupBarrier per K slice.  Per K step a
-// thread does 4 vec4 shared loads for 64 FMAs.  Global loads are scalar and
-// bounds-checked element by element, so any m, k, n >= 1 works (no
-// alignment requirement); out-of-range elements are read as 0 and stores are
-// masked.  Tiles are visited in grouped order (GROUP_M = 8 tile rows) for L2
-// reuse.
-//
 // Entry point `matmul`: @workgroup_size(256)
 // Dispatch: T = ceil(m/128) * ceil(n/128);
 //           workgroups = (min(T, 65535), ceil(T / 65535), 1).
-// (Surplus workgroups in the last row of the 2-D grid exit immediately.)
+// (Surplus workgroups of the 2-D grid exit immediately, as whole workgroups.)
+//
+// Design (register-blocked SGEMM):
+// * 128x128 tile of C per workgroup, 256 threads = 16x16, each thread owns an
+//   8x8 micro-tile in 16 vec4 accumulators: rows ty*4+0..3 and 64+ty*4+0..3,
+//   columns tx*4+0..3 and 64+tx*4+0..3 (the stride-64 split makes every
+//   workgroup-memory read a conflict-free or broadcast vec4 load).
+// * K is consumed in slices of BK = 8.  Per K step a thread does 4 vec4
+//   workgroup loads for 64 FMAs.
+// * Workgroup memory is double-buffered: the A slice stored k-major (i.e.
+//   transposed) and the B slice as-is, 2 x 2 x 8 x 128 x 4 B = 16 KiB, which
+//   is exactly wgpu's default max_compute_workgroup_storage_size (16384).
+//   The transposing A stores would hit one bank 8 times, so the A slice is
+//   XOR-swizzled at vec4 granularity: logical vec4 v of slice row k lives
+//   at v ^ (k % 8).  Stores and reads are then both conflict-free, and a
+//   thread's reads stay single vec4 loads at slots (ty ^ kk), (ty ^ kk) + 16.
+//   The next slice is prefetched into registers while the current one is
+//   multiplied: one workgroupBarrier per slice.  The slice loop is unrolled
+//   by two (one pass per buffer) so the hot loop's workgroup-memory indices
+//   are constants plus loop-invariant tx / ty values.
+// * Global loads are scalar (no alignment requirement on m, k, n) and laid
+//   out so each warp instruction reads whole 32-byte sectors: A as 4 rows x
+//   8 consecutive k, B as 32 consecutive columns.  Each element is
+//   bounds-checked, out-of-range elements read as 0, stores are masked, so
+//   any m, k, n >= 1 works (k = 0 gives zeros).
+// * Tiles are visited in grouped order (GROUP_M = 8 tile rows walked
+//   column-major) so concurrently resident workgroups share panels in L2.
+// Measured on lavapipe (Mesa 22.3, 2 shared cores): ~4.8 GFLOP/s at 512^3,
+// >= 5x a naive one-output-per-thread kernel and ~1.3x a 64x64-tile / 4x4
+// micro-tile variant.  Not yet measured on the H100 (see NOTES.md).
 
 struct Params {
     m: u32,
@@ -39,9 +53,10 @@ struct Params {
 
 const GROUP_M: u32 = 8u;
 
-// [2 buffers][BK = 8][128 / 4] vec4 each.
-var<workgroup> As: array<vec4<f32>, 512>;
-var<workgroup> Bs: array<vec4<f32>, 512>;
+// [2 buffers * BK][128 rows / 4]: A slice, k-major, XOR-swizzled.
+var<workgroup> As: array<array<vec4<f32>, 32>, 16>;
+// [2 buffers * BK][128 columns / 4]: B slice.
+var<workgroup> Bs: array<array<vec4<f32>, 32>, 16>;
 
 @compute @workgroup_size(256)
 fn matmul(
@@ -52,18 +67,16 @@ fn matmul(
     let M = params.m;
     let K = params.k;
     let N = params.n;
+
     // Linear tile id from the (possibly 2-D) dispatch; surplus workgroups
-    // exit as a whole (workgroup_id is uniform, so barriers stay legal).
+    // exit as a whole (workgroup_id is uniform, so the barriers stay legal).
     let tiles_m = (M + 127u) / 128u;
     let tiles_n = (N + 127u) / 128u;
-    let total = tiles_m * tiles_n;
     let lin = wid.x + wid.y * nwg.x;
-    if (lin >= total) {
+    if (lin >= tiles_m * tiles_n) {
         return;
     }
-    // Grouped ("swizzled") tile order: GROUP_M tile rows are walked
-    // column-major, so concurrently running workgroups share A and B
-    // panels in L2.
+    // Grouped tile order: GROUP_M tile rows are walked column-major.
     let per_group = GROUP_M * tiles_n;
     let group = lin / per_group;
     let first_m = group * GROUP_M;
@@ -75,99 +88,233 @@ fn matmul(
     let tx = lid & 15u;
     let ty = lid >> 4u;
 
-    // A loader: thread loads 4 consecutive k of one A row (row = lid / 2).
-    let la_row = lid >> 1u;
-    let la_k = (lid & 1u) << 2u;
-    let ga_row = m0 + la_row;
-    let a_ok = ga_row < M;
-    let a_base = ga_row * K;
-    let sa_store = la_k * 32u + (la_row >> 2u);
-    let sa_comp = la_row & 3u;
-    // B loader: thread loads 4 consecutive columns of one B row (k = lid / 32).
-    let lb_k = lid >> 5u;
-    let gb_col = n0 + ((lid & 31u) << 2u);
-    let sb_store = lb_k * 32u + (lid & 31u);
+    // Row-slice loader (A): k = lid % 8 of rows lid / 8 + 32 j.
+    let lk = lid & 7u;
+    let lr = lid >> 3u;
+    let lr3 = lr & 3u;
+    let sv = (lr >> 2u) ^ lk; // swizzled vec4 slot (see the header)
+    // Swizzled read slots for the K steps kk = 0..7 of a slice.
+    let ty0 = ty;
+    let ty1 = ty ^ 1u;
+    let ty2 = ty ^ 2u;
+    let ty3 = ty ^ 3u;
+    let ty4 = ty ^ 4u;
+    let ty5 = ty ^ 5u;
+    let ty6 = ty ^ 6u;
+    let ty7 = ty ^ 7u;
+    let aok0 = m0 + lr + 0u < M;
+    let abase0 = (m0 + lr + 0u) * K;
+    let aok1 = m0 + lr + 32u < M;
+    let abase1 = (m0 + lr + 32u) * K;
+    let aok2 = m0 + lr + 64u < M;
+    let abase2 = (m0 + lr + 64u) * K;
+    let aok3 = m0 + lr + 96u < M;
+    let abase3 = (m0 + lr + 96u) * K;
+    // B loader: k = lid / 32, columns lid % 32 + 32 j.
+    let lbk = lid >> 5u;
+    let lbc = lid & 31u;
+    let lbc4 = lbc >> 2u;
+    let lbc3 = lbc & 3u;
+    let bcol0 = n0 + lbc + 0u;
+    let bok0 = bcol0 < N;
+    let bcol1 = n0 + lbc + 32u;
+    let bok1 = bcol1 < N;
+    let bcol2 = n0 + lbc + 64u;
+    let bok2 = bcol2 < N;
+    let bcol3 = n0 + lbc + 96u;
+    let bok3 = bcol3 < N;
 
     var pa: vec4<f32>;
     var pb: vec4<f32>;
-    var ka: u32;
+    var kc: u32;
     var kb: u32;
-    var k0: u32;
-    var sbuf: u32;
+    var k0 = 0u;
 
     // Prologue: slice 0 -> buffer 0.
-    k0 = 0u;
-    sbuf = 0u;
-    {
-        ka = k0 + la_k;
-        pa = vec4<f32>(0.0);
-        if (a_ok) {
-            if (ka < K) { pa.x = A[a_base + ka]; }
-            if (ka + 1u < K) { pa.y = A[a_base + ka + 1u]; }
-            if (ka + 2u < K) { pa.z = A[a_base + ka + 2u]; }
-            if (ka + 3u < K) { pa.w = A[a_base + ka + 3u]; }
-        }
-        kb = k0 + lb_k;
-        pb = vec4<f32>(0.0);
-        if (kb < K) {
-            let bi = kb * N + gb_col;
-            if (gb_col < N) { pb.x = B[bi]; }
-            if (gb_col + 1u < N) { pb.y = B[bi + 1u]; }
-            if (gb_col + 2u < N) { pb.z = B[bi + 2u]; }
-            if (gb_col + 3u < N) { pb.w = B[bi + 3u]; }
-        }
-        As[sbuf + sa_store][sa_comp] = pa.x;
-        As[sbuf + sa_store + 32u][sa_comp] = pa.y;
-        As[sbuf + sa_store + 64u][sa_comp] = pa.z;
-        As[sbuf + sa_store + 96u][sa_comp] = pa.w;
-        Bs[sbuf + sb_store] = pb;
+    kc = k0 + lk;
+    pa = vec4<f32>(0.0);
+    if (kc < K) {
+        if (aok0) { pa.x = A[abase0 + kc]; }
+        if (aok1) { pa.y = A[abase1 + kc]; }
+        if (aok2) { pa.z = A[abase2 + kc]; }
+        if (aok3) { pa.w = A[abase3 + kc]; }
     }
+    kb = k0 + lbk;
+    pb = vec4<f32>(0.0);
+    if (kb < K) {
+        let bi = kb * N;
+        if (bok0) { pb.x = B[bi + bcol0]; }
+        if (bok1) { pb.y = B[bi + bcol1]; }
+        if (bok2) { pb.z = B[bi + bcol2]; }
+        if (bok3) { pb.w = B[bi + bcol3]; }
+    }
+    As[0u + lk][sv + 0u][lr3] = pa.x;
+    As[0u + lk][sv + 8u][lr3] = pa.y;
+    As[0u + lk][sv + 16u][lr3] = pa.z;
+    As[0u + lk][sv + 24u][lr3] = pa.w;
+    Bs[0u + lbk][lbc4 + 0u][lbc3] = pb.x;
+    Bs[0u + lbk][lbc4 + 8u][lbc3] = pb.y;
+    Bs[0u + lbk][lbc4 + 16u][lbc3] = pb.z;
+    Bs[0u + lbk][lbc4 + 24u][lbc3] = pb.w;
     workgroupBarrier();
 
     let zero = vec4<f32>(0.0);
-    var c00 = zero; var c01 = zero;
-    var c10 = zero; var c11 = zero;
-    var c20 = zero; var c21 = zero;
-    var c30 = zero; var c31 = zero;
-    var c40 = zero; var c41 = zero;
-    var c50 = zero; var c51 = zero;
-    var c60 = zero; var c61 = zero;
-    var c70 = zero; var c71 = zero;
+    var c00 = zero;
+    var c01 = zero;
+    var c10 = zero;
+    var c11 = zero;
+    var c20 = zero;
+    var c21 = zero;
+    var c30 = zero;
+    var c31 = zero;
+    var c40 = zero;
+    var c41 = zero;
+    var c50 = zero;
+    var c51 = zero;
+    var c60 = zero;
+    var c61 = zero;
+    var c70 = zero;
+    var c71 = zero;
     var a0: vec4<f32>;
     var a1: vec4<f32>;
     var b0: vec4<f32>;
     var b1: vec4<f32>;
 
     let num_slices = (K + 7u) / 8u;
-    for (var t = 0u; t < num_slices; t++) {
-        let cur = (t & 1u) * 256u;
-        let has_next = t + 1u < num_slices;
-        // Prefetch slice t + 1 into registers (uniform branch).
+    // Two slices per iteration: buffer 0, then buffer 1.  All branches and
+    // breaks below depend only on uniform values.
+    for (var t = 0u; t < num_slices; t += 2u) {
+        // ---- slice t (buffer 0); prefetch slice t + 1 into buffer 1 ----
+        let has1 = t + 1u < num_slices;
         k0 = (t + 1u) * 8u;
-        if (has_next) {
-        ka = k0 + la_k;
-        pa = vec4<f32>(0.0);
-        if (a_ok) {
-            if (ka < K) { pa.x = A[a_base + ka]; }
-            if (ka + 1u < K) { pa.y = A[a_base + ka + 1u]; }
-            if (ka + 2u < K) { pa.z = A[a_base + ka + 2u]; }
-            if (ka + 3u < K) { pa.w = A[a_base + ka + 3u]; }
+        if (has1) {
+            kc = k0 + lk;
+            pa = vec4<f32>(0.0);
+            if (kc < K) {
+                if (aok0) { pa.x = A[abase0 + kc]; }
+                if (aok1) { pa.y = A[abase1 + kc]; }
+                if (aok2) { pa.z = A[abase2 + kc]; }
+                if (aok3) { pa.w = A[abase3 + kc]; }
+            }
+            kb = k0 + lbk;
+            pb = vec4<f32>(0.0);
+            if (kb < K) {
+                let bi = kb * N;
+                if (bok0) { pb.x = B[bi + bcol0]; }
+                if (bok1) { pb.y = B[bi + bcol1]; }
+                if (bok2) { pb.z = B[bi + bcol2]; }
+                if (bok3) { pb.w = B[bi + bcol3]; }
+            }
         }
-        kb = k0 + lb_k;
-        pb = vec4<f32>(0.0);
-        if (kb < K) {
-            let bi = kb * N + gb_col;
-            if (gb_col < N) { pb.x = B[bi]; }
-            if (gb_col + 1u < N) { pb.y = B[bi + 1u]; }
-            if (gb_col + 2u < N) { pb.z = B[bi + 2u]; }
-            if (gb_col + 3u < N) { pb.w = B[bi + 3u]; }
+        a0 = As[0][ty0]; a1 = As[0][ty0 + 16u]; b0 = Bs[0][tx]; b1 = Bs[0][tx + 16u];
+        c00 += a0.x * b0; c01 += a0.x * b1;
+        c10 += a0.y * b0; c11 += a0.y * b1;
+        c20 += a0.z * b0; c21 += a0.z * b1;
+        c30 += a0.w * b0; c31 += a0.w * b1;
+        c40 += a1.x * b0; c41 += a1.x * b1;
+        c50 += a1.y * b0; c51 += a1.y * b1;
+        c60 += a1.z * b0; c61 += a1.z * b1;
+        c70 += a1.w * b0; c71 += a1.w * b1;
+        a0 = As[1][ty1]; a1 = As[1][ty1 + 16u]; b0 = Bs[1][tx]; b1 = Bs[1][tx + 16u];
+        c00 += a0.x * b0; c01 += a0.x * b1;
+        c10 += a0.y * b0; c11 += a0.y * b1;
+        c20 += a0.z * b0; c21 += a0.z * b1;
+        c30 += a0.w * b0; c31 += a0.w * b1;
+        c40 += a1.x * b0; c41 += a1.x * b1;
+        c50 += a1.y * b0; c51 += a1.y * b1;
+        c60 += a1.z * b0; c61 += a1.z * b1;
+        c70 += a1.w * b0; c71 += a1.w * b1;
+        a0 = As[2][ty2]; a1 = As[2][ty2 + 16u]; b0 = Bs[2][tx]; b1 = Bs[2][tx + 16u];
+        c00 += a0.x * b0; c01 += a0.x * b1;
+        c10 += a0.y * b0; c11 += a0.y * b1;
+        c20 += a0.z * b0; c21 += a0.z * b1;
+        c30 += a0.w * b0; c31 += a0.w * b1;
+        c40 += a1.x * b0; c41 += a1.x * b1;
+        c50 += a1.y * b0; c51 += a1.y * b1;
+        c60 += a1.z * b0; c61 += a1.z * b1;
+        c70 += a1.w * b0; c71 += a1.w * b1;
+        a0 = As[3][ty3]; a1 = As[3][ty3 + 16u]; b0 = Bs[3][tx]; b1 = Bs[3][tx + 16u];
+        c00 += a0.x * b0; c01 += a0.x * b1;
+        c10 += a0.y * b0; c11 += a0.y * b1;
+        c20 += a0.z * b0; c21 += a0.z * b1;
+        c30 += a0.w * b0; c31 += a0.w * b1;
+        c40 += a1.x * b0; c41 += a1.x * b1;
+        c50 += a1.y * b0; c51 += a1.y * b1;
+        c60 += a1.z * b0; c61 += a1.z * b1;
+        c70 += a1.w * b0; c71 += a1.w * b1;
+        a0 = As[4][ty4]; a1 = As[4][ty4 + 16u]; b0 = Bs[4][tx]; b1 = Bs[4][tx + 16u];
+        c00 += a0.x * b0; c01 += a0.x * b1;
+        c10 += a0.y * b0; c11 += a0.y * b1;
+        c20 += a0.z * b0; c21 += a0.z * b1;
+        c30 += a0.w * b0; c31 += a0.w * b1;
+        c40 += a1.x * b0; c41 += a1.x * b1;
+        c50 += a1.y * b0; c51 += a1.y * b1;
+        c60 += a1.z * b0; c61 += a1.z * b1;
+        c70 += a1.w * b0; c71 += a1.w * b1;
+        a0 = As[5][ty5]; a1 = As[5][ty5 + 16u]; b0 = Bs[5][tx]; b1 = Bs[5][tx + 16u];
+        c00 += a0.x * b0; c01 += a0.x * b1;
+        c10 += a0.y * b0; c11 += a0.y * b1;
+        c20 += a0.z * b0; c21 += a0.z * b1;
+        c30 += a0.w * b0; c31 += a0.w * b1;
+        c40 += a1.x * b0; c41 += a1.x * b1;
+        c50 += a1.y * b0; c51 += a1.y * b1;
+        c60 += a1.z * b0; c61 += a1.z * b1;
+        c70 += a1.w * b0; c71 += a1.w * b1;
+        a0 = As[6][ty6]; a1 = As[6][ty6 + 16u]; b0 = Bs[6][tx]; b1 = Bs[6][tx + 16u];
+        c00 += a0.x * b0; c01 += a0.x * b1;
+        c10 += a0.y * b0; c11 += a0.y * b1;
+        c20 += a0.z * b0; c21 += a0.z * b1;
+        c30 += a0.w * b0; c31 += a0.w * b1;
+        c40 += a1.x * b0; c41 += a1.x * b1;
+        c50 += a1.y * b0; c51 += a1.y * b1;
+        c60 += a1.z * b0; c61 += a1.z * b1;
+        c70 += a1.w * b0; c71 += a1.w * b1;
+        a0 = As[7][ty7]; a1 = As[7][ty7 + 16u]; b0 = Bs[7][tx]; b1 = Bs[7][tx + 16u];
+        c00 += a0.x * b0; c01 += a0.x * b1;
+        c10 += a0.y * b0; c11 += a0.y * b1;
+        c20 += a0.z * b0; c21 += a0.z * b1;
+        c30 += a0.w * b0; c31 += a0.w * b1;
+        c40 += a1.x * b0; c41 += a1.x * b1;
+        c50 += a1.y * b0; c51 += a1.y * b1;
+        c60 += a1.z * b0; c61 += a1.z * b1;
+        c70 += a1.w * b0; c71 += a1.w * b1;
+        if (has1) {
+            As[8u + lk][sv + 0u][lr3] = pa.x;
+            As[8u + lk][sv + 8u][lr3] = pa.y;
+            As[8u + lk][sv + 16u][lr3] = pa.z;
+            As[8u + lk][sv + 24u][lr3] = pa.w;
+            Bs[8u + lbk][lbc4 + 0u][lbc3] = pb.x;
+            Bs[8u + lbk][lbc4 + 8u][lbc3] = pb.y;
+            Bs[8u + lbk][lbc4 + 16u][lbc3] = pb.z;
+            Bs[8u + lbk][lbc4 + 24u][lbc3] = pb.w;
         }
+        workgroupBarrier();
+        if (!has1) {
+            break;
         }
-        let sa = cur + ty;
-        let sb = cur + tx;
-        // kk = 0
-        a0 = As[sa + 0u]; a1 = As[sa + 16u];
-        b0 = Bs[sb + 0u]; b1 = Bs[sb + 16u];
+        // ---- slice t + 1 (buffer 1); prefetch slice t + 2 into buffer 0 ----
+        let has2 = t + 2u < num_slices;
+        k0 = (t + 2u) * 8u;
+        if (has2) {
+            kc = k0 + lk;
+            pa = vec4<f32>(0.0);
+            if (kc < K) {
+                if (aok0) { pa.x = A[abase0 + kc]; }
+                if (aok1) { pa.y = A[abase1 + kc]; }
+                if (aok2) { pa.z = A[abase2 + kc]; }
+                if (aok3) { pa.w = A[abase3 + kc]; }
+            }
+            kb = k0 + lbk;
+            pb = vec4<f32>(0.0);
+            if (kb < K) {
+                let bi = kb * N;
+                if (bok0) { pb.x = B[bi + bcol0]; }
+                if (bok1) { pb.y = B[bi + bcol1]; }
+                if (bok2) { pb.z = B[bi + bcol2]; }
+                if (bok3) { pb.w = B[bi + bcol3]; }
+            }
+        }
+        a0 = As[8][ty0]; a1 = As[8][ty0 + 16u]; b0 = Bs[8][tx]; b1 = Bs[8][tx + 16u];
         c00 += a0.x * b0; c01 += a0.x * b1;
         c10 += a0.y * b0; c11 += a0.y * b1;
         c20 += a0.z * b0; c21 += a0.z * b1;
@@ -176,9 +323,7 @@ fn matmul(
         c50 += a1.y * b0; c51 += a1.y * b1;
         c60 += a1.z * b0; c61 += a1.z * b1;
         c70 += a1.w * b0; c71 += a1.w * b1;
-        // kk = 1
-        a0 = As[sa + 32u]; a1 = As[sa + 48u];
-        b0 = Bs[sb + 32u]; b1 = Bs[sb + 48u];
+        a0 = As[9][ty1]; a1 = As[9][ty1 + 16u]; b0 = Bs[9][tx]; b1 = Bs[9][tx + 16u];
         c00 += a0.x * b0; c01 += a0.x * b1;
         c10 += a0.y * b0; c11 += a0.y * b1;
         c20 += a0.z * b0; c21 += a0.z * b1;
@@ -187,9 +332,7 @@ fn matmul(
         c50 += a1.y * b0; c51 += a1.y * b1;
         c60 += a1.z * b0; c61 += a1.z * b1;
         c70 += a1.w * b0; c71 += a1.w * b1;
-        // kk = 2
-        a0 = As[sa + 64u]; a1 = As[sa + 80u];
-        b0 = Bs[sb + 64u]; b1 = Bs[sb + 80u];
+        a0 = As[10][ty2]; a1 = As[10][ty2 + 16u]; b0 = Bs[10][tx]; b1 = Bs[10][tx + 16u];
         c00 += a0.x * b0; c01 += a0.x * b1;
         c10 += a0.y * b0; c11 += a0.y * b1;
         c20 += a0.z * b0; c21 += a0.z * b1;
@@ -198,9 +341,7 @@ fn matmul(
         c50 += a1.y * b0; c51 += a1.y * b1;
         c60 += a1.z * b0; c61 += a1.z * b1;
         c70 += a1.w * b0; c71 += a1.w * b1;
-        // kk = 3
-        a0 = As[sa + 96u]; a1 = As[sa + 112u];
-        b0 = Bs[sb + 96u]; b1 = Bs[sb + 112u];
+        a0 = As[11][ty3]; a1 = As[11][ty3 + 16u]; b0 = Bs[11][tx]; b1 = Bs[11][tx + 16u];
         c00 += a0.x * b0; c01 += a0.x * b1;
         c10 += a0.y * b0; c11 += a0.y * b1;
         c20 += a0.z * b0; c21 += a0.z * b1;
@@ -209,9 +350,7 @@ fn matmul(
         c50 += a1.y * b0; c51 += a1.y * b1;
         c60 += a1.z * b0; c61 += a1.z * b1;
         c70 += a1.w * b0; c71 += a1.w * b1;
-        // kk = 4
-        a0 = As[sa + 128u]; a1 = As[sa + 144u];
-        b0 = Bs[sb + 128u]; b1 = Bs[sb + 144u];
+        a0 = As[12][ty4]; a1 = As[12][ty4 + 16u]; b0 = Bs[12][tx]; b1 = Bs[12][tx + 16u];
         c00 += a0.x * b0; c01 += a0.x * b1;
         c10 += a0.y * b0; c11 += a0.y * b1;
         c20 += a0.z * b0; c21 += a0.z * b1;
@@ -220,9 +359,7 @@ fn matmul(
         c50 += a1.y * b0; c51 += a1.y * b1;
         c60 += a1.z * b0; c61 += a1.z * b1;
         c70 += a1.w * b0; c71 += a1.w * b1;
-        // kk = 5
-        a0 = As[sa + 160u]; a1 = As[sa + 176u];
-        b0 = Bs[sb + 160u]; b1 = Bs[sb + 176u];
+        a0 = As[13][ty5]; a1 = As[13][ty5 + 16u]; b0 = Bs[13][tx]; b1 = Bs[13][tx + 16u];
         c00 += a0.x * b0; c01 += a0.x * b1;
         c10 += a0.y * b0; c11 += a0.y * b1;
         c20 += a0.z * b0; c21 += a0.z * b1;
@@ -231,9 +368,7 @@ fn matmul(
         c50 += a1.y * b0; c51 += a1.y * b1;
         c60 += a1.z * b0; c61 += a1.z * b1;
         c70 += a1.w * b0; c71 += a1.w * b1;
-        // kk = 6
-        a0 = As[sa + 192u]; a1 = As[sa + 208u];
-        b0 = Bs[sb + 192u]; b1 = Bs[sb + 208u];
+        a0 = As[14][ty6]; a1 = As[14][ty6 + 16u]; b0 = Bs[14][tx]; b1 = Bs[14][tx + 16u];
         c00 += a0.x * b0; c01 += a0.x * b1;
         c10 += a0.y * b0; c11 += a0.y * b1;
         c20 += a0.z * b0; c21 += a0.z * b1;
@@ -242,9 +377,7 @@ fn matmul(
         c50 += a1.y * b0; c51 += a1.y * b1;
         c60 += a1.z * b0; c61 += a1.z * b1;
         c70 += a1.w * b0; c71 += a1.w * b1;
-        // kk = 7
-        a0 = As[sa + 224u]; a1 = As[sa + 240u];
-        b0 = Bs[sb + 224u]; b1 = Bs[sb + 240u];
+        a0 = As[15][ty7]; a1 = As[15][ty7 + 16u]; b0 = Bs[15][tx]; b1 = Bs[15][tx + 16u];
         c00 += a0.x * b0; c01 += a0.x * b1;
         c10 += a0.y * b0; c11 += a0.y * b1;
         c20 += a0.z * b0; c21 += a0.z * b1;
@@ -253,134 +386,118 @@ fn matmul(
         c50 += a1.y * b0; c51 += a1.y * b1;
         c60 += a1.z * b0; c61 += a1.z * b1;
         c70 += a1.w * b0; c71 += a1.w * b1;
-        // Publish the prefetched slice into the other buffer.
-        sbuf = 256u - cur;
-        if (has_next) {
-        As[sbuf + sa_store][sa_comp] = pa.x;
-        As[sbuf + sa_store + 32u][sa_comp] = pa.y;
-        As[sbuf + sa_store + 64u][sa_comp] = pa.z;
-        As[sbuf + sa_store + 96u][sa_comp] = pa.w;
-        Bs[sbuf + sb_store] = pb;
+        if (has2) {
+            As[0u + lk][sv + 0u][lr3] = pa.x;
+            As[0u + lk][sv + 8u][lr3] = pa.y;
+            As[0u + lk][sv + 16u][lr3] = pa.z;
+            As[0u + lk][sv + 24u][lr3] = pa.w;
+            Bs[0u + lbk][lbc4 + 0u][lbc3] = pb.x;
+            Bs[0u + lbk][lbc4 + 8u][lbc3] = pb.y;
+            Bs[0u + lbk][lbc4 + 16u][lbc3] = pb.z;
+            Bs[0u + lbk][lbc4 + 24u][lbc3] = pb.w;
         }
         workgroupBarrier();
     }
 
     // Write the 8x8 micro-tile (masked).
-    let row0 = m0 + ty * 4u;
-    let col0 = n0 + tx * 4u;
     var row: u32;
-    var col: u32;
     var base: u32;
-    row = row0 + 0u;
-    if (row < params.m) {
+    let col0 = n0 + tx * 4u;
+    let col1 = col0 + 64u;
+    row = m0 + ty * 4u + 0u;
+    if (row < M) {
         base = row * N;
-        col = col0;
-        if (col < N) { C[base + col] = c00.x; }
-        if (col + 1u < N) { C[base + col + 1u] = c00.y; }
-        if (col + 2u < N) { C[base + col + 2u] = c00.z; }
-        if (col + 3u < N) { C[base + col + 3u] = c00.w; }
-        col = col0 + 64u;
-        if (col < N) { C[base + col] = c01.x; }
-        if (col + 1u < N) { C[base + col + 1u] = c01.y; }
-        if (col + 2u < N) { C[base + col + 2u] = c01.z; }
-        if (col + 3u < N) { C[base + col + 3u] = c01.w; }
+        if (col0 < N) { C[base + col0] = c00.x; }
+        if (col0 + 1u < N) { C[base + col0 + 1u] = c00.y; }
+        if (col0 + 2u < N) { C[base + col0 + 2u] = c00.z; }
+        if (col0 + 3u < N) { C[base + col0 + 3u] = c00.w; }
+        if (col1 < N) { C[base + col1] = c01.x; }
+        if (col1 + 1u < N) { C[base + col1 + 1u] = c01.y; }
+        if (col1 + 2u < N) { C[base + col1 + 2u] = c01.z; }
+        if (col1 + 3u < N) { C[base + col1 + 3u] = c01.w; }
     }
-    row = row0 + 1u;
-    if (row < params.m) {
+    row = m0 + ty * 4u + 1u;
+    if (row < M) {
         base = row * N;
-        col = col0;
-        if (col < N) { C[base + col] = c10.x; }
-        if (col + 1u < N) { C[base + col + 1u] = c10.y; }
-        if (col + 2u < N) { C[base + col + 2u] = c10.z; }
-        if (col + 3u < N) { C[base + col + 3u] = c10.w; }
-        col = col0 + 64u;
-        if (col < N) { C[base + col] = c11.x; }
-        if (col + 1u < N) { C[base + col + 1u] = c11.y; }
-        if (col + 2u < N) { C[base + col + 2u] = c11.z; }
-        if (col + 3u < N) { C[base + col + 3u] = c11.w; }
+        if (col0 < N) { C[base + col0] = c10.x; }
+        if (col0 + 1u < N) { C[base + col0 + 1u] = c10.y; }
+        if (col0 + 2u < N) { C[base + col0 + 2u] = c10.z; }
+        if (col0 + 3u < N) { C[base + col0 + 3u] = c10.w; }
+        if (col1 < N) { C[base + col1] = c11.x; }
+        if (col1 + 1u < N) { C[base + col1 + 1u] = c11.y; }
+        if (col1 + 2u < N) { C[base + col1 + 2u] = c11.z; }
+        if (col1 + 3u < N) { C[base + col1 + 3u] = c11.w; }
     }
-    row = row0 + 2u;
-    if (row < params.m) {
+    row = m0 + ty * 4u + 2u;
+    if (row < M) {
         base = row * N;
-        col = col0;
-        if (col < N) { C[base + col] = c20.x; }
-        if (col + 1u < N) { C[base + col + 1u] = c20.y; }
-        if (col + 2u < N) { C[base + col + 2u] = c20.z; }
-        if (col + 3u < N) { C[base + col + 3u] = c20.w; }
-        col = col0 + 64u;
-        if (col < N) { C[base + col] = c21.x; }
-        if (col + 1u < N) { C[base + col + 1u] = c21.y; }
-        if (col + 2u < N) { C[base + col + 2u] = c21.z; }
-        if (col + 3u < N) { C[base + col + 3u] = c21.w; }
+        if (col0 < N) { C[base + col0] = c20.x; }
+        if (col0 + 1u < N) { C[base + col0 + 1u] = c20.y; }
+        if (col0 + 2u < N) { C[base + col0 + 2u] = c20.z; }
+        if (col0 + 3u < N) { C[base + col0 + 3u] = c20.w; }
+        if (col1 < N) { C[base + col1] = c21.x; }
+        if (col1 + 1u < N) { C[base + col1 + 1u] = c21.y; }
+        if (col1 + 2u < N) { C[base + col1 + 2u] = c21.z; }
+        if (col1 + 3u < N) { C[base + col1 + 3u] = c21.w; }
     }
-    row = row0 + 3u;
-    if (row < params.m) {
+    row = m0 + ty * 4u + 3u;
+    if (row < M) {
         base = row * N;
-        col = col0;
-        if (col < N) { C[base + col] = c30.x; }
-        if (col + 1u < N) { C[base + col + 1u] = c30.y; }
-        if (col + 2u < N) { C[base + col + 2u] = c30.z; }
-        if (col + 3u < N) { C[base + col + 3u] = c30.w; }
-        col = col0 + 64u;
-        if (col < N) { C[base + col] = c31.x; }
-        if (col + 1u < N) { C[base + col + 1u] = c31.y; }
-        if (col + 2u < N) { C[base + col + 2u] = c31.z; }
-        if (col + 3u < N) { C[base + col + 3u] = c31.w; }
+        if (col0 < N) { C[base + col0] = c30.x; }
+        if (col0 + 1u < N) { C[base + col0 + 1u] = c30.y; }
+        if (col0 + 2u < N) { C[base + col0 + 2u] = c30.z; }
+        if (col0 + 3u < N) { C[base + col0 + 3u] = c30.w; }
+        if (col1 < N) { C[base + col1] = c31.x; }
+        if (col1 + 1u < N) { C[base + col1 + 1u] = c31.y; }
+        if (col1 + 2u < N) { C[base + col1 + 2u] = c31.z; }
+        if (col1 + 3u < N) { C[base + col1 + 3u] = c31.w; }
     }
-    row = row0 + 64u;
-    if (row < params.m) {
+    row = m0 + ty * 4u + 64u;
+    if (row < M) {
         base = row * N;
-        col = col0;
-        if (col < N) { C[base + col] = c40.x; }
-        if (col + 1u < N) { C[base + col + 1u] = c40.y; }
-        if (col + 2u < N) { C[base + col + 2u] = c40.z; }
-        if (col + 3u < N) { C[base + col + 3u] = c40.w; }
-        col = col0 + 64u;
-        if (col < N) { C[base + col] = c41.x; }
-        if (col + 1u < N) { C[base + col + 1u] = c41.y; }
-        if (col + 2u < N) { C[base + col + 2u] = c41.z; }
-        if (col + 3u < N) { C[base + col + 3u] = c41.w; }
+        if (col0 < N) { C[base + col0] = c40.x; }
+        if (col0 + 1u < N) { C[base + col0 + 1u] = c40.y; }
+        if (col0 + 2u < N) { C[base + col0 + 2u] = c40.z; }
+        if (col0 + 3u < N) { C[base + col0 + 3u] = c40.w; }
+        if (col1 < N) { C[base + col1] = c41.x; }
+        if (col1 + 1u < N) { C[base + col1 + 1u] = c41.y; }
+        if (col1 + 2u < N) { C[base + col1 + 2u] = c41.z; }
+        if (col1 + 3u < N) { C[base + col1 + 3u] = c41.w; }
     }
-    row = row0 + 65u;
-    if (row < params.m) {
+    row = m0 + ty * 4u + 65u;
+    if (row < M) {
         base = row * N;
-        col = col0;
-        if (col < N) { C[base + col] = c50.x; }
-        if (col + 1u < N) { C[base + col + 1u] = c50.y; }
-        if (col + 2u < N) { C[base + col + 2u] = c50.z; }
-        if (col + 3u < N) { C[base + col + 3u] = c50.w; }
-        col = col0 + 64u;
-        if (col < N) { C[base + col] = c51.x; }
-        if (col + 1u < N) { C[base + col + 1u] = c51.y; }
-        if (col + 2u < N) { C[base + col + 2u] = c51.z; }
-        if (col + 3u < N) { C[base + col + 3u] = c51.w; }
+        if (col0 < N) { C[base + col0] = c50.x; }
+        if (col0 + 1u < N) { C[base + col0 + 1u] = c50.y; }
+        if (col0 + 2u < N) { C[base + col0 + 2u] = c50.z; }
+        if (col0 + 3u < N) { C[base + col0 + 3u] = c50.w; }
+        if (col1 < N) { C[base + col1] = c51.x; }
+        if (col1 + 1u < N) { C[base + col1 + 1u] = c51.y; }
+        if (col1 + 2u < N) { C[base + col1 + 2u] = c51.z; }
+        if (col1 + 3u < N) { C[base + col1 + 3u] = c51.w; }
     }
-    row = row0 + 66u;
-    if (row < params.m) {
+    row = m0 + ty * 4u + 66u;
+    if (row < M) {
         base = row * N;
-        col = col0;
-        if (col < N) { C[base + col] = c60.x; }
-        if (col + 1u < N) { C[base + col + 1u] = c60.y; }
-        if (col + 2u < N) { C[base + col + 2u] = c60.z; }
-        if (col + 3u < N) { C[base + col + 3u] = c60.w; }
-        col = col0 + 64u;
-        if (col < N) { C[base + col] = c61.x; }
-        if (col + 1u < N) { C[base + col + 1u] = c61.y; }
-        if (col + 2u < N) { C[base + col + 2u] = c61.z; }
-        if (col + 3u < N) { C[base + col + 3u] = c61.w; }
+        if (col0 < N) { C[base + col0] = c60.x; }
+        if (col0 + 1u < N) { C[base + col0 + 1u] = c60.y; }
+        if (col0 + 2u < N) { C[base + col0 + 2u] = c60.z; }
+        if (col0 + 3u < N) { C[base + col0 + 3u] = c60.w; }
+        if (col1 < N) { C[base + col1] = c61.x; }
+        if (col1 + 1u < N) { C[base + col1 + 1u] = c61.y; }
+        if (col1 + 2u < N) { C[base + col1 + 2u] = c61.z; }
+        if (col1 + 3u < N) { C[base + col1 + 3u] = c61.w; }
     }
-    row = row0 + 67u;
-    if (row < params.m) {
+    row = m0 + ty * 4u + 67u;
+    if (row < M) {
         base = row * N;
-        col = col0;
-        if (col < N) { C[base + col] = c70.x; }
-        if (col + 1u < N) { C[base + col + 1u] = c70.y; }
-        if (col + 2u < N) { C[base + col + 2u] = c70.z; }
-        if (col + 3u < N) { C[base + col + 3u] = c70.w; }
-        col = col0 + 64u;
-        if (col < N) { C[base + col] = c71.x; }
-        if (col + 1u < N) { C[base + col + 1u] = c71.y; }
-        if (col + 2u < N) { C[base + col + 2u] = c71.z; }
-        if (col + 3u < N) { C[base + col + 3u] = c71.w; }
+        if (col0 < N) { C[base + col0] = c70.x; }
+        if (col0 + 1u < N) { C[base + col0 + 1u] = c70.y; }
+        if (col0 + 2u < N) { C[base + col0 + 2u] = c70.z; }
+        if (col0 + 3u < N) { C[base + col0 + 3u] = c70.w; }
+        if (col1 < N) { C[base + col1] = c71.x; }
+        if (col1 + 1u < N) { C[base + col1 + 1u] = c71.y; }
+        if (col1 + 2u < N) { C[base + col1 + 2u] = c71.z; }
+        if (col1 + 3u < N) { C[base + col1 + 3u] = c71.w; }
     }
 }

@@ -11,6 +11,9 @@ use parking_lot::{FairMutex, Mutex};
 
 use crate::error::GpuError;
 
+/// Mesa's lavapipe stops any loop after this many iterations.
+const LAVAPIPE_LOOP_CAP: u32 = 65_535;
+
 /// What the host's adapter is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdapterInfo {
@@ -162,9 +165,15 @@ impl GpuHost {
         &self.found().absence
     }
 
-    /// Loop iterations one invocation of a product kernel's function may run.
+    /// Loop iterations one invocation of a product kernel's function may run. On a CPU
+    /// adapter (lavapipe) it stays below the driver's own cap of 65,535 iterations per loop,
+    /// which would otherwise cut a loop short without anyone knowing.
     pub fn max_loop_iterations(&self) -> u32 {
-        self.inner.config.max_loop_iterations
+        let configured = self.inner.config.max_loop_iterations;
+        match self.adapter() {
+            Some(a) if a.device_type == "cpu" => configured.min(LAVAPIPE_LOOP_CAP - 1),
+            _ => configured,
+        }
     }
 
     /// The open device, opening one if there is none yet or the last one was retired.
@@ -274,7 +283,7 @@ fn find(config: &GpuConfig) -> Found {
             .to_string(),
         max_buffer_bytes: limits
             .max_buffer_size
-            .min(u64::from(limits.max_storage_buffer_binding_size)),
+            .min(limits.max_storage_buffer_binding_size),
         max_workgroups_per_dimension: limits.max_compute_workgroups_per_dimension,
         max_invocations_per_workgroup: limits.max_compute_invocations_per_workgroup,
     };

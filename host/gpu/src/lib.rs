@@ -10,7 +10,7 @@
 //!   [`Kernel`]s (WGSL validated by naga with line and column, bindings read from the shader,
 //!   loops bounded), dispatches checked against the kernel and the device's limits, the built-in
 //!   operations ([`ops`]), and the GPU time spent.
-//! - [`reference`]: the CPU reference of every built-in operation: what tests compare the GPU
+//! - [`reference`] (the `tessera-gpu-reference` crate): the CPU reference of every built-in operation: what tests compare the GPU
 //!   with, and what runs when a product declared `gpu = "optional"` on a host without a GPU.
 
 mod buffer;
@@ -20,7 +20,6 @@ mod error;
 mod guard;
 mod kernel;
 pub mod ops;
-pub mod reference;
 mod session;
 
 pub use buffer::{Buffer, Data, Element};
@@ -28,3 +27,4 @@ pub use device::{AdapterInfo, GpuConfig, GpuHost};
 pub use error::GpuError;
 pub use kernel::{BindingSpec, Kernel, compile};
 pub use session::{ComputePath, Session, SessionLimits};
+pub use tessera_gpu_reference as reference;

@@ -7,8 +7,8 @@
 use crate::buffer::{Buffer, Data, Element};
 use crate::dispatch::run_builtin;
 use crate::error::GpuError;
-use crate::reference;
 use crate::session::Session;
+use tessera_gpu_reference as reference;
 
 const MATMUL: &str = include_str!("../kernels/matmul.wgsl");
 const ELEMENTWISE: &str = include_str!("../kernels/elementwise.wgsl");

@@ -135,7 +135,7 @@ impl Session {
             Some(device) => device
                 .limits
                 .max_buffer_size
-                .min(u64::from(device.limits.max_storage_buffer_binding_size)),
+                .min(device.limits.max_storage_buffer_binding_size),
             None => HOST_MAX_VALUES * 4,
         };
         if bytes > largest {

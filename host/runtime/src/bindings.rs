@@ -8,6 +8,8 @@ wasmtime::component::bindgen!({
     with: {
         "tessera:product/inputs.reader": crate::host::inputs::ReaderHandle,
         "tessera:product/outputs.writer": crate::host::outputs::WriterHandle,
+        "tessera:product/gpu.buffer": tessera_gpu::Buffer,
+        "tessera:product/gpu.kernel": tessera_gpu::Kernel,
     },
 });
 
@@ -22,6 +24,7 @@ pub(crate) mod checked {
             "tessera:product/types": super::tessera::product::types,
             "tessera:product/inputs": super::tessera::product::inputs,
             "tessera:product/outputs": super::tessera::product::outputs,
+            "tessera:product/gpu": super::tessera::product::gpu,
             "tessera:product/log": super::tessera::product::log,
             "tessera:product/metrics": super::tessera::product::metrics,
         },

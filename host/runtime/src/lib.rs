@@ -47,7 +47,8 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 pub use determinism::seed_from_run_id;
 pub use outcome::{
-    CheckOutcome, CustomCheck, FailureKind, LogLevel, LogLine, PortSummary, RunOutcome, RunStatus,
+    CheckOutcome, CustomCheck, FailureKind, GpuUsage, LogLevel, LogLine, PortSummary, RunOutcome,
+    RunStatus,
 };
 
 use crate::bindings::ProductPre;
@@ -73,6 +74,8 @@ pub struct RuntimeConfig {
     /// Bytes of standard output and of standard error kept per run; more is dropped (and the
     /// log says how much).
     pub max_captured_output: usize,
+    /// How the host's GPU is found (it is looked for when a product first needs it).
+    pub gpu: tessera_gpu::GpuConfig,
 }
 
 impl Default for RuntimeConfig {
@@ -85,6 +88,7 @@ impl Default for RuntimeConfig {
             pooling: true,
             epoch_tick: Duration::from_millis(10),
             max_captured_output: 1 << 20,
+            gpu: tessera_gpu::GpuConfig::default(),
         }
     }
 }
@@ -122,6 +126,7 @@ struct RuntimeInner {
     config: RuntimeConfig,
     pooling: bool,
     ticker: Arc<AtomicBool>,
+    gpu: tessera_gpu::GpuHost,
 }
 
 impl Drop for RuntimeInner {
@@ -210,11 +215,17 @@ impl Runtime {
                 slots: Arc::new(tokio::sync::Semaphore::new(
                     config.max_concurrent_runs.max(1),
                 )),
+                gpu: tessera_gpu::GpuHost::new(&config.gpu),
                 config,
                 pooling,
                 ticker,
             }),
         })
+    }
+
+    /// The host's GPU, shared by every run.
+    pub fn gpu(&self) -> &tessera_gpu::GpuHost {
+        &self.inner.gpu
     }
 
     /// Whether the pooling allocator is in use.

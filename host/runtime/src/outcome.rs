@@ -74,6 +74,8 @@ pub enum FailureKind {
     InputData,
     /// The host failed (storage, I/O); not the product's fault.
     Host,
+    /// The product requires a GPU (`resources.gpu = "required"`) and this host has none.
+    GpuUnavailable,
 }
 
 impl FailureKind {
@@ -89,6 +91,7 @@ impl FailureKind {
             FailureKind::SchemaViolation => "schema-violation",
             FailureKind::InputData => "input-data",
             FailureKind::Host => "host",
+            FailureKind::GpuUnavailable => "gpu-unavailable",
         }
     }
 }
@@ -142,6 +145,24 @@ pub struct RunOutcome {
     pub gauges: BTreeMap<String, f64>,
     /// Per output port: rows and bytes (only complete for succeeded runs).
     pub outputs: BTreeMap<String, PortSummary>,
+    /// The run's GPU use, when it made any GPU call.
+    #[serde(default)]
+    pub gpu: Option<GpuUsage>,
+}
+
+/// What a run did with the GPU.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GpuUsage {
+    /// `gpu` (the host's adapter) or `cpu` (the CPU reference of the built-in operations).
+    pub path: String,
+    /// The adapter's name, on the GPU path.
+    pub adapter: Option<String>,
+    /// Time the GPU worked for the run: from each submission to its completion.
+    pub gpu_time: Duration,
+    /// Built-in operations and kernel dispatches run.
+    pub dispatches: u64,
+    /// The most bytes of GPU buffers the run held at once.
+    pub peak_memory: u64,
 }
 
 impl RunOutcome {

@@ -31,6 +31,7 @@ pub(crate) fn host_failure(run_id: String, reason: String) -> RunOutcome {
         dropped_log_lines: 0,
         gauges: BTreeMap::new(),
         outputs: BTreeMap::new(),
+        gpu: None,
     }
 }
 
@@ -63,6 +64,12 @@ pub(crate) fn new_store(
     crate::determinism::make_deterministic(&mut builder, logical.0, logical.1);
     let wasi = builder.build();
     let memory_limit = usize::try_from(manifest.resources.memory.bytes()).unwrap_or(usize::MAX);
+    let gpu = crate::host::gpu::GpuSlot::new(
+        manifest.resources.gpu,
+        runtime.gpu.clone(),
+        manifest.resources.gpu_memory.bytes(),
+        Instant::now() + manifest.resources.timeout.duration(),
+    );
     let state = RunState {
         wasi,
         table: ResourceTable::new(),
@@ -78,6 +85,7 @@ pub(crate) fn new_store(
         host_fault: None,
         input_fault: None,
         checking,
+        gpu,
         started: Instant::now(),
     };
     let mut store = Store::new(&runtime.engine, state);
@@ -110,6 +118,25 @@ pub(crate) fn execute(product: &Product, request: RunRequest) -> RunOutcome {
         mut outputs,
     } = request;
 
+    if manifest.resources.gpu == tessera_core::manifest::GpuMode::Required
+        && product.inner.runtime.gpu.adapter().is_none()
+    {
+        let mut outcome = host_failure(
+            run_id,
+            format!(
+                "this product requires a GPU (`resources.gpu = \"required\"`) and this host has none: {} (declare `gpu = \"optional\"` to run the built-in operations on the CPU instead)",
+                product.inner.runtime.gpu.absence()
+            ),
+        );
+        outcome.status = RunStatus::Failed {
+            kind: FailureKind::GpuUnavailable,
+            reason: match outcome.status {
+                RunStatus::Failed { reason, .. } => reason,
+                RunStatus::Succeeded => String::new(),
+            },
+        };
+        return outcome;
+    }
     let mut ports = HashMap::new();
     for port in &manifest.outputs {
         let Some(sink) = outputs.remove(&port.name) else {
@@ -227,6 +254,7 @@ pub(crate) fn execute(product: &Product, request: RunRequest) -> RunOutcome {
         peak_memory: state.limiter.peak as u64,
         log,
         dropped_log_lines: state.dropped_log_lines,
+        gpu: state.gpu.report(),
         gauges: state.gauges,
         outputs: summaries,
     }
@@ -287,6 +315,12 @@ pub(crate) fn classify(
 ) -> (FailureKind, String) {
     if let Some(fault) = &state.host_fault {
         return (FailureKind::Host, fault.clone());
+    }
+    if let Some(waited) = &state.gpu.timeout {
+        return (
+            FailureKind::Timeout,
+            format!("timed out: {waited} (`resources.timeout` is {timeout})"),
+        );
     }
     if let Some(desired) = state.limiter.exceeded {
         return (

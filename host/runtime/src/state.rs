@@ -43,6 +43,8 @@ pub(crate) struct RunState {
     pub input_fault: Option<String>,
     /// The store runs the product's `check` export: output ports read as inputs, none written.
     pub checking: bool,
+    /// The GPU lent to this run (per the manifest's `resources.gpu`).
+    pub gpu: crate::host::gpu::GpuSlot,
     pub started: Instant,
 }
 

@@ -191,6 +191,13 @@ async fn run_and_finish(
         .cpu_time
         .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX));
     record.gauges = outcome.gauges.clone();
+    record.gpu = outcome.gpu.as_ref().map(|g| tessera_store::GpuRecord {
+        path: g.path.clone(),
+        adapter: g.adapter.clone(),
+        gpu_ms: g.gpu_time.as_secs_f64() * 1000.0,
+        dispatches: g.dispatches,
+        peak_memory: g.peak_memory,
+    });
     record.log.extend(outcome.log.iter().map(|line| RunLogLine {
         level: line.level.name().to_string(),
         message: line.message.clone(),

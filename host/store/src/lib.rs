@@ -29,9 +29,9 @@ use arrow::datatypes::SchemaRef;
 use tessera_core::io::{BatchSink, BatchSource};
 
 pub use model::{
-    Deployment, IngestMode, IngestOutcome, InputPin, InputVersion, LogicalRun, PortMatch,
-    PortVersion, PruneReport, Publication, RecoveryReport, ReplayReport, RetentionPolicy, Role,
-    RunLogLine, RunRecord, RunState, TokenRecord, Version,
+    Deployment, GpuRecord, IngestMode, IngestOutcome, InputPin, InputVersion, LogicalRun,
+    PortMatch, PortVersion, PruneReport, Publication, RecoveryReport, ReplayReport,
+    RetentionPolicy, Role, RunLogLine, RunRecord, RunState, TokenRecord, Version,
 };
 pub use sled_store::SledStore;
 

@@ -22,6 +22,21 @@ pub enum RunState {
     Quarantined,
 }
 
+/// A run's use of the GPU.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GpuRecord {
+    /// `gpu` (the host's adapter) or `cpu` (the CPU reference of the built-in operations).
+    pub path: String,
+    /// The adapter's name, on the GPU path.
+    pub adapter: Option<String>,
+    /// Milliseconds the GPU worked for the run (submission to completion).
+    pub gpu_ms: f64,
+    /// Operations and kernel dispatches.
+    pub dispatches: u64,
+    /// Most bytes of GPU buffers held at once.
+    pub peak_memory: u64,
+}
+
 /// One run of a product.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
@@ -44,6 +59,9 @@ pub struct RunRecord {
     /// CPU time the run's thread used, in milliseconds, where the platform reports it.
     #[serde(default)]
     pub cpu_ms: Option<u64>,
+    /// What the run did with the GPU, if it used it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<GpuRecord>,
     /// Published version number, if it published.
     pub published_version: Option<u64>,
     /// When it started executing.
@@ -159,6 +177,7 @@ impl RunRecord {
             finished_at_us: None,
             peak_memory: 0,
             cpu_ms: None,
+            gpu: None,
             published_version: None,
             started_at_us: None,
             failure: None,

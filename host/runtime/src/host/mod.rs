@@ -3,6 +3,7 @@
 //! Every function returns `wasmtime::Result<...>`: an `Err` there traps (a host fault or an
 //! exceeded limit); an inner `Err` is a `tessera:product/types.error` the product sees.
 
+pub(crate) mod gpu;
 pub(crate) mod inputs;
 pub(crate) mod log;
 pub(crate) mod metrics;

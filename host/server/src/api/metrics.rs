@@ -68,6 +68,10 @@ pub struct RunSummary {
     pub peak_memory: u64,
     /// CPU time of the run's thread, in milliseconds.
     pub cpu_ms: Option<u64>,
+    /// GPU time, in milliseconds, for runs that used the GPU.
+    pub gpu_ms: Option<f64>,
+    /// `gpu` or `cpu` (the CPU reference), for runs that used the GPU interface.
+    pub gpu_path: Option<String>,
 }
 
 /// The current published version in brief.
@@ -144,6 +148,8 @@ pub struct RunWindow {
     pub peak_memory_max: u64,
     /// CPU time of the runs' threads, in milliseconds, in all.
     pub cpu_ms_total: u64,
+    /// GPU time of the runs, in milliseconds, in all.
+    pub gpu_ms_total: f64,
 }
 
 /// One value of a gauge.
@@ -166,6 +172,8 @@ fn summary(run: &RunRecord) -> RunSummary {
         duration_ms: duration_ms(run),
         peak_memory: run.peak_memory,
         cpu_ms: run.cpu_ms,
+        gpu_ms: run.gpu.as_ref().map(|g| g.gpu_ms),
+        gpu_path: run.gpu.as_ref().map(|g| g.path.clone()),
     }
 }
 
@@ -345,6 +353,11 @@ pub async fn product(
             duration_p95_ms: percentile(&durations, 0.95),
             peak_memory_max: recent.iter().map(|r| r.peak_memory).max().unwrap_or(0),
             cpu_ms_total: recent.iter().filter_map(|r| r.cpu_ms).sum(),
+            gpu_ms_total: recent
+                .iter()
+                .filter_map(|r| r.gpu.as_ref())
+                .map(|g| g.gpu_ms)
+                .sum(),
         },
         gauges,
         product: name,

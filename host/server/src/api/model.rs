@@ -205,6 +205,9 @@ pub struct RunInfo {
     pub peak_memory: u64,
     /// CPU time of the run's thread, in milliseconds, where the platform reports it.
     pub cpu_ms: Option<u64>,
+    /// What the run did with the GPU, if it used it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<GpuUse>,
     /// Rows written per output port.
     pub outputs: BTreeMap<String, u64>,
     /// The data version it published.
@@ -275,6 +278,7 @@ impl RunInfo {
                 .map(|(s, f)| u64::try_from((f - s) / 1000).unwrap_or(0)),
             peak_memory: run.peak_memory,
             cpu_ms: run.cpu_ms,
+            gpu: run.gpu.as_ref().map(GpuUse::from),
             outputs: run.outputs.clone(),
             published_version: run.published_version,
             log: if with_log {
@@ -348,5 +352,32 @@ mod tests {
             rfc3339(1_709_251_199_000_001),
             "2024-02-29T23:59:59.000001Z"
         );
+    }
+}
+
+/// A run's use of the GPU.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct GpuUse {
+    /// `gpu` (the host's adapter) or `cpu` (the CPU reference of the built-in operations).
+    pub path: String,
+    /// The adapter's name, on the GPU path.
+    pub adapter: Option<String>,
+    /// Milliseconds the GPU worked for the run.
+    pub gpu_ms: f64,
+    /// Operations and kernel dispatches.
+    pub dispatches: u64,
+    /// Most bytes of GPU buffers held at once.
+    pub peak_memory: u64,
+}
+
+impl From<&tessera_store::GpuRecord> for GpuUse {
+    fn from(g: &tessera_store::GpuRecord) -> Self {
+        GpuUse {
+            path: g.path.clone(),
+            adapter: g.adapter.clone(),
+            gpu_ms: g.gpu_ms,
+            dispatches: g.dispatches,
+            peak_memory: g.peak_memory,
+        }
     }
 }

@@ -1,5 +1,5 @@
-//! Plain CPU reference implementations of the WGSL compute kernels in
-//! `kernels/`, with the same semantics and edge-case behaviour.
+//! Plain CPU reference implementations of Tessera's built-in GPU operations (the WGSL
+//! kernels in `host/gpu/kernels/`), with the same semantics and edge-case behaviour.
 //!
 //! All matrices are flat, row-major `f32` slices.  Inputs shorter than the
 //! stated dimensions are not an error: missing elements are simply not
