@@ -156,3 +156,59 @@ fn optional_falls_back_to_the_cpu_and_required_fails_fast() {
         "{reason}"
     );
 }
+
+#[tokio::test]
+async fn the_server_records_gpu_time_with_the_run() {
+    use axum::http::StatusCode;
+    let api = crate::server::Api::with_config(crate::server::config());
+    if !tessera_tests::gpu_available(api.state.runtime()) {
+        return;
+    }
+    assert_eq!(api.deploy(probe()).await.status, StatusCode::CREATED);
+    let answer = api
+        .post_data(
+            "/v1/products/gpu-probe/inputs/control",
+            "application/x-ndjson",
+            &[],
+            "{\"mode\": \"matmul\", \"n\": 64}\n".to_string(),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::CREATED);
+    let runs = api.settled_runs("gpu-probe", 1).await;
+    let run = api.get(runs[0]["url"].as_str().unwrap()).await.json();
+    assert_eq!(run["state"], "succeeded", "{run}");
+    assert_eq!(run["gpu"]["path"], "gpu", "{run}");
+    assert_eq!(run["gpu"]["dispatches"], 1);
+    assert!(run["gpu"]["gpu_ms"].as_f64().unwrap() > 0.0, "{run}");
+    let metrics = api.get("/v1/products/gpu-probe/metrics").await.json();
+    assert!(
+        metrics["runs"]["gpu_ms_total"].as_f64().unwrap() > 0.0,
+        "{metrics}"
+    );
+    assert_eq!(metrics["last_run"]["gpu_path"], "gpu", "{metrics}");
+}
+
+#[test]
+fn concurrent_runs_share_the_device() {
+    let runtime = tessera_tests::runtime();
+    if !tessera_tests::gpu_available(&runtime) {
+        return;
+    }
+    let product = load(&runtime, &probe());
+    let results: Vec<(bool, f64)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|i: i64| {
+                let product = product.clone();
+                scope.spawn(move || {
+                    let (outcome, value, _) = run(&product, "matmul", 60 + i);
+                    (outcome.succeeded(), value)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (i, (succeeded, value)) in results.into_iter().enumerate() {
+        assert!(succeeded, "run {i}");
+        assert_eq!(value, expected_sum(60 + i), "run {i}");
+    }
+}

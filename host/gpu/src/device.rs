@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use parking_lot::{FairMutex, Mutex};
 
@@ -49,27 +49,27 @@ pub(crate) struct DeviceState {
 }
 
 impl DeviceState {
-    /// Submits `commands` and waits for them, at most until `deadline`; returns the wall time
-    /// from submission to completion.
-    pub fn submit_and_wait(
-        &self,
-        commands: wgpu::CommandBuffer,
-        deadline: Instant,
-    ) -> Result<Duration, GpuError> {
+    /// Submits `commands` in its turn (one submission at a time, in arrival order).
+    pub fn submit(&self, commands: wgpu::CommandBuffer) -> wgpu::SubmissionIndex {
         let _turn = self.turn.lock();
+        self.queue.submit([commands])
+    }
+
+    /// Waits until `index` (and everything submitted before it) is done, at most until
+    /// `deadline`.
+    pub fn wait(&self, index: wgpu::SubmissionIndex, deadline: Instant) -> Result<(), GpuError> {
         let began = Instant::now();
-        let index = self.queue.submit([commands]);
         let timeout = deadline.saturating_duration_since(began);
         match self.device.poll(wgpu::PollType::Wait {
             submission_index: Some(index),
             timeout: Some(timeout),
         }) {
-            Ok(_) => Ok(began.elapsed()),
+            Ok(_) => Ok(()),
             Err(wgpu::PollError::Timeout) => {
                 // The device may stay busy with this work: later runs get a fresh device.
                 self.retired.store(true, Ordering::Relaxed);
                 Err(GpuError::Timeout(format!(
-                    "the GPU was still working when the run's deadline passed ({:.1} s of GPU work waited for)",
+                    "the GPU was still working when the run's deadline passed ({:.1} s waited)",
                     began.elapsed().as_secs_f64()
                 )))
             }
@@ -92,6 +92,9 @@ pub struct GpuConfig {
     /// Loop iterations one invocation of one function of a product kernel may run before the
     /// host stops it (see [`crate::Kernel`]).
     pub max_loop_iterations: u32,
+    /// Wait for every operation as it is submitted instead of at the next read (slower; GPU
+    /// time is then per operation).
+    pub wait_each: bool,
 }
 
 impl Default for GpuConfig {
@@ -100,6 +103,7 @@ impl Default for GpuConfig {
             disabled: false,
             adapter: None,
             max_loop_iterations: 1 << 24,
+            wait_each: false,
         }
     }
 }
@@ -163,6 +167,11 @@ impl GpuHost {
     /// Why there is no adapter (empty when there is one).
     pub fn absence(&self) -> &str {
         &self.found().absence
+    }
+
+    /// How the host was configured.
+    pub fn config(&self) -> &GpuConfig {
+        &self.inner.config
     }
 
     /// Loop iterations one invocation of a product kernel's function may run. On a CPU

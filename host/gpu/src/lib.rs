@@ -4,7 +4,7 @@
 //! its world. This crate is that lending, free of wasmtime:
 //!
 //! - [`GpuHost`]: the host's one adapter and device (Vulkan through wgpu), shared by every run;
-//!   submissions take turns in arrival order, each waited for within the run's deadline; a
+//!   submissions take turns in arrival order, waits are bounded by the run's deadline; a
 //!   device that is lost, or still busy when a deadline passes, is replaced for later runs.
 //! - [`Session`]: one run's use of it: typed [`Buffer`]s within `resources.gpu_memory`, product
 //!   [`Kernel`]s (WGSL validated by naga with line and column, bindings read from the shader,

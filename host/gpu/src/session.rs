@@ -1,6 +1,6 @@
 //! One run's use of the GPU: its buffers within the memory it declared, its kernels, its
-//! dispatches (each submitted and waited for, within the run's deadline), and the GPU time it
-//! took. On the CPU path (a product that declared `gpu = "optional"` on a host without a GPU)
+//! dispatches (queued; waited for at reads, after guarded kernels and at the end, within the
+//! run's deadline), and the GPU time it took. On the CPU path (a product that declared `gpu = "optional"` on a host without a GPU)
 //! buffers live in host memory and the built-in operations run their CPU reference.
 
 use std::sync::Arc;
@@ -52,6 +52,8 @@ pub struct Session {
     peak: u64,
     gpu_time: Duration,
     dispatches: u64,
+    /// The latest submission not waited for yet, and when the first such was submitted.
+    pending: Option<(wgpu::SubmissionIndex, Instant)>,
 }
 
 /// Largest buffer on the CPU path: 4 GiB of values (a u32 count).
@@ -78,6 +80,7 @@ impl Session {
             peak: 0,
             gpu_time: Duration::ZERO,
             dispatches: 0,
+            pending: None,
         })
     }
 
@@ -95,7 +98,9 @@ impl Session {
         &self.host
     }
 
-    /// Time the GPU spent on this session's work: from each submission to its completion.
+    /// Time the GPU spent on this session's work: from the first submission not yet waited
+    /// for to the completion of the last, at each point the session waits (a read, a guarded
+    /// kernel, [`Session::finish`]).
     pub fn gpu_time(&self) -> Duration {
         self.gpu_time
     }
@@ -117,10 +122,6 @@ impl Session {
 
     pub(crate) fn device(&self) -> Option<&Arc<DeviceState>> {
         self.device.as_ref()
-    }
-
-    pub(crate) fn deadline(&self) -> Instant {
-        self.limits.deadline
     }
 
     /// Reserves `values` 32-bit values against the memory limit and the device's largest buffer.
@@ -158,10 +159,34 @@ impl Session {
 
     /// Gives a buffer's memory back (when the product drops it).
     pub fn release(&mut self, buffer: &Buffer) {
+        // The device memory itself is freed when the buffer is dropped and no submitted work
+        // uses it any more.
         self.live = self.live.saturating_sub(buffer.bytes());
-        if let Storage::Device(b) = &buffer.storage {
-            b.destroy();
+    }
+
+    /// Records a submission; the session waits for it later (or now, with `wait_each`).
+    pub(crate) fn submitted(&mut self, index: wgpu::SubmissionIndex) -> Result<(), GpuError> {
+        let since = self
+            .pending
+            .take()
+            .map_or_else(Instant::now, |(_, since)| since);
+        self.pending = Some((index, since));
+        self.dispatches += 1;
+        if self.host.config().wait_each {
+            self.finish()?;
         }
+        Ok(())
+    }
+
+    /// Waits for everything submitted so far (within the run's deadline) and counts the time.
+    pub fn finish(&mut self) -> Result<(), GpuError> {
+        let (Some((index, since)), Some(device)) = (self.pending.take(), self.device.clone())
+        else {
+            return Ok(());
+        };
+        device.wait(index, self.limits.deadline)?;
+        self.gpu_time += since.elapsed();
+        Ok(())
     }
 
     /// A buffer holding a copy of `data`.
@@ -260,7 +285,13 @@ impl Session {
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
         encoder.copy_buffer_to_buffer(source, 0, &staging, 0, bytes);
-        self.gpu_time += device.submit_and_wait(encoder.finish(), self.limits.deadline)?;
+        let index = device.submit(encoder.finish());
+        let since = self
+            .pending
+            .take()
+            .map_or_else(Instant::now, |(_, since)| since);
+        device.wait(index, self.limits.deadline)?;
+        self.gpu_time += since.elapsed();
         let slice = staging.slice(..);
         let (sender, receiver) = std::sync::mpsc::channel();
         slice.map_async(wgpu::MapMode::Read, move |result| {
@@ -319,15 +350,7 @@ impl Session {
         };
         crate::dispatch::check_bindings(kernel, bindings)?;
         crate::dispatch::check_workgroups(&device, kernel.workgroup_size, workgroups)?;
-        let spent = crate::dispatch::run_kernel(self, &device, kernel, bindings, workgroups)?;
-        self.gpu_time += spent;
-        self.dispatches += 1;
-        Ok(())
-    }
-
-    pub(crate) fn add_gpu_time(&mut self, spent: Duration) {
-        self.gpu_time += spent;
-        self.dispatches += 1;
+        crate::dispatch::run_kernel(self, &device, kernel, bindings, workgroups)
     }
 
     /// A new buffer on the session's device for a built-in op's result.

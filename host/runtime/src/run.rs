@@ -186,6 +186,7 @@ pub(crate) fn execute(product: &Product, request: RunRequest) -> RunOutcome {
     let duration = began.elapsed();
 
     let mut state = store.into_data();
+    let gpu_wait = state.gpu.finish();
     let (log, stderr) = collect_log(&mut state, &pipes, duration);
 
     let mut status = match result {
@@ -216,6 +217,16 @@ pub(crate) fn execute(product: &Product, request: RunRequest) -> RunOutcome {
             RunStatus::Failed { kind, reason }
         }
     };
+
+    if let (RunStatus::Succeeded, Err(e)) = (&status, gpu_wait) {
+        status = RunStatus::Failed {
+            kind: match e {
+                tessera_gpu::GpuError::Timeout(_) => FailureKind::Timeout,
+                _ => FailureKind::Host,
+            },
+            reason: format!("the GPU work the run left could not finish: {e}"),
+        };
+    }
 
     let mut summaries = BTreeMap::new();
     for (name, port) in state.outputs.drain() {

@@ -61,6 +61,14 @@ impl GpuSlot {
             .ok_or_else(|| GpuError::Gpu("the GPU session could not be opened".into()))
     }
 
+    /// Waits for the GPU work the run submitted and did not read back.
+    pub fn finish(&mut self) -> Result<(), GpuError> {
+        match self.session.as_mut() {
+            Some(session) => session.finish(),
+            None => Ok(()),
+        }
+    }
+
     /// What the run used, if it used the GPU at all.
     pub fn report(&self) -> Option<GpuUsage> {
         let session = self.session.as_ref()?;
