@@ -17,12 +17,14 @@ use crate::state::{OutputPort, RunState};
 use crate::{Product, RunRequest};
 
 pub(crate) fn host_failure(run_id: String, reason: String) -> RunOutcome {
+    failure_before_start(run_id, FailureKind::Host, reason)
+}
+
+/// A run that failed before the product was entered.
+fn failure_before_start(run_id: String, kind: FailureKind, reason: String) -> RunOutcome {
     RunOutcome {
         run_id,
-        status: RunStatus::Failed {
-            kind: FailureKind::Host,
-            reason,
-        },
+        status: RunStatus::Failed { kind, reason },
         start_latency: Duration::ZERO,
         duration: Duration::ZERO,
         cpu_time: None,
@@ -121,21 +123,14 @@ pub(crate) fn execute(product: &Product, request: RunRequest) -> RunOutcome {
     if manifest.resources.gpu == tessera_core::manifest::GpuMode::Required
         && product.inner.runtime.gpu.adapter().is_none()
     {
-        let mut outcome = host_failure(
+        return failure_before_start(
             run_id,
+            FailureKind::GpuUnavailable,
             format!(
                 "this product requires a GPU (`resources.gpu = \"required\"`) and this host has none: {} (declare `gpu = \"optional\"` to run the built-in operations on the CPU instead)",
                 product.inner.runtime.gpu.absence()
             ),
         );
-        outcome.status = RunStatus::Failed {
-            kind: FailureKind::GpuUnavailable,
-            reason: match outcome.status {
-                RunStatus::Failed { reason, .. } => reason,
-                RunStatus::Succeeded => String::new(),
-            },
-        };
-        return outcome;
     }
     let mut ports = HashMap::new();
     for port in &manifest.outputs {
