@@ -29,6 +29,7 @@ pub(crate) trait Backend {
     fn open_input(&mut self, port: &str, columns: Option<&[&str]>) -> Result<Box<dyn InputStream>>;
     fn open_output(&mut self, port: &str) -> Result<Box<dyn OutputStream>>;
     fn gauge(&mut self, name: &str, value: f64);
+    fn parameter(&mut self, name: &str) -> Option<crate::Parameter>;
 }
 
 pub(crate) trait InputStream {
@@ -75,6 +76,32 @@ impl Context {
     /// product did not declare `resources.gpu` in product.toml.
     pub fn gpu(&mut self) -> Result<crate::Gpu> {
         crate::Gpu::open()
+    }
+
+    /// A parameter from `[parameters]` in product.toml, if set (see [`crate::parameters`]).
+    pub fn parameter(&mut self, name: &str) -> Option<crate::Parameter> {
+        self.backend.parameter(name)
+    }
+
+    /// A number from `[parameters]` (an integer converts); an error names the parameter when
+    /// it is missing or not a number.
+    pub fn parameter_f64(&mut self, name: &str) -> Result<f64> {
+        crate::parameters::as_f64(name, self.backend.parameter(name))
+    }
+
+    /// A whole number from `[parameters]`.
+    pub fn parameter_i64(&mut self, name: &str) -> Result<i64> {
+        crate::parameters::as_i64(name, self.backend.parameter(name))
+    }
+
+    /// Text from `[parameters]`.
+    pub fn parameter_text(&mut self, name: &str) -> Result<String> {
+        crate::parameters::as_text(name, self.backend.parameter(name))
+    }
+
+    /// A boolean from `[parameters]`.
+    pub fn parameter_bool(&mut self, name: &str) -> Result<bool> {
+        crate::parameters::as_bool(name, self.backend.parameter(name))
     }
 
     /// Facts about this run.

@@ -2,7 +2,7 @@
 //! between the SDK's types and the generated ones.
 
 use crate::__private::bindings::tessera::product::{
-    inputs, log as wit_log, metrics, outputs, types,
+    inputs, log as wit_log, metrics, outputs, parameters, types,
 };
 use crate::Check;
 use crate::batch::{Batch, Column, DataType, Field, Values, VarData};
@@ -34,6 +34,15 @@ impl Backend for HostBackend {
 
     fn gauge(&mut self, name: &str, value: f64) {
         metrics::gauge(name, value);
+    }
+
+    fn parameter(&mut self, name: &str) -> Option<crate::Parameter> {
+        parameters::get(name).map(|value| match value {
+            parameters::Value::Boolean(b) => crate::Parameter::Boolean(b),
+            parameters::Value::Integer(i) => crate::Parameter::Integer(i),
+            parameters::Value::Number(n) => crate::Parameter::Number(n),
+            parameters::Value::Text(t) => crate::Parameter::Text(t),
+        })
     }
 }
 

@@ -52,6 +52,7 @@ mod gpu_native;
 #[cfg(target_arch = "wasm32")]
 mod host;
 pub mod log;
+pub mod parameters;
 pub mod testing;
 
 pub use batch::{
@@ -61,6 +62,7 @@ pub use check::{Check, Severity};
 pub use context::{Batches, Context, DEFAULT_BATCH_ROWS, Input, Output, RunInfo};
 pub use error::{Error, Result};
 pub use gpu::{Buffer as GpuBuffer, Element, Gpu, GpuData, GpuInfo, Kernel, Tensor};
+pub use parameters::Parameter;
 
 /// Marks the function a product runs: `fn NAME(ctx: &mut Context) -> Result<()>`.
 ///

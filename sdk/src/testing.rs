@@ -31,6 +31,7 @@ struct State {
     inputs: BTreeMap<String, Batch>,
     outputs: BTreeMap<String, Batch>,
     gauges: BTreeMap<String, f64>,
+    parameters: BTreeMap<String, crate::Parameter>,
 }
 
 /// A native, in-memory run of a product function.
@@ -86,6 +87,37 @@ impl TestRun {
             .inputs
             .insert(port.to_string(), batch);
         self
+    }
+
+    /// Sets a parameter, as `[parameters]` in product.toml would.
+    ///
+    /// ```
+    /// # use tessera_sdk::{testing::TestRun, Context, Result};
+    /// let mut test = TestRun::new().parameter("min_kappa", 0.6);
+    /// test.run(|ctx| { assert_eq!(ctx.parameter_f64("min_kappa")?, 0.6); Ok(()) })?;
+    /// # Ok::<(), tessera_sdk::Error>(())
+    /// ```
+    pub fn parameter(self, name: &str, value: impl Into<crate::Parameter>) -> Self {
+        self.state
+            .borrow_mut()
+            .parameters
+            .insert(name.to_string(), value.into());
+        self
+    }
+
+    /// Sets every parameter of a manifest's `[parameters]`, e.g.
+    /// `include_str!("../product.toml")`, so tests run with the values the product ships with.
+    ///
+    /// ```
+    /// # use tessera_sdk::testing::TestRun;
+    /// let test = TestRun::new().parameters_from_manifest("[parameters]\nbatch = 5\n")?;
+    /// # Ok::<(), tessera_sdk::Error>(())
+    /// ```
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn parameters_from_manifest(self, manifest: &str) -> Result<Self> {
+        let parameters = crate::parameters::from_manifest(manifest)?;
+        self.state.borrow_mut().parameters.extend(parameters);
+        Ok(self)
     }
 
     /// Calls the product function with a context backed by this run.
@@ -224,6 +256,10 @@ impl Backend for MemoryBackend {
             .borrow_mut()
             .gauges
             .insert(name.to_string(), value);
+    }
+
+    fn parameter(&mut self, name: &str) -> Option<crate::Parameter> {
+        self.state.borrow().parameters.get(name).cloned()
     }
 }
 

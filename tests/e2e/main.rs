@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod custom_checks;
+mod demo;
 mod flow;
 mod gpu;
 mod products;

@@ -110,7 +110,7 @@ fn the_annotation_fixture_is_generated_from_the_real_data() {
 }
 
 /// Consensus computed independently of the product: sort each study's votes.
-fn expected_consensus(
+pub(crate) fn expected_consensus(
     annotations: &[fixtures::Annotation],
 ) -> BTreeMap<String, (String, f64, i64)> {
     let mut latest: HashMap<(&str, &str), &fixtures::Annotation> = HashMap::new();
@@ -175,7 +175,8 @@ fn labeled_studies_publishes_consensus_that_matches_an_independent_count() {
             .unwrap(),
     )
     .unwrap();
-    let mut request = RunRequest::new("ls-1", 0).input("annotations", Box::new(source));
+    let mut request =
+        RunRequest::new("ls-1", 1_780_272_000_000_000).input("annotations", Box::new(source));
     for port in &manifest.outputs {
         request = request.output(
             &port.name,

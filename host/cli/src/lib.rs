@@ -6,11 +6,13 @@
 //! - [`inspect`]: what a packaged product declares, imports and exports.
 //! - [`quality_report`]: check results and column statistics as the CLI prints them.
 //! - [`serve`]: `tessera serve`, the HTTP server.
+//! - [`demo`]: `tessera demo`, the medical-imaging mesh with its data in one command.
 //! - [`client`], [`remote`]: the commands that talk to a server.
 //! - [`token`]: `tessera token create`, offline.
 
 pub mod build;
 pub mod client;
+pub mod demo;
 pub mod inspect;
 pub mod local_run;
 pub mod quality_report;

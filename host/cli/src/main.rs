@@ -63,6 +63,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Start a server with the five medical-imaging demo products and their data, and serve
+    /// them until Ctrl-C (safe to re-run on the same directory).
+    Demo {
+        /// Data directory (default: ./tessera-demo).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Address to listen on (default: 127.0.0.1:8080, or TESSERA_ADDR).
+        #[arg(long)]
+        addr: Option<String>,
+    },
     /// Serve the mesh over HTTP: deploy, catalog, outputs, runs.
     Serve {
         /// Data directory (default: ./tessera-data, or TESSERA_DATA).
@@ -237,6 +247,7 @@ fn main() -> ExitCode {
     // The server logs its requests and runs; the other commands only warnings.
     let default_filter = match cli.command {
         Command::Serve { .. } => "info,tower_http=info",
+        Command::Demo { .. } => "warn,tessera_server=info",
         _ => "warn",
     };
     tracing_subscriber::fmt()
@@ -414,6 +425,10 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 GOOD.render_reset()
             );
             println!("{secret}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo { data, addr } => {
+            tessera_cli::demo::demo(tessera_cli::demo::DemoArgs { data, addr })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve { data, addr, config } => {

@@ -27,6 +27,7 @@ pub(crate) mod checked {
             "tessera:product/gpu": super::tessera::product::gpu,
             "tessera:product/log": super::tessera::product::log,
             "tessera:product/metrics": super::tessera::product::metrics,
+            "tessera:product/parameters": super::tessera::product::parameters,
         },
     });
 }

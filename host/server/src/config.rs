@@ -24,6 +24,42 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// When triggered runs start and how failed ones are retried.
     pub scheduler: SchedulerConfig,
+    /// Which GPU products get.
+    pub gpu: GpuSetting,
+}
+
+/// Which GPU the host lends products (`gpu` in the file, `TESSERA_GPU`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum GpuSetting {
+    /// `auto`: the best Vulkan adapter found (a discrete GPU first, lavapipe last).
+    #[default]
+    Auto,
+    /// `off`: no GPU; `optional` products run on the CPU path, `required` ones fail.
+    Off,
+    /// Any other text: the adapter whose name contains it.
+    Adapter(String),
+}
+
+impl GpuSetting {
+    /// Reads `auto`, `off` or an adapter name.
+    pub fn parse(value: &str) -> GpuSetting {
+        match value.trim() {
+            "" | "auto" => GpuSetting::Auto,
+            "off" | "none" | "false" => GpuSetting::Off,
+            name => GpuSetting::Adapter(name.to_string()),
+        }
+    }
+
+    /// The runtime's GPU configuration for this setting.
+    pub fn to_config(&self) -> tessera_gpu::GpuConfig {
+        let mut config = tessera_gpu::GpuConfig::default();
+        match self {
+            GpuSetting::Auto => {}
+            GpuSetting::Off => config.disabled = true,
+            GpuSetting::Adapter(name) => config.adapter = Some(name.clone()),
+        }
+        config
+    }
 }
 
 /// When triggered runs start and how runs the host failed are retried.
@@ -74,6 +110,7 @@ impl Default for ServerConfig {
             public_reads: true,
             shutdown_grace: Duration::from_secs(30),
             scheduler: SchedulerConfig::default(),
+            gpu: GpuSetting::Auto,
         }
     }
 }
@@ -109,6 +146,7 @@ struct FileConfig {
     addr: Option<String>,
     public_reads: Option<bool>,
     shutdown_grace: Option<String>,
+    gpu: Option<String>,
     #[serde(default)]
     limits: FileLimits,
     #[serde(default)]
@@ -190,6 +228,9 @@ impl ServerConfig {
         if let Some(addr) = file.addr {
             self.addr = parse_addr(&addr, &source, "addr")?;
         }
+        if let Some(gpu) = file.gpu {
+            self.gpu = GpuSetting::parse(&gpu);
+        }
         if let Some(public) = file.public_reads {
             self.public_reads = public;
         }
@@ -259,6 +300,7 @@ impl ServerConfig {
                     message: format!("`{value}` is not a whole number"),
                 })?;
             }
+            "GPU" => self.gpu = GpuSetting::parse(value),
             "DEBOUNCE" => self.scheduler.debounce = parse_span(value, &source, "debounce")?,
             "MAX_DELAY" => self.scheduler.max_delay = parse_span(value, &source, "max_delay")?,
             "RETRY_BACKOFF" => {

@@ -109,6 +109,7 @@ impl AppState {
             cache_dir: Some(cache.join("code")),
             max_concurrent_runs: config.limits.max_concurrent_runs,
             max_memory: config.limits.max_memory,
+            gpu: config.gpu.to_config(),
             ..RuntimeConfig::default()
         })?;
         let scheduler = Scheduler::new(

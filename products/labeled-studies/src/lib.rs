@@ -1,15 +1,20 @@
 //! `labeled-studies`: the consensus label of every annotated study.
 //!
-//! Each annotator's latest annotation of a study counts once. The consensus label is the one
+//! Every raw annotation is first validated ([`validate`]): a label outside the `labels`
+//! parameter, an exact repeat of an earlier annotation (same study, annotator and time), a
+//! confidence outside 0..1 or a time after the run started sends the row to `rejected` with
+//! its reason. Of the rest, each annotator's latest annotation of a study counts once. The consensus label is the one
 //! most annotators gave; ties go to the label with the larger summed confidence (a missing
 //! confidence counts as 0), then to the alphabetically first. `agreement` is the share of the
 //! study's annotators who gave the consensus label.
 //!
-//! Besides the declarative checks in `product.toml`, two checks in code run on every run's
+//! Besides the declarative checks in `product.toml`, three checks in code run on every run's
 //! outputs before they publish ([`checks`]): a malignant consensus should rest on at least two
-//! annotators (a warning), and `label_counts` must add up to the rows of `consensus` (an error).
+//! annotators (a warning), `label_counts` must add up to the rows of `consensus` (an error), and
+//! at most `max_rejected_share` of the annotations may be rejected (an error: a feed that is
+//! mostly bad data blocks publication instead of silently shrinking the consensus).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use tessera_sdk::{Batch, Check, Context, Result};
 
@@ -41,20 +46,117 @@ pub struct Consensus {
     pub annotators: i64,
 }
 
-/// Consensus per study, in study order.
-pub fn consensus<'a>(annotations: impl IntoIterator<Item = Annotation<'a>>) -> Vec<Consensus> {
-    // study → annotator → latest annotation
-    let mut latest: BTreeMap<&str, BTreeMap<&str, Annotation<'a>>> = BTreeMap::new();
+/// Why an annotation was rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// The label is not one of the `labels` parameter.
+    UnknownLabel,
+    /// Same study, annotator and time as an earlier row.
+    Duplicate,
+    /// Confidence below 0 or above 1 (or not a number).
+    ConfidenceOutOfRange,
+    /// Annotated after the run started.
+    FutureTimestamp,
+}
+
+impl Reason {
+    /// The reason as written in `rejected`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::UnknownLabel => "unknown-label",
+            Reason::Duplicate => "duplicate",
+            Reason::ConfidenceOutOfRange => "confidence-out-of-range",
+            Reason::FutureTimestamp => "future-timestamp",
+        }
+    }
+}
+
+/// The outcome of validating the raw annotations.
+#[derive(Debug, Default, PartialEq)]
+pub struct Validated<'a> {
+    /// Rows that passed, in input order.
+    pub accepted: Vec<Annotation<'a>>,
+    /// Rows that did not, in input order, with the first problem found and its details.
+    pub rejected: Vec<(Annotation<'a>, Reason, String)>,
+}
+
+/// Sorts raw annotations into accepted and rejected. `labels` are the known labels; `now` is
+/// the run's start (µs). A row with several problems is rejected for the first in [`Reason`]
+/// order.
+pub fn validate<'a>(
+    rows: impl IntoIterator<Item = Annotation<'a>>,
+    labels: &[&str],
+    now: i64,
+) -> Validated<'a> {
+    let mut seen: HashSet<(&str, &str, i64)> = HashSet::new();
+    let mut out = Validated::default();
+    for a in rows {
+        let first = seen.insert((a.study_id, a.annotator_id, a.annotated_at));
+        let problem = if !labels.contains(&a.label) {
+            Some((
+                Reason::UnknownLabel,
+                format!("label {:?} is not one of {}", a.label, labels.join(", ")),
+            ))
+        } else if !first {
+            Some((
+                Reason::Duplicate,
+                format!(
+                    "{} already labeled {} at this time",
+                    a.annotator_id, a.study_id
+                ),
+            ))
+        } else if a.confidence.is_some_and(|c| !(0.0..=1.0).contains(&c)) {
+            Some((
+                Reason::ConfidenceOutOfRange,
+                format!(
+                    "confidence {} is outside 0..1",
+                    a.confidence.unwrap_or_default()
+                ),
+            ))
+        } else if a.annotated_at > now {
+            Some((
+                Reason::FutureTimestamp,
+                format!(
+                    "annotated {} s after the run started",
+                    (a.annotated_at - now) / 1_000_000
+                ),
+            ))
+        } else {
+            None
+        };
+        match problem {
+            Some((reason, detail)) => out.rejected.push((a, reason, detail)),
+            None => out.accepted.push(a),
+        }
+    }
+    out
+}
+
+/// Each annotator's latest annotation of each study, in study then annotator order.
+pub fn latest<'a>(annotations: impl IntoIterator<Item = Annotation<'a>>) -> Vec<Annotation<'a>> {
+    let mut latest: BTreeMap<(&str, &str), Annotation<'a>> = BTreeMap::new();
     for a in annotations {
-        let slot = latest.entry(a.study_id).or_default();
-        match slot.get(a.annotator_id) {
+        match latest.get(&(a.study_id, a.annotator_id)) {
             Some(previous) if previous.annotated_at >= a.annotated_at => {}
             _ => {
-                slot.insert(a.annotator_id, a);
+                latest.insert((a.study_id, a.annotator_id), a);
             }
         }
     }
-    latest
+    latest.into_values().collect()
+}
+
+/// Consensus per study, in study order.
+pub fn consensus<'a>(annotations: impl IntoIterator<Item = Annotation<'a>>) -> Vec<Consensus> {
+    // study → annotator → latest annotation
+    let mut by_study: BTreeMap<&str, BTreeMap<&str, Annotation<'a>>> = BTreeMap::new();
+    for a in latest(annotations) {
+        by_study
+            .entry(a.study_id)
+            .or_default()
+            .insert(a.annotator_id, a);
+    }
+    by_study
         .into_iter()
         .map(|(study, by_annotator)| {
             let mut votes: BTreeMap<&str, (usize, f64)> = BTreeMap::new();
@@ -97,24 +199,30 @@ pub fn label_counts(consensus: &[Consensus]) -> BTreeMap<String, i64> {
 
 #[tessera_sdk::product(checks = checks)]
 fn run(ctx: &mut Context) -> Result<()> {
+    let labels = ctx.parameter_text("labels")?;
+    let labels: Vec<&str> = labels.split(',').map(str::trim).collect();
     let input = ctx.input("annotations")?.read_all()?;
-    let (studies, annotators, labels) = (
+    let (studies, annotators, label) = (
         input.text("study_id")?,
         input.text("annotator_id")?,
         input.text("label")?,
     );
     let (confidence, at) = (input.f64("confidence")?, input.timestamp("annotated_at")?);
-    let annotations = (0..input.num_rows()).map(|i| Annotation {
+    let rows = (0..input.num_rows()).map(|i| Annotation {
         study_id: studies.get(i).unwrap_or_default(),
         annotator_id: annotators.get(i).unwrap_or_default(),
-        label: labels.get(i).unwrap_or_default(),
+        label: label.get(i).unwrap_or_default(),
         confidence: confidence.get(i),
         annotated_at: at.get(i).unwrap_or_default(),
     });
-    let result = consensus(annotations);
+    let validated = validate(rows, &labels, ctx.info().started_at);
+    let counted = latest(validated.accepted.iter().cloned());
+    let result = consensus(counted.iter().cloned());
     tessera_sdk::info!(
-        "{} annotations → {} studies",
+        "{} annotations: {} rejected, {} counted → {} studies",
         input.num_rows(),
+        validated.rejected.len(),
+        counted.len(),
         result.len()
     );
 
@@ -122,6 +230,7 @@ fn run(ctx: &mut Context) -> Result<()> {
     if !result.is_empty() {
         ctx.gauge("unanimous_share", unanimous as f64 / result.len() as f64);
     }
+    ctx.gauge("rejected", validated.rejected.len() as f64);
     let counts = label_counts(&result);
     ctx.output("consensus")?.write(
         Batch::builder()
@@ -136,7 +245,30 @@ fn run(ctx: &mut Context) -> Result<()> {
             .text("label", counts.keys())
             .i64("studies", counts.values().copied())
             .build()?,
+    )?;
+    ctx.output("counted")?.write(annotation_batch(&counted)?)?;
+    let rejected = &validated.rejected;
+    ctx.output("rejected")?.write(
+        Batch::builder()
+            .text("study_id", rejected.iter().map(|r| r.0.study_id))
+            .text("annotator_id", rejected.iter().map(|r| r.0.annotator_id))
+            .text("label", rejected.iter().map(|r| r.0.label))
+            .f64_opt("confidence", rejected.iter().map(|r| r.0.confidence))
+            .timestamp("annotated_at", rejected.iter().map(|r| r.0.annotated_at))
+            .text("reason", rejected.iter().map(|r| r.1.as_str()))
+            .text("detail", rejected.iter().map(|r| r.2.as_str()))
+            .build()?,
     )
+}
+
+fn annotation_batch(rows: &[Annotation<'_>]) -> Result<Batch> {
+    Batch::builder()
+        .text("study_id", rows.iter().map(|a| a.study_id))
+        .text("annotator_id", rows.iter().map(|a| a.annotator_id))
+        .text("label", rows.iter().map(|a| a.label))
+        .f64_opt("confidence", rows.iter().map(|a| a.confidence))
+        .timestamp("annotated_at", rows.iter().map(|a| a.annotated_at))
+        .build()
 }
 
 /// The checks that need code, on what `run` staged.
@@ -157,7 +289,26 @@ pub fn checks(ctx: &mut Context) -> Result<Vec<Check>> {
             "label_counts counts {counted} studies; consensus has {} rows",
             consensus.num_rows()
         ));
-    Ok(vec![malignant, add_up])
+    let max_share = ctx.parameter_f64("max_rejected_share")?;
+    let rejected = ctx.input("rejected")?.read_all()?.num_rows();
+    // Against every raw row the run read (the input, at the version the run read).
+    let total = ctx
+        .input_columns("annotations", &["study_id"])?
+        .read_all()?
+        .num_rows();
+    let share = if total == 0 {
+        0.0
+    } else {
+        rejected as f64 / total as f64
+    };
+    let rejected_share = Check::new("rejected", "rejected-share-within-limit")
+        .passed(share <= max_share)
+        .message(format!(
+            "{rejected} annotations rejected ({:.1}% of {total}; the limit is {:.1}%)",
+            share * 100.0,
+            max_share * 100.0
+        ));
+    Ok(vec![malignant, add_up, rejected_share])
 }
 
 #[cfg(test)]
@@ -178,6 +329,79 @@ mod tests {
             confidence,
             annotated_at: at,
         }
+    }
+
+    /// A test run with the parameters product.toml ships with, started in 2026.
+    fn shipped() -> tessera_sdk::testing::TestRun {
+        tessera_sdk::testing::TestRun::new()
+            .info(tessera_sdk::RunInfo {
+                started_at: NOW,
+                ..Default::default()
+            })
+            .parameters_from_manifest(include_str!("../product.toml"))
+            .unwrap()
+    }
+
+    /// 2026-06-01T00:00:00Z.
+    const NOW: i64 = 1_780_272_000_000_000;
+
+    #[test]
+    fn validation_rejects_each_kind_of_bad_row_with_its_reason() {
+        let labels = ["benign", "malignant"];
+        let v = validate(
+            [
+                a("s1", "x", "benign", Some(0.9), 10),
+                a("s1", "y", "malignnt", Some(0.9), 10),
+                a("s1", "x", "benign", Some(0.9), 10),
+                a("s2", "x", "malignant", Some(1.5), 10),
+                a("s2", "y", "malignant", None, NOW + 1_000_000),
+                a("s2", "z", "malignant", Some(1.0), NOW),
+            ],
+            &labels,
+            NOW,
+        );
+        let reasons: Vec<(&str, &str)> = v
+            .rejected
+            .iter()
+            .map(|(row, reason, _)| (row.annotator_id, reason.as_str()))
+            .collect();
+        assert_eq!(
+            reasons,
+            vec![
+                ("y", "unknown-label"),
+                ("x", "duplicate"),
+                ("x", "confidence-out-of-range"),
+                ("y", "future-timestamp"),
+            ]
+        );
+        assert_eq!(v.accepted.len(), 2);
+        assert_eq!(
+            v.rejected[0].2,
+            "label \"malignnt\" is not one of benign, malignant"
+        );
+    }
+
+    #[test]
+    fn a_feed_of_mostly_bad_rows_fails_the_rejected_share_check() {
+        let input = Batch::builder()
+            .text("study_id", ["s1", "s1", "s2"])
+            .text("annotator_id", ["x", "y", "x"])
+            .text("label", ["benign", "??", "??"])
+            .f64_opt("confidence", [Some(0.9), None, None])
+            .timestamp("annotated_at", [1, 2, 3])
+            .build()
+            .unwrap();
+        let mut test = shipped().input("annotations", input);
+        test.run(run).unwrap();
+        assert_eq!(test.output("rejected").unwrap().num_rows(), 2);
+        let checks = test.check(checks).unwrap();
+        let share = &checks[2];
+        assert!(!share.is_passed());
+        assert_eq!(share.severity(), tessera_sdk::Severity::Error);
+        assert_eq!(
+            share.message_text(),
+            "2 annotations rejected (66.7% of 3; the limit is 5.0%)"
+        );
     }
 
     #[test]
@@ -248,7 +472,7 @@ mod tests {
             .timestamp("annotated_at", [1, 2, 3])
             .build()
             .unwrap();
-        let mut test = tessera_sdk::testing::TestRun::new().input("annotations", input);
+        let mut test = shipped().input("annotations", input);
         test.run(run).unwrap();
         assert_eq!(test.output("consensus").unwrap().num_rows(), 2);
         assert_eq!(
@@ -270,11 +494,17 @@ mod tests {
         );
         assert_eq!(malignant.severity(), tessera_sdk::Severity::Warn);
         assert!(checks[1].is_passed(), "{}", checks[1].message_text());
+        assert!(checks[2].is_passed(), "{}", checks[2].message_text());
+        assert_eq!(test.output("rejected").unwrap().num_rows(), 0);
+        assert_eq!(test.output("counted").unwrap().num_rows(), 3);
     }
 
     #[test]
     fn counts_that_do_not_add_up_fail_the_check() {
-        let mut test = tessera_sdk::testing::TestRun::new();
+        let mut test = shipped().input(
+            "annotations",
+            Batch::builder().text("study_id", ["s1"]).build().unwrap(),
+        );
         test.run(|ctx| {
             ctx.output("consensus")?.write(
                 Batch::builder()
@@ -283,7 +513,11 @@ mod tests {
                     .build()?,
             )?;
             ctx.output("label_counts")?
-                .write(Batch::builder().i64("studies", [2]).build()?)
+                .write(Batch::builder().i64("studies", [2]).build()?)?;
+            ctx.output("counted")?
+                .write(Batch::builder().i64("n", [1]).build()?)?;
+            ctx.output("rejected")?
+                .write(Batch::builder().i64("n", [0; 0]).build()?)
         })
         .unwrap();
         let checks = test.check(checks).unwrap();

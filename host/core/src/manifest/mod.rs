@@ -34,6 +34,8 @@ mod validate;
 
 use std::path::Path;
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 pub use error::{ManifestError, ManifestErrors};
@@ -63,6 +65,35 @@ pub struct Manifest {
     /// How many published versions the host keeps.
     #[serde(default)]
     pub retention: Retention,
+    /// `[parameters]`: named settings the product reads at run time (thresholds, budgets), so
+    /// an owner changes them in the manifest instead of in code.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub parameters: BTreeMap<String, Parameter>,
+}
+
+/// One value of `[parameters]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Parameter {
+    /// `true` or `false`.
+    Boolean(bool),
+    /// A whole number.
+    Integer(i64),
+    /// A number with a fraction.
+    Number(f64),
+    /// Text.
+    Text(String),
+}
+
+impl std::fmt::Display for Parameter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Parameter::Boolean(b) => write!(f, "{b}"),
+            Parameter::Integer(i) => write!(f, "{i}"),
+            Parameter::Number(n) => write!(f, "{n}"),
+            Parameter::Text(t) => write!(f, "{t:?}"),
+        }
+    }
 }
 
 /// `[product]`: identity and ownership.

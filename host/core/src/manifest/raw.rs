@@ -24,6 +24,8 @@ pub(super) struct RawManifest {
     pub outputs: Vec<RawOutput>,
     pub slo: Option<RawSlo>,
     pub retention: Option<RawRetention>,
+    #[serde(default)]
+    pub parameters: std::collections::BTreeMap<String, Spanned<toml::Value>>,
 }
 
 #[derive(Debug, Deserialize)]

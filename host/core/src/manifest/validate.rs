@@ -1,7 +1,7 @@
 //! Turning a [`RawManifest`] into a [`Manifest`]: names, versions, references and cross-field
 //! rules, each error located in the source.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
 use std::str::FromStr;
 
@@ -10,7 +10,7 @@ use toml::Spanned;
 use super::raw::{RawCheck, RawColumn, RawManifest, RawSchema, RawView};
 use super::{
     Check, CheckRule, InputPort, InputSource, Manifest, ManifestError, ManifestErrors, OutputPort,
-    ProductInfo, Resources, Retention, Slo, Trigger, UpstreamRef, View, ViewKind,
+    Parameter, ProductInfo, Resources, Retention, Slo, Trigger, UpstreamRef, View, ViewKind,
 };
 use crate::schema::{Column, DataType, Schema};
 
@@ -229,6 +229,7 @@ fn build(ctx: &mut Ctx<'_>, raw: RawManifest) -> Manifest {
         },
     };
 
+    let parameters = build_parameters(ctx, raw.parameters);
     Manifest {
         product,
         resources,
@@ -239,7 +240,46 @@ fn build(ctx: &mut Ctx<'_>, raw: RawManifest) -> Manifest {
             freshness: raw.slo.and_then(|s| s.freshness),
         },
         retention,
+        parameters,
     }
+}
+
+/// `[parameters]`: kebab or snake names with a boolean, a number or text each.
+fn build_parameters(
+    ctx: &mut Ctx<'_>,
+    raw: BTreeMap<String, Spanned<toml::Value>>,
+) -> BTreeMap<String, Parameter> {
+    let mut parameters = BTreeMap::new();
+    for (name, value) in raw {
+        if !is_column_name(&name) {
+            ctx.error(
+                value.span(),
+                format!("parameter name {name:?} is not a valid name"),
+                "use lowercase letters, digits and underscores, starting with a letter",
+            );
+            continue;
+        }
+        let span = value.span();
+        let parameter = match value.into_inner() {
+            toml::Value::Boolean(b) => Parameter::Boolean(b),
+            toml::Value::Integer(i) => Parameter::Integer(i),
+            toml::Value::Float(f) => Parameter::Number(f),
+            toml::Value::String(s) => Parameter::Text(s),
+            other => {
+                ctx.error(
+                    span,
+                    format!(
+                        "parameter {name:?} is a {}; parameters are booleans, numbers or text",
+                        other.type_str()
+                    ),
+                    "write one value, e.g. `min_kappa = 0.6`",
+                );
+                continue;
+            }
+        };
+        parameters.insert(name, parameter);
+    }
+    parameters
 }
 
 fn build_product(ctx: &mut Ctx<'_>, raw: super::raw::RawProduct) -> ProductInfo {

@@ -8,6 +8,7 @@ pub(crate) mod inputs;
 pub(crate) mod log;
 pub(crate) mod metrics;
 pub(crate) mod outputs;
+pub(crate) mod parameters;
 
 use crate::bindings::Error;
 use crate::state::RunState;

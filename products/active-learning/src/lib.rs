@@ -1,0 +1,290 @@
+//! `active-learning`: which unlabeled samples to send to the annotators next.
+//!
+//! The current model (`shadow-models/champion`) scores every sample of the pool on the GPU.
+//! Uncertainty is the binary entropy of the score (and the margin `|2p − 1|`). The
+//! `batch_size × shortlist_factor` most uncertain samples form a shortlist; k-center greedy
+//! over their pairwise distances (computed on the GPU, in the model's standardised feature
+//! space) then picks `batch_size` of them: first the most uncertain, then each time the one
+//! farthest from everything chosen so far, so the batch does not spend labels on near-copies.
+//! Every queued sample says why it was chosen.
+
+use imaging_ml::ModelSpec;
+use imaging_ml::device::scores_on;
+use tessera_sdk::{Batch, Context, Error, Gpu, Result};
+
+/// Binary entropy of `p`, in nats.
+pub fn entropy(p: f64) -> f64 {
+    let term = |q: f64| if q > 0.0 { -q * q.ln() } else { 0.0 };
+    term(p) + term(1.0 - p)
+}
+
+/// Gap between the two class probabilities.
+pub fn margin(p: f64) -> f64 {
+    (2.0 * p - 1.0).abs()
+}
+
+/// One chosen sample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pick {
+    /// Index in the pool.
+    pub index: usize,
+    /// Distance to the nearest earlier pick (`None` for the first).
+    pub distance: Option<f64>,
+    /// The earlier pick it is nearest to.
+    pub nearest: Option<usize>,
+}
+
+/// The indices of the `k` most uncertain scores, most uncertain first (ties by index).
+pub fn shortlist(scores: &[f64], k: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| {
+        entropy(scores[b])
+            .total_cmp(&entropy(scores[a]))
+            .then(a.cmp(&b))
+    });
+    order.truncate(k);
+    order
+}
+
+/// k-center greedy over `candidates` (most uncertain first) with `squared` their `m × m`
+/// squared distances, row-major: the first candidate, then each time the one whose nearest
+/// chosen sample is farthest (ties to the more uncertain).
+pub fn k_center(candidates: &[usize], squared: &[f32], k: usize) -> Vec<Pick> {
+    let m = candidates.len();
+    if m == 0 || k == 0 {
+        return Vec::new();
+    }
+    let mut picks = vec![Pick {
+        index: candidates[0],
+        distance: None,
+        nearest: None,
+    }];
+    let mut chosen = vec![false; m];
+    chosen[0] = true;
+    // For each candidate: squared distance to its nearest chosen one, and which.
+    let mut nearest: Vec<(f32, usize)> = (0..m).map(|j| (squared[j].max(0.0), 0)).collect();
+    while picks.len() < k.min(m) {
+        let Some(next) = (0..m)
+            .filter(|&j| !chosen[j])
+            .max_by(|&a, &b| nearest[a].0.total_cmp(&nearest[b].0).then(b.cmp(&a)))
+        else {
+            break;
+        };
+        chosen[next] = true;
+        picks.push(Pick {
+            index: candidates[next],
+            distance: Some(f64::from(nearest[next].0).sqrt()),
+            nearest: Some(candidates[nearest[next].1]),
+        });
+        for j in 0..m {
+            let d = squared[next * m + j].max(0.0);
+            if d < nearest[j].0 {
+                nearest[j] = (d, next);
+            }
+        }
+    }
+    picks
+}
+
+/// Standardised rows of the shortlist, their squared distances on the GPU.
+fn distances_on(
+    gpu: &Gpu,
+    spec: &ModelSpec,
+    rows: &[Vec<f64>],
+    shortlist: &[usize],
+) -> Result<Vec<f32>> {
+    let x: Vec<f32> = shortlist
+        .iter()
+        .flat_map(|&i| spec.standardise(&rows[i]))
+        .map(|v| v as f32)
+        .collect();
+    let t = gpu.tensor(&x, &[shortlist.len(), spec.inputs.len()])?;
+    t.sq_distances(&t)?.to_vec()
+}
+
+fn read_model(ctx: &mut Context) -> Result<(String, ModelSpec)> {
+    let champion = ctx.input("model")?.read_all()?;
+    if champion.num_rows() == 0 {
+        return Err(Error::invalid(
+            "`model` has no row: shadow-models has no champion yet",
+        ));
+    }
+    let id = champion.text("model_id")?.get(0).map(str::to_string);
+    let spec = champion.text("spec")?.get(0).map(ModelSpec::from_json);
+    match (id, spec) {
+        (Some(id), Some(Ok(spec))) => Ok((id, spec)),
+        (Some(id), Some(Err(e))) => Err(Error::invalid(format!("model {id}: {e}"))),
+        _ => Err(Error::invalid(
+            "`model` has no row: shadow-models has no champion yet",
+        )),
+    }
+}
+
+#[tessera_sdk::product]
+fn run(ctx: &mut Context) -> Result<()> {
+    let batch_size = usize::try_from(ctx.parameter_i64("batch_size")?).unwrap_or(0);
+    let factor = usize::try_from(ctx.parameter_i64("shortlist_factor")?).unwrap_or(1);
+    let (model_id, spec) = read_model(ctx)?;
+    let pool = ctx.input("pool")?.read_all()?;
+    let ids: Vec<&str> = pool
+        .text("sample_id")?
+        .iter()
+        .map(|s| s.unwrap_or_default())
+        .collect();
+    let columns = spec
+        .inputs
+        .iter()
+        .map(|name| pool.f64(name))
+        .collect::<Result<Vec<_>>>()?;
+    let rows: Vec<Vec<f64>> = (0..pool.num_rows())
+        .map(|i| {
+            columns
+                .iter()
+                .map(|c| c.get(i).unwrap_or(f64::NAN))
+                .collect()
+        })
+        .collect();
+
+    let gpu = ctx.gpu()?;
+    let scores = scores_on(&gpu, &spec, &rows)?;
+    let short = shortlist(&scores, batch_size.saturating_mul(factor));
+    let squared = distances_on(&gpu, &spec, &rows, &short)?;
+    let picks = k_center(&short, &squared, batch_size);
+    tessera_sdk::info!(
+        "{model_id} scored {} pool samples; {} queued from a shortlist of {}",
+        rows.len(),
+        picks.len(),
+        short.len()
+    );
+    if !picks.is_empty() {
+        let mean: f64 =
+            picks.iter().map(|p| entropy(scores[p.index])).sum::<f64>() / picks.len() as f64;
+        ctx.gauge("queued_mean_entropy", mean);
+    }
+    let reasons: Vec<String> = picks
+        .iter()
+        .map(|p| {
+            let s = scores[p.index];
+            match (p.distance, p.nearest) {
+                (Some(d), Some(n)) => format!(
+                    "uncertain (p = {s:.2}, entropy {:.3}) and {d:.2} from the nearest chosen sample, {}",
+                    entropy(s),
+                    ids[n]
+                ),
+                _ => format!("the most uncertain (p = {s:.2}, entropy {:.3})", entropy(s)),
+            }
+        })
+        .collect();
+    ctx.output("queue")?.write(
+        Batch::builder()
+            .i64("rank", 1..=picks.len() as i64)
+            .text("sample_id", picks.iter().map(|p| ids[p.index]))
+            .f64("score", picks.iter().map(|p| scores[p.index]))
+            .f64("entropy", picks.iter().map(|p| entropy(scores[p.index])))
+            .f64("margin", picks.iter().map(|p| margin(scores[p.index])))
+            .f64_opt("distance", picks.iter().map(|p| p.distance))
+            .text("reason", reasons)
+            .build()?,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use imaging_ml::{Activation, Layer};
+    use tessera_sdk::testing::TestRun;
+
+    #[test]
+    fn entropy_and_margin_peak_at_a_coin_flip() {
+        assert!((entropy(0.5) - std::f64::consts::LN_2).abs() < 1e-12);
+        assert_eq!(entropy(0.0), 0.0);
+        assert_eq!(margin(0.5), 0.0);
+        assert_eq!(margin(0.9), 0.8);
+        assert_eq!(shortlist(&[0.1, 0.5, 0.7, 0.45], 2), vec![1, 3]);
+    }
+
+    #[test]
+    fn k_center_spreads_the_picks() {
+        // Points on a line at 0, 0.1, 5, 10 (candidate order = uncertainty order).
+        let points = [0.0f32, 0.1, 5.0, 10.0];
+        let squared: Vec<f32> = points
+            .iter()
+            .flat_map(|a| points.iter().map(move |b| (a - b) * (a - b)))
+            .collect();
+        let picks = k_center(&[7, 8, 9, 10], &squared, 3);
+        let order: Vec<usize> = picks.iter().map(|p| p.index).collect();
+        // 0 first; then 10 (farthest); then 5 (5 from both), never the near-copy 0.1.
+        assert_eq!(order, vec![7, 10, 9]);
+        assert_eq!(picks[1].distance, Some(10.0));
+        assert_eq!((picks[2].distance, picks[2].nearest), (Some(5.0), Some(7)));
+    }
+
+    #[test]
+    fn run_queues_uncertain_and_spread_samples_with_reasons() {
+        let spec = ModelSpec {
+            inputs: vec!["mean_radius".into()],
+            mean: vec![10.0],
+            scale: vec![1.0],
+            layers: vec![Layer {
+                weights: vec![vec![2.0]],
+                bias: vec![0.0],
+                activation: Activation::Sigmoid,
+            }],
+        };
+        let model = Batch::builder()
+            .text("model_id", ["m"])
+            .text("spec", [spec.to_json()])
+            .build()
+            .unwrap();
+        // Radius 10 is a coin flip and goes first; then the farthest from it, 20, rather than
+        // 10.01, a near-copy of 10 and nearly as uncertain.
+        let pool = Batch::builder()
+            .text("sample_id", ["a", "b", "c", "d"])
+            .f64("mean_radius", [10.0, 10.01, 10.6, 20.0])
+            .build()
+            .unwrap();
+        let mut test = TestRun::new()
+            .parameters_from_manifest(include_str!("../product.toml"))
+            .unwrap()
+            .parameter("batch_size", 2i64)
+            .parameter("shortlist_factor", 2i64)
+            .input("model", model)
+            .input("pool", pool);
+        test.run(run).unwrap();
+        let queue = test.output("queue").unwrap();
+        let ids: Vec<&str> = queue.text("sample_id").unwrap().iter().flatten().collect();
+        assert_eq!(ids, vec!["a", "d"]);
+        let reasons: Vec<&str> = queue.text("reason").unwrap().iter().flatten().collect();
+        assert_eq!(reasons[0], "the most uncertain (p = 0.50, entropy 0.693)");
+        assert!(
+            reasons[1].ends_with("from the nearest chosen sample, a"),
+            "{}",
+            reasons[1]
+        );
+    }
+
+    #[test]
+    fn a_missing_champion_is_an_error_that_says_so() {
+        let mut test = TestRun::new()
+            .parameters_from_manifest(include_str!("../product.toml"))
+            .unwrap()
+            .input(
+                "model",
+                Batch::builder()
+                    .text("model_id", [""; 0])
+                    .text("spec", [""; 0])
+                    .build()
+                    .unwrap(),
+            )
+            .input(
+                "pool",
+                Batch::builder().text("sample_id", ["a"]).build().unwrap(),
+            );
+        let err = test.run(run).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("shadow-models has no champion yet"),
+            "{err}"
+        );
+    }
+}

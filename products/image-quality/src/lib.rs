@@ -1,0 +1,369 @@
+//! `image-quality`: exposure, contrast, sharpness, noise and saturation of every image, and a
+//! flag with reasons for the ones a radiologist should not have to look at twice.
+//!
+//! One GPU kernel (`src/image_stats.wgsl`, one workgroup per image) computes per image the
+//! sums every figure needs in one pass over its pixels; on a host with no GPU the same sums are
+//! computed on the CPU ([`sums_cpu`]), and the run records which path ran (the `gpu` gauge).
+//! From the sums:
+//!
+//! - `brightness`: the mean pixel value (0–255);
+//! - `contrast`: the standard deviation of the pixel values;
+//! - `sharpness`: the variance of the 4-neighbour Laplacian over the interior pixels;
+//! - `noise`: Immerkær's estimate of the noise's standard deviation, σ = √(π/2) · Σ|I ∗ N| /
+//!   (6 · interior pixels), with N the 3 × 3 operator `[1 −2 1; −2 4 −2; 1 −2 1]`;
+//! - `saturated`: the share of pixels at 250 or more.
+//!
+//! Flags (thresholds in `[parameters]`): `underexposed` and `overexposed` (brightness, or a
+//! saturated share above the limit), `blurry` (sharpness relative to contrast², so a dark image
+//! is not called blurry for being dark), `noisy`, `low-contrast` and `low-resolution`. An image
+//! whose bytes do not match its width and height is `corrupt`; the check
+//! `images-are-readable` quarantines a run with more than 1% of those.
+
+use tessera_sdk::{Batch, Check, Context, Element, Gpu, GpuData, Result};
+
+/// Sums per image, in the kernel's order.
+pub type Sums = [f64; 8];
+
+/// One image as read from the input.
+#[derive(Debug, Clone, Copy)]
+pub struct ImageRef<'a> {
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// Row-major 8-bit pixels.
+    pub pixels: &'a [u8],
+}
+
+impl ImageRef<'_> {
+    /// Whether the bytes match the size.
+    pub fn is_readable(&self) -> bool {
+        self.width > 0
+            && self.height > 0
+            && self.width.checked_mul(self.height) == Some(self.pixels.len())
+    }
+}
+
+/// The kernel's sums, computed on the CPU.
+pub fn sums_cpu(image: ImageRef<'_>) -> Sums {
+    let (w, h, p) = (image.width, image.height, image.pixels);
+    let at = |i: usize| f64::from(p[i]);
+    let mut s = [0.0; 8];
+    for i in 0..w * h {
+        let v = at(i);
+        s[0] += v;
+        s[1] += v * v;
+        if v >= 250.0 {
+            s[2] += 1.0;
+        }
+        let (x, y) = (i % w, i / w);
+        if x > 0 && y > 0 && x + 1 < w && y + 1 < h {
+            let cross = at(i - w) + at(i + w) + at(i - 1) + at(i + 1);
+            let corners = at(i - w - 1) + at(i - w + 1) + at(i + w - 1) + at(i + w + 1);
+            let laplacian = cross - 4.0 * v;
+            s[3] += laplacian;
+            s[4] += laplacian * laplacian;
+            s[5] += (corners - 2.0 * cross + 4.0 * v).abs();
+            s[6] += 1.0;
+        }
+    }
+    s[7] = (w * h) as f64;
+    s
+}
+
+/// Most workgroups in one dispatch dimension on every adapter.
+const MAX_GROUPS: usize = 65_535;
+
+/// The kernel's sums for every image, on the GPU: images packed four pixels to a word, one
+/// dispatch per 65,535 images.
+pub fn sums_gpu(gpu: &Gpu, images: &[ImageRef<'_>]) -> Result<Vec<Sums>> {
+    let kernel = gpu.kernel(include_str!("image_stats.wgsl"), "main")?;
+    let mut out = Vec::with_capacity(images.len());
+    for chunk in images.chunks(MAX_GROUPS) {
+        let mut words: Vec<u32> = Vec::new();
+        let mut layout: Vec<u32> = Vec::with_capacity(chunk.len() * 4);
+        for image in chunk {
+            layout.extend([
+                words.len() as u32,
+                image.width as u32,
+                image.height as u32,
+                0,
+            ]);
+            words.extend(image.pixels.chunks(4).map(|c| {
+                c.iter()
+                    .rev()
+                    .fold(0u32, |word, &b| (word << 8) | u32::from(b))
+            }));
+        }
+        if words.is_empty() {
+            words.push(0);
+        }
+        let pixels = gpu.buffer(GpuData::U32(words))?;
+        let layout = gpu.buffer(GpuData::U32(layout))?;
+        let sums = gpu.zeroed(Element::F32, chunk.len() * 8)?;
+        gpu.dispatch(
+            &kernel,
+            &[&pixels, &layout, &sums],
+            [chunk.len() as u32, 1, 1],
+        )?;
+        match sums.read()? {
+            GpuData::F32(values) => out.extend(values.chunks(8).map(|c| {
+                let mut s = [0.0; 8];
+                for (d, v) in s.iter_mut().zip(c) {
+                    *d = f64::from(*v);
+                }
+                s
+            })),
+            _ => {
+                return Err(tessera_sdk::Error::Internal(
+                    "the sums came back as integers".into(),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A flag and the reason it was raised.
+pub type Flag = (&'static str, String);
+
+/// The figures of one image.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Quality {
+    /// Mean pixel value.
+    pub brightness: f64,
+    /// Standard deviation of the pixel values.
+    pub contrast: f64,
+    /// Variance of the Laplacian.
+    pub sharpness: f64,
+    /// Immerkær's noise σ.
+    pub noise: f64,
+    /// Share of pixels at 250 or more.
+    pub saturated: f64,
+}
+
+impl Quality {
+    /// The figures from the kernel's sums.
+    pub fn from_sums(s: &Sums) -> Quality {
+        let n = s[7].max(1.0);
+        let interior = s[6].max(1.0);
+        let brightness = s[0] / n;
+        let lap_mean = s[3] / interior;
+        Quality {
+            brightness,
+            contrast: (s[1] / n - brightness * brightness).max(0.0).sqrt(),
+            sharpness: (s[4] / interior - lap_mean * lap_mean).max(0.0),
+            noise: (std::f64::consts::FRAC_PI_2).sqrt() * s[5] / (6.0 * interior),
+            saturated: s[2] / n,
+        }
+    }
+}
+
+/// The thresholds from `[parameters]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Thresholds {
+    /// Darker than this is underexposed.
+    pub min_brightness: f64,
+    /// Brighter than this is overexposed.
+    pub max_brightness: f64,
+    /// More saturated pixels than this share is overexposed.
+    pub max_saturated: f64,
+    /// Sharpness / contrast² below this is blurry.
+    pub min_sharpness_ratio: f64,
+    /// Noise σ above this is noisy.
+    pub max_noise: f64,
+    /// Contrast below this is low contrast.
+    pub min_contrast: f64,
+    /// A side shorter than this is low resolution.
+    pub min_side: usize,
+}
+
+impl Thresholds {
+    fn read(ctx: &mut Context) -> Result<Thresholds> {
+        Ok(Thresholds {
+            min_brightness: ctx.parameter_f64("min_brightness")?,
+            max_brightness: ctx.parameter_f64("max_brightness")?,
+            max_saturated: ctx.parameter_f64("max_saturated")?,
+            min_sharpness_ratio: ctx.parameter_f64("min_sharpness_ratio")?,
+            max_noise: ctx.parameter_f64("max_noise")?,
+            min_contrast: ctx.parameter_f64("min_contrast")?,
+            min_side: usize::try_from(ctx.parameter_i64("min_side")?).unwrap_or(0),
+        })
+    }
+}
+
+/// The flags of one image and the reason for each.
+pub fn flags(q: &Quality, width: usize, height: usize, t: &Thresholds) -> Vec<Flag> {
+    let mut out = Vec::new();
+    if q.brightness < t.min_brightness {
+        out.push((
+            "underexposed",
+            format!("brightness {:.0} < {:.0}", q.brightness, t.min_brightness),
+        ));
+    }
+    if q.brightness > t.max_brightness {
+        out.push((
+            "overexposed",
+            format!("brightness {:.0} > {:.0}", q.brightness, t.max_brightness),
+        ));
+    } else if q.saturated > t.max_saturated {
+        out.push((
+            "overexposed",
+            format!(
+                "{:.1}% saturated > {:.1}%",
+                q.saturated * 100.0,
+                t.max_saturated * 100.0
+            ),
+        ));
+    }
+    let ratio = q.sharpness / (q.contrast * q.contrast).max(1e-9);
+    if ratio < t.min_sharpness_ratio {
+        out.push((
+            "blurry",
+            format!(
+                "sharpness/contrast² {ratio:.3} < {:.3}",
+                t.min_sharpness_ratio
+            ),
+        ));
+    }
+    if q.noise > t.max_noise {
+        out.push((
+            "noisy",
+            format!("noise σ {:.1} > {:.1}", q.noise, t.max_noise),
+        ));
+    }
+    if q.contrast < t.min_contrast {
+        out.push((
+            "low-contrast",
+            format!("contrast {:.1} < {:.1}", q.contrast, t.min_contrast),
+        ));
+    }
+    if width.min(height) < t.min_side {
+        out.push((
+            "low-resolution",
+            format!("{width}×{height} < {0}×{0}", t.min_side),
+        ));
+    }
+    out
+}
+
+#[tessera_sdk::product(checks = checks)]
+fn run(ctx: &mut Context) -> Result<()> {
+    let t = Thresholds::read(ctx)?;
+    let input = ctx.input("images")?.read_all()?;
+    let (ids, sources) = (input.text("image_id")?, input.text("source")?);
+    let (widths, heights, pixels) = (
+        input.i64("width")?,
+        input.i64("height")?,
+        input.binary("pixels")?,
+    );
+    let images: Vec<ImageRef<'_>> = (0..input.num_rows())
+        .map(|i| ImageRef {
+            width: usize::try_from(widths.get(i).unwrap_or(0)).unwrap_or(0),
+            height: usize::try_from(heights.get(i).unwrap_or(0)).unwrap_or(0),
+            pixels: pixels.get(i).unwrap_or_default(),
+        })
+        .collect();
+    let readable: Vec<ImageRef<'_>> = images
+        .iter()
+        .copied()
+        .filter(ImageRef::is_readable)
+        .collect();
+
+    let gpu = ctx.gpu()?;
+    let on_gpu = gpu.info()?.backend != "cpu";
+    let sums = if on_gpu {
+        sums_gpu(&gpu, &readable)?
+    } else {
+        readable.iter().map(|image| sums_cpu(*image)).collect()
+    };
+    ctx.gauge("gpu", if on_gpu { 1.0 } else { 0.0 });
+
+    let mut qualities = sums.iter().map(Quality::from_sums);
+    let mut rows: Vec<(Option<Quality>, Vec<Flag>)> = Vec::with_capacity(images.len());
+    for image in &images {
+        if image.is_readable() {
+            let q = qualities.next().unwrap_or(Quality::from_sums(&[0.0; 8]));
+            rows.push((Some(q), flags(&q, image.width, image.height, &t)));
+        } else {
+            let why = format!(
+                "{} bytes for {}×{}",
+                image.pixels.len(),
+                image.width,
+                image.height
+            );
+            rows.push((None, vec![("corrupt", why)]));
+        }
+    }
+    let flagged = rows.iter().filter(|r| !r.1.is_empty()).count();
+    tessera_sdk::info!(
+        "{} images on the {}: {flagged} flagged",
+        images.len(),
+        if on_gpu { "GPU" } else { "CPU" }
+    );
+    if !rows.is_empty() {
+        ctx.gauge("flagged_share", flagged as f64 / rows.len() as f64);
+    }
+    let figure = |f: fn(&Quality) -> f64| -> Vec<Option<f64>> {
+        rows.iter().map(|r| r.0.as_ref().map(f)).collect()
+    };
+    ctx.output("image_quality")?.write(
+        Batch::builder()
+            .text("image_id", ids.iter().map(|s| s.unwrap_or_default()))
+            .text("source", sources.iter().map(|s| s.unwrap_or_default()))
+            .i64("width", images.iter().map(|i| i.width as i64))
+            .i64("height", images.iter().map(|i| i.height as i64))
+            .f64_opt("brightness", figure(|q| q.brightness))
+            .f64_opt("contrast", figure(|q| q.contrast))
+            .f64_opt("sharpness", figure(|q| q.sharpness))
+            .f64_opt("noise", figure(|q| q.noise))
+            .f64_opt("saturated", figure(|q| q.saturated))
+            .boolean("flagged", rows.iter().map(|r| !r.1.is_empty()))
+            .text(
+                "flags",
+                rows.iter()
+                    .map(|r| r.1.iter().map(|f| f.0).collect::<Vec<_>>().join(",")),
+            )
+            .text(
+                "reasons",
+                rows.iter().map(|r| {
+                    r.1.iter()
+                        .map(|f| f.1.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                }),
+            )
+            .build()?,
+    )?;
+    let mut counts: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
+    for (_, f) in &rows {
+        for (flag, _) in f {
+            *counts.entry(flag).or_default() += 1;
+        }
+    }
+    ctx.output("flag_counts")?.write(
+        Batch::builder()
+            .text("flag", counts.keys().copied())
+            .i64("images", counts.values().copied())
+            .build()?,
+    )
+}
+
+/// The checks that need code: nearly every image must be readable.
+pub fn checks(ctx: &mut Context) -> Result<Vec<Check>> {
+    let out = ctx.input_columns("image_quality", &["flags"])?.read_all()?;
+    let flags = out.text("flags")?;
+    let corrupt = (0..out.num_rows()).filter(|&i| {
+        flags
+            .get(i)
+            .is_some_and(|f| f.split(',').any(|f| f == "corrupt"))
+    });
+    Ok(vec![
+        Check::new("image_quality", "images-are-readable")
+            .mostly(0.99)
+            .rows(out.num_rows(), corrupt),
+    ])
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,17 @@
+//! The imaging domain's shared model code, used by the `shadow-models` and `active-learning`
+//! products and by the demo's data generator:
+//!
+//! - [`ModelSpec`]: a small feed-forward model (logistic regression or an MLP) as JSON, with the
+//!   feature standardisation it was trained with, so a model travels as one text value;
+//! - [`train`]: deterministic full-batch training of those models;
+//! - [`metrics`]: AUC, accuracy, F1 and Cohen's kappa;
+//! - [`device`]: scoring a model on the GPU the host lends, through the SDK's tensors.
+//!
+//! Everything is plain Rust with no I/O, so it runs the same natively and in a sandbox.
+
+pub mod device;
+pub mod metrics;
+pub mod model;
+pub mod train;
+
+pub use model::{Activation, Layer, ModelSpec};

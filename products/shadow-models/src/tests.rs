@@ -1,0 +1,181 @@
+use imaging_ml::device::scores_on;
+use imaging_ml::{Activation, Layer};
+use tessera_sdk::testing::TestRun;
+
+use super::*;
+
+fn logistic(inputs: &[&str], weights: &[f64], bias: f64) -> ModelSpec {
+    ModelSpec {
+        inputs: inputs.iter().map(|s| s.to_string()).collect(),
+        mean: vec![0.0; inputs.len()],
+        scale: vec![1.0; inputs.len()],
+        layers: vec![Layer {
+            weights: vec![weights.to_vec()],
+            bias: vec![bias],
+            activation: Activation::Sigmoid,
+        }],
+    }
+}
+
+fn mlp() -> ModelSpec {
+    ModelSpec {
+        inputs: vec!["a".into(), "b".into()],
+        mean: vec![1.0, 0.0],
+        scale: vec![2.0, 1.0],
+        layers: vec![
+            Layer {
+                weights: vec![vec![1.0, -1.0], vec![0.5, 2.0], vec![-1.0, 0.0]],
+                bias: vec![0.1, -0.2, 0.3],
+                activation: Activation::Relu,
+            },
+            Layer {
+                weights: vec![vec![1.0, -0.5, 2.0]],
+                bias: vec![-0.1],
+                activation: Activation::Sigmoid,
+            },
+        ],
+    }
+}
+
+#[test]
+fn device_scores_equal_the_models_own_prediction() {
+    let rows = vec![vec![3.0, 1.0], vec![-1.0, 2.0], vec![0.0, -3.0]];
+    let mut test = TestRun::new();
+    test.run(|ctx| {
+        let gpu = ctx.gpu()?;
+        for spec in [mlp(), logistic(&["a", "b"], &[0.3, -0.7], 0.2)] {
+            let scores = scores_on(&gpu, &spec, &rows)?;
+            for (row, score) in rows.iter().zip(&scores) {
+                assert!((spec.predict(row) - score).abs() < 1e-5, "{score}");
+            }
+        }
+        Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn evaluation_uses_only_labeled_samples() {
+    let e = evaluate(
+        &[0.9, 0.2, 0.7, 0.4],
+        &[Some(true), Some(false), None, Some(true)],
+        0.5,
+    );
+    assert_eq!(e.samples, 3);
+    assert_eq!(e.auc, Some(1.0));
+    assert_eq!(e.accuracy, Some(2.0 / 3.0));
+    assert_eq!(e.f1, Some(2.0 / 3.0));
+}
+
+#[test]
+fn a_candidate_must_gain_auc_without_losing_f1() {
+    let e = |auc, f1| Evaluation {
+        samples: 10,
+        auc: Some(auc),
+        accuracy: None,
+        f1: Some(f1),
+    };
+    assert!(beats(&e(0.95, 0.9), &e(0.94, 0.9), 0.005));
+    assert!(!beats(&e(0.942, 0.9), &e(0.94, 0.9), 0.005));
+    assert!(!beats(&e(0.99, 0.8), &e(0.94, 0.9), 0.005));
+    assert_eq!(
+        agreement(&[0.9, 0.1, 0.6], &[0.8, 0.7, 0.4], 0.5),
+        (1.0 / 3.0, 2)
+    );
+}
+
+fn features() -> Batch {
+    Batch::builder()
+        .text("sample_id", ["s1", "s2", "s3", "s4"])
+        .f64("a", [2.0, -1.0, 1.5, -2.0])
+        .f64("b", [0.0, 1.0, -1.0, 0.5])
+        .text_opt(
+            "diagnosis",
+            [Some("malignant"), Some("benign"), Some("malignant"), None],
+        )
+        .build()
+        .unwrap()
+}
+
+fn models(rows: &[(&str, &str, String)]) -> Batch {
+    Batch::builder()
+        .text("model_id", rows.iter().map(|r| r.0))
+        .text("role", rows.iter().map(|r| r.1))
+        .text("spec", rows.iter().map(|r| r.2.as_str()))
+        .build()
+        .unwrap()
+}
+
+fn shipped(models: Batch) -> TestRun {
+    TestRun::new()
+        .parameters_from_manifest(include_str!("../product.toml"))
+        .unwrap()
+        .input("features", features())
+        .input("models", models)
+}
+
+#[test]
+fn a_better_candidate_becomes_champion() {
+    let weak = logistic(&["b"], &[-0.5], 0.0).to_json();
+    let strong = logistic(&["a"], &[3.0], 0.0).to_json();
+    let mut test = shipped(models(&[
+        ("prod", "production", weak),
+        ("cand", "candidate", strong.clone()),
+    ]));
+    test.run(run).unwrap();
+    let evaluation = test.output("evaluation").unwrap();
+    assert_eq!(
+        evaluation
+            .boolean("beats_production")
+            .unwrap()
+            .iter()
+            .collect::<Vec<_>>(),
+        vec![None, Some(true)]
+    );
+    let champion = test.output("champion").unwrap();
+    assert_eq!(champion.text("model_id").unwrap().get(0), Some("cand"));
+    assert_eq!(champion.text("spec").unwrap().get(0), Some(strong.as_str()));
+    assert_eq!(test.output("predictions").unwrap().num_rows(), 8);
+    assert_eq!(test.output("agreement").unwrap().num_rows(), 4);
+    let checks = test.check(checks).unwrap();
+    assert!(checks.iter().all(|c| c.is_passed()));
+}
+
+#[test]
+fn a_broken_model_or_two_productions_fail_the_checks() {
+    let good = logistic(&["a"], &[3.0], 0.0).to_json();
+    let unknown_feature = logistic(&["zzz"], &[1.0], 0.0).to_json();
+    let mut test = shipped(models(&[
+        ("p1", "production", good.clone()),
+        ("p2", "production", good),
+        ("bad-json", "candidate", "{\"inputs\": ".into()),
+        ("bad-input", "candidate", unknown_feature),
+    ]));
+    test.run(run).unwrap();
+    let evaluation = test.output("evaluation").unwrap();
+    let verdicts: Vec<&str> = evaluation
+        .text("verdict")
+        .unwrap()
+        .iter()
+        .flatten()
+        .collect();
+    assert!(
+        verdicts[2].starts_with("not usable: the model is not valid JSON"),
+        "{}",
+        verdicts[2]
+    );
+    assert_eq!(
+        verdicts[3],
+        "not usable: the samples have no float64 feature `zzz`"
+    );
+    let checks = test.check(checks).unwrap();
+    assert_eq!(
+        (checks[0].is_passed(), checks[0].failing_rows()),
+        (false, &[2, 3][..])
+    );
+    assert!(!checks[1].is_passed());
+    assert_eq!(
+        checks[1].message_text(),
+        "2 production models; exactly 1 expected"
+    );
+}

@@ -1,0 +1,248 @@
+//! The demo mesh end to end: the five products deployed to a real server, the demo data
+//! pushed over HTTP, the DAG left to run. Every product must publish with its checks passing,
+//! and the key figures must equal values computed here, independently of the products.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde_json::Value;
+use tessera_cli::client::Client;
+use tessera_cli::demo::{PRODUCTS, run_pipeline};
+use tessera_demo_data::DemoData;
+use tessera_demo_data::cancer::Split;
+use tessera_server::ServerConfig;
+
+use crate::products::expected_consensus;
+
+fn rows(client: &Client, product: &str, port: &str) -> Vec<Value> {
+    client
+        .get_json(&format!(
+            "/v1/products/{product}/outputs/{port}?format=json"
+        ))
+        .unwrap()
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| panic!("{product}/{port} is not a JSON array"))
+}
+
+/// Cohen's kappa written out: observed agreement against the chance agreement of the two
+/// label frequencies.
+fn kappa(pairs: &[(&str, &str)]) -> f64 {
+    let n = pairs.len() as f64;
+    let observed = pairs.iter().filter(|(a, b)| a == b).count() as f64 / n;
+    let labels: BTreeSet<&str> = pairs.iter().flat_map(|(a, b)| [*a, *b]).collect();
+    let chance: f64 = labels
+        .iter()
+        .map(|l| {
+            let a = pairs.iter().filter(|p| p.0 == *l).count() as f64 / n;
+            let b = pairs.iter().filter(|p| p.1 == *l).count() as f64 / n;
+            a * b
+        })
+        .sum();
+    (observed - chance) / (1.0 - chance)
+}
+
+/// AUC by counting ordered pairs (ties count half).
+fn auc_by_pairs(scores: &[f64], positive: &[bool]) -> f64 {
+    let (mut wins, mut pairs) = (0.0, 0.0);
+    for (i, si) in scores.iter().enumerate().filter(|(i, _)| positive[*i]) {
+        for (_, sj) in scores.iter().enumerate().filter(|(j, _)| !positive[*j]) {
+            pairs += 1.0;
+            wins += if si > sj {
+                1.0
+            } else if si == sj {
+                0.5
+            } else {
+                0.0
+            };
+        }
+        let _ = i;
+    }
+    wins / pairs
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_mesh_publishes_figures_that_match_independent_computations() {
+    let root = tessera_tests::workspace();
+    let components: Vec<_> = PRODUCTS
+        .iter()
+        .map(|p| tessera_tests::built(&format!("products/{p}")))
+        .collect();
+    let data = DemoData::generate(&root.join("examples/data")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (state, addr, admin) = tessera_tests::serve_in_process(ServerConfig {
+        data_dir: dir.path().to_path_buf(),
+        ..ServerConfig::default()
+    })
+    .await;
+    let gpu = tessera_tests::gpu_available(state.runtime());
+    tokio::task::spawn_blocking(move || {
+        let client = Client::new(&format!("http://{addr}"), Some(admin)).unwrap();
+        let first = run_pipeline(&client, &components, &data).unwrap();
+        for p in &first.products {
+            assert_eq!(p.state, "succeeded", "{p:?}");
+        }
+        verify(&client, &data, gpu);
+        // The same deploys and pushes again change nothing: no product runs again.
+        let again = run_pipeline(&client, &components, &data).unwrap();
+        let runs = |r: &tessera_cli::demo::Report| -> Vec<String> {
+            r.products.iter().map(|p| p.run.clone()).collect()
+        };
+        assert_eq!(runs(&again), runs(&first));
+    })
+    .await
+    .unwrap();
+}
+
+fn verify(client: &Client, data: &DemoData, gpu: bool) {
+    // Every product's checks passed on its last run.
+    for product in PRODUCTS {
+        let metrics = client
+            .get_json(&format!("/v1/products/{product}/metrics"))
+            .unwrap();
+        let checks = metrics["checks"].as_array().unwrap();
+        assert!(!checks.is_empty(), "{product} ran no checks");
+        for check in checks {
+            assert_eq!(check["passed"], true, "{product}: {check}");
+        }
+    }
+
+    // labeled-studies: consensus from the good annotations only; the planted rows rejected.
+    let good: Vec<_> = data.annotations[..data.annotations.len() - data.planted.len()].to_vec();
+    let expected = expected_consensus(&good);
+    let consensus = rows(client, "labeled-studies", "consensus");
+    assert_eq!(consensus.len(), expected.len());
+    for row in &consensus {
+        let study = row["study_id"].as_str().unwrap();
+        assert_eq!(row["label"].as_str().unwrap(), expected[study].0, "{study}");
+    }
+    let rejected: BTreeSet<(String, String, String)> = rows(client, "labeled-studies", "rejected")
+        .iter()
+        .map(|r| {
+            (
+                r["study_id"].as_str().unwrap().to_string(),
+                r["annotator_id"].as_str().unwrap().to_string(),
+                r["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let planted: BTreeSet<(String, String, String)> = data
+        .planted
+        .iter()
+        .map(|(a, why)| {
+            (
+                a.study_id.clone(),
+                a.annotator_id.clone(),
+                why.reason().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(rejected, planted);
+
+    // annotator-quality: kappa of ann-05 (35% errors) against the consensus, recomputed.
+    let mut latest: HashMap<(&str, &str), &tessera_demo_data::annotations::Annotation> =
+        HashMap::new();
+    for a in &good {
+        let key = (a.study_id.as_str(), a.annotator_id.as_str());
+        if latest
+            .get(&key)
+            .is_none_or(|b| a.annotated_at > b.annotated_at)
+        {
+            latest.insert(key, a);
+        }
+    }
+    let pairs: Vec<(&str, &str)> = latest
+        .values()
+        .filter(|a| a.annotator_id == "ann-05")
+        .map(|a| (a.label.as_str(), expected[a.study_id.as_str()].0.as_str()))
+        .collect();
+    let annotators: BTreeMap<String, Value> = rows(client, "annotator-quality", "annotators")
+        .into_iter()
+        .map(|r| (r["annotator_id"].as_str().unwrap().to_string(), r))
+        .collect();
+    let got = annotators["ann-05"]["kappa"].as_f64().unwrap();
+    assert!(
+        (got - kappa(&pairs)).abs() < 1e-9,
+        "{got} vs {}",
+        kappa(&pairs)
+    );
+    assert_eq!(annotators["ann-05"]["flagged"], true);
+    assert_eq!(annotators["ann-01"]["flagged"], false);
+    assert_eq!(annotators["ann-01"]["rank"], 1);
+
+    // shadow-models: AUC of the production model on the eval split, recomputed in f64.
+    let production = data.models.iter().find(|m| m.role == "production").unwrap();
+    let (eval_rows, labels) = data.dataset.rows(Split::Eval, &production.spec.inputs);
+    let layer = &production.spec.layers[0];
+    let scores: Vec<f64> = eval_rows
+        .iter()
+        .map(|r| {
+            let z: f64 = r
+                .iter()
+                .zip(&production.spec.mean)
+                .zip(&production.spec.scale)
+                .zip(&layer.weights[0])
+                .map(|(((x, m), s), w)| (x - m) / s * w)
+                .sum::<f64>()
+                + layer.bias[0];
+            1.0 / (1.0 + (-z).exp())
+        })
+        .collect();
+    let evaluation: BTreeMap<String, Value> = rows(client, "shadow-models", "evaluation")
+        .into_iter()
+        .map(|r| (r["model_id"].as_str().unwrap().to_string(), r))
+        .collect();
+    let published = evaluation[&production.id]["auc"].as_f64().unwrap();
+    let recomputed = auc_by_pairs(&scores, &labels);
+    assert!(
+        (published - recomputed).abs() < 2e-3,
+        "{published} vs {recomputed}"
+    );
+
+    // active-learning: the top of the queue is the pool sample the champion is least sure of.
+    let champion = rows(client, "shadow-models", "champion");
+    let champion_id = champion[0]["model_id"].as_str().unwrap();
+    let spec = &data
+        .models
+        .iter()
+        .find(|m| m.id == champion_id)
+        .unwrap()
+        .spec;
+    let pool: Vec<_> = data.dataset.split(Split::Pool).collect();
+    let (pool_rows, _) = data.dataset.rows(Split::Pool, &spec.inputs);
+    let closest = pool_rows
+        .iter()
+        .map(|r| (spec.predict(r) - 0.5).abs())
+        .enumerate()
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap()
+        .0;
+    let queue = rows(client, "active-learning", "queue");
+    assert_eq!(queue.len(), 20);
+    assert_eq!(queue[0]["sample_id"].as_str().unwrap(), pool[closest].1.id);
+
+    // image-quality: every planted defect flagged, no clean synthetic image flagged for one.
+    let flags: HashMap<String, String> = rows(client, "image-quality", "image_quality")
+        .into_iter()
+        .map(|r| {
+            (
+                r["image_id"].as_str().unwrap().to_string(),
+                r["flags"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    for image in data.images.iter().filter(|i| i.source == "synthetic-xray") {
+        let raised: Vec<&str> = flags[&image.id]
+            .split(',')
+            .filter(|f| !f.is_empty())
+            .collect();
+        match image.planted {
+            Some(defect) => assert!(raised.contains(&defect.flag()), "{}: {raised:?}", image.id),
+            None => assert!(raised.is_empty(), "{}: {raised:?}", image.id),
+        }
+    }
+    let metrics = client
+        .get_json("/v1/products/image-quality/metrics")
+        .unwrap();
+    let on_gpu = metrics["gauges"]["gpu"][0]["value"].as_f64().unwrap();
+    assert_eq!(on_gpu, if gpu { 1.0 } else { 0.0 });
+}
