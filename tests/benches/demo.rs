@@ -24,7 +24,7 @@ fn components() -> Vec<PathBuf> {
     match std::env::var("TESSERA_BENCH_COMPONENTS") {
         Ok(dir) => PRODUCTS
             .iter()
-            .map(|p| PathBuf::from(&dir).join(format!("{}.tessera.wasm", p.replace('-', "_"))))
+            .map(|p| PathBuf::from(&dir).join(format!("{p}.tessera.wasm")))
             .collect(),
         Err(_) => PRODUCTS
             .iter()

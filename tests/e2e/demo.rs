@@ -88,6 +88,7 @@ async fn the_demo_mesh_publishes_figures_that_match_independent_computations() {
             r.products.iter().map(|p| p.run.clone()).collect()
         };
         assert_eq!(runs(&again), runs(&first));
+        bad_annotations_are_quarantined(&client);
     })
     .await
     .unwrap();
@@ -245,4 +246,47 @@ fn verify(client: &Client, data: &DemoData, gpu: bool) {
         .unwrap();
     let on_gpu = metrics["gauges"]["gpu"][0]["value"].as_f64().unwrap();
     assert_eq!(on_gpu, if gpu { 1.0 } else { 0.0 });
+}
+
+/// A feed of mostly unknown labels: labeled-studies rejects them, its `rejected-share` check
+/// fails, the run is quarantined and the consensus consumers read does not change.
+fn bad_annotations_are_quarantined(client: &Client) {
+    let mut csv = String::from("study_id,annotator_id,label,confidence,annotated_at\n");
+    for i in 0..2000 {
+        csv.push_str(&format!(
+            "study-{:04},ann-09,unsure,0.5,2026-02-01T00:00:00Z\n",
+            i % 569
+        ));
+    }
+    let answer = client
+        .post_reader(
+            "/v1/products/labeled-studies/inputs/annotations?mode=append",
+            "text/csv",
+            csv.len() as u64,
+            &[],
+            &mut csv.as_bytes(),
+        )
+        .unwrap();
+    let run = answer["run"].as_str().unwrap().to_string();
+    let state = loop {
+        let r = client.get_json(&format!("/v1/runs/{run}")).unwrap();
+        if !matches!(r["state"].as_str(), Some("queued" | "running")) {
+            break r;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(state["state"], "quarantined", "{state}");
+    let metrics = client
+        .get_json("/v1/products/labeled-studies/metrics")
+        .unwrap();
+    let failed: Vec<&str> = metrics["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["passed"] == false)
+        .map(|c| c["check"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, vec!["rejected-share-within-limit"]);
+    assert_eq!(rows(client, "labeled-studies", "consensus").len(), 569);
+    assert_eq!(rows(client, "labeled-studies", "rejected").len(), 12);
 }

@@ -2,12 +2,12 @@
 // pixels, then a tree reduction in workgroup memory.
 //
 // pixels: the 8-bit images packed four to a u32 (little-endian), each starting on a word.
-// layout: per image [first word, width, height, unused].
+// shape: per image [first word, width, height, unused].
 // sums:   per image 8 values: pixel sum, sum of squares, pixels >= 250, Laplacian sum,
 //         Laplacian sum of squares, sum of |noise operator|, interior pixels, pixels.
 
 @group(0) @binding(0) var<storage, read> pixels: array<u32>;
-@group(0) @binding(1) var<storage, read> layout: array<u32>;
+@group(0) @binding(1) var<storage, read> shape: array<u32>;
 @group(0) @binding(2) var<storage, read_write> sums: array<f32>;
 
 const THREADS: u32 = 256u;
@@ -23,9 +23,9 @@ fn pixel(first: u32, i: u32) -> f32 {
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let image = group.x;
-    let first = layout[image * 4u];
-    let w = layout[image * 4u + 1u];
-    let h = layout[image * 4u + 2u];
+    let first = shape[image * 4u];
+    let w = shape[image * 4u + 1u];
+    let h = shape[image * 4u + 2u];
     let n = w * h;
     var acc = array<f32, 8>(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
     for (var i = lid; i < n; i = i + THREADS) {
@@ -38,12 +38,12 @@ fn main(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_index
         let x = i % w;
         let y = i / w;
         if (x > 0u && y > 0u && x + 1u < w && y + 1u < h) {
-            let cross = pixel(first, i - w) + pixel(first, i + w) + pixel(first, i - 1u) + pixel(first, i + 1u);
+            let sides = pixel(first, i - w) + pixel(first, i + w) + pixel(first, i - 1u) + pixel(first, i + 1u);
             let corners = pixel(first, i - w - 1u) + pixel(first, i - w + 1u) + pixel(first, i + w - 1u) + pixel(first, i + w + 1u);
-            let laplacian = cross - 4.0 * v;
+            let laplacian = sides - 4.0 * v;
             acc[3] = acc[3] + laplacian;
             acc[4] = acc[4] + laplacian * laplacian;
-            acc[5] = acc[5] + abs(corners - 2.0 * cross + 4.0 * v);
+            acc[5] = acc[5] + abs(corners - 2.0 * sides + 4.0 * v);
             acc[6] = acc[6] + 1.0;
         }
     }

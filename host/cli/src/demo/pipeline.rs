@@ -42,6 +42,8 @@ pub struct ProductReport {
     pub outputs: Vec<(String, u64)>,
     /// When the run finished (RFC 3339).
     pub finished_at: String,
+    /// Why it failed, if it did.
+    pub failure: Option<String>,
 }
 
 /// What the pipeline did.
@@ -80,6 +82,9 @@ impl Report {
                 gpu,
                 outputs.join(", ")
             );
+            if let Some(failure) = &p.failure {
+                let _ = writeln!(out, "{:<19} {failure}", "");
+            }
         }
         let _ = writeln!(
             out,
@@ -97,13 +102,15 @@ pub fn run_pipeline(client: &Client, components: &[PathBuf], data: &DemoData) ->
     for wasm in components {
         let bytes =
             std::fs::read(wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
-        let answer = client.post_reader(
-            "/v1/products",
-            "application/wasm",
-            bytes.len() as u64,
-            &[],
-            &mut bytes.as_slice(),
-        )?;
+        let answer = with_retries(|| {
+            client.post_reader(
+                "/v1/products",
+                "application/wasm",
+                bytes.len() as u64,
+                &[],
+                &mut bytes.as_slice(),
+            )
+        })?;
         anstream::eprintln!(
             "deployed {} {}",
             answer["product"].as_str().unwrap_or("?"),
@@ -118,13 +125,15 @@ pub fn run_pipeline(client: &Client, components: &[PathBuf], data: &DemoData) ->
             "/v1/products/{}/inputs/{}?mode=replace",
             push.product, push.port
         );
-        let answer = client.post_reader(
-            &path,
-            "application/vnd.apache.arrow.stream",
-            push.data.len() as u64,
-            &[("Idempotency-Key", key.as_str())],
-            &mut push.data.as_slice(),
-        )?;
+        let answer = with_retries(|| {
+            client.post_reader(
+                &path,
+                "application/vnd.apache.arrow.stream",
+                push.data.len() as u64,
+                &[("Idempotency-Key", key.as_str())],
+                &mut push.data.as_slice(),
+            )
+        })?;
         let added = answer["rows_added"].as_u64().unwrap_or(0) as usize;
         ingested_rows += added;
         anstream::eprintln!(
@@ -147,6 +156,21 @@ pub fn run_pipeline(client: &Client, components: &[PathBuf], data: &DemoData) ->
         ingested_rows,
         wall: Duration::from_micros(u64::try_from(last - started).unwrap_or(0)),
     })
+}
+
+/// Retries a request that could not reach the server (a kept-alive connection the server had
+/// closed); safe because deploys of the same code and pushes with the same key are no-ops.
+fn with_retries(mut request: impl FnMut() -> Result<Value>) -> Result<Value> {
+    let mut attempt = 0;
+    loop {
+        match request() {
+            Err(e) if attempt < 3 && e.to_string().starts_with("cannot reach the server") => {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(200 * attempt));
+            }
+            other => return other,
+        }
+    }
 }
 
 fn micros_since_epoch(t: std::time::SystemTime) -> i64 {
@@ -206,5 +230,9 @@ fn report(product: &str, run: &Value) -> ProductReport {
         gpu_ms: run["gpu"]["gpu_ms"].as_f64(),
         outputs,
         finished_at: run["finished_at"].as_str().unwrap_or_default().to_string(),
+        failure: run["reason"]
+            .as_str()
+            .or(run["failure"].as_str())
+            .map(str::to_string),
     }
 }
