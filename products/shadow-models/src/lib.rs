@@ -81,7 +81,7 @@ pub fn agreement(a: &[f64], b: &[f64], threshold: f64) -> (f64, usize) {
     let share = if n == 0 {
         1.0
     } else {
-        1.0 - differ as f64 / n as f64
+        (n - differ) as f64 / n as f64
     };
     (share, differ)
 }

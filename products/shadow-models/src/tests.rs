@@ -116,7 +116,7 @@ fn shipped(models: Batch) -> TestRun {
 
 #[test]
 fn a_better_candidate_becomes_champion() {
-    let weak = logistic(&["b"], &[-0.5], 0.0).to_json();
+    let weak = logistic(&["b"], &[0.5], 0.0).to_json();
     let strong = logistic(&["a"], &[3.0], 0.0).to_json();
     let mut test = shipped(models(&[
         ("prod", "production", weak),
