@@ -167,7 +167,8 @@ fn run(ctx: &mut Context) -> Result<()> {
             let s = scores[p.index];
             match (p.distance, p.nearest) {
                 (Some(d), Some(n)) => format!(
-                    "uncertain (p = {s:.2}, entropy {:.3}) and {d:.2} from the nearest chosen sample, {}",
+                    "among the {} most uncertain (p = {s:.2}, entropy {:.3}), {d:.2} from the nearest chosen sample, {}",
+                    short.len(),
                     entropy(s),
                     ids[n]
                 ),

@@ -110,6 +110,12 @@ pub fn run_pipeline(client: &Client, components: &[PathBuf], data: &DemoData) ->
                 &[],
                 &mut bytes.as_slice(),
             )
+        })
+        .with_context(|| {
+            format!(
+                "cannot deploy {}; if a product changed since this data directory was made, raise its version in product.toml or start the demo on a new --data directory",
+                wasm.display()
+            )
         })?;
         anstream::eprintln!(
             "deployed {} {}",
