@@ -10,7 +10,7 @@
 
 use imaging_ml::ModelSpec;
 use imaging_ml::device::scores_on;
-use tessera_sdk::{Batch, Context, Error, Gpu, Result};
+use tessera_sdk::{Batch, Check, Context, Error, Gpu, Result};
 
 /// Binary entropy of `p`, in nats.
 pub fn entropy(p: f64) -> f64 {
@@ -120,7 +120,7 @@ fn read_model(ctx: &mut Context) -> Result<(String, ModelSpec)> {
     }
 }
 
-#[tessera_sdk::product]
+#[tessera_sdk::product(checks = checks)]
 fn run(ctx: &mut Context) -> Result<()> {
     let batch_size = usize::try_from(ctx.parameter_i64("batch_size")?).unwrap_or(0);
     let factor = usize::try_from(ctx.parameter_i64("shortlist_factor")?).unwrap_or(1);
@@ -187,6 +187,18 @@ fn run(ctx: &mut Context) -> Result<()> {
             .text("reason", reasons)
             .build()?,
     )
+}
+
+/// The check that needs code: each pool sample appears once (a pool pushed twice would spend
+/// two labels on one sample and skew the shortlist).
+pub fn checks(ctx: &mut Context) -> Result<Vec<Check>> {
+    let pool = ctx.input_columns("pool", &["sample_id"])?.read_all()?;
+    let ids = pool.text("sample_id")?;
+    let mut seen = std::collections::HashSet::new();
+    let repeated = (0..pool.num_rows()).filter(|&i| !seen.insert(ids.get(i)));
+    Ok(vec![
+        Check::new("queue", "pool-samples-are-unique").rows(pool.num_rows(), repeated),
+    ])
 }
 
 #[cfg(test)]
@@ -262,6 +274,42 @@ mod tests {
             "{}",
             reasons[1]
         );
+    }
+
+    #[test]
+    fn a_pool_pushed_twice_fails_the_check() {
+        let spec = ModelSpec {
+            inputs: vec!["mean_radius".into()],
+            mean: vec![10.0],
+            scale: vec![1.0],
+            layers: vec![Layer {
+                weights: vec![vec![2.0]],
+                bias: vec![0.0],
+                activation: Activation::Sigmoid,
+            }],
+        };
+        let model = Batch::builder()
+            .text("model_id", ["m"])
+            .text("spec", [spec.to_json()])
+            .build()
+            .unwrap();
+        let pool = Batch::builder()
+            .text("sample_id", ["a", "b", "a", "b"])
+            .f64("mean_radius", [10.0, 12.0, 10.0, 12.0])
+            .build()
+            .unwrap();
+        let mut test = TestRun::new()
+            .parameters_from_manifest(include_str!("../product.toml"))
+            .unwrap()
+            .input("model", model)
+            .input("pool", pool);
+        test.run(run).unwrap();
+        let checks = test.check(checks).unwrap();
+        assert_eq!(
+            (checks[0].is_passed(), checks[0].failing_rows()),
+            (false, &[2, 3][..])
+        );
+        assert_eq!(checks[0].severity(), tessera_sdk::Severity::Error);
     }
 
     #[test]
