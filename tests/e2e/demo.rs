@@ -44,7 +44,7 @@ fn kappa(pairs: &[(&str, &str)]) -> f64 {
 /// AUC by counting ordered pairs (ties count half).
 fn auc_by_pairs(scores: &[f64], positive: &[bool]) -> f64 {
     let (mut wins, mut pairs) = (0.0, 0.0);
-    for (i, si) in scores.iter().enumerate().filter(|(i, _)| positive[*i]) {
+    for (_, si) in scores.iter().enumerate().filter(|(i, _)| positive[*i]) {
         for (_, sj) in scores.iter().enumerate().filter(|(j, _)| !positive[*j]) {
             pairs += 1.0;
             wins += if si > sj {
@@ -55,7 +55,6 @@ fn auc_by_pairs(scores: &[f64], positive: &[bool]) -> f64 {
                 0.0
             };
         }
-        let _ = i;
     }
     wins / pairs
 }

@@ -232,8 +232,8 @@ mod tests {
         assert_eq!((picks[2].distance, picks[2].nearest), (Some(5.0), Some(7)));
     }
 
-    #[test]
-    fn run_queues_uncertain_and_spread_samples_with_reasons() {
+    /// A champion that is a coin flip at radius 10: p = sigmoid(2 (radius − 10)).
+    fn champion() -> Batch {
         let spec = ModelSpec {
             inputs: vec!["mean_radius".into()],
             mean: vec![10.0],
@@ -244,11 +244,16 @@ mod tests {
                 activation: Activation::Sigmoid,
             }],
         };
-        let model = Batch::builder()
+        Batch::builder()
             .text("model_id", ["m"])
             .text("spec", [spec.to_json()])
             .build()
-            .unwrap();
+            .unwrap()
+    }
+
+    #[test]
+    fn run_queues_uncertain_and_spread_samples_with_reasons() {
+        let model = champion();
         // Radius 10 is a coin flip and goes first; then the farthest from it, 20, rather than
         // 10.01, a near-copy of 10 and nearly as uncertain.
         let pool = Batch::builder()
@@ -278,21 +283,7 @@ mod tests {
 
     #[test]
     fn a_pool_pushed_twice_fails_the_check() {
-        let spec = ModelSpec {
-            inputs: vec!["mean_radius".into()],
-            mean: vec![10.0],
-            scale: vec![1.0],
-            layers: vec![Layer {
-                weights: vec![vec![2.0]],
-                bias: vec![0.0],
-                activation: Activation::Sigmoid,
-            }],
-        };
-        let model = Batch::builder()
-            .text("model_id", ["m"])
-            .text("spec", [spec.to_json()])
-            .build()
-            .unwrap();
+        let model = champion();
         let pool = Batch::builder()
             .text("sample_id", ["a", "b", "a", "b"])
             .f64("mean_radius", [10.0, 12.0, 10.0, 12.0])
