@@ -13,6 +13,8 @@
 //! `TESSERA_BENCH_GUEST_MAX` is the largest size run in wasm and natively (default 1024);
 //! `TESSERA_BENCH_WAIT_EACH=1` waits for every operation as it is submitted (off by default, as
 //! in the host);
+//! `TESSERA_BENCH_TIMESTAMPS=1` (or `0`) times passes with timestamp queries (or not) whatever
+//! the adapter (by default: on GPUs, not on CPU implementations);
 //! `TESSERA_BENCH_PROBE` names a packaged `gpu-probe.tessera.wasm` to use instead of building
 //! one (for machines without a Rust toolchain).
 
@@ -90,6 +92,9 @@ fn main() {
         max_concurrent_runs: 1,
         gpu: tessera_gpu::GpuConfig {
             wait_each: flag("TESSERA_BENCH_WAIT_EACH"),
+            pass_timestamps: std::env::var("TESSERA_BENCH_TIMESTAMPS")
+                .ok()
+                .map(|v| v == "1"),
             ..Default::default()
         },
         ..Default::default()
@@ -102,12 +107,17 @@ fn main() {
     };
     println!("# Tessera GPU benchmarks\n");
     println!(
-        "adapter: {} ({}, {}), driver {}; host: {} cores; {}\n",
+        "adapter: {} ({}, {}), driver {}; host: {} cores; GPU time from {}; {}\n",
         adapter.name,
         adapter.backend,
         adapter.device_type,
         adapter.driver,
         std::thread::available_parallelism().map_or(0, |n| n.get()),
+        if adapter.timestamp_queries {
+            "timestamp queries (the kernels alone)"
+        } else {
+            "wall time around the waits"
+        },
         if flag("TESSERA_BENCH_WAIT_EACH") {
             "each operation waited for"
         } else {

@@ -31,6 +31,9 @@ pub struct AdapterInfo {
     pub max_workgroups_per_dimension: u32,
     /// The most invocations in one workgroup.
     pub max_invocations_per_workgroup: u32,
+    /// Whether the host times compute passes with timestamp queries on this adapter (then a
+    /// run's GPU time is its kernels' own, not wall time); see [`GpuConfig::pass_timestamps`].
+    pub timestamp_queries: bool,
 }
 
 /// An open device and its queue, with the pipelines compiled on it.
@@ -42,6 +45,8 @@ pub(crate) struct DeviceState {
     pub builtins: Mutex<HashMap<&'static str, wgpu::ComputePipeline>>,
     /// Product kernels by content hash.
     pub kernels: Mutex<HashMap<u128, wgpu::ComputePipeline>>,
+    /// Whether compute passes can write timestamps (then GPU time is the kernels' own).
+    pub timestamps: bool,
     /// Set when the device is lost or a submission outlived a deadline: open a new one.
     pub retired: Arc<AtomicBool>,
     /// One submission (and its wait) at a time, in arrival order.
@@ -53,6 +58,34 @@ impl DeviceState {
     pub fn submit(&self, commands: wgpu::CommandBuffer) -> wgpu::SubmissionIndex {
         let _turn = self.turn.lock();
         self.queue.submit([commands])
+    }
+
+    /// A buffer holding `contents` (a whole number of 32-bit words). Unlike wgpu's
+    /// `create_buffer_init`, a device that is lost or out of memory is an error here, not a
+    /// panic.
+    pub fn upload(
+        &self,
+        label: &'static str,
+        contents: &[u8],
+        usage: wgpu::BufferUsages,
+    ) -> Result<wgpu::Buffer, GpuError> {
+        let size = (contents.len() as u64).max(4);
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size,
+            usage,
+            mapped_at_creation: true,
+        });
+        {
+            let mut view = buffer.slice(..).get_mapped_range_mut().map_err(|e| {
+                GpuError::Gpu(format!(
+                    "the GPU could not take a buffer of {size} bytes: {e}"
+                ))
+            })?;
+            view.slice(..contents.len()).copy_from_slice(contents);
+        }
+        buffer.unmap();
+        Ok(buffer)
     }
 
     /// Waits until `index` (and everything submitted before it) is done, at most until
@@ -95,6 +128,10 @@ pub struct GpuConfig {
     /// Wait for every operation as it is submitted instead of at the next read (slower; GPU
     /// time is then per operation).
     pub wait_each: bool,
+    /// Time compute passes with timestamp queries where the adapter has them. `None` (the
+    /// default) uses them on GPUs but not on CPU implementations such as lavapipe, where each
+    /// timestamp stalls the queue (docs/BENCHMARKS.md) and wall time measures the same work.
+    pub pass_timestamps: Option<bool>,
 }
 
 impl Default for GpuConfig {
@@ -104,6 +141,7 @@ impl Default for GpuConfig {
             adapter: None,
             max_loop_iterations: 1 << 24,
             wait_each: false,
+            pass_timestamps: None,
         }
     }
 }
@@ -206,9 +244,15 @@ impl GpuHost {
             );
         }
         let limits = adapter.limits();
+        let timestamps = found.info.as_ref().is_some_and(|i| i.timestamp_queries);
+        let features = if timestamps {
+            wgpu::Features::TIMESTAMP_QUERY
+        } else {
+            wgpu::Features::empty()
+        };
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("tessera"),
-            required_features: wgpu::Features::empty(),
+            required_features: features,
             required_limits: limits.clone(),
             ..Default::default()
         }))
@@ -230,6 +274,7 @@ impl GpuHost {
             device,
             queue,
             limits,
+            timestamps,
             builtins: Mutex::new(HashMap::new()),
             kernels: Mutex::new(HashMap::new()),
             retired,
@@ -295,6 +340,10 @@ fn find(config: &GpuConfig) -> Found {
             .min(limits.max_storage_buffer_binding_size),
         max_workgroups_per_dimension: limits.max_compute_workgroups_per_dimension,
         max_invocations_per_workgroup: limits.max_compute_invocations_per_workgroup,
+        timestamp_queries: adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY)
+            && config
+                .pass_timestamps
+                .unwrap_or(info.device_type != wgpu::DeviceType::Cpu),
     };
     tracing::info!(adapter = %info.name, kind = %info.device_type, driver = %info.driver, "GPU adapter");
     Found {

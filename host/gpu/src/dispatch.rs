@@ -5,8 +5,6 @@
 
 use std::borrow::Cow;
 
-use wgpu::util::DeviceExt;
-
 use crate::buffer::Buffer;
 use crate::device::DeviceState;
 use crate::error::GpuError;
@@ -196,12 +194,13 @@ pub(crate) fn run_kernel(
             mapped_at_creation: false,
         })
     });
+    let timestamps = session.next_pass_timestamps()?;
     let commands = scoped(device, "the dispatch was refused", || {
         let mut groups = vec![bind_group(device, &pipeline, 0, &buffers)];
         if let Some(guard) = &guard {
             groups.push(bind_group(device, &pipeline, GUARD_GROUP, &[guard]));
         }
-        encode(device, &pipeline, &groups, workgroups)
+        encode(device, &pipeline, &groups, workgroups, timestamps)
     })?;
     session.submitted(device.submit(commands))?;
     if let Some(guard) = &guard {
@@ -231,13 +230,12 @@ pub(crate) fn run_builtin(
     let pipeline = builtin_pipeline(device, source, entry)?;
     let mut words = params.to_vec();
     words.resize(words.len().div_ceil(4).max(1) * 4, 0);
-    let uniform = device
-        .device
-        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("params"),
-            contents: bytemuck::cast_slice(&words),
-            usage: wgpu::BufferUsages::UNIFORM,
-        });
+    let uniform = device.upload(
+        "params",
+        bytemuck::cast_slice(&words),
+        wgpu::BufferUsages::UNIFORM,
+    )?;
+    let timestamps = session.next_pass_timestamps()?;
     let commands = scoped(device, "a built-in dispatch was refused", || {
         let layout = pipeline.get_bind_group_layout(0);
         let mut entries = vec![wgpu::BindGroupEntry {
@@ -255,7 +253,7 @@ pub(crate) fn run_builtin(
             layout: &layout,
             entries: &entries,
         });
-        encode(device, &pipeline, &[group], workgroups)
+        encode(device, &pipeline, &[group], workgroups, timestamps)
     })
     .map_err(|e| GpuError::Gpu(e.to_string()))?;
     session.submitted(device.submit(commands))?;
@@ -284,19 +282,30 @@ fn bind_group(
     })
 }
 
+/// Records one compute pass, with timestamps at its beginning and end where `timestamps` gives
+/// a query set and the first of two indices.
 fn encode(
     device: &DeviceState,
     pipeline: &wgpu::ComputePipeline,
     groups: &[wgpu::BindGroup],
     workgroups: [u32; 3],
+    timestamps: Option<(wgpu::QuerySet, u32)>,
 ) -> wgpu::CommandBuffer {
     let mut encoder = device
         .device
         .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
     {
+        let timestamp_writes =
+            timestamps
+                .as_ref()
+                .map(|(set, first)| wgpu::ComputePassTimestampWrites {
+                    query_set: set,
+                    beginning_of_pass_write_index: Some(*first),
+                    end_of_pass_write_index: Some(first + 1),
+                });
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: None,
-            timestamp_writes: None,
+            timestamp_writes,
         });
         pass.set_pipeline(pipeline);
         for (index, group) in groups.iter().enumerate() {

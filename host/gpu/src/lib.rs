@@ -21,6 +21,10 @@ mod guard;
 mod kernel;
 pub mod ops;
 mod session;
+mod timer;
+
+#[cfg(test)]
+mod recovery_tests;
 
 pub use buffer::{Buffer, Data, Element};
 pub use device::{AdapterInfo, GpuConfig, GpuHost};

@@ -11,6 +11,9 @@ use crate::session::Session;
 use tessera_gpu_reference as reference;
 
 const MATMUL: &str = include_str!("../kernels/matmul.wgsl");
+const MATMUL_VEC4: &str = include_str!("../kernels/matmul_vec4.wgsl");
+/// Workgroup memory the vec4 matmul kernel needs (A and B slices of 32 values of K).
+const MATMUL_VEC4_SHARED_BYTES: u32 = 32 * 1024;
 const ELEMENTWISE: &str = include_str!("../kernels/elementwise.wgsl");
 const REDUCE: &str = include_str!("../kernels/reduce.wgsl");
 const SOFTMAX: &str = include_str!("../kernels/softmax.wgsl");
@@ -159,8 +162,20 @@ impl Session {
             return self.create(&Data::F32(c));
         }
         let tiles = m64.div_ceil(TILE) * n64.div_ceil(TILE);
+        // The vec4 kernel moves four values per load and store; it needs rows of A and B whose
+        // lengths are multiples of 4, and more workgroup memory than WebGPU's default.
+        let vec4 = k.is_multiple_of(4)
+            && n.is_multiple_of(4)
+            && self.device().is_some_and(|d| {
+                d.limits.max_compute_workgroup_storage_size >= MATMUL_VEC4_SHARED_BYTES
+            });
+        let kernel = if vec4 {
+            (MATMUL_VEC4, "matmul_vec4")
+        } else {
+            (MATMUL, "matmul")
+        };
         self.builtin(
-            (MATMUL, "matmul"),
+            kernel,
             &[m, k, n],
             &[a, b],
             (Element::F32, m64 * n64),

@@ -6,12 +6,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wgpu::util::DeviceExt;
-
 use crate::buffer::{Buffer, Data, Element, Storage};
 use crate::device::{DeviceState, GpuHost};
 use crate::error::GpuError;
 use crate::kernel::{self, Kernel};
+use crate::timer::PassTimer;
 
 /// Which implementation a run's GPU calls used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +53,8 @@ pub struct Session {
     dispatches: u64,
     /// The latest submission not waited for yet, and when the first such was submitted.
     pending: Option<(wgpu::SubmissionIndex, Instant)>,
+    /// Timestamps around each compute pass, where the device has them.
+    timer: Option<PassTimer>,
 }
 
 /// Largest buffer on the CPU path: 4 GiB of values (a u32 count).
@@ -72,8 +73,10 @@ impl Session {
             Err(_) if cpu_fallback && host.adapter().is_none() => None,
             Err(e) => return Err(e),
         };
+        let timer = device.as_deref().and_then(PassTimer::new);
         Ok(Session {
             device,
+            timer,
             host: host.clone(),
             limits,
             live: 0,
@@ -98,11 +101,38 @@ impl Session {
         &self.host
     }
 
-    /// Time the GPU spent on this session's work: from the first submission not yet waited
-    /// for to the completion of the last, at each point the session waits (a read, a guarded
-    /// kernel, [`Session::finish`]).
+    /// Time the GPU spent on this session's work. Where the device has timestamp queries, the
+    /// summed duration of the session's compute passes; otherwise the wall time from the first
+    /// submission not yet waited for to the completion of the last, at each point the session
+    /// waits (a read, a guarded kernel, [`Session::finish`]).
     pub fn gpu_time(&self) -> Duration {
         self.gpu_time
+    }
+
+    /// Whether [`Session::gpu_time`] comes from timestamp queries (else from wall time).
+    pub fn gpu_time_from_timestamps(&self) -> bool {
+        self.timer.is_some()
+    }
+
+    /// The query set and first index for the next compute pass's timestamps, waiting for the
+    /// work queued so far when the set is full.
+    pub(crate) fn next_pass_timestamps(
+        &mut self,
+    ) -> Result<Option<(wgpu::QuerySet, u32)>, GpuError> {
+        if self.timer.as_ref().is_some_and(PassTimer::is_full) {
+            self.finish()?;
+        }
+        Ok(self.timer.as_mut().and_then(PassTimer::next_pass))
+    }
+
+    /// After `index` completed: adds the time the work waited for took, from the timestamps
+    /// it resolved or else from the wall clock since `since`.
+    fn count_time(&mut self, device: &DeviceState, since: Instant) -> Result<(), GpuError> {
+        match &mut self.timer {
+            Some(timer) => self.gpu_time += timer.collect(device, self.limits.deadline)?,
+            None => self.gpu_time += since.elapsed(),
+        }
+        Ok(())
     }
 
     /// Dispatches run (built-in operations and kernels).
@@ -180,26 +210,28 @@ impl Session {
 
     /// Waits for everything submitted so far (within the run's deadline) and counts the time.
     pub fn finish(&mut self) -> Result<(), GpuError> {
-        let (Some((index, since)), Some(device)) = (self.pending.take(), self.device.clone())
+        let (Some((mut index, since)), Some(device)) = (self.pending.take(), self.device.clone())
         else {
             return Ok(());
         };
+        if let Some(timer) = self.timer.as_ref().filter(|t| t.has_pending()) {
+            let mut encoder = device
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+            timer.encode_resolve(&mut encoder);
+            index = device.submit(encoder.finish());
+        }
         device.wait(index, self.limits.deadline)?;
-        self.gpu_time += since.elapsed();
-        Ok(())
+        self.count_time(&device, since)
     }
 
     /// A buffer holding a copy of `data`.
     pub fn create(&mut self, data: &Data) -> Result<Buffer, GpuError> {
         let len = self.reserve(data.len() as u64)?;
         let storage = match &self.device {
-            Some(device) => Storage::Device(device.device.create_buffer_init(
-                &wgpu::util::BufferInitDescriptor {
-                    label: Some("product buffer"),
-                    contents: data.bytes(),
-                    usage: buffer_usage(),
-                },
-            )),
+            Some(device) => {
+                Storage::Device(device.upload("product buffer", data.bytes(), buffer_usage())?)
+            }
             None => Storage::Host(data.words()),
         };
         Ok(Buffer::new(data.element(), len, storage))
@@ -285,13 +317,16 @@ impl Session {
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
         encoder.copy_buffer_to_buffer(source, 0, &staging, 0, bytes);
+        if let Some(timer) = &self.timer {
+            timer.encode_resolve(&mut encoder);
+        }
         let index = device.submit(encoder.finish());
         let since = self
             .pending
             .take()
             .map_or_else(Instant::now, |(_, since)| since);
         device.wait(index, self.limits.deadline)?;
-        self.gpu_time += since.elapsed();
+        self.count_time(device, since)?;
         let slice = staging.slice(..);
         let (sender, receiver) = std::sync::mpsc::channel();
         slice.map_async(wgpu::MapMode::Read, move |result| {

@@ -48,7 +48,18 @@ fn matmul_matches_the_reference() {
     let Some(mut s) = common::session() else {
         return;
     };
-    for (m, k, n) in [(1, 1, 1), (3, 5, 7), (130, 67, 129), (256, 300, 200)] {
+    // Odd k or n take the scalar kernel; k and n in multiples of 4 the vec4 kernel, here with
+    // partial tiles, a partial K slice, an odd number of slices and a single slice.
+    for (m, k, n) in [
+        (1, 1, 1),
+        (3, 5, 7),
+        (130, 67, 129),
+        (1, 4, 4),
+        (129, 4, 260),
+        (5, 20, 8),
+        (130, 48, 132),
+        (256, 300, 200),
+    ] {
         let a = values(m * k, 1);
         let b = values(k * n, 2);
         let (ga, gb) = (
@@ -207,6 +218,37 @@ fn chained_operations_stay_on_the_device_and_count_gpu_time() {
     assert_eq!(s.read(&best).unwrap().len(), 64);
     assert!(s.gpu_time() > Duration::ZERO);
     assert_eq!(s.path(), ComputePath::Gpu);
+}
+
+#[test]
+fn gpu_time_counts_the_passes_also_past_one_query_set() {
+    let Some(mut s) = common::session() else {
+        return;
+    };
+    let began = Instant::now();
+    let mut x = s.create(&Data::F32(values(1024, 13))).unwrap();
+    // More dispatches without a read than one query set holds (256 passes): the session waits
+    // and collects the full set, then goes on timing.
+    for _ in 0..300 {
+        let next = s.unary(UnaryOp::Relu, &x).unwrap();
+        s.release(&x);
+        x = next;
+    }
+    assert!(floats(&mut s, &x).iter().all(|v| *v >= 0.0));
+    s.finish().unwrap();
+    assert_eq!(s.dispatches(), 300);
+    let wall = began.elapsed();
+    assert!(s.gpu_time() > Duration::ZERO);
+    assert!(
+        s.gpu_time() <= wall,
+        "kernel time {:?} cannot exceed the session's wall time {wall:?}",
+        s.gpu_time()
+    );
+    let adapter = common::host().and_then(|h| h.adapter().cloned());
+    assert_eq!(
+        Some(s.gpu_time_from_timestamps()),
+        adapter.map(|a| a.timestamp_queries)
+    );
 }
 
 #[test]

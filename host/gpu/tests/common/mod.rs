@@ -8,7 +8,14 @@ use tessera_gpu::{GpuConfig, GpuHost, Session, SessionLimits};
 
 pub fn host() -> Option<&'static GpuHost> {
     static HOST: OnceLock<GpuHost> = OnceLock::new();
-    let host = HOST.get_or_init(|| GpuHost::new(&GpuConfig::default()));
+    // Timestamps on, also on lavapipe (where the host's default leaves them off), so the tests
+    // cover the timed path.
+    let host = HOST.get_or_init(|| {
+        GpuHost::new(&GpuConfig {
+            pass_timestamps: Some(true),
+            ..GpuConfig::default()
+        })
+    });
     if host.adapter().is_some() {
         return Some(host);
     }
