@@ -6,9 +6,12 @@
 //! ```
 //!
 //! `SIZES` is a comma-separated list of square sizes (default `1024,4096`). Every kernel is
-//! checked against 64 entries computed in f64 before it is timed; times are per matmul, from
-//! timestamp queries around each compute pass where the adapter has them, else wall time
-//! around a submit-and-wait of 10 matmuls.
+//! checked against 64 entries computed in f64 before it is timed; times are per matmul (the
+//! median of 10, and the first of them), from timestamp queries around each compute pass where
+//! the adapter has them, else wall time around a submit-and-wait of 10 matmuls.
+//! `MATMUL_IDLE_MS` leaves the GPU idle that long before the timed matmuls (to see how long
+//! its clocks take to rise); `MATMUL_UPLOAD=1` sends the inputs again just before them (to see
+//! whether the first pass's time includes the transfer).
 
 use std::borrow::Cow;
 use std::time::Instant;
@@ -69,17 +72,24 @@ fn main() -> Result<(), String> {
         }
     }
     let gpu = open()?;
-    println!("| kernel | n | time per matmul | GFLOP/s | max error / bound |");
-    println!("|---|---:|---:|---:|---:|");
+    let idle = std::time::Duration::from_millis(
+        std::env::var("MATMUL_IDLE_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+    );
+    println!("| kernel | n | time per matmul | GFLOP/s | first of 10 | max error / bound |");
+    println!("|---|---:|---:|---:|---:|---:|");
     for &n in &sizes {
         let (a, b) = (matrix(n, 1), matrix(n, 2));
         for candidate in &candidates {
-            match measure(&gpu, candidate, n, &a, &b) {
-                Ok((seconds, error)) => println!(
-                    "| {} | {n} | {:.3} ms | {:.0} | {error:.3} |",
+            match measure(&gpu, candidate, n, (&a, &b), idle) {
+                Ok((seconds, first, error)) => println!(
+                    "| {} | {n} | {:.3} ms | {:.0} | {:.3} ms | {error:.3} |",
                     candidate.name,
                     seconds * 1e3,
-                    2.0 * f64::from(n).powi(3) / seconds / 1e9
+                    2.0 * f64::from(n).powi(3) / seconds / 1e9,
+                    first * 1e3
                 ),
                 Err(e) => println!("| {} | {n} | failed: {e} | | |", candidate.name),
             }
@@ -144,9 +154,9 @@ fn measure(
     gpu: &Gpu,
     candidate: &Candidate,
     n: u32,
-    a: &[f32],
-    b: &[f32],
-) -> Result<(f64, f64), String> {
+    (a, b): (&[f32], &[f32]),
+    idle: std::time::Duration,
+) -> Result<(f64, f64, f64), String> {
     let device = &gpu.device;
     let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
     let descriptor = wgpu::ShaderModuleDescriptor {
@@ -182,7 +192,7 @@ fn measure(
         device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: None,
             contents: bytemuck::cast_slice(data),
-            usage: wgpu::BufferUsages::STORAGE,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
         })
     };
     let (ga, gb) = (storage(a), storage(b));
@@ -265,24 +275,31 @@ fn measure(
     if let Some(set) = &queries {
         encoder.resolve_query_set(set, 0..2 * REPEAT, &resolve, 0);
     }
+    std::thread::sleep(idle);
+    if std::env::var("MATMUL_UPLOAD").is_ok_and(|v| v == "1") {
+        // The inputs sent again just before the timed matmuls, as a product does.
+        gpu.queue.write_buffer(&ga, 0, bytemuck::cast_slice(a));
+        gpu.queue.write_buffer(&gb, 0, bytemuck::cast_slice(b));
+    }
     let began = Instant::now();
     gpu.queue.submit([encoder.finish()]);
     wait(device)?;
     let wall = began.elapsed().as_secs_f64() / f64::from(REPEAT);
-    let seconds = if queries.is_some() {
+    let (seconds, first) = if queries.is_some() {
         let ticks: Vec<u64> = read(gpu, &resolve, u64::from(2 * REPEAT) * 8)?;
         let period = f64::from(gpu.queue.get_timestamp_period());
         let mut each: Vec<f64> = ticks
             .chunks(2)
             .map(|p| p[1].saturating_sub(p[0]) as f64 * period * 1e-9)
             .collect();
+        let first = each[0];
         each.sort_by(f64::total_cmp);
-        each[each.len() / 2]
+        (each[each.len() / 2], first)
     } else {
-        wall
+        (wall, wall)
     };
     let c: Vec<f32> = read(gpu, &gc, bytes)?;
-    Ok((seconds, worst_error(n, a, b, &c)))
+    Ok((seconds, first, worst_error(n, a, b, &c)))
 }
 
 /// The largest error of 64 sampled entries, as a share of its bound (1e-5 times the sum of

@@ -13,7 +13,8 @@
 //   otherwise        -> bin = min(u32(floor((v - lo) / (hi - lo) * f32(bins))), bins - 1)
 // lo and hi must be finite with hi - lo finite.  The GPU division may differ
 // from IEEE by a couple of ULP, so a value within ~1e-6 (relative) of a bin
-// edge may land in the neighbouring bin; see NOTES.md.
+// edge may land in the neighbouring bin (the tests compare bin counts with
+// that allowance).
 //
 // Entry points (same params and bindings, all @workgroup_size(256)):
 //   histogram        -- RECOMMENDED, any bins.  Each workgroup handles

@@ -37,7 +37,8 @@
 //   column-major) so concurrently resident workgroups share panels in L2.
 // Measured on lavapipe (Mesa 22.3, 2 shared cores): ~4.8 GFLOP/s at 512^3,
 // >= 5x a naive one-output-per-thread kernel and ~1.3x a 64x64-tile / 4x4
-// micro-tile variant.  Not yet measured on the H100 (see NOTES.md).
+// micro-tile variant.  On an NVIDIA H200: 27 TFLOP/s at 4096^3; the vec4
+// kernel (matmul_vec4.wgsl) does 37 (docs/BENCHMARKS.md).
 
 struct Params {
     m: u32,
