@@ -11,3 +11,4 @@ mod products;
 mod quality;
 mod sandbox;
 mod server;
+mod uploads;

@@ -195,12 +195,14 @@ pub async fn push(
     )?;
     let format = format_of(&headers)?;
     let key = idempotency_key(&headers)?;
+    let limit = state.config().limits.max_upload;
     if let Some(key) = &key
         && let Some(version) = state.store().ingested_with_key(&name, &port, key)?
     {
+        // A repeat: the body is not needed, but the client is still sending it.
+        crate::ingest::body::drain(body, limit).await;
         return Ok(answer(StatusCode::OK, &version, true, None));
     }
-    let limit = state.config().limits.max_upload;
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())

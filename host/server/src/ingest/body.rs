@@ -40,6 +40,22 @@ pub struct Pipe {
     pub too_large: Arc<AtomicBool>,
 }
 
+/// Reads and drops the rest of a body, up to `limit` bytes in all, so that a client still
+/// sending gets the answer instead of a broken connection (a client sending more than the
+/// limit gets the answer and a closed connection).
+pub async fn drain(body: Body, limit: u64) {
+    drain_stream(&mut body.into_data_stream(), 0, limit).await;
+}
+
+async fn drain_stream(stream: &mut axum::body::BodyDataStream, mut seen: u64, limit: u64) {
+    while let Some(Ok(bytes)) = stream.next().await {
+        seen += bytes.len() as u64;
+        if seen > limit {
+            return;
+        }
+    }
+}
+
 /// Starts forwarding `body` into a [`Pipe`]; more than `limit` bytes ends the body with an
 /// error and sets `too_large`. Returns the pipe and the forwarding future (await it beside the
 /// decoder).
@@ -65,9 +81,15 @@ pub fn pipe(body: Body, limit: u64) -> (Pipe, impl std::future::Future<Output = 
                 }
                 Err(e) => Err(format!("the body could not be read: {e}")),
             };
-            let failed = item.is_err();
-            if sender.send(item).await.is_err() || failed {
-                // The decoder stopped reading (it found enough problems), or the client broke off.
+            if item.is_err() {
+                // The client broke off.
+                let _ = sender.send(item).await;
+                return;
+            }
+            if sender.send(item).await.is_err() {
+                // The decoder stopped reading (it found enough problems, or the data ended):
+                // take the rest so the client can finish sending and read the answer.
+                drain_stream(&mut stream, seen, limit).await;
                 return;
             }
         }
