@@ -164,8 +164,8 @@ pub fn run_pipeline(client: &Client, components: &[PathBuf], data: &DemoData) ->
     })
 }
 
-/// Retries a request that could not reach the server (a kept-alive connection the server had
-/// closed); safe because deploys of the same code and pushes with the same key are no-ops.
+/// Retries a request that could not reach the server (a connection that broke); safe because
+/// deploys of the same code and pushes with the same key are no-ops.
 fn with_retries(mut request: impl FnMut() -> Result<Value>) -> Result<Value> {
     let mut attempt = 0;
     loop {
