@@ -1,5 +1,6 @@
 //! Large uploads over a real connection: a client still sending its body gets the server's
-//! answer (a repeat of an idempotent push, a refusal with the rows listed), not a broken pipe.
+//! answer (a repeat of an idempotent push, a refusal with the rows listed, an unknown port), not
+//! a broken pipe.
 
 use tessera_cli::client::Client;
 use tessera_server::ServerConfig;
@@ -76,7 +77,19 @@ async fn a_client_still_sending_gets_the_answer() {
             message.contains("row 1") || message.contains("line 1"),
             "{message}"
         );
-        // Nothing was stored by the refusal.
+        // A port that does not exist: refused before the body is read, and still answered.
+        let missing = client
+            .post_reader(
+                "/v1/products/hello/inputs/persons",
+                "text/csv",
+                csv.len() as u64,
+                &[],
+                &mut &csv[..],
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("no input port `persons`"), "{missing}");
+        // Nothing was stored by the refusals.
         let versions = client
             .get_json("/v1/products/hello/inputs/people/versions")
             .unwrap();

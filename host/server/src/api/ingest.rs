@@ -178,36 +178,34 @@ pub async fn push(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let mode = match params.allow(&["mode"])?.text("mode") {
-        None | Some("append") => IngestMode::Append,
-        Some("replace") => IngestMode::Replace,
-        Some(other) => {
-            return Err(ApiError::bad_parameter(
-                "mode",
-                format!("`{other}` is not a mode; use append or replace"),
-            ));
-        }
-    };
-    let manifest = ingest_port(&state, &name, &port)?;
-    caller.require_owner(
-        &product_domain(&state, &name)?,
-        &format!("ingest into {name}"),
-    )?;
-    let format = format_of(&headers)?;
-    let key = idempotency_key(&headers)?;
     let limit = state.config().limits.max_upload;
-    if let Some(key) = &key
-        && let Some(version) = state.store().ingested_with_key(&name, &port, key)?
-    {
-        // A repeat: the body is not needed, but the client is still sending it.
-        crate::ingest::body::drain(body, limit).await;
-        return Ok(answer(StatusCode::OK, &version, true, None));
-    }
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit) {
+    let over_limit = declared.is_some_and(|length| length > limit);
+    let checked = check_push(&state, &caller, (&name, &port), &params, &headers);
+    let (mode, manifest, format, key) = match checked {
+        Ok(checked) => checked,
+        Err(e) => {
+            // The client may still be sending: take the body (within the limit) so it can
+            // read the answer.
+            if !over_limit {
+                crate::ingest::body::drain(body, limit).await;
+            }
+            return Err(e);
+        }
+    };
+    if let Some(key) = &key
+        && let Some(version) = state.store().ingested_with_key(&name, &port, key)?
+    {
+        // A repeat: the body is not needed, but the client is still sending it.
+        if !over_limit {
+            crate::ingest::body::drain(body, limit).await;
+        }
+        return Ok(answer(StatusCode::OK, &version, true, None));
+    }
+    if over_limit {
         return Err(ApiError::too_large(limit));
     }
     let ingested = ingest::ingest(
@@ -230,6 +228,35 @@ pub async fn push(
     };
     let run = ingested.run.as_ref().map(|r| r.id.clone());
     Ok(answer(status, &outcome.version, outcome.repeated, run))
+}
+
+/// The checks a push passes before its body is read: mode, port, permission, format and
+/// idempotency key.
+fn check_push(
+    state: &AppState,
+    caller: &Caller,
+    (name, port): (&str, &str),
+    params: &Params,
+    headers: &HeaderMap,
+) -> ApiResult<(IngestMode, std::sync::Arc<Manifest>, Format, Option<String>)> {
+    let mode = match params.allow(&["mode"])?.text("mode") {
+        None | Some("append") => IngestMode::Append,
+        Some("replace") => IngestMode::Replace,
+        Some(other) => {
+            return Err(ApiError::bad_parameter(
+                "mode",
+                format!("`{other}` is not a mode; use append or replace"),
+            ));
+        }
+    };
+    let manifest = ingest_port(state, name, port)?;
+    caller.require_owner(
+        &product_domain(state, name)?,
+        &format!("ingest into {name}"),
+    )?;
+    let format = format_of(headers)?;
+    let key = idempotency_key(headers)?;
+    Ok((mode, manifest, format, key))
 }
 
 fn answer(
