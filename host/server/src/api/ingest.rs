@@ -189,8 +189,8 @@ pub async fn push(
         Ok(checked) => checked,
         Err(e) => {
             // The client may still be sending: take the body (within the limit) so it can
-            // read the answer.
-            if !over_limit {
+            // read the answer; not for callers without a token, who may not send data here.
+            if !over_limit && !matches!(caller, Caller::Anonymous) {
                 crate::ingest::body::drain(body, limit).await;
             }
             return Err(e);
