@@ -88,6 +88,42 @@ impl DeviceState {
         Ok(buffer)
     }
 
+    /// Maps the first `bytes` of `buffer` (MAP_READ, its copies already submitted) and returns
+    /// them, waiting at most until `deadline`; `what` names the read in errors.
+    pub fn read_mapped(
+        &self,
+        buffer: &wgpu::Buffer,
+        bytes: u64,
+        deadline: Instant,
+        what: &str,
+    ) -> Result<Vec<u8>, GpuError> {
+        let slice = buffer.slice(..bytes);
+        let (sender, receiver) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |result| {
+            let _ = sender.send(result);
+        });
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let failed = |e: &dyn std::fmt::Display| GpuError::Gpu(format!("{what} failed: {e}"));
+        self.device
+            .poll(wgpu::PollType::Wait {
+                submission_index: None,
+                timeout: Some(remaining),
+            })
+            .map_err(|e| failed(&e))?;
+        match receiver.recv_timeout(remaining) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(failed(&e)),
+            Err(_) => {
+                return Err(GpuError::Timeout(format!(
+                    "the run's deadline passed while {what}"
+                )));
+            }
+        }
+        let data = slice.get_mapped_range().map_err(|e| failed(&e))?.to_vec();
+        buffer.unmap();
+        Ok(data)
+    }
+
     /// Waits until `index` (and everything submitted before it) is done, at most until
     /// `deadline`.
     pub fn wait(&self, index: wgpu::SubmissionIndex, deadline: Instant) -> Result<(), GpuError> {

@@ -327,38 +327,13 @@ impl Session {
             .map_or_else(Instant::now, |(_, since)| since);
         device.wait(index, self.limits.deadline)?;
         self.count_time(device, since)?;
-        let slice = staging.slice(..);
-        let (sender, receiver) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |result| {
-            let _ = sender.send(result);
-        });
-        let remaining = self
-            .limits
-            .deadline
-            .saturating_duration_since(Instant::now());
-        device
-            .device
-            .poll(wgpu::PollType::Wait {
-                submission_index: None,
-                timeout: Some(remaining),
-            })
-            .map_err(|e| GpuError::Gpu(format!("reading a buffer back failed: {e}")))?;
-        match receiver.recv_timeout(remaining) {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(GpuError::Gpu(format!("reading a buffer back failed: {e}"))),
-            Err(_) => {
-                return Err(GpuError::Timeout(
-                    "the run's deadline passed while reading a buffer back".into(),
-                ));
-            }
-        }
-        let words = {
-            let view = slice
-                .get_mapped_range()
-                .map_err(|e| GpuError::Gpu(format!("reading a buffer back failed: {e}")))?;
-            bytemuck::pod_collect_to_vec::<u8, u32>(&view)
-        };
-        staging.unmap();
+        let raw = device.read_mapped(
+            &staging,
+            bytes,
+            self.limits.deadline,
+            "reading a buffer back",
+        )?;
+        let words = bytemuck::pod_collect_to_vec::<u8, u32>(&raw);
         Ok(words)
     }
 

@@ -90,7 +90,7 @@ impl PassTimer {
     }
 
     /// Reads back the timestamps resolved by a submission that has completed, and returns the
-    /// passes' summed duration.
+    /// time the passes covered (overlapping passes counted once).
     pub fn collect(
         &mut self,
         device: &DeviceState,
@@ -101,39 +101,13 @@ impl PassTimer {
         }
         let bytes = u64::from(self.used) * BYTES_PER_PASS;
         self.used = 0;
-        let slice = self.readback.slice(..bytes);
-        let (sender, receiver) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |result| {
-            let _ = sender.send(result);
-        });
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        device
-            .device
-            .poll(wgpu::PollType::Wait {
-                submission_index: None,
-                timeout: Some(remaining),
-            })
-            .map_err(|e| GpuError::Gpu(format!("reading the GPU's timestamps failed: {e}")))?;
-        match receiver.recv_timeout(remaining) {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                return Err(GpuError::Gpu(format!(
-                    "reading the GPU's timestamps failed: {e}"
-                )));
-            }
-            Err(_) => {
-                return Err(GpuError::Timeout(
-                    "the run's deadline passed while reading the GPU's timestamps".into(),
-                ));
-            }
-        }
-        let ticks = {
-            let view = slice
-                .get_mapped_range()
-                .map_err(|e| GpuError::Gpu(format!("reading the GPU's timestamps failed: {e}")))?;
-            bytemuck::pod_collect_to_vec::<u8, u64>(&view)
-        };
-        self.readback.unmap();
+        let raw = device.read_mapped(
+            &self.readback,
+            bytes,
+            deadline,
+            "reading the GPU's timestamps",
+        )?;
+        let ticks = bytemuck::pod_collect_to_vec::<u8, u64>(&raw);
         Ok(pass_time(&ticks, self.period_ns))
     }
 }

@@ -11,16 +11,9 @@ so per K slice a thread issues bk / 4 global loads instead of bk.
 import os
 import sys
 
-COMP = "xyzw"
+from gen_tiled import COMP, a_comp, acc, ind
+
 THREADS = 256
-
-
-def acc(i, g):
-    return f"c{i}{g}"
-
-
-def a_comp(i):
-    return ("a0" if i < 4 else "a1") + "." + COMP[i % 4]
 
 
 class Variant:
@@ -238,10 +231,6 @@ def gen(v):
         s.append("    }\n")
     s.append("}\n")
     return "".join(s)
-
-
-def ind(text, delta):
-    return "".join(" " * delta + line for line in text.splitlines(keepends=True))
 
 
 CHOSEN = Variant(bk=32, double=False, use_fma=False)
