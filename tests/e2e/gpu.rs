@@ -13,11 +13,11 @@ use tessera_runtime::{FailureKind, Product, RunOutcome, RunRequest, Runtime};
 
 use crate::server::repackage;
 
-fn probe() -> Vec<u8> {
+pub(crate) fn probe() -> Vec<u8> {
     std::fs::read(tessera_tests::built("tests/fixtures/gpu-probe")).unwrap()
 }
 
-fn run(product: &Product, mode: &str, n: i64) -> (RunOutcome, f64, String) {
+pub(crate) fn run(product: &Product, mode: &str, n: i64) -> (RunOutcome, f64, String) {
     let schema = Arc::new(Schema::new(vec![
         Field::new("mode", DataType::Utf8, false),
         Field::new("n", DataType::Int64, true),

@@ -7,6 +7,8 @@ mod custom_checks;
 mod demo;
 mod flow;
 mod gpu;
+mod hostile;
+mod lifecycle;
 mod products;
 mod quality;
 mod sandbox;

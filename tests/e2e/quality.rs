@@ -78,7 +78,7 @@ async fn a_failed_error_check_quarantines_and_a_warning_publishes() {
     );
     assert_eq!(run["published_version"], Value::Null);
     let mut quarantined = None;
-    while let Ok((_, event)) = events.try_recv() {
+    while let Some((_, event)) = events.try_next() {
         if let Event::Quarantined {
             run, failed_checks, ..
         } = event
@@ -234,7 +234,7 @@ async fn metrics_report_freshness_statistics_checks_and_gauges() {
         );
     }
     let mut seen = Vec::new();
-    while let Ok((_, event)) = events.try_recv() {
+    while let Some((_, event)) = events.try_next() {
         if let Event::Freshness { state, .. } = event {
             seen.push(state);
         }

@@ -9,7 +9,7 @@ use arrow::record_batch::RecordBatch;
 use tessera_core::io::{MemorySink, MemorySource};
 use tessera_runtime::{FailureKind, LogLevel, Product, RunOutcome, RunRequest, Runtime};
 
-fn hostile() -> (Runtime, Product) {
+pub(crate) fn hostile() -> (Runtime, Product) {
     let wasm = std::fs::read(tessera_tests::built("tests/fixtures/hostile")).unwrap();
     let runtime = tessera_tests::runtime();
     let product = runtime.load(&wasm).unwrap();
@@ -28,7 +28,7 @@ fn request(mode: &str, sink: &MemorySink) -> RunRequest {
         .output("result", Box::new(sink.clone()))
 }
 
-fn run(product: &Product, mode: &str) -> (RunOutcome, MemorySink) {
+pub(crate) fn run(product: &Product, mode: &str) -> (RunOutcome, MemorySink) {
     let sink = MemorySink::new();
     (product.run_blocking(request(mode, &sink)), sink)
 }
@@ -44,7 +44,7 @@ fn outcome_text(sink: &MemorySink) -> String {
     column.value(0).to_string()
 }
 
-fn assert_failed(outcome: &RunOutcome, kind: FailureKind, needle: &str) {
+pub(crate) fn assert_failed(outcome: &RunOutcome, kind: FailureKind, needle: &str) {
     let (got, reason) = outcome
         .failure()
         .unwrap_or_else(|| panic!("expected a failure, got {:?}", outcome.status));

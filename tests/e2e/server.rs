@@ -245,6 +245,7 @@ pub(crate) fn token(
             domain: domain.map(str::to_string),
             grants: grants.iter().map(|g| g.to_string()).collect(),
             description: "test".into(),
+            expires_in: None,
         },
     )
     .unwrap()
@@ -609,10 +610,16 @@ async fn outputs_read_back_in_every_format() {
         .collect();
     assert_eq!(texts(&batches, "name"), NAMES);
 
-    // Range requests on the Parquet file: the footer, as remote readers fetch it.
-    let footer = api
+    // A range of the unpinned URL is redirected to the version it would be cut from, so a
+    // reader's footer and column chunks come from one file.
+    let redirect = api
         .get_with(&format!("{url}?format=parquet"), header::RANGE, "bytes=-8")
         .await;
+    assert_eq!(redirect.status, StatusCode::TEMPORARY_REDIRECT);
+    let pinned = redirect.header(header::LOCATION).to_string();
+    assert_eq!(pinned, format!("{url}?format=parquet&version=1"));
+    // Range requests on the pinned Parquet file: the footer, as remote readers fetch it.
+    let footer = api.get_with(&pinned, header::RANGE, "bytes=-8").await;
     assert_eq!(footer.status, StatusCode::PARTIAL_CONTENT);
     assert_eq!(&footer.body[..], &parquet_file.body[length - 8..]);
     assert_eq!(&footer.body[4..], b"PAR1");
@@ -620,16 +627,32 @@ async fn outputs_read_back_in_every_format() {
         footer.header(header::CONTENT_RANGE),
         format!("bytes {}-{}/{length}", length - 8, length - 1)
     );
-    let middle = api
-        .get_with(&format!("{url}?format=parquet"), header::RANGE, "bytes=4-9")
-        .await;
+    let middle = api.get_with(&pinned, header::RANGE, "bytes=4-9").await;
     assert_eq!(&middle.body[..], &parquet_file.body[4..10]);
-    let outside = api
-        .get_with(
-            &format!("{url}?format=parquet"),
-            header::RANGE,
-            &format!("bytes={length}-"),
+    // With an If-Range naming another version's ETag, the whole current file comes back.
+    let stale = api
+        .call(
+            Request::get(&pinned)
+                .header(header::RANGE, "bytes=4-9")
+                .header(header::IF_RANGE, "\"an-older-version\"")
+                .body(Body::empty())
+                .unwrap(),
         )
+        .await;
+    assert_eq!(stale.status, StatusCode::OK);
+    assert_eq!(stale.body, parquet_file.body);
+    let fresh = api
+        .call(
+            Request::get(&pinned)
+                .header(header::RANGE, "bytes=4-9")
+                .header(header::IF_RANGE, footer.header(header::ETAG))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(fresh.status, StatusCode::PARTIAL_CONTENT);
+    let outside = api
+        .get_with(&pinned, header::RANGE, &format!("bytes={length}-"))
         .await;
     outside.error(StatusCode::RANGE_NOT_SATISFIABLE);
     assert_eq!(

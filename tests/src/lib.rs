@@ -68,6 +68,7 @@ pub async fn serve_in_process(
             domain: None,
             grants: Vec::new(),
             description: "bench".into(),
+            expires_in: None,
         },
     )
     .expect("a token is issued")

@@ -70,6 +70,15 @@ impl Client {
         json(checked(response)?)
     }
 
+    /// DELETE a resource; the answer has no body.
+    pub fn delete(&self, path: &str) -> Result<()> {
+        let response = self
+            .authorize(self.agent.delete(&self.url(path)))
+            .call()
+            .map_err(|e| self.unreachable(e))?;
+        checked(response).map(drop)
+    }
+
     /// POST `length` bytes from `body` with extra `headers`; the answer is JSON.
     pub fn post_reader(
         &self,

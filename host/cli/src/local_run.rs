@@ -176,6 +176,14 @@ pub fn run_product(product: &Product, request: &LocalRun) -> Result<LocalResult>
                 &mut result,
             )?;
         }
+        if !result.outcome.succeeded() {
+            // The custom checks failed the run: it wrote nothing, as the CLI says.
+            for (_, file, _) in &mut result.files {
+                if let Some(path) = file.take() {
+                    let _ = std::fs::remove_file(path);
+                }
+            }
+        }
     }
     Ok(result)
 }

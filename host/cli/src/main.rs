@@ -236,10 +236,30 @@ enum TokenCommand {
         /// What the token is for.
         #[arg(long, default_value = "")]
         description: String,
+        /// How long the token is accepted: 90d, 12h, 30m, 45s (default: until revoked).
+        #[arg(long, value_name = "DURATION", value_parser = parse_span)]
+        expires_in: Option<std::time::Duration>,
         /// The server's data directory.
         #[arg(long, env = "TESSERA_DATA", default_value = "tessera-data")]
         data: PathBuf,
     },
+    /// List a server's tokens (ids, roles, domains, expiry; never secrets). Needs an admin token.
+    List {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Revoke a token by its id: the server refuses it from the next request on. Needs an
+    /// admin token.
+    Revoke {
+        /// The token's id, as `tessera token list` shows it.
+        id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+fn parse_span(text: &str) -> Result<std::time::Duration, String> {
+    tessera_core::manifest::units::Span::parse(text).map(|s| s.duration())
 }
 
 fn main() -> ExitCode {
@@ -407,6 +427,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                     domain,
                     grants,
                     description,
+                    expires_in,
                     data,
                 },
         } => {
@@ -417,6 +438,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                     domain,
                     grants,
                     description,
+                    expires_in,
                 },
             )?;
             anstream::eprintln!(
@@ -425,6 +447,19 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 GOOD.render_reset()
             );
             println!("{secret}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token {
+            command: TokenCommand::List { remote },
+        } => {
+            tessera_cli::token::list(&remote.client()?, remote.json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token {
+            command: TokenCommand::Revoke { id, remote },
+        } => {
+            tessera_cli::token::revoke(&remote.client()?, &id)?;
+            anstream::eprintln!("{}revoked{} token {id}", GOOD.render(), GOOD.render_reset());
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { data, addr } => {

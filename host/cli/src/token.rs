@@ -1,5 +1,6 @@
-//! `tessera token create`: makes an API token offline, straight in the data directory, so an
-//! operator can create the first admin token before the server starts.
+//! `tessera token`: `create` makes an API token offline, straight in the data directory, so an
+//! operator can create the first admin token before the server starts; `list` and `revoke`
+//! ask a running server (with an admin token).
 
 use std::path::Path;
 
@@ -33,4 +34,48 @@ pub fn create(data: &Path, token: NewToken) -> Result<(String, String)> {
     })?;
     let (secret, record) = auth::issue(&store, token)?;
     Ok((secret, record.id))
+}
+
+/// Prints a server's tokens: id, role, domain, expiry, description (or the JSON).
+pub fn list(client: &crate::client::Client, json: bool) -> Result<()> {
+    let tokens = client.get_json("/v1/tokens")?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&tokens)?);
+        return Ok(());
+    }
+    let text = |v: &serde_json::Value, key: &str| {
+        v.get(key)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("-")
+            .to_string()
+    };
+    println!(
+        "{:<22} {:<7} {:<18} {:<27} description",
+        "id", "role", "domain", "expires"
+    );
+    for token in tokens.as_array().into_iter().flatten() {
+        let expired = token.get("expired").and_then(serde_json::Value::as_bool) == Some(true);
+        let expires = match (text(token, "expires_at"), expired) {
+            (at, true) => format!("{at} (expired)"),
+            (at, false) if at == "-" => "never".to_string(),
+            (at, false) => at,
+        };
+        println!(
+            "{:<22} {:<7} {:<18} {:<27} {}",
+            text(token, "id"),
+            text(token, "role"),
+            text(token, "domain"),
+            expires,
+            text(token, "description")
+        );
+    }
+    Ok(())
+}
+
+/// Revokes the token with public id `id` on the server.
+pub fn revoke(client: &crate::client::Client, id: &str) -> Result<()> {
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        bail!("`{id}` is not a token id; `tessera token list` shows them");
+    }
+    client.delete(&format!("/v1/tokens/{id}"))
 }

@@ -639,4 +639,34 @@ fn run_reports_custom_checks_and_fails_on_a_check_that_traps() {
         format!("{stdout}{stderr}").contains("planted panic in hostile's checks"),
         "{stdout}\n{stderr}"
     );
+    // The CLI says no outputs were written, and none are left behind.
+    assert!(stderr.contains("no outputs were written"), "{stderr}");
+    let left: Vec<_> = std::fs::read_dir(dir.path().join("check-panic"))
+        .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn an_empty_output_port_in_csv_still_names_its_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = workspace().join("tests/fixtures/hostile");
+    // `silent` writes nothing to its output port.
+    let control = dir.path().join("control.csv");
+    std::fs::write(&control, "mode\nsilent\n").unwrap();
+    let out = dir.path().join("out");
+    let output = tessera(&[
+        "run",
+        hostile.to_str().unwrap(),
+        "-i",
+        &format!("control={}", control.display()),
+        "--out",
+        out.to_str().unwrap(),
+        "--format",
+        "csv",
+    ]);
+    let (stdout, stderr) = text(&output);
+    assert!(!stderr.contains("lacks the column"), "{stdout}\n{stderr}");
+    let written = std::fs::read_to_string(out.join("result.csv")).unwrap();
+    assert_eq!(written.lines().next(), Some("mode,outcome"), "{written:?}");
 }

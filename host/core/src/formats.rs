@@ -277,7 +277,9 @@ enum Encoder {
 pub struct FileSink {
     encoder: Encoder,
     path: PathBuf,
+    schema: SchemaRef,
     rows: u64,
+    batches: u64,
 }
 
 impl FileSink {
@@ -311,7 +313,9 @@ impl FileSink {
         Ok(FileSink {
             encoder,
             path: path.to_path_buf(),
+            schema: schema.clone(),
             rows: 0,
+            batches: 0,
         })
     }
 }
@@ -328,11 +332,20 @@ impl BatchSink for FileSink {
         };
         result.map_err(|e| DataError::from(e).context(self.path.display()))?;
         self.rows += batch.num_rows() as u64;
+        self.batches += 1;
         Ok(())
     }
 
-    fn finish(self: Box<Self>) -> Result<SinkSummary, DataError> {
+    fn finish(mut self: Box<Self>) -> Result<SinkSummary, DataError> {
         let context = self.path.display().to_string();
+        // A CSV file names its columns even when it has no rows: its header comes with the
+        // first batch, so an empty port writes an empty one.
+        if self.batches == 0
+            && let Encoder::Csv(w) = &mut self.encoder
+        {
+            w.write(&RecordBatch::new_empty(self.schema.clone()))
+                .map_err(|e| DataError::from(e).context(&context))?;
+        }
         let out = match self.encoder {
             Encoder::Csv(w) => w.into_inner(),
             Encoder::Ndjson(mut w) => {

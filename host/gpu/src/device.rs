@@ -1,13 +1,14 @@
 //! The host's one GPU: finding an adapter, opening a device on it, taking turns on its queue
-//! (fair, first come first served, across concurrent runs), waiting with a deadline, and opening
-//! a fresh device when the old one is lost or still busy past a run's deadline.
+//! (first come first served, across concurrent runs, through one submission thread per device),
+//! submitting and waiting with a deadline, and opening a fresh device when the old one is lost,
+//! stuck in a submit, or still busy past a run's deadline.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use parking_lot::{FairMutex, Mutex};
+use parking_lot::Mutex;
 
 use crate::error::GpuError;
 
@@ -49,15 +50,73 @@ pub(crate) struct DeviceState {
     pub timestamps: bool,
     /// Set when the device is lost or a submission outlived a deadline: open a new one.
     pub retired: Arc<AtomicBool>,
-    /// One submission (and its wait) at a time, in arrival order.
-    pub turn: FairMutex<()>,
+    /// The device's submission thread: submissions in arrival order, one at a time.
+    submissions: std::sync::mpsc::Sender<Submission>,
+    /// Trivial invocations a second, measured when a product kernel first needs it.
+    pub invocation_rate: std::sync::OnceLock<f64>,
+}
+
+/// Commands for the queue, and where to say which submission they became.
+struct Submission {
+    commands: wgpu::CommandBuffer,
+    submitted: std::sync::mpsc::SyncSender<wgpu::SubmissionIndex>,
+}
+
+/// Starts the thread that hands `queue` its submissions. A driver may block inside a submit
+/// (lavapipe does, when its queue is full of work that will take hours): that blocks this
+/// thread, never a run's, and no lock is held while it does.
+fn submission_thread(queue: wgpu::Queue) -> Result<std::sync::mpsc::Sender<Submission>, GpuError> {
+    let (sender, receiver) = std::sync::mpsc::channel::<Submission>();
+    std::thread::Builder::new()
+        .name("tessera-gpu-submit".into())
+        .spawn(move || {
+            // Ends when the device state (the only sender) is dropped.
+            while let Ok(Submission {
+                commands,
+                submitted,
+            }) = receiver.recv()
+            {
+                let index = queue.submit([commands]);
+                let _ = submitted.send(index);
+            }
+        })
+        .map_err(|e| GpuError::Gpu(format!("cannot start the GPU submission thread: {e}")))?;
+    Ok(sender)
 }
 
 impl DeviceState {
-    /// Submits `commands` in its turn (one submission at a time, in arrival order).
-    pub fn submit(&self, commands: wgpu::CommandBuffer) -> wgpu::SubmissionIndex {
-        let _turn = self.turn.lock();
-        self.queue.submit([commands])
+    /// Submits `commands` in its turn (one submission at a time, in arrival order), waiting
+    /// for the queue to take them at most until `deadline`. A queue that does not take them by
+    /// then is stuck in the driver: the device is retired (later runs get a fresh one) and the
+    /// run fails as timed out, its thread and its run slot free again.
+    pub fn submit(
+        &self,
+        commands: wgpu::CommandBuffer,
+        deadline: Instant,
+    ) -> Result<wgpu::SubmissionIndex, GpuError> {
+        let (submitted, taken) = std::sync::mpsc::sync_channel(1);
+        self.submissions
+            .send(Submission {
+                commands,
+                submitted,
+            })
+            .map_err(|_| {
+                self.retired.store(true, Ordering::Relaxed);
+                GpuError::Gpu("the GPU's submission thread has stopped".into())
+            })?;
+        let began = Instant::now();
+        match taken.recv_timeout(deadline.saturating_duration_since(began)) {
+            Ok(index) => Ok(index),
+            Err(_) => {
+                self.retired.store(true, Ordering::Relaxed);
+                Err(GpuError::Timeout(format!(
+                    "the GPU's queue did not take the run's work before its deadline ({:.1} s \
+                     waited; earlier work is stuck in the driver); the device is replaced for \
+                     later runs",
+                    began.elapsed().as_secs_f64()
+                )))
+            }
+        }
     }
 
     /// A buffer holding `contents` (a whole number of 32-bit words). Unlike wgpu's
@@ -193,6 +252,10 @@ struct HostInner {
     config: GpuConfig,
     found: std::sync::OnceLock<Found>,
     device: Mutex<Option<Arc<DeviceState>>>,
+    /// Devices replaced while work on them may still be stuck in the driver. They are kept,
+    /// never dropped: dropping a device waits for its queue, which may never drain, and the
+    /// thread that dropped it (a run's, say) would wait with it.
+    retired: Mutex<Vec<Arc<DeviceState>>>,
 }
 
 /// What looking for an adapter found.
@@ -214,6 +277,7 @@ impl GpuHost {
                 config: config.clone(),
                 found: std::sync::OnceLock::new(),
                 device: Mutex::new(None),
+                retired: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -274,10 +338,11 @@ impl GpuHost {
         {
             return Ok(device.clone());
         }
-        if slot.is_some() {
+        if let Some(old) = slot.take() {
             tracing::warn!(
                 "opening a fresh GPU device: the last one was lost or stayed busy past a deadline"
             );
+            self.inner.retired.lock().push(old);
         }
         let limits = adapter.limits();
         let timestamps = found.info.as_ref().is_some_and(|i| i.timestamp_queries);
@@ -306,6 +371,7 @@ impl GpuHost {
         device.on_uncaptured_error(Arc::new(|error: wgpu::Error| {
             tracing::error!(%error, "uncaptured GPU error");
         }));
+        let submissions = submission_thread(queue.clone())?;
         let state = Arc::new(DeviceState {
             device,
             queue,
@@ -314,7 +380,8 @@ impl GpuHost {
             builtins: Mutex::new(HashMap::new()),
             kernels: Mutex::new(HashMap::new()),
             retired,
-            turn: FairMutex::new(()),
+            submissions,
+            invocation_rate: std::sync::OnceLock::new(),
         });
         *slot = Some(state.clone());
         Ok(state)

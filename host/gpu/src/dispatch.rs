@@ -202,7 +202,8 @@ pub(crate) fn run_kernel(
         }
         encode(device, &pipeline, &groups, workgroups, timestamps)
     })?;
-    session.submitted(device.submit(commands))?;
+    let index = device.submit(commands, session.deadline())?;
+    session.submitted(index)?;
     if let Some(guard) = &guard {
         let flag = session.read_words(device, guard, 4)?;
         if flag.first().copied().unwrap_or(0) != 0 {
@@ -256,7 +257,8 @@ pub(crate) fn run_builtin(
         encode(device, &pipeline, &[group], workgroups, timestamps)
     })
     .map_err(|e| GpuError::Gpu(e.to_string()))?;
-    session.submitted(device.submit(commands))?;
+    let index = device.submit(commands, session.deadline())?;
+    session.submitted(index)?;
     Ok(())
 }
 

@@ -2,16 +2,18 @@
 //!
 //! A GPU cannot stop a dispatch that is running, and a compute GPU without a display has no
 //! watchdog: a product's `loop {}` would hold the device for good. Before compiling a product's
-//! kernel, the host rewrites its naga IR: every function gets an iteration counter, every loop
-//! body starts by counting one iteration, and past the bound the loop breaks and sets a flag in
-//! a buffer the host adds (`@group(1) @binding(0)`). The host reads the flag after the dispatch
-//! and reports the kernel as stopped. The bound counts all loop iterations of one invocation of
-//! one function, nested loops included.
+//! kernel, the host rewrites its naga IR: one iteration counter per invocation (a `private`
+//! global, shared by every function the invocation calls), and every loop body starts by
+//! counting one iteration. At the bound the loop breaks and sets a flag in a buffer the host
+//! adds (`@group(1) @binding(0)`); from then on every loop the invocation enters or continues
+//! breaks at once, so the invocation ends promptly. The host reads the flag after the dispatch
+//! and fails the kernel as stopped: data from a cut-short kernel is never returned as if
+//! complete. The bound counts all loop iterations of one invocation, nested loops and loops in
+//! called functions included; the counter never passes the bound, so it cannot wrap.
 
 use naga::{
     AddressSpace, BinaryOperator, Block, Expression, Function, GlobalVariable, Handle, Literal,
-    LocalVariable, Module, ResourceBinding, Scalar, Span, Statement, StorageAccess, Type,
-    TypeInner,
+    Module, ResourceBinding, Scalar, Span, Statement, StorageAccess, Type, TypeInner,
 };
 
 /// The group of the flag buffer the guard writes.
@@ -42,35 +44,39 @@ pub(crate) fn bound_loops(module: &mut Module, max_iterations: u32) -> Handle<Gl
         },
         Span::UNDEFINED,
     );
+    let zero = module
+        .global_expressions
+        .append(Expression::Literal(Literal::U32(0)), Span::UNDEFINED);
+    // `private`: one per invocation, seen by every function it calls.
+    let counter = module.global_variables.append(
+        GlobalVariable {
+            name: Some("tessera_loop_count".into()),
+            space: AddressSpace::Private,
+            binding: None,
+            ty: u32_type,
+            init: Some(zero),
+            memory_decorations: naga::MemoryDecorations::empty(),
+        },
+        Span::UNDEFINED,
+    );
     for (_, function) in module.functions.iter_mut() {
-        guard_function(function, u32_type, flag, max_iterations);
+        guard_function(function, counter, flag, max_iterations);
     }
     for point in &mut module.entry_points {
-        guard_function(&mut point.function, u32_type, flag, max_iterations);
+        guard_function(&mut point.function, counter, flag, max_iterations);
     }
     flag
 }
 
 fn guard_function(
     function: &mut Function,
-    u32_type: Handle<Type>,
+    counter: Handle<GlobalVariable>,
     flag: Handle<GlobalVariable>,
     max_iterations: u32,
 ) {
     if !has_loop(&function.body) {
         return;
     }
-    let zero = function
-        .expressions
-        .append(Expression::Literal(Literal::U32(0)), Span::UNDEFINED);
-    let counter = function.local_variables.append(
-        LocalVariable {
-            name: Some("tessera_loop_count".into()),
-            ty: u32_type,
-            init: Some(zero),
-        },
-        Span::UNDEFINED,
-    );
     let mut body = std::mem::take(&mut function.body);
     let guard = Guard {
         counter,
@@ -92,7 +98,7 @@ fn has_loop(block: &Block) -> bool {
 }
 
 struct Guard {
-    counter: Handle<LocalVariable>,
+    counter: Handle<GlobalVariable>,
     flag: Handle<GlobalVariable>,
     max_iterations: u32,
 }
@@ -125,28 +131,28 @@ impl Guard {
         }
     }
 
-    /// `count = count + 1; if count > max { flag = 1; break; }`
+    /// `if count >= max { flag = 1; break; } count = count + 1;`
     fn statements(&self, function: &mut Function) -> Block {
         let span = Span::UNDEFINED;
         let exprs = &mut function.expressions;
-        let pointer = exprs.append(Expression::LocalVariable(self.counter), span);
+        let pointer = exprs.append(Expression::GlobalVariable(self.counter), span);
         let one = exprs.append(Expression::Literal(Literal::U32(1)), span);
         let max = exprs.append(Expression::Literal(Literal::U32(self.max_iterations)), span);
         let flag = exprs.append(Expression::GlobalVariable(self.flag), span);
         let load = exprs.append(Expression::Load { pointer }, span);
+        let at_bound = exprs.append(
+            Expression::Binary {
+                op: BinaryOperator::GreaterEqual,
+                left: load,
+                right: max,
+            },
+            span,
+        );
         let next = exprs.append(
             Expression::Binary {
                 op: BinaryOperator::Add,
                 left: load,
                 right: one,
-            },
-            span,
-        );
-        let over = exprs.append(
-            Expression::Binary {
-                op: BinaryOperator::Greater,
-                left: next,
-                right: max,
             },
             span,
         );
@@ -161,21 +167,25 @@ impl Guard {
         stop.push(Statement::Break, span);
         let mut block = Block::new();
         block.push(
-            Statement::Emit(naga::Range::new_from_bounds(load, over)),
+            Statement::Emit(naga::Range::new_from_bounds(load, at_bound)),
+            span,
+        );
+        block.push(
+            Statement::If {
+                condition: at_bound,
+                accept: stop,
+                reject: Block::new(),
+            },
+            span,
+        );
+        block.push(
+            Statement::Emit(naga::Range::new_from_bounds(next, next)),
             span,
         );
         block.push(
             Statement::Store {
                 pointer,
                 value: next,
-            },
-            span,
-        );
-        block.push(
-            Statement::If {
-                condition: over,
-                accept: stop,
-                reject: Block::new(),
             },
             span,
         );

@@ -4,8 +4,10 @@
 //! its world. This crate is that lending, free of wasmtime:
 //!
 //! - [`GpuHost`]: the host's one adapter and device (Vulkan through wgpu), shared by every run;
-//!   submissions take turns in arrival order, waits are bounded by the run's deadline; a
-//!   device that is lost, or still busy when a deadline passes, is replaced for later runs.
+//!   submissions take turns in arrival order on a submission thread, submits and waits are
+//!   bounded by the run's deadline; a device that is lost, or still busy when a deadline
+//!   passes, is replaced for later runs. A product kernel's dispatch is estimated against the
+//!   device's measured speed and refused when the run could not finish it in time (`cost`).
 //! - [`Session`]: one run's use of it: typed [`Buffer`]s within `resources.gpu_memory`, product
 //!   [`Kernel`]s (WGSL validated by naga with line and column, bindings read from the shader,
 //!   loops bounded), dispatches checked against the kernel and the device's limits, the built-in
@@ -14,6 +16,7 @@
 //!   with, and what runs when a product declared `gpu = "optional"` on a host without a GPU.
 
 mod buffer;
+mod cost;
 mod device;
 mod dispatch;
 mod error;

@@ -107,7 +107,42 @@ fn device_buffer(buffer: &Buffer) -> Result<&wgpu::Buffer, GpuError> {
         .ok_or_else(|| GpuError::Gpu("a buffer in host memory was given to the GPU path".into()))
 }
 
+/// Multiply-adds one piece of CPU-path work does between two looks at the run's deadline: a
+/// few milliseconds on one core.
+const CPU_PIECE_WORK: u64 = 1 << 22;
+
 impl Session {
+    /// Computes an operation whose output has `rows` rows of `row_len` values on the CPU path,
+    /// a block of rows at a time (`block` computes the output rows in its range), looking at
+    /// the run's deadline between blocks: work past the deadline fails the run as timed out
+    /// instead of holding its thread for as long as it takes. `per_row` is the work of one
+    /// row, in multiply-adds.
+    fn cpu_by_rows(
+        &self,
+        what: &str,
+        rows: usize,
+        row_len: usize,
+        per_row: u64,
+        mut block: impl FnMut(std::ops::Range<usize>) -> Vec<f32>,
+    ) -> Result<Vec<f32>, GpuError> {
+        let step = usize::try_from((CPU_PIECE_WORK / per_row.max(1)).max(1)).unwrap_or(1);
+        let mut out = Vec::with_capacity(rows.saturating_mul(row_len));
+        let mut start = 0;
+        while start < rows {
+            if std::time::Instant::now() >= self.deadline() {
+                return Err(GpuError::Timeout(format!(
+                    "the run's deadline passed during {what} on the CPU path ({start} of {rows} \
+                     rows done); without a GPU, give the run a longer `resources.timeout` or \
+                     smaller matrices"
+                )));
+            }
+            let end = (start + step).min(rows);
+            out.extend(block(start..end));
+            start = end;
+        }
+        Ok(out)
+    }
+
     /// Runs a built-in kernel into a new output buffer of `len` values of `element`.
     fn builtin(
         &mut self,
@@ -152,13 +187,14 @@ impl Session {
         sized(a, "a", m64 * k64, "m × k")?;
         sized(b, "b", k64 * n64, "k × n")?;
         if !self.on_gpu() {
-            let c = reference::matmul(
-                host_f32(a)?,
-                host_f32(b)?,
-                m as usize,
-                k as usize,
-                n as usize,
-            );
+            let (a, b) = (host_f32(a)?, host_f32(b)?);
+            let (k, n) = (k as usize, n as usize);
+            let c = self.cpu_by_rows("matmul", m as usize, n, k64 * n64, |rows| {
+                let part = a
+                    .get(rows.start * k..(rows.end * k).min(a.len()))
+                    .unwrap_or(&[]);
+                reference::matmul(part, b, rows.len(), k, n)
+            })?;
             return self.create(&Data::F32(c));
         }
         let tiles = m64.div_ceil(TILE) * n64.div_ceil(TILE);
@@ -317,13 +353,15 @@ impl Session {
         sized(a, "a", na * d, "n_a × dim")?;
         sized(b, "b", nb * d, "n_b × dim")?;
         if !self.on_gpu() {
-            let out = reference::sq_distances(
-                host_f32(a)?,
-                host_f32(b)?,
-                n_a as usize,
-                n_b as usize,
-                dim as usize,
-            );
+            let (a, b) = (host_f32(a)?, host_f32(b)?);
+            let (n_b, dim) = (n_b as usize, dim as usize);
+            let out =
+                self.cpu_by_rows("pairwise_distances", n_a as usize, n_b, nb * d, |rows| {
+                    let part = a
+                        .get(rows.start * dim..(rows.end * dim).min(a.len()))
+                        .unwrap_or(&[]);
+                    reference::sq_distances(part, b, rows.len(), n_b, dim)
+                })?;
             return self.create(&Data::F32(out));
         }
         self.builtin(

@@ -55,6 +55,8 @@ pub struct Session {
     pending: Option<(wgpu::SubmissionIndex, Instant)>,
     /// Timestamps around each compute pass, where the device has them.
     timer: Option<PassTimer>,
+    /// Estimated seconds of product kernels submitted and not yet waited for.
+    queued_estimate: f64,
 }
 
 /// Largest buffer on the CPU path: 4 GiB of values (a u32 count).
@@ -84,7 +86,13 @@ impl Session {
             gpu_time: Duration::ZERO,
             dispatches: 0,
             pending: None,
+            queued_estimate: 0.0,
         })
+    }
+
+    /// When the run must end.
+    pub(crate) fn deadline(&self) -> Instant {
+        self.limits.deadline
     }
 
     /// Which implementation this session uses.
@@ -219,9 +227,10 @@ impl Session {
                 .device
                 .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
             timer.encode_resolve(&mut encoder);
-            index = device.submit(encoder.finish());
+            index = device.submit(encoder.finish(), self.limits.deadline)?;
         }
         device.wait(index, self.limits.deadline)?;
+        self.queued_estimate = 0.0;
         self.count_time(&device, since)
     }
 
@@ -320,12 +329,13 @@ impl Session {
         if let Some(timer) = &self.timer {
             timer.encode_resolve(&mut encoder);
         }
-        let index = device.submit(encoder.finish());
+        let index = device.submit(encoder.finish(), self.limits.deadline)?;
         let since = self
             .pending
             .take()
             .map_or_else(Instant::now, |(_, since)| since);
         device.wait(index, self.limits.deadline)?;
+        self.queued_estimate = 0.0;
         self.count_time(device, since)?;
         let raw = device.read_mapped(
             &staging,
@@ -360,6 +370,14 @@ impl Session {
         };
         crate::dispatch::check_bindings(kernel, bindings)?;
         crate::dispatch::check_workgroups(&device, kernel.workgroup_size, workgroups)?;
+        let invocations = [kernel.workgroup_size, workgroups]
+            .iter()
+            .flatten()
+            .map(|&n| u64::from(n))
+            .product::<u64>();
+        let estimate = crate::cost::seconds(invocations, crate::cost::invocation_rate(&device));
+        crate::cost::admit(self.queued_estimate, estimate, self.limits.deadline)?;
+        self.queued_estimate += estimate;
         crate::dispatch::run_kernel(self, &device, kernel, bindings, workgroups)
     }
 

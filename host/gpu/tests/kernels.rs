@@ -152,6 +152,49 @@ fn main() {
 }
 
 #[test]
+fn the_loop_bound_holds_across_nested_calls() {
+    let Some(mut session) = common::session() else {
+        return;
+    };
+    // Each function's loop alone stays under the bound (n = 1,000 < 10,000); together, called
+    // from one another, one invocation would run 10⁹ iterations. The bound is per invocation.
+    let nested = r#"
+@group(0) @binding(0) var<storage, read_write> out: array<u32>;
+
+fn inner(n: u32) -> u32 {
+    var s = 0u;
+    for (var i = 0u; i < n; i = i + 1u) { s = s + 1u; }
+    return s;
+}
+
+fn middle(n: u32) -> u32 {
+    var s = 0u;
+    for (var i = 0u; i < n; i = i + 1u) { s = s + inner(n); }
+    return s;
+}
+
+@compute @workgroup_size(1)
+fn main() {
+    let n = out[0];
+    var s = 0u;
+    for (var i = 0u; i < n; i = i + 1u) { s = s + middle(n); }
+    out[1] = s;
+}
+"#;
+    let kernel = session.compile(nested, "main").unwrap();
+    let out = session.create(&Data::U32(vec![1000, 0])).unwrap();
+    let e = session.dispatch(&kernel, &[&out], [1, 1, 1]).unwrap_err();
+    assert!(
+        matches!(e, GpuError::Limit(ref m) if m.contains("was stopped")),
+        "a cut-short kernel must not pass for a complete one: {e}"
+    );
+    // Under the bound, the same kernel runs to its end with the right value.
+    let small = session.create(&Data::U32(vec![20, 0])).unwrap();
+    session.dispatch(&kernel, &[&small], [1, 1, 1]).unwrap();
+    assert_eq!(session.read(&small).unwrap(), Data::U32(vec![20, 8000]));
+}
+
+#[test]
 fn a_loop_with_a_barrier_still_validates() {
     let Some(mut session) = common::session() else {
         return;

@@ -85,7 +85,13 @@ pub(crate) fn from_wit(
     target: &SchemaRef,
 ) -> Result<RecordBatch, String> {
     let declared = schema.names().join(", ");
-    for column in &batch.columns {
+    for (index, column) in batch.columns.iter().enumerate() {
+        if batch.columns[..index].iter().any(|c| c.name == column.name) {
+            return Err(format!(
+                "column `{}` appears twice in the batch; write each column once",
+                column.name
+            ));
+        }
         if schema.column(&column.name).is_none() {
             return Err(format!(
                 "column `{}` is not declared for this port (declared: {declared})",
@@ -194,24 +200,36 @@ fn array_from_wit(values: Values, valid: Option<Vec<bool>>) -> Result<ArrayRef, 
 }
 
 fn offsets_from_wit(v: &VarValues) -> Result<OffsetBuffer<i32>, String> {
-    if v.offsets.is_empty() {
+    // Checked in the guest's own u32 domain first: a cast to Arrow's i32 offsets before this
+    // would turn an offset above i32::MAX into a negative one.
+    let Some(&last) = v.offsets.last() else {
         return Err("offsets must have one more entry than there are rows (at least [0])".into());
-    }
-    if v.offsets.last().copied().unwrap_or(0) as usize != v.data.len() {
-        return Err(format!(
-            "the last offset must equal the data length {}",
-            v.data.len()
-        ));
-    }
+    };
     if v.data.len() > i32::MAX as usize {
         return Err(
             "a batch may hold at most 2 GiB of text or binary per column; write smaller batches"
                 .into(),
         );
     }
-    let offsets: Vec<i32> = v.offsets.iter().map(|&o| o as i32).collect();
-    if offsets.windows(2).any(|w| w[0] > w[1]) {
-        return Err("offsets must not decrease".into());
+    if usize::try_from(last).ok() != Some(v.data.len()) {
+        return Err(format!(
+            "the last offset ({last}) must equal the data length {}",
+            v.data.len()
+        ));
     }
+    if let Some(row) = v.offsets.windows(2).position(|w| w[0] > w[1]) {
+        return Err(format!("offsets must not decrease (row {row})"));
+    }
+    // Non-decreasing and ending at the data length (at most i32::MAX): each offset fits.
+    let offsets = v
+        .offsets
+        .iter()
+        .map(|&o| i32::try_from(o))
+        .collect::<Result<Vec<i32>, _>>()
+        .map_err(|_| "an offset is beyond the data".to_string())?;
     Ok(OffsetBuffer::new(ScalarBuffer::from(offsets)))
 }
+
+#[cfg(test)]
+#[path = "convert_fuzz.rs"]
+mod fuzz;

@@ -27,6 +27,7 @@ mod cpu;
 mod determinism;
 mod host;
 mod limits;
+mod log_budget;
 pub mod outcome;
 mod run;
 mod state;
@@ -74,6 +75,9 @@ pub struct RuntimeConfig {
     /// Bytes of standard output and of standard error kept per run; more is dropped (and the
     /// log says how much).
     pub max_captured_output: usize,
+    /// Bytes of `log` messages kept per run (lines cut to 8 KiB); more lines are counted and
+    /// dropped, and the log says how many.
+    pub max_log_bytes: usize,
     /// How the host's GPU is found (it is looked for when a product first needs it).
     pub gpu: tessera_gpu::GpuConfig,
 }
@@ -88,6 +92,7 @@ impl Default for RuntimeConfig {
             pooling: true,
             epoch_tick: Duration::from_millis(10),
             max_captured_output: 1 << 20,
+            max_log_bytes: 1 << 20,
             gpu: tessera_gpu::GpuConfig::default(),
         }
     }

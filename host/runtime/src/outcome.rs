@@ -76,6 +76,9 @@ pub enum FailureKind {
     Host,
     /// The product requires a GPU (`resources.gpu = "required"`) and this host has none.
     GpuUnavailable,
+    /// The product held more host resources at once (open readers, writers, GPU buffers and
+    /// kernels) than a run may.
+    ResourceLimit,
 }
 
 impl FailureKind {
@@ -92,6 +95,7 @@ impl FailureKind {
             FailureKind::InputData => "input-data",
             FailureKind::Host => "host",
             FailureKind::GpuUnavailable => "gpu-unavailable",
+            FailureKind::ResourceLimit => "resource-limit",
         }
     }
 }
@@ -141,6 +145,9 @@ pub struct RunOutcome {
     pub log: Vec<LogLine>,
     /// Log lines dropped after the per-run cap.
     pub dropped_log_lines: u64,
+    /// Bytes of log messages not kept: dropped lines and what cutting long lines removed.
+    #[serde(default)]
+    pub dropped_log_bytes: u64,
     /// Product-defined gauges.
     pub gauges: BTreeMap<String, f64>,
     /// Per output port: rows and bytes (only complete for succeeded runs).

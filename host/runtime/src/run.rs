@@ -31,11 +31,16 @@ fn failure_before_start(run_id: String, kind: FailureKind, reason: String) -> Ru
         peak_memory: 0,
         log: Vec::new(),
         dropped_log_lines: 0,
+        dropped_log_bytes: 0,
         gauges: BTreeMap::new(),
         outputs: BTreeMap::new(),
         gpu: None,
     }
 }
+
+/// The most host resources (readers, writers, GPU buffers and kernels, WASI streams) one run
+/// may hold at once; each costs host memory that the product's memory limit does not count.
+pub(crate) const MAX_HANDLES: usize = 16 * 1024;
 
 pub(crate) struct Pipes {
     stdout: CapturedOutput,
@@ -72,16 +77,18 @@ pub(crate) fn new_store(
         manifest.resources.gpu_memory.bytes(),
         Instant::now() + manifest.resources.timeout.duration(),
     );
+    let mut table = ResourceTable::new();
+    table.set_max_capacity(MAX_HANDLES);
     let state = RunState {
         wasi,
-        table: ResourceTable::new(),
+        table,
         limiter: MemoryLimiter::new(memory_limit),
         manifest,
         run_id: run_id.to_string(),
         inputs,
         outputs,
         log: Vec::new(),
-        dropped_log_lines: 0,
+        log_budget: crate::log_budget::LogBudget::new(runtime.config.max_log_bytes),
         gauges: BTreeMap::new(),
         violation: None,
         host_fault: None,
@@ -259,7 +266,8 @@ pub(crate) fn execute(product: &Product, request: RunRequest) -> RunOutcome {
             .map(|(after, before)| after.saturating_sub(before)),
         peak_memory: state.limiter.peak as u64,
         log,
-        dropped_log_lines: state.dropped_log_lines,
+        dropped_log_lines: state.log_budget.dropped_lines,
+        dropped_log_bytes: state.log_budget.dropped_bytes,
         gpu: state.gpu.report(),
         gauges: state.gauges,
         outputs: summaries,
@@ -274,6 +282,18 @@ pub(crate) fn collect_log(
     duration: Duration,
 ) -> (Vec<LogLine>, String) {
     let mut log = std::mem::take(&mut state.log);
+    let budget = &state.log_budget;
+    if budget.dropped_lines > 0 || budget.untraced_lines > 0 {
+        log.push(LogLine {
+            level: LogLevel::Warn,
+            message: format!(
+                "[{} log lines were dropped past the run's log budget ({} bytes not kept in \
+                 all, with cut lines); {} lines were not passed on to the host's log]",
+                budget.dropped_lines, budget.dropped_bytes, budget.untraced_lines
+            ),
+            at_ms: duration.as_millis() as u64,
+        });
+    }
     let (stderr, stderr_dropped) = pipes.stderr.contents();
     let (stdout, stdout_dropped) = pipes.stdout.contents();
     let stderr = String::from_utf8_lossy(&stderr).into_owned();
@@ -335,6 +355,27 @@ pub(crate) fn classify(
                 "out of memory: the product tried to grow its memory to {}, past its limit of {} (raise `resources.memory` in product.toml or process data in smaller batches)",
                 ByteSize(desired as u64),
                 ByteSize(state.limiter.limit as u64)
+            ),
+        );
+    }
+    if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        return (
+            FailureKind::ProductError,
+            format!(
+                "the product ended the process with exit({}) instead of returning from its \
+                 product function; return Ok(()) on success or an error that says what failed",
+                exit.0
+            ),
+        );
+    }
+    if let Some(wasmtime::component::ResourceTableError::Full) =
+        error.downcast_ref::<wasmtime::component::ResourceTableError>()
+    {
+        return (
+            FailureKind::ResourceLimit,
+            format!(
+                "the product held more than {MAX_HANDLES} host resources at once (open readers, \
+                 writers, GPU buffers and kernels); drop the ones it no longer needs"
             ),
         );
     }

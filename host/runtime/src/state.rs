@@ -14,9 +14,6 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::limits::MemoryLimiter;
 use crate::outcome::{LogLevel, LogLine};
 
-/// The most log lines a run keeps; later lines are counted, not stored.
-pub(crate) const MAX_LOG_LINES: usize = 10_000;
-
 pub(crate) struct OutputPort {
     pub schema: Schema,
     pub arrow: SchemaRef,
@@ -33,7 +30,7 @@ pub(crate) struct RunState {
     pub inputs: HashMap<String, Option<Box<dyn BatchSource>>>,
     pub outputs: HashMap<String, OutputPort>,
     pub log: Vec<LogLine>,
-    pub dropped_log_lines: u64,
+    pub log_budget: crate::log_budget::LogBudget,
     pub gauges: BTreeMap<String, f64>,
     /// The first batch a product wrote that broke its port's schema; fails the run.
     pub violation: Option<String>,
@@ -49,11 +46,8 @@ pub(crate) struct RunState {
 }
 
 impl RunState {
+    /// Keeps a line the log budget already admitted.
     pub fn push_log(&mut self, level: LogLevel, message: String) {
-        if self.log.len() >= MAX_LOG_LINES {
-            self.dropped_log_lines += 1;
-            return;
-        }
         let at_ms = self.started.elapsed().as_millis() as u64;
         self.log.push(LogLine {
             level,

@@ -1,7 +1,9 @@
 //! Tokens and access.
 //!
 //! A token is `tsr_` and 64 hex digits of operating-system randomness; it is shown once, and the
-//! store keeps only its SHA-256. Roles: `admin` (everything), `owner` of one domain (deploy,
+//! store keeps only its SHA-256. Its public id (`tok_` and 16 hex digits) is drawn separately,
+//! so logs and errors that name it say nothing of the secret. A token may expire; an admin can
+//! list tokens and revoke one by id. Roles: `admin` (everything), `owner` of one domain (deploy,
 //! activate and run that domain's products, read all of its ports), `reader` (read; with a
 //! domain, also that domain's `domain` ports). Output ports are `public` (anyone; without a
 //! token when the server allows public reads), `domain` (the owning domain's tokens) or
@@ -14,7 +16,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 use sha2::{Digest, Sha256};
-use tessera_core::manifest::Access;
+use tessera_core::manifest::{Access, Manifest};
 use tessera_store::{Role, Store, StoreError, TokenRecord, now_us};
 
 use crate::error::{ApiError, ApiResult};
@@ -45,10 +47,21 @@ impl FromRequestParts<AppState> for Caller {
                 ApiError::unauthorized("the Authorization header must be `Bearer TOKEN`")
             })?;
         match state.store().token(&hash(secret))? {
+            Some(token) if token.expired(now_us()) => Err(ApiError::unauthorized(format!(
+                "token {} expired{}",
+                token.id,
+                token
+                    .expires_at_us
+                    .and_then(chrono::DateTime::from_timestamp_micros)
+                    .map(|at| format!(" at {}", at.to_rfc3339()))
+                    .unwrap_or_default()
+            ))
+            .hint("ask an admin for a new token")),
             Some(token) => Ok(Caller::Token(token)),
-            None => Err(ApiError::unauthorized(
-                "this token is not known to this server",
-            )),
+            None => Err(
+                ApiError::unauthorized("this token is not known to this server")
+                    .hint("it may have been revoked; ask an admin for a new token"),
+            ),
         }
     }
 }
@@ -175,6 +188,46 @@ impl Caller {
     }
 }
 
+impl Caller {
+    /// Reading what a run of `manifest`'s product saw and said (its log, failure reasons, its
+    /// events): a caller who may read every output port of the product, since a run's log can
+    /// mention any of its data.
+    pub fn require_product(&self, public_reads: bool, manifest: &Manifest) -> ApiResult<()> {
+        let product = &manifest.product;
+        for port in &manifest.outputs {
+            self.require_port(
+                public_reads,
+                &product.name,
+                &product.domain,
+                &port.name,
+                port.access,
+            )
+            .map_err(|e| {
+                if e.status == axum::http::StatusCode::FORBIDDEN {
+                    ApiError::forbidden(format!(
+                        "{} may not read the runs and events of {}: its port `{}` is not \
+                         readable by this caller",
+                        self.describe(),
+                        product.name,
+                        port.name
+                    ))
+                } else {
+                    e
+                }
+            })?;
+        }
+        if manifest.outputs.is_empty() {
+            self.require_reader(public_reads)?;
+        }
+        Ok(())
+    }
+
+    /// Whether [`Caller::require_product`] lets this caller through.
+    pub fn may_read_product(&self, public_reads: bool, manifest: &Manifest) -> bool {
+        self.require_product(public_reads, manifest).is_ok()
+    }
+}
+
 /// A token to create.
 #[derive(Debug, Clone)]
 pub struct NewToken {
@@ -186,6 +239,8 @@ pub struct NewToken {
     pub grants: Vec<String>,
     /// What it is for.
     pub description: String,
+    /// How long it is accepted for; for ever when `None`.
+    pub expires_in: Option<std::time::Duration>,
 }
 
 /// Why a token cannot be created.
@@ -222,22 +277,44 @@ pub fn issue(store: &dyn Store, new: NewToken) -> Result<(String, TokenRecord), 
             "grant `{bad}` is not PRODUCT/PORT"
         )));
     }
-    let mut random = [0u8; 32];
-    getrandom::fill(&mut random).map_err(|e| {
-        TokenError::Store(StoreError::Io(format!(
-            "the operating system gave no randomness: {e}"
-        )))
-    })?;
-    let secret = format!("tsr_{}", hex::encode(random));
+    // The secret and the id come from separate draws: the id is shown in logs and errors, and
+    // says nothing about the secret.
+    let secret = format!("tsr_{}", hex::encode(random_bytes::<32>()?));
+    let id = format!("tok_{}", hex::encode(random_bytes::<8>()?));
+    let created_at_us = now_us();
+    let expires_at_us = match new.expires_in {
+        None => None,
+        Some(span) => {
+            let micros = i64::try_from(span.as_micros())
+                .ok()
+                .filter(|&m| m > 0)
+                .ok_or_else(|| {
+                    TokenError::Invalid("expires_in must be a positive duration".into())
+                })?;
+            Some(created_at_us.saturating_add(micros))
+        }
+    };
     let record = TokenRecord {
-        id: secret[..12].to_string(),
+        id,
         hash: hash(&secret),
         role: new.role,
         domain: new.domain,
         grants: new.grants,
         description: new.description,
-        created_at_us: now_us(),
+        created_at_us,
+        expires_at_us,
     };
     store.put_token(&record)?;
     Ok((secret, record))
+}
+
+/// `N` bytes of operating-system randomness.
+fn random_bytes<const N: usize>() -> Result<[u8; N], TokenError> {
+    let mut random = [0u8; N];
+    getrandom::fill(&mut random).map_err(|e| {
+        TokenError::Store(StoreError::Io(format!(
+            "the operating system gave no randomness: {e}"
+        )))
+    })?;
+    Ok(random)
 }

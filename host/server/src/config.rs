@@ -26,6 +26,37 @@ pub struct ServerConfig {
     pub scheduler: SchedulerConfig,
     /// Which GPU products get.
     pub gpu: GpuSetting,
+    /// How long clients may take, and how many may upload at once.
+    pub http: HttpLimits,
+}
+
+/// What the listener allows a client before and while a request reaches the API (`[http]` in
+/// the file). A client that breaks these gets a JSON error (408, 503) or, for headers that do
+/// not arrive, a closed connection; none of them holds a thread or memory for long.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpLimits {
+    /// The longest a client may take to send a request's line and headers.
+    pub header_timeout: Duration,
+    /// The longest a request body may pause between two pieces.
+    pub body_idle_timeout: Duration,
+    /// The longest a request body may take in all.
+    pub body_timeout: Duration,
+    /// Uploads (deploys and ingests) whose bodies are read at once; more get a 503.
+    pub max_concurrent_uploads: usize,
+    /// How long shutdown waits for open connections (a download, say) before closing them.
+    pub drain_timeout: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            header_timeout: Duration::from_secs(10),
+            body_idle_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(600),
+            max_concurrent_uploads: 16,
+            drain_timeout: Duration::from_secs(10),
+        }
+    }
 }
 
 /// Which GPU the host lends products (`gpu` in the file, `TESSERA_GPU`).
@@ -111,6 +142,7 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(30),
             scheduler: SchedulerConfig::default(),
             gpu: GpuSetting::Auto,
+            http: HttpLimits::default(),
         }
     }
 }
@@ -151,6 +183,18 @@ struct FileConfig {
     limits: FileLimits,
     #[serde(default)]
     scheduler: FileScheduler,
+    #[serde(default)]
+    http: FileHttp,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileHttp {
+    header_timeout: Option<String>,
+    body_idle_timeout: Option<String>,
+    body_timeout: Option<String>,
+    max_concurrent_uploads: Option<usize>,
+    drain_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -250,6 +294,36 @@ impl ServerConfig {
         if let Some(v) = limits.max_timeout {
             self.limits.max_timeout = parse_span(&v, &source, "limits.max_timeout")?;
         }
+        let http = file.http;
+        for (value, setting, target) in [
+            (
+                http.header_timeout,
+                "http.header_timeout",
+                &mut self.http.header_timeout,
+            ),
+            (
+                http.body_idle_timeout,
+                "http.body_idle_timeout",
+                &mut self.http.body_idle_timeout,
+            ),
+            (
+                http.body_timeout,
+                "http.body_timeout",
+                &mut self.http.body_timeout,
+            ),
+            (
+                http.drain_timeout,
+                "http.drain_timeout",
+                &mut self.http.drain_timeout,
+            ),
+        ] {
+            if let Some(v) = value {
+                *target = parse_span(&v, &source, setting)?;
+            }
+        }
+        if let Some(v) = http.max_concurrent_uploads {
+            self.http.max_concurrent_uploads = v;
+        }
         let scheduler = file.scheduler;
         if let Some(v) = scheduler.debounce {
             self.scheduler.debounce = parse_span(&v, &source, "scheduler.debounce")?;
@@ -342,6 +416,21 @@ impl ServerConfig {
         }
         if self.limits.max_timeout.is_zero() {
             return Err(invalid("max_timeout", "must be longer than zero"));
+        }
+        if self.http.max_concurrent_uploads == 0 {
+            return Err(invalid(
+                "http.max_concurrent_uploads",
+                "must be at least 1 (no deploy or ingest could be read)",
+            ));
+        }
+        for (setting, span) in [
+            ("http.header_timeout", self.http.header_timeout),
+            ("http.body_idle_timeout", self.http.body_idle_timeout),
+            ("http.body_timeout", self.http.body_timeout),
+        ] {
+            if span.is_zero() {
+                return Err(invalid(setting, "must be longer than zero"));
+            }
         }
         if self.scheduler.retries == 0 {
             return Err(invalid(

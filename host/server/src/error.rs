@@ -172,6 +172,34 @@ impl ApiError {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
     }
 
+    /// 408: the client took too long to send its request.
+    pub fn request_timeout(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", message)
+            .hint("send the body without long pauses; the limits are the server's [http] settings")
+    }
+
+    /// 503: the server is busy; the client may retry soon.
+    pub fn busy(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message).hint("retry in a few seconds")
+    }
+
+    /// Any status with a message (for answers the framework made): the code is the status's
+    /// name in snake case, such as `method_not_allowed`.
+    pub fn from_status(status: StatusCode, message: impl Into<String>) -> Self {
+        let code = match status {
+            StatusCode::BAD_REQUEST => "bad_request",
+            StatusCode::NOT_FOUND => "not_found",
+            StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+            StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+            StatusCode::UNPROCESSABLE_ENTITY => "unprocessable",
+            StatusCode::REQUEST_TIMEOUT => "request_timeout",
+            s if s.is_server_error() => "internal",
+            _ => "error",
+        };
+        Self::new(status, code, message)
+    }
+
     /// 500: the host failed. The message is logged; the client gets a short one.
     pub fn internal(message: impl std::fmt::Display) -> Self {
         tracing::error!(error = %message, "host fault while answering a request");

@@ -3,7 +3,7 @@
 //! them as Server-Sent Events (`GET /v1/events`, `GET /v1/products/{p}/events`).
 
 use serde::Serialize;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use utoipa::ToSchema;
 
 /// One thing that happened.
@@ -104,11 +104,13 @@ impl Event {
     }
 }
 
-/// The broadcast bus. Slow subscribers skip what they missed (and are told how much).
+/// The broadcast bus. Slow subscribers skip what they missed (and are told how much); at
+/// shutdown the bus closes and every subscription ends, so no follower holds the server open.
 #[derive(Debug, Clone)]
 pub struct EventBus {
     sender: broadcast::Sender<(u64, Event)>,
     sequence: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    closed: std::sync::Arc<watch::Sender<bool>>,
 }
 
 impl Default for EventBus {
@@ -116,6 +118,64 @@ impl Default for EventBus {
         EventBus {
             sender: broadcast::channel(1024).0,
             sequence: Default::default(),
+            closed: std::sync::Arc::new(watch::channel(false).0),
+        }
+    }
+}
+
+/// One follower of the bus, from the moment it subscribed.
+pub struct Subscription {
+    events: broadcast::Receiver<(u64, Event)>,
+    closed: watch::Receiver<bool>,
+}
+
+/// What a subscription yields next.
+pub enum Next {
+    /// An event and its sequence number.
+    Event(u64, Event),
+    /// The subscriber fell behind and missed this many events.
+    Lagged(u64),
+    /// The bus closed: the server is shutting down.
+    Closed,
+}
+
+impl Subscription {
+    /// Waits for the next event, or for the bus to close; events sent before it closed are
+    /// still delivered.
+    pub async fn next(&mut self) -> Next {
+        loop {
+            match self.events.try_recv() {
+                Ok((id, event)) => return Next::Event(id, event),
+                Err(broadcast::error::TryRecvError::Lagged(missed)) => return Next::Lagged(missed),
+                Err(broadcast::error::TryRecvError::Closed) => return Next::Closed,
+                Err(broadcast::error::TryRecvError::Empty) => {}
+            }
+            if *self.closed.borrow() {
+                return Next::Closed;
+            }
+            tokio::select! {
+                received = self.events.recv() => return match received {
+                    Ok((id, event)) => Next::Event(id, event),
+                    Err(broadcast::error::RecvError::Lagged(missed)) => Next::Lagged(missed),
+                    Err(broadcast::error::RecvError::Closed) => Next::Closed,
+                },
+                // Closed: deliver what was already sent, then end.
+                _ = self.closed.wait_for(|closed| *closed) => {}
+            }
+        }
+    }
+}
+
+impl Subscription {
+    /// The next event already sent, without waiting: `None` when there is none (or only a
+    /// gap from lagging behind).
+    pub fn try_next(&mut self) -> Option<(u64, Event)> {
+        loop {
+            match self.events.try_recv() {
+                Ok(received) => return Some(received),
+                Err(broadcast::error::TryRecvError::Lagged(_)) => {}
+                Err(_) => return None,
+            }
         }
     }
 }
@@ -132,7 +192,15 @@ impl EventBus {
     }
 
     /// A new subscription, from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<(u64, Event)> {
-        self.sender.subscribe()
+    pub fn subscribe(&self) -> Subscription {
+        Subscription {
+            events: self.sender.subscribe(),
+            closed: self.closed.subscribe(),
+        }
+    }
+
+    /// Ends every subscription, now and later: the server is shutting down.
+    pub fn close(&self) {
+        self.closed.send_replace(true);
     }
 }

@@ -12,6 +12,7 @@
 //! - [`freshness`]: how old each product's data is against its SLO;
 //! - [`dag`]: upstream resolution and cycle checks over the products' inputs;
 //! - [`ingest`]: data pushed into ingest ports, validated while it streams in;
+//! - [`listener`]: connections, client timeouts, and hyper's own refusals in the JSON shape;
 //! - [`events`]: what happens, broadcast to Server-Sent Events subscribers;
 //! - [`metrics`]: Prometheus metrics and the request-counting middleware;
 //! - [`auth`]: tokens, roles and access classes;
@@ -26,6 +27,7 @@ pub mod error;
 pub mod events;
 pub mod freshness;
 pub mod ingest;
+pub mod listener;
 pub mod metrics;
 pub mod quality;
 pub mod replay;
@@ -35,7 +37,7 @@ pub mod state;
 
 use std::future::Future;
 
-pub use config::{ConfigError, Limits, Overrides, ServerConfig};
+pub use config::{ConfigError, HttpLimits, Limits, Overrides, ServerConfig};
 pub use state::AppState;
 
 /// Serves `state` on `listener` until `shutdown` resolves; then stops accepting and starting
@@ -48,9 +50,13 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     state.start();
     let app = api::router(state.clone()).layer(tower_http::trace::TraceLayer::new_for_http());
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let events = state.events().clone();
+    listener::run(listener, app, state.config().http.clone(), async move {
+        shutdown.await;
+        // Followers of the event stream would hold their connections open for ever.
+        events.close();
+    })
+    .await?;
     state.scheduler().stop();
     let grace = state.config().shutdown_grace;
     let interrupted = state.drain(grace).await;

@@ -51,6 +51,8 @@ struct Inner {
     scheduler: Scheduler,
     recovery: Mutex<Option<RecoveryReport>>,
     freshness: crate::freshness::Watcher,
+    uploads: Arc<tokio::sync::Semaphore>,
+    registry: tokio::sync::Mutex<()>,
 }
 
 /// Renditions of small published outputs, by ETag, first in first out within a byte budget.
@@ -119,6 +121,10 @@ impl AppState {
         );
         Ok(AppState {
             inner: Arc::new(Inner {
+                uploads: Arc::new(tokio::sync::Semaphore::new(
+                    config.http.max_concurrent_uploads,
+                )),
+                registry: tokio::sync::Mutex::new(()),
                 scheduler,
                 recovery: Mutex::new(None),
                 freshness: crate::freshness::Watcher::default(),
@@ -149,6 +155,23 @@ impl AppState {
             .and_then(|mut r| r.take())
             .unwrap_or_default();
         self.inner.scheduler.resume(self, &report);
+    }
+
+    /// A turn to read an upload's body (a deploy or an ingest), held while it is read; a 503
+    /// when [`HttpLimits::max_concurrent_uploads`](crate::config::HttpLimits) are being read.
+    pub fn upload_slot(&self) -> ApiResult<tokio::sync::OwnedSemaphorePermit> {
+        self.inner.uploads.clone().try_acquire_owned().map_err(|_| {
+            ApiError::busy(format!(
+                "{} uploads are being read already; this server reads at most that many at once",
+                self.inner.config.http.max_concurrent_uploads
+            ))
+        })
+    }
+
+    /// Held by a deploy or an activation from its checks to its last write, so two of them
+    /// never check the same mesh and change it each their own way.
+    pub async fn registry_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.inner.registry.lock().await
     }
 
     /// A handle for background tasks that does not keep the state alive.

@@ -227,6 +227,9 @@ pub trait Store: Send + Sync {
     /// Every token.
     fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
 
+    /// Deletes the token with public id `id`; `false` when there is none.
+    fn revoke_token(&self, id: &str) -> Result<bool, StoreError>;
+
     /// Cleans up after a crash: removes staged and unreferenced files, marks runs that were
     /// running as interrupted and lists the queued ones. Call once at start-up.
     fn recover(&self) -> Result<RecoveryReport, StoreError>;

@@ -408,7 +408,8 @@ pub enum Role {
 /// An API token. Only the SHA-256 of its secret is stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenRecord {
-    /// A short public id (the secret's first characters), for logs and messages.
+    /// A public id, for logs, messages and revocation: random, independent of the secret
+    /// (tokens made before ids were independent keep the secret's first characters).
     pub id: String,
     /// SHA-256 of the secret, hex.
     pub hash: String,
@@ -422,4 +423,14 @@ pub struct TokenRecord {
     pub description: String,
     /// When it was created (µs since the epoch).
     pub created_at_us: i64,
+    /// When it stops being accepted (µs since the epoch); never when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at_us: Option<i64>,
+}
+
+impl TokenRecord {
+    /// Whether the token has expired at `now_us`.
+    pub fn expired(&self, now_us: i64) -> bool {
+        self.expires_at_us.is_some_and(|at| at <= now_us)
+    }
 }

@@ -633,6 +633,15 @@ impl Store for SledStore {
             .collect()
     }
 
+    fn revoke_token(&self, id: &str) -> Result<bool, StoreError> {
+        let Some(token) = self.tokens()?.into_iter().find(|t| t.id == id) else {
+            return Ok(false);
+        };
+        self.tokens.remove(token.hash.as_bytes())?;
+        self.tokens.flush()?;
+        Ok(true)
+    }
+
     fn commit_ingest(
         &self,
         product: &str,

@@ -108,6 +108,7 @@ fn admin_token(state: &AppState) -> Result<String> {
             domain: None,
             grants: Vec::new(),
             description: "tessera demo".into(),
+            expires_in: None,
         },
     )
     .map_err(|e| anyhow::anyhow!("cannot issue the demo's admin token: {e}"))?;

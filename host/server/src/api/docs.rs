@@ -4,7 +4,7 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Html;
-use pulldown_cmark::{Event, Options, Parser};
+use pulldown_cmark::{CowStr, Event, Options, Parser, Tag};
 use tessera_core::manifest::{Access, Manifest, OutputPort};
 use tessera_core::package;
 
@@ -134,16 +134,61 @@ fn port_section(product: &str, port: &OutputPort, host: &str) -> String {
     html
 }
 
-/// Markdown to HTML. Raw HTML in the README is shown as text, never passed through: the page
+/// Markdown to HTML. Raw HTML in the README is shown as text, never passed through, and links
+/// and images keep only destinations that cannot run script ([`safe_destination`]): the page
 /// is read by people other than the product's authors.
 fn markdown(text: &str) -> String {
     let parser = Parser::new_ext(text, Options::ENABLE_TABLES).map(|event| match event {
         Event::Html(raw) | Event::InlineHtml(raw) => Event::Text(raw),
+        Event::Start(Tag::Link {
+            link_type,
+            dest_url,
+            title,
+            id,
+        }) => Event::Start(Tag::Link {
+            link_type,
+            dest_url: safe_destination(dest_url, &["http", "https", "mailto"]),
+            title,
+            id,
+        }),
+        Event::Start(Tag::Image {
+            link_type,
+            dest_url,
+            title,
+            id,
+        }) => Event::Start(Tag::Image {
+            link_type,
+            dest_url: safe_destination(dest_url, &["http", "https"]),
+            title,
+            id,
+        }),
         other => other,
     });
     let mut html = String::new();
     pulldown_cmark::html::push_html(&mut html, parser);
     html
+}
+
+/// `url` if it is relative or uses one of `schemes`; otherwise `#`. The scheme is read as a
+/// browser reads it: ASCII whitespace and control characters inside it are ignored, case too,
+/// so `JaVa\tScript:` is `javascript:`.
+fn safe_destination<'a>(url: CowStr<'a>, schemes: &[&str]) -> CowStr<'a> {
+    let cleaned: String = url
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace() && !c.is_ascii_control())
+        .collect();
+    let scheme_end = cleaned.find(':');
+    let path_start = cleaned.find(['/', '?', '#']);
+    let scheme = match (scheme_end, path_start) {
+        (Some(colon), Some(path)) if path < colon => None,
+        (Some(colon), _) => Some(cleaned[..colon].to_ascii_lowercase()),
+        (None, _) => None,
+    };
+    match scheme {
+        None => url,
+        Some(scheme) if schemes.contains(&scheme.as_str()) => url,
+        Some(_) => CowStr::Borrowed("#"),
+    }
 }
 
 fn escape(text: &str) -> String {
@@ -179,5 +224,36 @@ mod tests {
         assert!(html.contains("<h1>Title</h1>"), "{html}");
         assert!(!html.contains("<script>"), "{html}");
         assert!(html.contains("&lt;script&gt;"), "{html}");
+    }
+
+    #[test]
+    fn links_that_could_run_script_lose_their_destination() {
+        let readme = "[a](javascript:alert(1)) [b](JaVaScRiPt:alert(2)) [c](java\u{0009}script:x) \
+                      [d]( vbscript:msgbox) [e](data:text/html,<script>) <javascript:alert(3)> \
+                      ![i](javascript:alert(4)) ![j](data:image/svg+xml,<svg onload=alert(5)>)";
+        let html = markdown(readme);
+        for bad in ["javascript:", "JaVaScRiPt:", "vbscript:", "data:"] {
+            assert!(!html.contains(&format!("=\"{bad}")), "{bad} in {html}");
+        }
+        assert!(!html.to_ascii_lowercase().contains("href=\"java"), "{html}");
+        assert!(!html.contains("src=\"data:"), "{html}");
+    }
+
+    #[test]
+    fn ordinary_links_are_kept() {
+        let html = markdown(
+            "[site](https://example.org/a?b=c:d) [mail](mailto:team@example.org) \
+             [rel](docs/usage.md) [anchor](#outputs) [colon](./a:b) ![img](https://example.org/x.png)",
+        );
+        for good in [
+            "href=\"https://example.org/a?b=c:d\"",
+            "href=\"mailto:team@example.org\"",
+            "href=\"docs/usage.md\"",
+            "href=\"#outputs\"",
+            "href=\"./a:b\"",
+            "src=\"https://example.org/x.png\"",
+        ] {
+            assert!(html.contains(good), "{good} in {html}");
+        }
     }
 }

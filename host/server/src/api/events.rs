@@ -1,36 +1,45 @@
 //! Server-Sent Events: deploys, activations, run state changes and new published versions, for
 //! the whole mesh or one product.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures_util::Stream;
-use tokio::sync::broadcast::error::RecvError;
 
 use crate::auth::Caller;
 use crate::error::{ApiResult, ErrorBody};
-use crate::events::Event;
+use crate::events::{Event, Next};
 use crate::state::AppState;
 
-/// Every event on the server, as it happens.
+/// Every event the caller may see, as it happens: the events of products whose every output
+/// port the caller may read. The stream ends when the server shuts down.
 #[utoipa::path(
     get, path = "/v1/events", tag = "events",
-    responses((status = 200, description = "text/event-stream; each event's data is JSON", body = Event, content_type = "text/event-stream"))
+    responses(
+        (status = 200, description = "text/event-stream; each event's data is JSON", body = Event, content_type = "text/event-stream"),
+        (status = 401, description = "No token, where the server needs one", body = ErrorBody),
+    )
 )]
 pub async fn all(
     State(state): State<AppState>,
-) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
-    Sse::new(follow(state, None)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    caller: Caller,
+) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
+    caller.require_reader(state.config().public_reads)?;
+    Ok(Sse::new(follow(state, caller, None))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
-/// The events of one product, as they happen.
+/// The events of one product, as they happen; for callers who may read every output port.
 #[utoipa::path(
     get, path = "/v1/products/{product}/events", tag = "events",
     params(("product" = String, Path, description = "Product name")),
     responses(
         (status = 200, description = "text/event-stream; each event's data is JSON", body = Event, content_type = "text/event-stream"),
+        (status = 401, description = "No token, where the server needs one", body = ErrorBody),
+        (status = 403, description = "The caller may not read every output port of the product", body = ErrorBody),
         (status = 404, description = "No such product", body = ErrorBody),
     )
 )]
@@ -39,39 +48,77 @@ pub async fn product(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
-    caller.require_reader(state.config().public_reads)?;
-    state.deployments(&name)?;
-    Ok(Sse::new(follow(state, Some(name)))
+    let public_reads = state.config().public_reads;
+    caller.require_reader(public_reads)?;
+    let manifest = crate::api::products::deployed_manifest(&state, &name)?;
+    caller.require_product(public_reads, &manifest)?;
+    Ok(Sse::new(follow(state, caller, Some(name)))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// Which products' events one caller may see, decided once per product and again after each
+/// of its deploys and activations (they can change its ports' access).
+struct Visibility {
+    caller: Caller,
+    decided: HashMap<String, bool>,
+}
+
+impl Visibility {
+    fn allows(&mut self, state: &AppState, event: &Event) -> bool {
+        let product = event.product();
+        if matches!(event, Event::Deployed { .. } | Event::Activated { .. }) {
+            self.decided.remove(product);
+        }
+        if let Some(&allowed) = self.decided.get(product) {
+            return allowed;
+        }
+        let public_reads = state.config().public_reads;
+        let allowed = match crate::api::products::active_manifest(state, product) {
+            Ok(Some((manifest, _))) => self.caller.may_read_product(public_reads, &manifest),
+            _ => false,
+        };
+        self.decided.insert(product.to_string(), allowed);
+        allowed
+    }
 }
 
 fn follow(
     state: AppState,
+    caller: Caller,
     product: Option<String>,
 ) -> impl Stream<Item = Result<SseEvent, Infallible>> {
-    let receiver = state.events().subscribe();
-    futures_util::stream::unfold((receiver, product), |(mut receiver, product)| async move {
-        loop {
-            match receiver.recv().await {
-                Ok((id, event)) => {
-                    if product.as_deref().is_some_and(|p| p != event.product()) {
-                        continue;
+    let subscription = state.events().subscribe();
+    let visibility = Visibility {
+        caller,
+        decided: HashMap::new(),
+    };
+    futures_util::stream::unfold(
+        (subscription, visibility, product, state),
+        |(mut subscription, mut visibility, product, state)| async move {
+            loop {
+                match subscription.next().await {
+                    Next::Event(id, event) => {
+                        if product.as_deref().is_some_and(|p| p != event.product())
+                            || !visibility.allows(&state, &event)
+                        {
+                            continue;
+                        }
+                        let data = serde_json::to_string(&event).unwrap_or_default();
+                        let sse = SseEvent::default()
+                            .id(id.to_string())
+                            .event(event.name())
+                            .data(data);
+                        return Some((Ok(sse), (subscription, visibility, product, state)));
                     }
-                    let data = serde_json::to_string(&event).unwrap_or_default();
-                    let sse = SseEvent::default()
-                        .id(id.to_string())
-                        .event(event.name())
-                        .data(data);
-                    return Some((Ok(sse), (receiver, product)));
+                    Next::Lagged(missed) => {
+                        let sse = SseEvent::default()
+                            .event("lagged")
+                            .data(format!("{{\"missed\":{missed}}}"));
+                        return Some((Ok(sse), (subscription, visibility, product, state)));
+                    }
+                    Next::Closed => return None,
                 }
-                Err(RecvError::Lagged(missed)) => {
-                    let sse = SseEvent::default()
-                        .event("lagged")
-                        .data(format!("{{\"missed\":{missed}}}"));
-                    return Some((Ok(sse), (receiver, product)));
-                }
-                Err(RecvError::Closed) => return None,
             }
-        }
-    })
+        },
+    )
 }

@@ -208,6 +208,13 @@ pub async fn push(
     if over_limit {
         return Err(ApiError::too_large(limit));
     }
+    let slot = match state.upload_slot() {
+        Ok(slot) => slot,
+        Err(busy) => {
+            crate::ingest::body::drain(body, limit).await;
+            return Err(busy);
+        }
+    };
     let ingested = ingest::ingest(
         &state,
         IngestRequest {
@@ -219,7 +226,9 @@ pub async fn push(
         },
         body,
     )
-    .await?;
+    .await;
+    drop(slot);
+    let ingested = ingested?;
     let outcome = &ingested.outcome;
     let status = if outcome.repeated {
         StatusCode::OK

@@ -1,7 +1,9 @@
 //! The HTTP API: routes under `/v1`, health probes, and the OpenAPI document generated from the
 //! handlers' annotations.
 
+pub mod body_limits;
 pub mod docs;
+pub mod error_shape;
 pub mod events;
 pub mod ingest;
 pub mod lineage;
@@ -66,7 +68,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(runs::get))
         .routes(routes!(events::all))
         .routes(routes!(events::product))
-        .routes(routes!(tokens::create))
+        .routes(routes!(tokens::create, tokens::list))
+        .routes(routes!(tokens::revoke))
         .split_for_parts();
     let document = std::sync::Arc::new(document);
     router
@@ -75,6 +78,11 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(crate::metrics::render))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            body_limits::limit_bodies,
+        ))
+        .layer(axum::middleware::from_fn(error_shape::json_errors))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::metrics::track,

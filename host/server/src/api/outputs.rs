@@ -41,6 +41,7 @@ use crate::state::AppState;
         (status = 200, description = "The rows, in the negotiated format"),
         (status = 206, description = "A byte range of the Parquet file"),
         (status = 304, description = "Not modified (If-None-Match)"),
+        (status = 307, description = "A byte range of the unpinned URL: the same range of the current version's URL"),
         (status = 400, description = "A bad query parameter", body = ErrorBody),
         (status = 404, description = "No such product, port, version or run; the hint lists what exists", body = ErrorBody),
         (status = 409, description = "`run` names a run that is not quarantined", body = ErrorBody),
@@ -145,6 +146,20 @@ pub async fn read_output(
             ))
         })?,
     };
+    // A version is read under the access it was published with as well as today's: making a
+    // port public in a new code version does not open what older versions published.
+    if let Some(then) =
+        crate::api::products::version_manifest(&state, &name, &version.product_version)?
+        && let Some(declared_then) = then.output(&port)
+    {
+        caller.require_port(
+            state.config().public_reads,
+            &name,
+            &then.product.domain,
+            &port,
+            declared_then.access,
+        )?;
+    }
     if !version.ports.contains_key(&port) {
         return Err(ApiError::not_found(
             format!(
@@ -191,17 +206,27 @@ pub async fn read_output(
     );
 
     if format == OutputFormat::Parquet && selection.is_everything() {
+        // A range is of one version's file: with an `If-Range` that names another version the
+        // whole current file is sent, and a range of the unpinned URL is redirected to the
+        // version it would be cut from, so a reader that fetches the footer and then column
+        // chunks never mixes two files.
+        let range = headers.get(header::RANGE).filter(|_| {
+            headers
+                .get(header::IF_RANGE)
+                .is_none_or(|v| v.to_str().is_ok_and(|v| v.trim() == etag))
+        });
+        if range.is_some() && pinned.is_none() {
+            let location = format!(
+                "/v1/products/{name}/outputs/{port}?format=parquet&version={}",
+                version.number
+            );
+            insert(&mut response_headers, header::LOCATION, &location);
+            insert(&mut response_headers, header::CACHE_CONTROL, "no-cache");
+            return Ok((StatusCode::TEMPORARY_REDIRECT, response_headers).into_response());
+        }
         let file = parquet_file(&state, &name, version.number, &port).await?;
         insert(&mut response_headers, header::ACCEPT_RANGES, "bytes");
-        return serve_file(
-            state.clone(),
-            name,
-            file,
-            &etag,
-            headers.get(header::RANGE),
-            response_headers,
-        )
-        .await;
+        return serve_file(state.clone(), name, file, &etag, range, response_headers).await;
     }
 
     // Small outputs are encoded right here (a thread hand-off costs more than the work), and

@@ -36,6 +36,7 @@ use crate::state::AppState;
         (status = 403, description = "Not an owner of the product's domain", body = ErrorBody),
         (status = 409, description = "The version exists with different code", body = ErrorBody),
         (status = 413, description = "Larger than the upload limit", body = ErrorBody),
+        (status = 415, description = "A Content-Type other than application/wasm or application/octet-stream", body = ErrorBody),
         (status = 422, description = "The manifest asks for more than the server allows", body = ErrorBody),
     )
 )]
@@ -43,12 +44,12 @@ pub async fn deploy(
     State(state): State<AppState>,
     caller: Caller,
     params: Params,
+    headers: axum::http::HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<VersionInfo>)> {
-    let activate = params
-        .allow(&["activate"])?
-        .boolean("activate")?
-        .unwrap_or(true);
+    let params = params.allow(&["activate", "move_domain"])?;
+    let activate = params.boolean("activate")?.unwrap_or(true);
+    let move_domain = params.boolean("move_domain")?.unwrap_or(false);
     // Refuse callers who could deploy nothing before reading and compiling the upload.
     match &caller {
         Caller::Anonymous => return Err(ApiError::unauthorized("deploying needs a token")),
@@ -61,7 +62,13 @@ pub async fn deploy(
         Caller::Token(_) => {}
     }
     let limit = state.config().limits.max_upload;
-    let bytes = read_body(body, limit).await?;
+    if let Err(e) = require_component_media_type(&headers) {
+        // The client may still be sending: take the body so it can read the answer.
+        crate::ingest::body::drain(body, limit).await;
+        return Err(e);
+    }
+    let _slot = state.upload_slot()?;
+    let bytes = spool_body(&state, body, limit).await?;
     let (product, manifest) = load(&state, bytes.clone()).await?;
     caller.require_owner(
         &manifest.product.domain,
@@ -69,6 +76,10 @@ pub async fn deploy(
     )?;
     let name = manifest.product.name.clone();
     let version = manifest.product.version.to_string();
+    // From here to the activation, no other deploy or activation runs: the DAG checked is the
+    // DAG changed, and one version's files are written once.
+    let _registry = state.registry_lock().await;
+    require_same_domain(&state, &caller, &manifest, move_domain)?;
     if activate {
         crate::dag::Mesh::load(&state)?.check(&manifest)?;
     }
@@ -126,7 +137,75 @@ pub async fn deploy(
     Ok((status, Json(VersionInfo::new(&stored, active.as_deref()))))
 }
 
-/// Reads a request body up to `limit` bytes; more is a 413.
+/// A product belongs to the domain of its deployments: an upload that names another domain
+/// is refused (403) unless an admin moves the product on purpose (`move_domain=true`). Owners
+/// of the product's domain are the only owners who may deploy it.
+fn require_same_domain(
+    state: &AppState,
+    caller: &Caller,
+    upload: &Manifest,
+    move_domain: bool,
+) -> ApiResult<()> {
+    let name = &upload.product.name;
+    let Some((current, _)) = active_manifest(state, name)? else {
+        return Ok(());
+    };
+    let owned_by = &current.product.domain;
+    caller.require_owner(
+        owned_by,
+        &format!("deploy {name}, which belongs to `{owned_by}`"),
+    )?;
+    if owned_by == &upload.product.domain {
+        return Ok(());
+    }
+    if move_domain && caller.require_admin().is_ok() {
+        tracing::warn!(
+            product = %name,
+            from = %owned_by,
+            to = %upload.product.domain,
+            by = %caller.describe(),
+            "product moved to another domain"
+        );
+        return Ok(());
+    }
+    Err(ApiError::forbidden(format!(
+        "{name} belongs to domain `{owned_by}`; this upload says `{}`",
+        upload.product.domain
+    ))
+    .hint(format!(
+        "keep domain = \"{owned_by}\" in product.toml; moving a product to another domain is \
+         an admin's act (deploy with ?move_domain=true and an admin token)"
+    )))
+}
+
+/// The media types a component upload may carry.
+const COMPONENT_MEDIA_TYPES: [&str; 2] = ["application/wasm", "application/octet-stream"];
+
+/// A deploy body must say it is a component (or opaque bytes): anything else is a 415.
+fn require_component_media_type(headers: &axum::http::HeaderMap) -> ApiResult<()> {
+    let given = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or("(not text)"));
+    let essence = given
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default();
+    if COMPONENT_MEDIA_TYPES.contains(&essence.as_str()) {
+        return Ok(());
+    }
+    Err(ApiError::unsupported_media_type(match given {
+        Some(v) => format!("a deploy body is a WebAssembly component, not `{v}`"),
+        None => "a deploy body needs a Content-Type".to_string(),
+    })
+    .hint("send the .wasm file with `Content-Type: application/wasm`"))
+}
+
+/// Reads a request body up to `limit` bytes; more is a 413, a body too slow a 408.
 pub async fn read_body(body: Body, limit: u64) -> ApiResult<bytes::Bytes> {
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     axum::body::to_bytes(body, limit).await.map_err(|e| {
@@ -135,9 +214,50 @@ pub async fn read_body(body: Body, limit: u64) -> ApiResult<bytes::Bytes> {
         if too_large {
             ApiError::too_large(limit as u64)
         } else {
-            ApiError::bad_request(format!("the request body could not be read: {e}"))
+            body_error(&e)
         }
     })
+}
+
+/// A body that broke off: a 408 when it was too slow, a 400 otherwise.
+fn body_error(e: &(dyn std::error::Error + 'static)) -> ApiError {
+    if crate::api::body_limits::is_body_timeout(e) {
+        ApiError::request_timeout(format!("the request body was not read: {e}"))
+    } else {
+        ApiError::bad_request(format!("the request body could not be read: {e}"))
+    }
+}
+
+/// Reads an upload's body into a file in the spool directory as it arrives (so a slow or large
+/// upload holds no memory while it is sent), up to `limit` bytes, then reads the whole file.
+async fn spool_body(state: &AppState, body: Body, limit: u64) -> ApiResult<bytes::Bytes> {
+    let dir = state.spool_dir().to_path_buf();
+    let path = dir.join(format!("deploy-{}", crate::runner::new_run_id()));
+    let (pipe, forward) = crate::ingest::body::pipe(body, limit);
+    let (too_large, timed_out) = (pipe.too_large.clone(), pipe.timed_out.clone());
+    let spool = path.clone();
+    let copying = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
+        std::fs::create_dir_all(&dir)?;
+        let mut reader = pipe.reader;
+        let mut file = std::fs::File::create(&spool)?;
+        std::io::copy(&mut reader, &mut file)?;
+        drop(file);
+        std::fs::read(&spool)
+    });
+    let ((), copied) = tokio::join!(forward, copying);
+    let _ = std::fs::remove_file(&path);
+    let copied = copied.map_err(ApiError::internal)?;
+    if too_large.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(ApiError::too_large(limit));
+    }
+    if timed_out.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(ApiError::request_timeout(
+            "the upload was not read: the client paused too long or took too long in all",
+        ));
+    }
+    copied
+        .map(bytes::Bytes::from)
+        .map_err(|e| ApiError::bad_request(format!("the request body could not be read: {e}")))
 }
 
 /// Validates and compiles an upload off the async threads; maps every refusal to a 4xx.
@@ -459,6 +579,7 @@ pub async fn activate(
         .ok_or_else(|| ApiError::internal("deployment vanished"))?;
     let candidate = Manifest::parse(&deployment.manifest, "<deployed product.toml>")
         .map_err(|e| ApiError::internal(format!("stored manifest of {name}: {e}")))?;
+    let registry = state.registry_lock().await;
     crate::dag::Mesh::load(&state)?.check(&candidate)?;
     state.store().activate(&name, &version)?;
     state.forget_view(&name);
@@ -467,6 +588,7 @@ pub async fn activate(
         version: version.clone(),
     });
     state.scheduler().refresh_schedules(&state)?;
+    drop(registry);
     tracing::info!(product = %name, %version, "activated");
     versions(State(state), caller, Path(name)).await
 }
@@ -480,6 +602,21 @@ pub fn deployed_manifest(state: &AppState, name: &str) -> ApiResult<Arc<Manifest
             &state.store().products()?,
         )),
     }
+}
+
+/// The manifest `name` was deployed with at `version`, if that version is deployed.
+pub fn version_manifest(
+    state: &AppState,
+    name: &str,
+    version: &str,
+) -> ApiResult<Option<Manifest>> {
+    let deployments = state.store().deployments(name)?;
+    let Some(deployment) = deployments.iter().find(|d| d.version == version) else {
+        return Ok(None);
+    };
+    Manifest::parse(&deployment.manifest, "<deployed product.toml>")
+        .map(Some)
+        .map_err(|e| ApiError::internal(format!("stored manifest of {name} {version}: {e}")))
 }
 
 /// The domain that owns a product (from its active, or newest, manifest).

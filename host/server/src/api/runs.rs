@@ -111,16 +111,33 @@ pub async fn list(
     params(("run" = String, Path, description = "Run id")),
     responses(
         (status = 200, body = RunInfo),
+        (status = 401, description = "No token, where the server needs one", body = ErrorBody),
+        (status = 403, description = "The caller may not read every output port of the run's product", body = ErrorBody),
         (status = 404, description = "No such run", body = ErrorBody),
     )
 )]
 pub async fn get(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<RunInfo>> {
-    match state.store().run(&id)? {
-        Some(run) => Ok(Json(RunInfo::new(&run, true))),
-        None => Err(ApiError::not_found(format!("no run with id `{id}`"), &[])
-            .hint("list a product's runs with GET /v1/products/{product}/runs")),
+    let public_reads = state.config().public_reads;
+    // Who may not read the catalog learns nothing, not even whether the run exists.
+    caller.require_reader(public_reads)?;
+    let not_found = || {
+        ApiError::not_found(format!("no run with id `{id}`"), &[])
+            .hint("list a product's runs with GET /v1/products/{product}/runs")
+    };
+    let Some(run) = state.store().run(&id)? else {
+        return Err(not_found());
+    };
+    // The run's own version and the active one: a caller must pass both.
+    let current = crate::api::products::deployed_manifest(&state, &run.product)?;
+    caller.require_product(public_reads, &current)?;
+    if let Some(then) =
+        crate::api::products::version_manifest(&state, &run.product, &run.product_version)?
+    {
+        caller.require_product(public_reads, &then)?;
     }
+    Ok(Json(RunInfo::new(&run, true)))
 }

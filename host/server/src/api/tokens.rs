@@ -1,15 +1,16 @@
-//! Creating tokens over the API (admins only). `tessera token create --data DIR` does the same
-//! offline, for the first admin token.
+//! Tokens over the API (admins only): create, list, revoke. `tessera token create --data DIR`
+//! creates one offline, for the first admin token.
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use tessera_store::Role;
+use tessera_store::{Role, TokenRecord, now_us};
 use utoipa::ToSchema;
 
 use crate::api::products::read_body;
+use crate::api::query::Params;
 use crate::auth::{self, Caller, NewToken, TokenError};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
@@ -28,6 +29,108 @@ pub struct TokenRequest {
     /// What the token is for.
     #[serde(default)]
     pub description: String,
+    /// How long the token is accepted, as `90d`, `12h`, `30m` or `45s`; for ever if left out.
+    pub expires_in: Option<String>,
+}
+
+/// A token as listed: everything but its secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenInfo {
+    /// Its public id, for `DELETE /v1/tokens/{id}`.
+    pub id: String,
+    /// Its role.
+    pub role: String,
+    /// Its domain.
+    pub domain: Option<String>,
+    /// Its grants.
+    pub grants: Vec<String>,
+    /// What it is for.
+    pub description: String,
+    /// When it was created (RFC 3339).
+    pub created_at: String,
+    /// When it stops being accepted (RFC 3339), if ever.
+    pub expires_at: Option<String>,
+    /// Whether it has expired.
+    pub expired: bool,
+}
+
+fn rfc3339(us: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(us)
+        .map(|t| t.to_rfc3339())
+        .unwrap_or_default()
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Admin => "admin",
+        Role::Owner => "owner",
+        Role::Reader => "reader",
+    }
+}
+
+impl TokenInfo {
+    fn new(record: &TokenRecord, now: i64) -> Self {
+        TokenInfo {
+            id: record.id.clone(),
+            role: role_name(record.role).into(),
+            domain: record.domain.clone(),
+            grants: record.grants.clone(),
+            description: record.description.clone(),
+            created_at: rfc3339(record.created_at_us),
+            expires_at: record.expires_at_us.map(rfc3339),
+            expired: record.expired(now),
+        }
+    }
+}
+
+/// Every token, oldest first, without secrets.
+#[utoipa::path(
+    get, path = "/v1/tokens", tag = "tokens",
+    responses(
+        (status = 200, body = Vec<TokenInfo>),
+        (status = 401, description = "No token or an unknown one", body = ErrorBody),
+        (status = 403, description = "Not an admin token", body = ErrorBody),
+    )
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    params: Params,
+) -> ApiResult<Json<Vec<TokenInfo>>> {
+    caller.require_admin()?;
+    params.allow(&[])?;
+    let mut tokens = state.store().tokens()?;
+    tokens.sort_by_key(|t| t.created_at_us);
+    let now = now_us();
+    Ok(Json(
+        tokens.iter().map(|t| TokenInfo::new(t, now)).collect(),
+    ))
+}
+
+/// Revokes a token: it is no longer accepted, from the next request on.
+#[utoipa::path(
+    delete, path = "/v1/tokens/{id}", tag = "tokens",
+    params(("id" = String, Path, description = "The token's public id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, description = "No token or an unknown one", body = ErrorBody),
+        (status = 403, description = "Not an admin token", body = ErrorBody),
+        (status = 404, description = "No token with this id", body = ErrorBody),
+    )
+)]
+pub async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    caller.require_admin()?;
+    if state.store().revoke_token(&id)? {
+        tracing::info!(token = %id, by = %caller.describe(), "token revoked");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!("no token with id `{id}`"), &[])
+            .hint("list the tokens with GET /v1/tokens"))
+    }
 }
 
 /// A created token. The secret is shown here once; the server keeps only its hash.
@@ -43,6 +146,8 @@ pub struct CreatedToken {
     pub domain: Option<String>,
     /// Its grants.
     pub grants: Vec<String>,
+    /// When it stops being accepted (RFC 3339), if ever.
+    pub expires_at: Option<String>,
 }
 
 /// Creates a token.
@@ -78,6 +183,18 @@ pub async fn create(
             )));
         }
     };
+    let expires_in = request
+        .expires_in
+        .as_deref()
+        .map(|text| {
+            tessera_core::manifest::units::Span::parse(text)
+                .map(|span| span.duration())
+                .map_err(|e| {
+                    ApiError::bad_request(format!("expires_in `{text}`: {e}"))
+                        .hint("write a duration such as 90d, 12h, 30m or 45s")
+                })
+        })
+        .transpose()?;
     let (secret, record) = auth::issue(
         state.store(),
         NewToken {
@@ -85,6 +202,7 @@ pub async fn create(
             domain: request.domain,
             grants: request.grants,
             description: request.description,
+            expires_in,
         },
     )
     .map_err(|e| match e {
@@ -100,6 +218,7 @@ pub async fn create(
             role: request.role,
             domain: record.domain,
             grants: record.grants,
+            expires_at: record.expires_at_us.map(rfc3339),
         }),
     ))
 }

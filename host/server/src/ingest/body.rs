@@ -38,6 +38,8 @@ pub struct Pipe {
     pub reader: ChannelReader,
     /// Set once the body went past the limit.
     pub too_large: Arc<AtomicBool>,
+    /// Set when the body broke off because the client was too slow.
+    pub timed_out: Arc<AtomicBool>,
 }
 
 /// Reads and drops the rest of a body, up to `limit` bytes in all, so that a client still
@@ -62,7 +64,9 @@ async fn drain_stream(stream: &mut axum::body::BodyDataStream, mut seen: u64, li
 pub fn pipe(body: Body, limit: u64) -> (Pipe, impl std::future::Future<Output = ()>) {
     let (sender, chunks) = mpsc::channel::<Result<Bytes, String>>(8);
     let too_large = Arc::new(AtomicBool::new(false));
+    let timed_out = Arc::new(AtomicBool::new(false));
     let flag = too_large.clone();
+    let slow = timed_out.clone();
     let forward = async move {
         let mut stream = body.into_data_stream();
         let mut seen = 0u64;
@@ -79,7 +83,12 @@ pub fn pipe(body: Body, limit: u64) -> (Pipe, impl std::future::Future<Output = 
                     }
                     Ok(bytes)
                 }
-                Err(e) => Err(format!("the body could not be read: {e}")),
+                Err(e) => {
+                    if crate::api::body_limits::is_body_timeout(&e) {
+                        slow.store(true, Ordering::SeqCst);
+                    }
+                    Err(format!("the body could not be read: {e}"))
+                }
             };
             if item.is_err() {
                 // The client broke off.
@@ -101,6 +110,7 @@ pub fn pipe(body: Body, limit: u64) -> (Pipe, impl std::future::Future<Output = 
                 current: Bytes::new(),
             },
             too_large,
+            timed_out,
         },
         forward,
     )

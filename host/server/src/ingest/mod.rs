@@ -65,6 +65,7 @@ pub async fn ingest(
     let limit = state.config().limits.max_upload;
     let (pipe, forward) = body::pipe(body, limit);
     let too_large = pipe.too_large.clone();
+    let timed_out = pipe.timed_out.clone();
     let store_state = state.clone();
     let (p, s, id) = (product.clone(), port.clone(), staged_id.clone());
     let format = request.format;
@@ -96,6 +97,11 @@ pub async fn ingest(
             }
             if too_large.load(Ordering::SeqCst) {
                 return Err(ApiError::too_large(limit));
+            }
+            if timed_out.load(Ordering::SeqCst) {
+                return Err(ApiError::request_timeout(
+                    "the body was not read: the client paused too long or took too long in all",
+                ));
             }
             return Err(match rejection {
                 Rejection::Invalid(problems) => ApiError::invalid_data(

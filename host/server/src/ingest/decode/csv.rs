@@ -122,10 +122,22 @@ pub(super) fn decode(
             }
         }
         let first_row = collector.rows;
+        // arrow's decoder keeps records whose bytes are not UTF-8 and fails on them at every
+        // flush; find the field first, so such a body is refused instead of read forever.
+        if let Some(bad) = invalid_utf8(&pending, &names, first_row) {
+            collector.add(bad);
+            return collector.finish();
+        }
+        let progressed = !pending.is_empty();
         let batch = match decoder.flush() {
             Ok(None) => break,
             Ok(Some(batch)) if required_present(&batch, schema) => {
                 Some(arrange(&batch, &names, schema, None, &mut collector))
+            }
+            // A flush that fails with nothing new read would fail the same way again.
+            Err(e) if !progressed => {
+                collector.add(unreadable(&e, first_row + 1));
+                return collector.finish();
             }
             // A value that does not parse, or a null where one is required: say where.
             Ok(Some(_)) | Err(_) => {
@@ -165,6 +177,44 @@ pub(super) fn decode(
         }
     }
     collector.finish()
+}
+
+/// The first field of `records` (whole CSV records, the rows after `first_row`) whose bytes
+/// are not UTF-8, as a problem naming its row, line and column.
+fn invalid_utf8(records: &[u8], names: &[String], first_row: u64) -> Option<DataProblem> {
+    if std::str::from_utf8(records).is_ok() {
+        return None;
+    }
+    let mut reader = ::csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(records);
+    let mut record = ::csv::ByteRecord::new();
+    let mut index = 0u64;
+    // A record that does not read ends the search: the damage is in the CSV syntax.
+    while let Ok(true) = reader.read_byte_record(&mut record) {
+        if let Some((field, bytes)) = record
+            .iter()
+            .enumerate()
+            .find(|(_, bytes)| std::str::from_utf8(bytes).is_err())
+        {
+            let row = first_row + index + 1;
+            return Some(DataProblem {
+                row: Some(row),
+                line: Some(row + 1),
+                column: names.get(field).cloned(),
+                value: Some(shorten(&String::from_utf8_lossy(bytes))),
+                reason: "not valid UTF-8; CSV bodies are UTF-8 text (send binary columns as \
+                         Arrow IPC or Parquet)"
+                    .into(),
+            });
+        }
+        index += 1;
+    }
+    Some(DataProblem {
+        row: Some(first_row + index + 1),
+        ..problem("not valid UTF-8; CSV bodies are UTF-8 text")
+    })
 }
 
 /// Whether no required column of a typed batch has a null.

@@ -16,6 +16,8 @@
 //! Conformed batches go to the staging sink; nothing is committed here.
 
 mod csv;
+#[cfg(test)]
+mod fuzz_tests;
 mod ndjson;
 mod typed;
 
@@ -74,12 +76,48 @@ pub fn decode(
     sink: &mut dyn BatchSink,
     spool: &Path,
 ) -> Outcome<u64> {
-    match format {
+    // The format libraries are not all proof against every malformed input (the bounded fuzz
+    // in `fuzz_tests` finds panics in the Arrow IPC and Parquet readers): a panic inside one is
+    // this body's fault, so it is refused like any other unreadable body, and logged as one
+    // line rather than a backtrace a client could repeat into the server's log.
+    contain_panics();
+    UNTRUSTED.with(|u| u.set(true));
+    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match format {
         Format::Csv => csv::decode(body, schema, sink),
         Format::Ndjson => ndjson::decode(body, schema, sink),
         Format::Arrow => typed::decode_arrow(body, schema, sink, spool),
         Format::Parquet => typed::decode_parquet(body, schema, sink, spool),
-    }
+    }));
+    UNTRUSTED.with(|u| u.set(false));
+    decoded.unwrap_or_else(|_| {
+        Err(invalid(format!(
+            "the body is not a readable {format} document (its decoder gave up on it)"
+        )))
+    })
+}
+
+thread_local! {
+    /// Set while this thread decodes a client's body.
+    static UNTRUSTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Installs (once) a panic hook that reports a panic while decoding a client's body as one
+/// warning, and leaves every other panic to the hook that was there before.
+fn contain_panics() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if UNTRUSTED.with(std::cell::Cell::get) {
+                tracing::warn!(
+                    panic = %info,
+                    "a format decoder gave up on a malformed ingest body; the body is refused"
+                );
+            } else {
+                previous(info);
+            }
+        }));
+    });
 }
 
 /// Collects problems and writes batches until the first problem (after which the request is

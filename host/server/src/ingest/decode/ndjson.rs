@@ -153,8 +153,8 @@ pub(super) fn decode(
             value,
             reason,
         };
-        let object = match serde_json::from_slice::<serde_json::Value>(&line) {
-            Ok(serde_json::Value::Object(object)) => object,
+        let object = match serde_json::from_slice::<Line>(&line) {
+            Ok(Line::Object(object)) => object,
             unreadable => {
                 // One problem for the line; its values are not looked at.
                 collector.add(at(
@@ -232,4 +232,71 @@ fn flush_json(
     let batch = RecordBatch::try_new(target.clone(), arrays)
         .map_err(|e| Rejection::Host(format!("cannot assemble rows: {e}")))?;
     collector.write(batch)
+}
+
+/// One NDJSON line: an object whose keys each appear once (a repeated key is an error, not a
+/// silent choice of one of its values), or some other JSON value.
+enum Line {
+    Object(serde_json::Map<String, serde_json::Value>),
+    NotAnObject,
+}
+
+impl<'de> serde::Deserialize<'de> for Line {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(LineVisitor)
+    }
+}
+
+struct LineVisitor;
+
+impl<'de> serde::de::Visitor<'de> for LineVisitor {
+    type Value = Line;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Line, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!(
+                    "the key \"{}\" appears twice in one object",
+                    shorten(&key)
+                )));
+            }
+            let value = map.next_value::<serde_json::Value>()?;
+            object.insert(key, value);
+        }
+        Ok(Line::Object(object))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Line, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(Line::NotAnObject)
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Line, E> {
+        Ok(Line::NotAnObject)
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Line, E> {
+        Ok(Line::NotAnObject)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Line, E> {
+        Ok(Line::NotAnObject)
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Line, E> {
+        Ok(Line::NotAnObject)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Line, E> {
+        Ok(Line::NotAnObject)
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Line, E> {
+        Ok(Line::NotAnObject)
+    }
 }

@@ -48,10 +48,31 @@ pub(super) fn decode_parquet(
     spool: &Path,
 ) -> Outcome<u64> {
     let file = spool_to(body, spool)?;
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-        .and_then(|b| b.with_batch_size(READ_BATCH_ROWS).build())
-        .map_err(|e| invalid(format!("not a readable Parquet file: {e}")))?;
-    decode_typed(Box::new(reader), schema, sink)
+    let unreadable =
+        |e: parquet::errors::ParquetError| invalid(format!("not a readable Parquet file: {e}"));
+    let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(unreadable)?;
+    let metadata = builder.metadata().clone();
+    let claimed = metadata.file_metadata().num_rows();
+    let in_groups: i64 = metadata.row_groups().iter().map(|g| g.num_rows()).sum();
+    if claimed != in_groups {
+        return Err(invalid(format!(
+            "the Parquet footer claims {claimed} rows but its row groups hold {in_groups}; \
+             the file is damaged: write it again"
+        )));
+    }
+    let reader = builder
+        .with_batch_size(READ_BATCH_ROWS)
+        .build()
+        .map_err(unreadable)?;
+    let rows = decode_typed(Box::new(reader), schema, sink)?;
+    if i64::try_from(rows).ok() != Some(claimed) {
+        return Err(invalid(format!(
+            "the Parquet footer claims {claimed} rows but the file holds {rows}; the file is \
+             damaged: write it again"
+        )));
+    }
+    Ok(rows)
 }
 
 /// Batches of a typed format: nulls in required columns are listed row by row, then the
