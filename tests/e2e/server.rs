@@ -742,7 +742,8 @@ async fn runs_publish_outputs_or_fail_with_the_reason() {
     api.deploy(hello()).await;
     api.deploy(greeting_copy()).await;
 
-    // The copy reads hello's greetings, which do not exist yet: the run fails and says why.
+    // The copy reads hello's greetings, which do not exist yet: the run waits for them (it
+    // does not fail) and says why.
     let queued = api
         .post("/v1/products/greeting-copy/runs", Vec::new())
         .await;
@@ -750,13 +751,13 @@ async fn runs_publish_outputs_or_fail_with_the_reason() {
     let queued = queued.json();
     assert_eq!(queued["state"], "queued");
     let run = api.finished_run(queued["id"].as_str().unwrap()).await;
-    assert_eq!(run["state"], "failed");
-    assert_eq!(run["failure"], "input-data");
+    assert_eq!(run["state"], "waiting", "{run}");
+    assert_eq!(run["failure"], Value::Null, "{run}");
     assert!(
         run["reason"]
             .as_str()
             .unwrap()
-            .contains("hello/greetings, which has published nothing yet"),
+            .contains("waiting for hello/greetings to publish its first version"),
         "{run}"
     );
     assert!(
@@ -815,7 +816,11 @@ async fn runs_publish_outputs_or_fail_with_the_reason() {
         .iter()
         .map(|r| r["state"].as_str().unwrap())
         .collect();
-    assert_eq!(states, ["succeeded", "succeeded", "failed"], "newest first");
+    assert_eq!(
+        states,
+        ["succeeded", "succeeded", "waiting"],
+        "newest first"
+    );
     assert_eq!(
         api.get("/v1/products/greeting-copy").await.json()["status"],
         "succeeded"

@@ -187,6 +187,7 @@ impl Session {
         sized(a, "a", m64 * k64, "m × k")?;
         sized(b, "b", k64 * n64, "k × n")?;
         if !self.on_gpu() {
+            self.room_for(m64 * n64)?;
             let (a, b) = (host_f32(a)?, host_f32(b)?);
             let (k, n) = (k as usize, n as usize);
             let c = self.cpu_by_rows("matmul", m as usize, n, k64 * n64, |rows| {
@@ -353,6 +354,7 @@ impl Session {
         sized(a, "a", na * d, "n_a × dim")?;
         sized(b, "b", nb * d, "n_b × dim")?;
         if !self.on_gpu() {
+            self.room_for(na * nb)?;
             let (a, b) = (host_f32(a)?, host_f32(b)?);
             let (n_b, dim) = (n_b as usize, dim as usize);
             let out =
@@ -420,6 +422,7 @@ impl Session {
             )));
         }
         if !self.on_gpu() {
+            self.room_for(u64::from(bins))?;
             let out = reference::histogram(host_f32(values)?, bins as usize, lo, hi);
             return self.create(&Data::U32(out));
         }

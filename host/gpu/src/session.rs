@@ -164,12 +164,28 @@ impl Session {
 
     /// Reserves `values` 32-bit values against the memory limit and the device's largest buffer.
     fn reserve(&mut self, values: u64) -> Result<u32, GpuError> {
+        let bytes = self.room_for(values)?;
+        self.live += bytes;
+        self.peak = self.peak.max(self.live);
+        u32::try_from(values)
+            .map_err(|_| GpuError::Limit(format!("{values} values is too many for one buffer")))
+    }
+
+    /// Checks that a buffer of `values` 32-bit values would fit (the memory limit, the device's
+    /// largest buffer) without taking the room; its size in bytes. The CPU path asks before it
+    /// computes an output, so an output sized by the product never takes host memory past the
+    /// product's `resources.gpu_memory`.
+    pub(crate) fn room_for(&self, values: u64) -> Result<u64, GpuError> {
         if values == 0 {
             return Err(GpuError::Invalid(
                 "a buffer holds at least one value".into(),
             ));
         }
-        let bytes = values * 4;
+        let Some(bytes) = values.checked_mul(4) else {
+            return Err(GpuError::Limit(format!(
+                "a buffer of {values} values is larger than any device allows"
+            )));
+        };
         let largest = match &self.device {
             Some(device) => device
                 .limits
@@ -182,17 +198,14 @@ impl Session {
                 "a buffer of {values} values ({bytes} bytes) is larger than the largest this device allows ({largest} bytes)"
             )));
         }
-        if self.live + bytes > self.limits.memory {
+        if self.live.saturating_add(bytes) > self.limits.memory {
             return Err(GpuError::Limit(format!(
                 "a buffer of {bytes} bytes would take the run's live GPU buffers to {} bytes, past `resources.gpu_memory` ({} bytes); drop buffers you no longer need or raise the limit",
-                self.live + bytes,
+                self.live.saturating_add(bytes),
                 self.limits.memory
             )));
         }
-        self.live += bytes;
-        self.peak = self.peak.max(self.live);
-        u32::try_from(values)
-            .map_err(|_| GpuError::Limit(format!("{values} values is too many for one buffer")))
+        Ok(bytes)
     }
 
     /// Gives a buffer's memory back (when the product drops it).

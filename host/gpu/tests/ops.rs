@@ -9,7 +9,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use tessera_gpu::ops::{BinaryOp, Reduction, UnaryOp};
-use tessera_gpu::{Buffer, ComputePath, Data, GpuHost, Session, SessionLimits, reference};
+use tessera_gpu::{
+    Buffer, ComputePath, Data, GpuError, GpuHost, Session, SessionLimits, reference,
+};
 
 /// Deterministic values in [-2, 2).
 fn values(n: usize, seed: u64) -> Vec<f32> {
@@ -248,6 +250,35 @@ fn gpu_time_counts_the_passes_also_past_one_query_set() {
     assert_eq!(
         Some(s.gpu_time_from_timestamps()),
         adapter.map(|a| a.timestamp_queries)
+    );
+}
+
+#[test]
+fn cpu_path_outputs_sized_by_the_product_stay_within_gpu_memory() {
+    // Inputs of a million values each, whose product would be 10¹² values (4 TB): refused as a
+    // limit before anything is computed or allocated.
+    let host = GpuHost::without("a test host without a GPU");
+    let limits = SessionLimits {
+        memory: 64 << 20,
+        deadline: Instant::now() + Duration::from_secs(60),
+        max_loop_iterations: common::LOOP_BOUND,
+    };
+    let mut s = Session::open(&host, limits, true).unwrap();
+    let column = s.create(&Data::F32(vec![1.0; 1 << 20])).unwrap();
+    for refused in [
+        s.matmul(&column, &column, 1 << 20, 1, 1 << 20),
+        s.sq_distances(&column, &column, 1 << 20, 1 << 20, 1),
+        s.histogram(&column, u32::MAX, 0.0, 1.0),
+    ] {
+        assert!(
+            matches!(refused, Err(GpuError::Limit(ref m)) if m.contains("gpu_memory") || m.contains("largest")),
+            "{refused:?}"
+        );
+    }
+    assert_eq!(
+        s.live_memory(),
+        4 << 20,
+        "nothing was reserved for the refused outputs"
     );
 }
 

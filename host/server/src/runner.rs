@@ -83,12 +83,16 @@ pub async fn execute(state: &AppState, mut record: RunRecord) -> RunRecord {
                 Some(_) => Ok(()),
                 None => pin_inputs(state, product.manifest()).map(|pins| record.inputs = pins),
             };
+            let unpublished = first_unpublished_upstream(product.manifest(), &record.inputs);
             save(state, &record);
             state.metrics().run_started();
             announce(state, &record);
-            match pinned {
-                Err(reason) => Err(("host".to_string(), reason)),
-                Ok(()) => run_and_finish(state, &product, &mut record, &logical).await,
+            match (pinned, unpublished) {
+                (Err(reason), _) => Err(("host".to_string(), reason)),
+                (Ok(()), Some(upstream)) if record.replay.is_none() => {
+                    Ok(Ending::Waiting(upstream))
+                }
+                (Ok(()), _) => run_and_finish(state, &product, &mut record, &logical).await,
             }
         }
         Err(e) => Err((
@@ -101,6 +105,13 @@ pub async fn execute(state: &AppState, mut record: RunRecord) -> RunRecord {
     };
     match finished {
         Ok(Ending::Published) => record.state = RunState::Succeeded,
+        Ok(Ending::Waiting(upstream)) => {
+            record.state = RunState::Waiting;
+            record.reason = Some(format!(
+                "waiting for {upstream} to publish its first version; the product runs when it \
+                 does"
+            ));
+        }
         Ok(Ending::Quarantined(reason)) => {
             if let Err(e) = state.store().quarantine(&record.id) {
                 tracing::error!(run = %record.id, error = %e, "cannot quarantine the outputs");
@@ -173,6 +184,8 @@ enum Ending {
     Published,
     /// An `error` check failed; the reason lists which.
     Quarantined(String),
+    /// Not run: this upstream (`product/port`) has published nothing yet.
+    Waiting(String),
 }
 
 /// Wires, runs, checks and then publishes (or, for a replay, compares) one run.
@@ -403,6 +416,23 @@ pub fn announce(state: &AppState, record: &RunRecord) {
         state: state_name(record.state).to_string(),
         reason: record.reason.clone(),
     });
+}
+
+/// The first `from` input of `manifest` that `pins` has no version of (its upstream has
+/// published nothing yet), as `product/port`.
+fn first_unpublished_upstream(
+    manifest: &Manifest,
+    pins: &BTreeMap<String, InputPin>,
+) -> Option<String> {
+    manifest
+        .inputs
+        .iter()
+        .find_map(|input| match &input.source {
+            InputSource::Upstream(upstream) if !pins.contains_key(&input.name) => {
+                Some(format!("{}/{}", upstream.product, upstream.port))
+            }
+            _ => None,
+        })
 }
 
 /// The current version of every declared input, pinned for this run (snapshot isolation: the

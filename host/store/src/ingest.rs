@@ -11,7 +11,9 @@ use sled::Transactional;
 use tessera_core::io::{BatchSource, DataError};
 
 use crate::model::{IngestMode, IngestOutcome, InputVersion, PortVersion};
-use crate::sled_store::{IpcSource, SledStore, check_name, decode_number, sync_dir};
+use crate::sled_store::{
+    IpcSource, SledStore, check_name, create_dir_durably, decode_number, sync_dir,
+};
 use crate::{StoreError, now_us};
 
 /// `product \0 port`, the prefix of a port's keys.
@@ -80,7 +82,7 @@ impl SledStore {
         let dir = target
             .parent()
             .ok_or_else(|| StoreError::Io("input path has no directory".into()))?;
-        std::fs::create_dir_all(dir)?;
+        create_dir_durably(dir)?;
         // Segments are named by version and never change; lineage refers to them by number, so
         // ingest skips hashing (the largest share of its cost after parsing).
         let bytes = std::fs::metadata(&staged)?.len();

@@ -20,6 +20,9 @@ pub enum RunState {
     Interrupted,
     /// Finished, but an `error` check failed: its outputs are kept aside, not published.
     Quarantined,
+    /// Not run: an upstream product it reads has published nothing yet. The upstream's first
+    /// publication wakes the product again.
+    Waiting,
 }
 
 /// A run's use of the GPU.

@@ -137,6 +137,24 @@ pub(crate) fn check_name(kind: &str, name: &str) -> Result<(), StoreError> {
     }
 }
 
+/// Creates `dir` and any missing parents, each new one made durable by fsyncing the directory
+/// that holds it: a commit that points into a new directory must not outlive it in a crash.
+pub(crate) fn create_dir_durably(dir: &Path) -> Result<(), StoreError> {
+    let mut missing = Vec::new();
+    let mut current = Some(dir);
+    while let Some(path) = current.filter(|p| !p.as_os_str().is_empty() && !p.exists()) {
+        missing.push(path);
+        current = path.parent();
+    }
+    std::fs::create_dir_all(dir)?;
+    for created in missing.iter().rev() {
+        if let Some(parent) = created.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_dir(parent)?;
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn sync_dir(path: &Path) -> Result<(), StoreError> {
     std::fs::File::open(path)?.sync_all()?;
     Ok(())
@@ -299,7 +317,7 @@ impl Store for SledStore {
         let number = self.current.get(product)?.map_or(0, |v| decode_number(&v)) + 1;
         let relative_dir = format!("outputs/{product}/{number}");
         let dir = self.root.join(&relative_dir);
-        std::fs::create_dir_all(&dir)?;
+        create_dir_durably(&dir)?;
         let mut port_versions = BTreeMap::new();
         for (port, rows) in &publication.ports {
             let from = self.staged_path(run_id, port);
@@ -538,8 +556,15 @@ impl Store for SledStore {
         let dir = path
             .parent()
             .ok_or_else(|| StoreError::Io("component path has no directory".into()))?;
-        std::fs::create_dir_all(dir)?;
-        let partial = dir.join(format!(".{}.partial", deployment.version));
+        create_dir_durably(dir)?;
+        // A name of its own per write: two writers of one version never share a partial file.
+        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let partial = dir.join(format!(
+            ".{}.{}-{}.partial",
+            deployment.version,
+            std::process::id(),
+            WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
         {
             use std::io::Write;
             let mut file = std::fs::File::create(&partial)?;

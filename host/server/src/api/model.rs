@@ -317,6 +317,7 @@ pub fn state_name(state: RunState) -> &'static str {
         RunState::Failed => "failed",
         RunState::Interrupted => "interrupted",
         RunState::Quarantined => "quarantined",
+        RunState::Waiting => "waiting",
     }
 }
 
