@@ -178,6 +178,24 @@ pub enum Values {
 }
 
 impl Values {
+    /// No values of `data_type`.
+    ///
+    /// ```
+    /// use tessera_sdk::{DataType, Values};
+    /// assert_eq!(Values::empty(DataType::Text).len(), 0);
+    /// ```
+    pub fn empty(data_type: DataType) -> Values {
+        match data_type {
+            DataType::Float64 => Values::Float64(Vec::new()),
+            DataType::Float32 => Values::Float32(Vec::new()),
+            DataType::Int64 => Values::Int64(Vec::new()),
+            DataType::Boolean => Values::Boolean(Vec::new()),
+            DataType::Text => Values::Text(VarData::default()),
+            DataType::Timestamp => Values::Timestamp(Vec::new()),
+            DataType::Binary => Values::Binary(VarData::default()),
+        }
+    }
+
     /// Number of rows.
     ///
     /// ```

@@ -285,8 +285,23 @@ impl Input {
     /// ```
     pub fn read_all(mut self) -> Result<Batch> {
         let mut all = Batch::default();
+        let mut read_any = false;
         while let Some(batch) = self.next_batch(DEFAULT_BATCH_ROWS)? {
             all.append(batch)?;
+            read_any = true;
+        }
+        if !read_any && !self.schema().is_empty() {
+            // No rows: still the input's columns, so code that asks for one finds it empty.
+            all = Batch::new(
+                self.schema()
+                    .iter()
+                    .map(|field| crate::batch::Column {
+                        name: field.name.clone(),
+                        values: crate::batch::Values::empty(field.data_type),
+                        valid: None,
+                    })
+                    .collect(),
+            )?;
         }
         Ok(all)
     }

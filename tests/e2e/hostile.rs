@@ -430,6 +430,10 @@ async fn runs_and_events_need_a_caller_who_may_read_the_product() {
     api.get_as(Some(&reader), &url)
         .await
         .error(StatusCode::FORBIDDEN);
+    // The list of runs carries their failure reasons and checks: the same rule.
+    api.get_as(Some(&reader), "/v1/products/hello/runs")
+        .await
+        .error(StatusCode::FORBIDDEN);
     for allowed in [&granted, &owner, &api.admin] {
         let answer = api.get_as(Some(allowed), &url).await;
         assert_eq!(answer.status, StatusCode::OK);

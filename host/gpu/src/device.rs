@@ -12,6 +12,10 @@ use parking_lot::Mutex;
 
 use crate::error::GpuError;
 
+/// Devices kept after being retired (each may hold work stuck in the driver); past this many
+/// the host lends no GPU until it restarts.
+const MAX_RETIRED_DEVICES: usize = 4;
+
 /// Mesa's lavapipe stops any loop after this many iterations.
 const LAVAPIPE_LOOP_CAP: u32 = 65_535;
 
@@ -94,6 +98,19 @@ impl DeviceState {
         commands: wgpu::CommandBuffer,
         deadline: Instant,
     ) -> Result<wgpu::SubmissionIndex, GpuError> {
+        if deadline <= Instant::now() {
+            // The run's own time is up; nothing says the device is stuck.
+            return Err(GpuError::Timeout(
+                "the run's deadline passed before its GPU work was submitted".into(),
+            ));
+        }
+        if self.retired.load(Ordering::Relaxed) {
+            return Err(GpuError::Gpu(
+                "the GPU device this run was using was retired (lost, or stuck past a \
+                 deadline); the next run gets a fresh one"
+                    .into(),
+            ));
+        }
         let (submitted, taken) = std::sync::mpsc::sync_channel(1);
         self.submissions
             .send(Submission {
@@ -188,6 +205,12 @@ impl DeviceState {
     pub fn wait(&self, index: wgpu::SubmissionIndex, deadline: Instant) -> Result<(), GpuError> {
         let began = Instant::now();
         let timeout = deadline.saturating_duration_since(began);
+        if timeout.is_zero() {
+            // The run's own time is up before waiting; the device is not to blame.
+            return Err(GpuError::Timeout(
+                "the run's deadline passed before its GPU work was waited for".into(),
+            ));
+        }
         match self.device.poll(wgpu::PollType::Wait {
             submission_index: Some(index),
             timeout: Some(timeout),
@@ -344,6 +367,13 @@ impl GpuHost {
             );
             self.inner.retired.lock().push(old);
         }
+        let stuck = self.inner.retired.lock().len();
+        if stuck >= MAX_RETIRED_DEVICES {
+            return Err(GpuError::Gpu(format!(
+                "the GPU is unavailable: {stuck} devices were retired after work stayed stuck on \
+                 them; restart the host to reset the GPU"
+            )));
+        }
         let limits = adapter.limits();
         let timestamps = found.info.as_ref().is_some_and(|i| i.timestamp_queries);
         let features = if timestamps {
@@ -383,6 +413,8 @@ impl GpuHost {
             submissions,
             invocation_rate: std::sync::OnceLock::new(),
         });
+        // The device's speed, for dispatch estimates, while its queue is still empty.
+        crate::cost::invocation_rate(&state);
         *slot = Some(state.clone());
         Ok(state)
     }

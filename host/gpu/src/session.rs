@@ -296,6 +296,14 @@ impl Session {
                 let Some(device) = &self.device else {
                     return Err(GpuError::Gpu("the buffer's device is gone".into()));
                 };
+                // A retired device may be stuck in a submit that holds the queue's lock.
+                if device.retired.load(std::sync::atomic::Ordering::Relaxed) {
+                    return Err(GpuError::Gpu(
+                        "the GPU device this run was using was retired; the next run gets a \
+                         fresh one"
+                            .into(),
+                    ));
+                }
                 device
                     .queue
                     .write_buffer(b, u64::from(offset) * 4, data.bytes());

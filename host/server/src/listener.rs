@@ -43,6 +43,7 @@ pub async fn run(
         .header_read_timeout(Some(limits.header_timeout))
         .keep_alive(true);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut connections = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -58,7 +59,7 @@ pub async fn run(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let responses = Arc::new(AtomicUsize::new(0));
+        let responses = Arc::new(Responses::default());
         let io = TokioIo::new(Answering::new(stream, responses.clone()));
         let app = app.clone();
         let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
@@ -76,7 +77,9 @@ pub async fn run(
             }
         });
         let connection = graceful.watch(builder.serve_connection(io, service));
-        tokio::spawn(async move {
+        // Finished connections leave the set as they end.
+        while connections.try_join_next().is_some() {}
+        connections.spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
@@ -88,26 +91,38 @@ pub async fn run(
         () = tokio::time::sleep(limits.drain_timeout) => {
             tracing::warn!(
                 drain_timeout = ?limits.drain_timeout,
-                "connections still open at shutdown were closed"
+                open = connections.len(),
+                "connections still open at shutdown are closed"
             );
         }
     }
+    connections.abort_all();
     Ok(())
 }
 
-/// Counts a response from the moment its request reaches the API until hyper drops its body.
-struct OpenResponse(Arc<AtomicUsize>);
+/// A connection's responses: how many are open (their request reached the API and hyper has
+/// not dropped their body), and whether the last one's final bytes may still be on their way
+/// to the socket (hyper drops a body before it has written all of it).
+#[derive(Default)]
+struct Responses {
+    open: AtomicUsize,
+    tail: std::sync::atomic::AtomicBool,
+}
+
+/// Counts one response as open until hyper drops its body.
+struct OpenResponse(Arc<Responses>);
 
 impl OpenResponse {
-    fn new(count: Arc<AtomicUsize>) -> Self {
-        count.fetch_add(1, Ordering::SeqCst);
-        OpenResponse(count)
+    fn new(responses: Arc<Responses>) -> Self {
+        responses.open.fetch_add(1, Ordering::SeqCst);
+        OpenResponse(responses)
     }
 }
 
 impl Drop for OpenResponse {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        self.0.tail.store(true, Ordering::SeqCst);
+        self.0.open.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -115,17 +130,17 @@ impl Drop for OpenResponse {
 /// written when no response of the API is open on the connection) into JSON errors.
 pub struct Answering {
     stream: TcpStream,
-    open_responses: Arc<AtomicUsize>,
+    responses: Arc<Responses>,
     /// A rewritten answer being written: its bytes, how many are out, and how many bytes of
     /// hyper's answer it replaces.
     pending: Option<(Vec<u8>, usize, usize)>,
 }
 
 impl Answering {
-    fn new(stream: TcpStream, open_responses: Arc<AtomicUsize>) -> Self {
+    fn new(stream: TcpStream, responses: Arc<Responses>) -> Self {
         Answering {
             stream,
-            open_responses,
+            responses,
             pending: None,
         }
     }
@@ -147,8 +162,10 @@ impl AsyncWrite for Answering {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
+        // Only between responses: none open, and the last one's bytes flushed.
         if self.pending.is_none()
-            && self.open_responses.load(Ordering::SeqCst) == 0
+            && self.responses.open.load(Ordering::SeqCst) == 0
+            && !self.responses.tail.load(Ordering::SeqCst)
             && let Some(answer) = json_answer(buf)
         {
             self.pending = Some((answer, 0, buf.len()));
@@ -173,7 +190,13 @@ impl AsyncWrite for Answering {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
+        let flushed = Pin::new(&mut self.stream).poll_flush(cx);
+        // hyper flushes after it wrote a response's last bytes.
+        if matches!(flushed, Poll::Ready(Ok(()))) && self.responses.open.load(Ordering::SeqCst) == 0
+        {
+            self.responses.tail.store(false, Ordering::SeqCst);
+        }
+        flushed
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {

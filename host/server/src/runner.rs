@@ -155,7 +155,8 @@ pub async fn execute(state: &AppState, mut record: RunRecord) -> RunRecord {
     state
         .metrics()
         .run_finished(&record.product, state_name(record.state), seconds);
-    if record.replay.is_none() {
+    // A run that waited for its upstream neither succeeded nor failed.
+    if record.replay.is_none() && record.state != RunState::Waiting {
         state.metrics().product_run(
             &record.product,
             record.state == RunState::Succeeded,

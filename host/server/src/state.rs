@@ -84,6 +84,12 @@ impl AppState {
             );
         }
         let cache = config.data_dir.join("cache");
+        // Bodies being read when the host stopped are garbage now.
+        if let Ok(entries) = std::fs::read_dir(cache.join("spool")) {
+            for entry in entries.flatten() {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
         let state = Self::with_store(config, Arc::new(store), cache)?;
         if let Ok(mut recovery) = state.inner.recovery.lock() {
             *recovery = Some(report);

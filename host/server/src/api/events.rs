@@ -61,9 +61,30 @@ pub async fn product(
 struct Visibility {
     caller: Caller,
     decided: HashMap<String, bool>,
+    /// When the caller's token was last found valid.
+    checked: std::time::Instant,
 }
 
+/// How often a follower's token is looked up again (revoked or expired tokens end the stream).
+const TOKEN_RECHECK: Duration = Duration::from_secs(10);
+
 impl Visibility {
+    /// Whether the caller's token is still accepted: not revoked, not expired. Looked up at
+    /// most every [`TOKEN_RECHECK`].
+    fn still_accepted(&mut self, state: &AppState) -> bool {
+        let Caller::Token(token) = &self.caller else {
+            return true;
+        };
+        if token.expired(tessera_store::now_us()) {
+            return false;
+        }
+        if self.checked.elapsed() < TOKEN_RECHECK {
+            return true;
+        }
+        self.checked = std::time::Instant::now();
+        matches!(state.store().token(&token.hash), Ok(Some(t)) if !t.expired(tessera_store::now_us()))
+    }
+
     fn allows(&mut self, state: &AppState, event: &Event) -> bool {
         let product = event.product();
         if matches!(event, Event::Deployed { .. } | Event::Activated { .. }) {
@@ -91,12 +112,18 @@ fn follow(
     let visibility = Visibility {
         caller,
         decided: HashMap::new(),
+        checked: std::time::Instant::now(),
     };
     futures_util::stream::unfold(
         (subscription, visibility, product, state),
         |(mut subscription, mut visibility, product, state)| async move {
             loop {
-                match subscription.next().await {
+                let next = subscription.next().await;
+                if !visibility.still_accepted(&state) {
+                    // The token was revoked or expired while the stream was open.
+                    return None;
+                }
+                match next {
                     Next::Event(id, event) => {
                         if product.as_deref().is_some_and(|p| p != event.product())
                             || !visibility.allows(&state, &event)

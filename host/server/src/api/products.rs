@@ -67,7 +67,13 @@ pub async fn deploy(
         crate::ingest::body::drain(body, limit).await;
         return Err(e);
     }
-    let _slot = state.upload_slot()?;
+    let _slot = match state.upload_slot() {
+        Ok(slot) => slot,
+        Err(busy) => {
+            crate::ingest::body::drain(body, limit).await;
+            return Err(busy);
+        }
+    };
     let bytes = spool_body(&state, body, limit).await?;
     let (product, manifest) = load(&state, bytes.clone()).await?;
     caller.require_owner(
@@ -228,24 +234,33 @@ fn body_error(e: &(dyn std::error::Error + 'static)) -> ApiError {
     }
 }
 
+/// A spooled upload, removed when dropped.
+struct SpoolFile(std::path::PathBuf);
+
+impl Drop for SpoolFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// Reads an upload's body into a file in the spool directory as it arrives (so a slow or large
 /// upload holds no memory while it is sent), up to `limit` bytes, then reads the whole file.
 async fn spool_body(state: &AppState, body: Body, limit: u64) -> ApiResult<bytes::Bytes> {
     let dir = state.spool_dir().to_path_buf();
-    let path = dir.join(format!("deploy-{}", crate::runner::new_run_id()));
+    let spool = dir.join(format!("deploy-{}", crate::runner::new_run_id()));
     let (pipe, forward) = crate::ingest::body::pipe(body, limit);
     let (too_large, timed_out) = (pipe.too_large.clone(), pipe.timed_out.clone());
-    let spool = path.clone();
     let copying = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
         std::fs::create_dir_all(&dir)?;
+        // Removed however this ends, also when the client goes away mid-upload.
+        let spooled = SpoolFile(spool);
         let mut reader = pipe.reader;
-        let mut file = std::fs::File::create(&spool)?;
+        let mut file = std::fs::File::create(&spooled.0)?;
         std::io::copy(&mut reader, &mut file)?;
         drop(file);
-        std::fs::read(&spool)
+        std::fs::read(&spooled.0)
     });
     let ((), copied) = tokio::join!(forward, copying);
-    let _ = std::fs::remove_file(&path);
     let copied = copied.map_err(ApiError::internal)?;
     if too_large.load(std::sync::atomic::Ordering::SeqCst) {
         return Err(ApiError::too_large(limit));
@@ -579,6 +594,8 @@ pub async fn activate(
         .ok_or_else(|| ApiError::internal("deployment vanished"))?;
     let candidate = Manifest::parse(&deployment.manifest, "<deployed product.toml>")
         .map_err(|e| ApiError::internal(format!("stored manifest of {name}: {e}")))?;
+    // Activating a version of another domain would move the product: an admin's act.
+    require_same_domain(&state, &caller, &candidate, caller.require_admin().is_ok())?;
     let registry = state.registry_lock().await;
     crate::dag::Mesh::load(&state)?.check(&candidate)?;
     state.store().activate(&name, &version)?;

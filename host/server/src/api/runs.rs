@@ -92,9 +92,13 @@ pub async fn list(
     Path(name): Path<String>,
     params: Params,
 ) -> ApiResult<Json<Vec<RunInfo>>> {
-    caller.require_reader(state.config().public_reads)?;
+    let public_reads = state.config().public_reads;
+    caller.require_reader(public_reads)?;
     let limit = params.allow(&["limit"])?.number("limit")?.unwrap_or(50);
     state.deployments(&name)?;
+    // Failure reasons and check results say what the data held: the same rule as one run.
+    let manifest = crate::api::products::deployed_manifest(&state, &name)?;
+    caller.require_product(public_reads, &manifest)?;
     let runs = state.store().runs(&name)?;
     Ok(Json(
         runs.iter()
