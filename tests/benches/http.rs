@@ -284,6 +284,7 @@ fn ureq_post(addr: std::net::SocketAddr, path: &str, token: &str, body: &[u8]) -
         agent
             .post(&url)
             .header("Authorization", &format!("Bearer {token}"))
+            .header("Content-Type", "application/wasm")
             .send(&body[..])
             .unwrap()
             .body_mut()

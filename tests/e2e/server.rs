@@ -201,7 +201,10 @@ impl Api {
     /// Polls a run until it leaves queued/running.
     pub(crate) async fn finished_run(&self, id: &str) -> Value {
         for _ in 0..600 {
-            let run = self.get(&format!("/v1/runs/{id}")).await.json();
+            let run = self
+                .get_as(Some(&self.admin), &format!("/v1/runs/{id}"))
+                .await
+                .json();
             if !matches!(run["state"].as_str(), Some("queued" | "running")) {
                 return run;
             }
@@ -215,7 +218,7 @@ impl Api {
     pub(crate) async fn settled_runs(&self, product: &str, count: usize) -> Vec<Value> {
         for _ in 0..600 {
             let runs = self
-                .get(&format!("/v1/products/{product}/runs"))
+                .get_as(Some(&self.admin), &format!("/v1/products/{product}/runs"))
                 .await
                 .json();
             let runs = runs.as_array().cloned().unwrap_or_default();
@@ -1341,6 +1344,7 @@ async fn concurrent_readers_each_see_one_whole_version() {
     let app = tessera_server::api::router(state.clone());
     let deploy = Request::post("/v1/products")
         .header(header::AUTHORIZATION, format!("Bearer {admin}"))
+        .header(header::CONTENT_TYPE, "application/wasm")
         .body(Body::from(hello()))
         .unwrap();
     assert_eq!(

@@ -1,0 +1,241 @@
+//! Serving while a hostile product runs; prints a table. Run with
+//! `cargo bench -p tessera-tests --bench hostile` (needs `wrk` on the PATH).
+//!
+//! For each misbehaviour of the `hostile` fixture (an endless loop, a memory bomb, a log
+//! flood), the bench keeps the hostile product running (a new run as soon as the last one
+//! ends, each stopped by its 1 s timeout) while wrk reads a published 1,000-row output as JSON
+//! for 8 s; meanwhile a well-behaved product (`hello`) is run through an ingest, and its run is
+//! reported. The first row is the same server idle, measured in the same process, so the p99
+//! ratios compare like with like.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tessera_server::{Limits, ServerConfig};
+
+struct Load {
+    requests_per_second: f64,
+    p99_ms: f64,
+}
+
+fn wrk(url: &str) -> Option<Load> {
+    let output = Command::new("wrk")
+        .args(["-t", "2", "-c", "16", "-d", "8s", "--latency", url])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let requests_per_second = text
+        .lines()
+        .find(|l| l.starts_with("Requests/sec:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    let p99 = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("99%"))?
+        .split_whitespace()
+        .nth(1)?
+        .to_string();
+    let p99_ms = if let Some(us) = p99.strip_suffix("us") {
+        us.parse::<f64>().ok()? / 1000.0
+    } else if let Some(ms) = p99.strip_suffix("ms") {
+        ms.parse().ok()?
+    } else {
+        p99.strip_suffix('s')?.parse::<f64>().ok()? * 1000.0
+    };
+    Some(Load {
+        requests_per_second,
+        p99_ms,
+    })
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+fn post(addr: SocketAddr, path: &str, token: &str, content_type: &str, body: &[u8]) -> String {
+    agent()
+        .post(&format!("http://{addr}{path}"))
+        .header("Authorization", &format!("Bearer {token}"))
+        .header("Content-Type", content_type)
+        .send(body)
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap()
+}
+
+fn get_json(addr: SocketAddr, path: &str, token: &str) -> serde_json::Value {
+    let text = agent()
+        .get(&format!("http://{addr}{path}"))
+        .header("Authorization", &format!("Bearer {token}"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The newest run of `product` that has finished.
+fn last_finished(addr: SocketAddr, token: &str, product: &str) -> Option<serde_json::Value> {
+    let runs = get_json(addr, &format!("/v1/products/{product}/runs?limit=5"), token);
+    runs.as_array()?
+        .iter()
+        .find(|r| r["finished_at"].is_string())
+        .cloned()
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let hello = std::fs::read(tessera_tests::built("examples/hello")).unwrap();
+    let hostile = std::fs::read(tessera_tests::built("tests/fixtures/hostile")).unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let (state, addr, admin) = runtime.block_on(tessera_tests::serve_in_process(ServerConfig {
+        data_dir: data.path().to_path_buf(),
+        limits: Limits {
+            max_concurrent_runs: 2,
+            ..Limits::default()
+        },
+        ..ServerConfig::default()
+    }));
+    for wasm in [&hello, &hostile] {
+        let deployed = post(addr, "/v1/products", &admin, "application/wasm", wasm);
+        assert!(deployed.contains("\"active\":true"), "{deployed}");
+    }
+    tessera_tests::fixtures::publish_greetings(state.store(), "hello", "seed", 1000);
+    let url = format!("http://{addr}/v1/products/hello/outputs/greetings?format=json");
+
+    println!("# Serving while a hostile product runs\n");
+    println!(
+        "machine: {} cores, {}; server, hostile runs and load generator share the machine\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::env::consts::ARCH
+    );
+    println!(
+        "| hostile product | hostile runs | requests/s | p99 | p99 vs idle | hello's run meanwhile |"
+    );
+    println!("|---|---:|---:|---:|---:|---|");
+    let mut idle_p99 = None;
+    for mode in ["(idle)", "loop", "grow", "log-flood"] {
+        let stop = Arc::new(AtomicBool::new(false));
+        let runs = Arc::new(AtomicU64::new(0));
+        let driver = (mode != "(idle)").then(|| {
+            let csv = format!("mode\n{mode}\n");
+            post(
+                addr,
+                "/v1/products/hostile/inputs/control?mode=replace",
+                &admin,
+                "text/csv",
+                csv.as_bytes(),
+            );
+            let (stop, runs, admin) = (stop.clone(), runs.clone(), admin.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    let queued: serde_json::Value = serde_json::from_str(&post(
+                        addr,
+                        "/v1/products/hostile/runs",
+                        &admin,
+                        "application/json",
+                        b"",
+                    ))
+                    .unwrap_or_default();
+                    if let Some(id) = queued["id"].as_str() {
+                        // Wait for it to end (its timeout stops it), then start the next.
+                        let began = Instant::now();
+                        while began.elapsed() < Duration::from_secs(30) {
+                            let run = get_json(addr, &format!("/v1/runs/{id}"), &admin);
+                            if !matches!(run["state"].as_str(), Some("queued" | "running")) {
+                                break;
+                            }
+                            std::thread::sleep(Duration::from_millis(50));
+                        }
+                        runs.fetch_add(1, Ordering::SeqCst);
+                    } else {
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                }
+            })
+        });
+        // A well-behaved product's run in the middle of the load.
+        let hello_run = {
+            let admin = admin.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_secs(3));
+                let pushed = post(
+                    addr,
+                    "/v1/products/hello/inputs/people",
+                    &admin,
+                    "text/csv",
+                    b"name\nAda\nGrace\n",
+                );
+                let pushed: serde_json::Value = serde_json::from_str(&pushed).unwrap_or_default();
+                let Some(id) = pushed["run"].as_str() else {
+                    return "no run queued".to_string();
+                };
+                let began = Instant::now();
+                loop {
+                    let run = get_json(addr, &format!("/v1/runs/{id}"), &admin);
+                    let state = run["state"].as_str().unwrap_or("?").to_string();
+                    if !matches!(state.as_str(), "queued" | "running") {
+                        return format!(
+                            "{state}, {} ms running, {:.1} s from the push",
+                            run["duration_ms"].as_u64().unwrap_or(0),
+                            began.elapsed().as_secs_f64()
+                        );
+                    }
+                    if began.elapsed() > Duration::from_secs(60) {
+                        return format!("still {state} after 60 s");
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            })
+        };
+        let url = url.clone();
+        let load = wrk(&url);
+        let hello_saw = hello_run.join().unwrap();
+        stop.store(true, Ordering::SeqCst);
+        if let Some(driver) = driver {
+            driver.join().unwrap();
+        }
+        let Some(load) = load else {
+            println!("| {mode} | | wrk not found or failed | | | {hello_saw} |");
+            continue;
+        };
+        let idle = *idle_p99.get_or_insert(load.p99_ms);
+        println!(
+            "| {mode} | {} | {:.0} | {:.2} ms | {:.2}× | {hello_saw} |",
+            runs.load(Ordering::SeqCst),
+            load.requests_per_second,
+            load.p99_ms,
+            load.p99_ms / idle
+        );
+    }
+    if let Some(run) = last_finished(addr, &admin, "hostile") {
+        println!(
+            "\nlast hostile run: {} ({})",
+            run["state"],
+            run["failure"].as_str().unwrap_or("")
+        );
+    }
+    println!(
+        "\nhost memory (RSS) at the end: {} MiB",
+        tessera_tests::rss_bytes() >> 20
+    );
+}
