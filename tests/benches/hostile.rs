@@ -11,49 +11,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::net::SocketAddr;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tessera_server::{Limits, ServerConfig};
-
-struct Load {
-    requests_per_second: f64,
-    p99_ms: f64,
-}
-
-fn wrk(url: &str) -> Option<Load> {
-    let output = Command::new("wrk")
-        .args(["-t", "2", "-c", "16", "-d", "8s", "--latency", url])
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    let requests_per_second = text
-        .lines()
-        .find(|l| l.starts_with("Requests/sec:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    let p99 = text
-        .lines()
-        .find(|l| l.trim_start().starts_with("99%"))?
-        .split_whitespace()
-        .nth(1)?
-        .to_string();
-    let p99_ms = if let Some(us) = p99.strip_suffix("us") {
-        us.parse::<f64>().ok()? / 1000.0
-    } else if let Some(ms) = p99.strip_suffix("ms") {
-        ms.parse().ok()?
-    } else {
-        p99.strip_suffix('s')?.parse::<f64>().ok()? * 1000.0
-    };
-    Some(Load {
-        requests_per_second,
-        p99_ms,
-    })
-}
 
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
@@ -208,7 +170,7 @@ fn main() {
             })
         };
         let url = url.clone();
-        let load = wrk(&url);
+        let load = tessera_tests::wrk(&url, 16, 8);
         let hello_saw = hello_run.join().unwrap();
         stop.store(true, Ordering::SeqCst);
         if let Some(driver) = driver {

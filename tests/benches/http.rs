@@ -11,7 +11,6 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -67,44 +66,6 @@ fn publish_wide(store: &dyn Store, product: &str, rows: usize) {
             )])),
         )
         .unwrap();
-}
-
-struct WrkResult {
-    requests_per_second: f64,
-    p99_ms: f64,
-}
-
-/// Runs wrk against `url` and reads its summary.
-fn wrk(url: &str) -> Option<WrkResult> {
-    let output = Command::new("wrk")
-        .args(["-t", "2", "-c", "32", "-d", "10s", "--latency", url])
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    let requests_per_second = text
-        .lines()
-        .find(|l| l.starts_with("Requests/sec:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    let p99 = text
-        .lines()
-        .find(|l| l.trim_start().starts_with("99%"))?
-        .split_whitespace()
-        .nth(1)?
-        .to_string();
-    let p99_ms = if let Some(us) = p99.strip_suffix("us") {
-        us.parse::<f64>().ok()? / 1000.0
-    } else if let Some(ms) = p99.strip_suffix("ms") {
-        ms.parse().ok()?
-    } else {
-        p99.strip_suffix('s')?.parse::<f64>().ok()? * 1000.0
-    };
-    Some(WrkResult {
-        requests_per_second,
-        p99_ms,
-    })
 }
 
 async fn serve_minimal(body: bytes::Bytes) -> std::net::SocketAddr {
@@ -174,7 +135,7 @@ fn main() {
             ("Tessera output, Parquet", format!("{base}?format=parquet")),
         ] {
             let size = fetch(&url).len();
-            let result = tokio::task::spawn_blocking(move || wrk(&url))
+            let result = tokio::task::spawn_blocking(move || tessera_tests::wrk(&url, 32, 10))
                 .await
                 .unwrap();
             let Some(result) = result else {

@@ -113,6 +113,35 @@ fn cpu_path_work_stops_at_the_run_deadline() {
     assert!(value.is_finite());
 }
 
+#[test]
+fn a_dispatch_flood_is_refused_and_other_products_run_on() {
+    let runtime = tessera_tests::runtime();
+    if !tessera_tests::gpu_available(&runtime) {
+        return;
+    }
+    let wasm = crate::server::repackage(&crate::gpu::probe(), |m| {
+        m.replace("timeout = \"300s\"", "timeout = \"5s\"")
+    });
+    let probe = runtime.load(&wasm).unwrap();
+    let (outcome, accepted, detail) = crate::gpu::run(&probe, "flood", 0);
+    assert!(outcome.succeeded(), "{:?}", outcome.status);
+    assert!(detail.contains("would keep the GPU busy"), "{detail}");
+    assert!(accepted < 8.0, "{detail}");
+    // A bound for a hang, not a speed target: the run was given 5 s.
+    assert!(
+        outcome.duration < Duration::from_secs(60),
+        "{:?}",
+        outcome.duration
+    );
+    // The device still serves the next GPU run, and products without a GPU run as ever.
+    let (next, value, _) = crate::gpu::run(&probe, "matmul", 8);
+    assert!(next.succeeded(), "{:?}", next.status);
+    assert!(value.is_finite());
+    let (_, product) = hostile();
+    let (fine, _) = run(&product, "ok");
+    assert!(fine.succeeded(), "{:?}", fine.status);
+}
+
 // ---- clients ---------------------------------------------------------------------------------
 
 /// A real server on loopback with `hello` deployed; its address and an admin token.

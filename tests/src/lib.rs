@@ -115,3 +115,54 @@ pub fn runtime_without_gpu() -> tessera_runtime::Runtime {
     })
     .expect("the sandbox starts")
 }
+
+/// What wrk measured: requests per second and the 99th percentile of latency.
+pub struct WrkResult {
+    /// Requests per second.
+    pub requests_per_second: f64,
+    /// Latency p99, in milliseconds.
+    pub p99_ms: f64,
+}
+
+/// Runs `wrk -t2 -c{connections} -d{seconds}s --latency url` and reads its summary; `None`
+/// when wrk is not on the PATH or its output does not parse.
+pub fn wrk(url: &str, connections: u32, seconds: u32) -> Option<WrkResult> {
+    let output = std::process::Command::new("wrk")
+        .args([
+            "-t",
+            "2",
+            "-c",
+            &connections.to_string(),
+            "-d",
+            &format!("{seconds}s"),
+            "--latency",
+            url,
+        ])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let requests_per_second = text
+        .lines()
+        .find(|l| l.starts_with("Requests/sec:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    let p99 = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("99%"))?
+        .split_whitespace()
+        .nth(1)?
+        .to_string();
+    let p99_ms = if let Some(us) = p99.strip_suffix("us") {
+        us.parse::<f64>().ok()? / 1000.0
+    } else if let Some(ms) = p99.strip_suffix("ms") {
+        ms.parse().ok()?
+    } else {
+        p99.strip_suffix('s')?.parse::<f64>().ok()? * 1000.0
+    };
+    Some(WrkResult {
+        requests_per_second,
+        p99_ms,
+    })
+}

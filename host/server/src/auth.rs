@@ -71,7 +71,8 @@ fn hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-fn role_name(role: Role) -> &'static str {
+/// A role's name, as the API writes it.
+pub fn role_name(role: Role) -> &'static str {
     match role {
         Role::Admin => "admin",
         Role::Owner => "owner",

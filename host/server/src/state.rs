@@ -53,6 +53,9 @@ struct Inner {
     freshness: crate::freshness::Watcher,
     uploads: Arc<tokio::sync::Semaphore>,
     registry: tokio::sync::Mutex<()>,
+    /// Manifests of deployed versions, by (product, version): a deployed version never
+    /// changes, so neither does its manifest.
+    version_manifests: RwLock<HashMap<(String, String), Arc<tessera_core::manifest::Manifest>>>,
 }
 
 /// Renditions of small published outputs, by ETag, first in first out within a byte budget.
@@ -131,6 +134,7 @@ impl AppState {
                     config.http.max_concurrent_uploads,
                 )),
                 registry: tokio::sync::Mutex::new(()),
+                version_manifests: RwLock::new(HashMap::new()),
                 scheduler,
                 recovery: Mutex::new(None),
                 freshness: crate::freshness::Watcher::default(),
@@ -172,6 +176,39 @@ impl AppState {
                 self.inner.config.http.max_concurrent_uploads
             ))
         })
+    }
+
+    /// The manifest `name` was deployed with at `version`, if that version is deployed; read
+    /// once, then kept.
+    pub fn version_manifest(
+        &self,
+        name: &str,
+        version: &str,
+    ) -> ApiResult<Option<Arc<tessera_core::manifest::Manifest>>> {
+        let key = (name.to_string(), version.to_string());
+        if let Some(found) = self
+            .inner
+            .version_manifests
+            .read()
+            .ok()
+            .and_then(|m| m.get(&key).cloned())
+        {
+            return Ok(Some(found));
+        }
+        let deployments = self.store().deployments(name)?;
+        let Some(deployment) = deployments.iter().find(|d| d.version == version) else {
+            return Ok(None);
+        };
+        let manifest = tessera_core::manifest::Manifest::parse(
+            &deployment.manifest,
+            "<deployed product.toml>",
+        )
+        .map_err(|e| ApiError::internal(format!("stored manifest of {name} {version}: {e}")))?;
+        let manifest = Arc::new(manifest);
+        if let Ok(mut kept) = self.inner.version_manifests.write() {
+            kept.insert(key, manifest.clone());
+        }
+        Ok(Some(manifest))
     }
 
     /// Held by a deploy or an activation from its checks to its last write, so two of them

@@ -148,8 +148,10 @@ pub async fn read_output(
     };
     // A version is read under the access it was published with as well as today's: making a
     // port public in a new code version does not open what older versions published.
-    if let Some(then) =
-        crate::api::products::version_manifest(&state, &name, &version.product_version)?
+    // Only another code version's manifest needs reading (kept in memory: it never changes).
+    let published_by_active = manifest.product.version.to_string() == version.product_version;
+    if !published_by_active
+        && let Some(then) = state.version_manifest(&name, &version.product_version)?
         && let Some(declared_then) = then.output(&port)
     {
         caller.require_port(

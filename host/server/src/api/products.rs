@@ -621,21 +621,6 @@ pub fn deployed_manifest(state: &AppState, name: &str) -> ApiResult<Arc<Manifest
     }
 }
 
-/// The manifest `name` was deployed with at `version`, if that version is deployed.
-pub fn version_manifest(
-    state: &AppState,
-    name: &str,
-    version: &str,
-) -> ApiResult<Option<Manifest>> {
-    let deployments = state.store().deployments(name)?;
-    let Some(deployment) = deployments.iter().find(|d| d.version == version) else {
-        return Ok(None);
-    };
-    Manifest::parse(&deployment.manifest, "<deployed product.toml>")
-        .map(Some)
-        .map_err(|e| ApiError::internal(format!("stored manifest of {name} {version}: {e}")))
-}
-
 /// The domain that owns a product (from its active, or newest, manifest).
 pub fn product_domain(state: &AppState, name: &str) -> ApiResult<String> {
     Ok(deployed_manifest(state, name)?.product.domain.clone())

@@ -138,9 +138,7 @@ pub async fn get(
     // The run's own version and the active one: a caller must pass both.
     let current = crate::api::products::deployed_manifest(&state, &run.product)?;
     caller.require_product(public_reads, &current)?;
-    if let Some(then) =
-        crate::api::products::version_manifest(&state, &run.product, &run.product_version)?
-    {
+    if let Some(then) = state.version_manifest(&run.product, &run.product_version)? {
         caller.require_product(public_reads, &then)?;
     }
     Ok(Json(RunInfo::new(&run, true)))

@@ -60,19 +60,11 @@ fn rfc3339(us: i64) -> String {
         .unwrap_or_default()
 }
 
-fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Admin => "admin",
-        Role::Owner => "owner",
-        Role::Reader => "reader",
-    }
-}
-
 impl TokenInfo {
     fn new(record: &TokenRecord, now: i64) -> Self {
         TokenInfo {
             id: record.id.clone(),
-            role: role_name(record.role).into(),
+            role: auth::role_name(record.role).into(),
             domain: record.domain.clone(),
             grants: record.grants.clone(),
             description: record.description.clone(),
