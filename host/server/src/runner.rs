@@ -43,19 +43,10 @@ pub fn queue(state: &AppState, name: &str, cause: &Cause) -> ApiResult<RunRecord
 
 /// A unique, time-ordered run id.
 pub fn new_run_id() -> String {
+    // UUIDv7: milliseconds since the epoch, then 74 random bits. Ids sort by time, and a clock
+    // that steps back (after a restart, say) to a moment that already has ids still makes new
+    // ones.
     format!("r{}", uuid::Uuid::now_v7().simple())
-}
-
-/// A run id for a moment given in milliseconds since the epoch: UUIDv7, the time then 74
-/// random bits. Ids sort by time, and a clock that steps back (after a restart, say) to a
-/// moment that already has ids still makes new ones.
-pub fn run_id_at(unix_ms: u64) -> String {
-    let at = uuid::Timestamp::from_unix(
-        uuid::NoContext,
-        unix_ms / 1000,
-        (unix_ms % 1000) as u32 * 1_000_000,
-    );
-    format!("r{}", uuid::Uuid::new_v7(at).simple())
 }
 
 /// Executes a queued run to its end and returns its final record.
@@ -553,18 +544,30 @@ fn open_inputs(
 
 #[cfg(test)]
 mod tests {
+    /// A run id for a moment given in milliseconds since the epoch: UUIDv7, the time then 74
+    /// random bits. Ids sort by time, and a clock that steps back (after a restart, say) to a
+    /// moment that already has ids still makes new ones.
+    fn run_id_at(unix_ms: u64) -> String {
+        let at = uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            unix_ms / 1000,
+            (unix_ms % 1000) as u32 * 1_000_000,
+        );
+        format!("r{}", uuid::Uuid::new_v7(at).simple())
+    }
+
     #[test]
     fn run_ids_do_not_collide_when_the_clock_steps_back() {
         let mut seen = std::collections::HashSet::new();
         // The same millisecond again and again, as after a clock step back to it.
         for _ in 0..10_000 {
-            assert!(seen.insert(super::run_id_at(1_700_000_000_000)));
+            assert!(seen.insert(run_id_at(1_700_000_000_000)));
         }
         for ms in (1_600_000_000_000..1_600_000_000_100).rev() {
-            assert!(seen.insert(super::run_id_at(ms)));
+            assert!(seen.insert(run_id_at(ms)));
         }
         // Later moments sort after earlier ones.
-        assert!(super::run_id_at(1_700_000_000_001) > super::run_id_at(1_700_000_000_000));
-        assert!(super::new_run_id() > super::run_id_at(1_700_000_000_000));
+        assert!(run_id_at(1_700_000_000_001) > run_id_at(1_700_000_000_000));
+        assert!(super::new_run_id() > run_id_at(1_700_000_000_000));
     }
 }
