@@ -30,6 +30,7 @@ fn with_scheduler(debounce_ms: u64) -> ServerConfig {
             max_delay: Duration::from_secs(10),
             retries: 3,
             retry_backoff: Duration::from_millis(100),
+            ..SchedulerConfig::default()
         },
         ..config()
     }

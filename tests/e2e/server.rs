@@ -103,6 +103,46 @@ impl Api {
         }
     }
 
+    /// The same data directory served again, as after a stop (or a crash: whatever the old
+    /// state left in the store is recovered), with schedules on `clock`.
+    pub(crate) fn restart(
+        self,
+        config: ServerConfig,
+        clock: Arc<tessera_server::schedule::clock::ManualClock>,
+    ) -> Api {
+        let Api {
+            state,
+            store,
+            admin,
+            cache,
+        } = self;
+        drop(state);
+        drop(store);
+        // Tasks that still hold the old state let go of it within moments.
+        let data = cache.path().join("data");
+        let store = (0..200)
+            .find_map(|_| match SledStore::open(&data) {
+                Ok(store) => Some(store),
+                Err(_) => {
+                    std::thread::sleep(Duration::from_millis(25));
+                    None
+                }
+            })
+            .expect("the old store was never released");
+        let report = store.recover().unwrap();
+        let store = Arc::new(store);
+        let state = AppState::with_clock(config, store.clone(), cache.path().to_path_buf(), clock)
+            .unwrap()
+            .with_recovery(report);
+        state.start();
+        Api {
+            state,
+            store,
+            admin,
+            cache,
+        }
+    }
+
     pub(crate) fn with_config(config: ServerConfig) -> Api {
         let cache = tempfile::tempdir().unwrap();
         let store = Arc::new(SledStore::open(&cache.path().join("data")).unwrap());

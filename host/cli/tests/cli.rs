@@ -670,3 +670,130 @@ fn an_empty_output_port_in_csv_still_names_its_columns() {
     let written = std::fs::read_to_string(out.join("result.csv")).unwrap();
     assert_eq!(written.lines().next(), Some("mode,outcome"), "{written:?}");
 }
+
+/// POSTs a body to the server and returns the status.
+fn post(server: &str, token: &str, path: &str, content_type: &str, body: &[u8]) -> u16 {
+    ureq::post(&format!("{server}{path}"))
+        .header("Authorization", &format!("Bearer {token}"))
+        .header("Content-Type", content_type)
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .send(body)
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// `hostile` built and repackaged with a timeout long enough for its `slow` mode.
+fn patient_hostile(dir: &Path) -> PathBuf {
+    let output = tessera(&["build", "tests/fixtures/hostile"]);
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let built = stdout
+        .split(" → ")
+        .nth(1)
+        .and_then(|rest| rest.rsplit_once(" ("))
+        .map(|(path, _)| PathBuf::from(path.trim()))
+        .unwrap_or_else(|| panic!("no path in {stdout}"));
+    let manifest = std::fs::read_to_string(workspace().join("tests/fixtures/hostile/product.toml"))
+        .unwrap()
+        .replace("timeout = \"1s\"", "timeout = \"120s\"");
+    let wasm = std::fs::read(built).unwrap();
+    let packaged = tessera_core::package::embed(&wasm, &manifest, None).unwrap();
+    let path = dir.join("patient-hostile.wasm");
+    std::fs::write(&path, packaged).unwrap();
+    path
+}
+
+#[test]
+fn acknowledged_rows_are_published_after_two_kills_during_runs() {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap();
+    let output = tessera(&["token", "create", "--role", "admin", "--data", data_dir]);
+    let token = text(&output).0.trim().to_string();
+    let wasm = patient_hostile(data.path());
+    let fast = [("TESSERA_DEBOUNCE", "10ms"), ("TESSERA_MAX_DELAY", "10ms")];
+
+    let (mut server, url) = serve(data_dir, &fast);
+    let output = tessera(&[
+        "deploy",
+        wasm.to_str().unwrap(),
+        "--server",
+        &url,
+        "--token",
+        &token,
+    ]);
+    assert!(output.status.success(), "{:?}", text(&output));
+    let mut acknowledged = 0;
+    let mut ingest = |url: &str, rows: usize| {
+        let body = format!("mode\n{}", "slow\n".repeat(rows));
+        let status = post(
+            url,
+            &token,
+            "/v1/products/hostile/inputs/control",
+            "text/csv",
+            body.as_bytes(),
+        );
+        assert_eq!(status, 201, "the ingest was not acknowledged");
+        acknowledged += rows;
+    };
+    let running = |url: &str| {
+        runs_until(url, &token, "hostile", |runs| {
+            runs.first().is_some_and(|run| run["state"] == "running")
+        })[0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+
+    // Kill 1: during the first run.
+    ingest(&url, 2);
+    let first = running(&url);
+    ingest(&url, 3);
+    server.0.kill().unwrap(); // SIGKILL
+    server.0.wait().unwrap();
+
+    // Kill 2: during the retry the restart makes of it.
+    let (mut server, url) = serve(data_dir, &fast);
+    let retry = running(&url);
+    assert_ne!(retry, first);
+    ingest(&url, 4);
+    server.0.kill().unwrap();
+    server.0.wait().unwrap();
+
+    // After the second restart nothing is retried any more, yet every acknowledged row is
+    // read and published.
+    let (_server, url) = serve(data_dir, &fast);
+    let runs = runs_until(&url, &token, "hostile", |runs| {
+        settled(runs) && runs.iter().any(|r| r["state"] == "succeeded")
+    });
+    let interrupted: Vec<&str> = runs
+        .iter()
+        .filter(|r| r["state"] == "interrupted")
+        .filter_map(|r| r["id"].as_str())
+        .collect();
+    assert!(
+        interrupted.contains(&first.as_str()) && interrupted.contains(&retry.as_str()),
+        "{runs:?}"
+    );
+    let published = get_json(
+        &url,
+        &token,
+        "/v1/products/hostile/outputs/result?format=json",
+    );
+    let outcome = published[0]["outcome"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(outcome, acknowledged.to_string(), "{published}");
+    // No input version is published twice.
+    let mut read: Vec<u64> = runs
+        .iter()
+        .filter(|r| r["state"] == "succeeded")
+        .filter_map(|r| r["inputs"]["control"]["version"].as_u64())
+        .collect();
+    let published = read.len();
+    read.dedup();
+    assert_eq!(read.len(), published, "a version published twice: {runs:?}");
+}

@@ -106,6 +106,11 @@ pub struct SchedulerConfig {
     pub retries: u32,
     /// Wait before the first retry; each later retry waits twice as long.
     pub retry_backoff: Duration,
+    /// Run records kept per product, newest first; older finished ones are deleted (with the
+    /// outputs of quarantined ones) as new runs finish.
+    pub keep_runs: usize,
+    /// Replays that may wait in line per product; more are refused with a 503.
+    pub max_queued_replays: usize,
 }
 
 impl Default for SchedulerConfig {
@@ -115,6 +120,8 @@ impl Default for SchedulerConfig {
             max_delay: Duration::from_secs(2),
             retries: 3,
             retry_backoff: Duration::from_secs(1),
+            keep_runs: 1000,
+            max_queued_replays: 8,
         }
     }
 }
@@ -204,6 +211,8 @@ struct FileScheduler {
     max_delay: Option<String>,
     retries: Option<u32>,
     retry_backoff: Option<String>,
+    keep_runs: Option<usize>,
+    max_queued_replays: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -337,6 +346,12 @@ impl ServerConfig {
         if let Some(v) = scheduler.retry_backoff {
             self.scheduler.retry_backoff = parse_span(&v, &source, "scheduler.retry_backoff")?;
         }
+        if let Some(v) = scheduler.keep_runs {
+            self.scheduler.keep_runs = v;
+        }
+        if let Some(v) = scheduler.max_queued_replays {
+            self.scheduler.max_queued_replays = v;
+        }
         Ok(())
     }
 
@@ -431,6 +446,12 @@ impl ServerConfig {
             if span.is_zero() {
                 return Err(invalid(setting, "must be longer than zero"));
             }
+        }
+        if self.scheduler.keep_runs == 0 {
+            return Err(invalid(
+                "scheduler.keep_runs",
+                "must be at least 1 (a product's last run must stay visible)",
+            ));
         }
         if self.scheduler.retries == 0 {
             return Err(invalid(

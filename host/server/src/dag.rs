@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use tessera_core::manifest::{InputSource, Manifest};
 
-use crate::api::products::active_manifest;
 use crate::error::{ApiError, ApiResult};
+use crate::registry::active_manifest;
 use crate::state::AppState;
 
 /// The active manifests of every product on a host.

@@ -158,6 +158,12 @@ impl ApiError {
         .hint("ask the operator to raise limits.max_upload, or send less")
     }
 
+    /// 413: storing the request's data would take the product over its storage quota.
+    pub fn quota_exceeded(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded", message)
+            .hint("raise the product's resources.storage, or keep fewer versions with [retention]")
+    }
+
     /// 416: the byte range cannot be served.
     pub fn range_not_satisfiable(message: impl Into<String>) -> Self {
         Self::new(

@@ -13,10 +13,10 @@ use serde::Serialize;
 use tessera_core::manifest::Manifest;
 use utoipa::ToSchema;
 
-use crate::api::model::rfc3339;
-use crate::api::products::active_manifest;
 use crate::error::ApiResult;
 use crate::events::Event;
+use crate::registry::active_manifest;
+use crate::schedule::clock::rfc3339;
 use crate::state::AppState;
 
 /// A product's freshness.

@@ -5,11 +5,11 @@
 use tessera_store::{LogicalRun, PortMatch, ReplayReport, RunRecord, now_us};
 
 use crate::error::{ApiError, ApiResult};
-use crate::runner::{self, announce, new_run_id};
+use crate::runner::{announce, new_run_id};
 use crate::state::AppState;
 
-/// Queues a replay of the version of `product` that holds `port` at `number`, and starts it
-/// once a run slot is free.
+/// Queues a replay of the version of `product` that holds `port` at `number`; it runs through
+/// the product's run queue like any run.
 pub fn request(state: &AppState, product: &str, port: &str, number: u64) -> ApiResult<RunRecord> {
     let store = state.store();
     let Some(version) = store.version(product, number)? else {
@@ -74,15 +74,8 @@ pub fn request(state: &AppState, product: &str, port: &str, number: u64) -> ApiR
         matches: None,
         ports: Vec::new(),
     });
-    store.put_run(&record)?;
+    let record = state.scheduler().request_replay(state, record)?;
     announce(state, &record);
-    let queued = record.clone();
-    let state = state.clone();
-    tokio::spawn(async move {
-        let permit = state.scheduler().permits().acquire_owned().await;
-        runner::execute(&state, queued).await;
-        drop(permit);
-    });
     Ok(record)
 }
 

@@ -16,7 +16,6 @@ use tessera_store::{
     InputPin, LogicalRun, Publication, RetentionPolicy, RunLogLine, RunRecord, RunState, now_us,
 };
 
-use crate::api::model::state_name;
 use crate::dag::Mesh;
 use crate::error::ApiResult;
 use crate::events::Event;
@@ -138,14 +137,23 @@ pub async fn execute(state: &AppState, mut record: RunRecord) -> RunRecord {
         state = ?record.state,
         "run finished"
     );
-    save(state, &record);
+    if !save(state, &record) {
+        // A shutdown interrupted the run and queued its retry: what it did here is void.
+        tracing::warn!(run = %record.id, "the run finished after it was marked interrupted");
+        if let Ok(Some(stored)) = state.store().run(&record.id) {
+            record = stored;
+        }
+        state.run_finished(&record.id);
+        return record;
+    }
+    prune_runs(state, &record.product);
     let seconds = record
         .started_at_us
         .zip(record.finished_at_us)
         .map_or(0.0, |(s, f)| (f - s) as f64 / 1e6);
     state
         .metrics()
-        .run_finished(&record.product, state_name(record.state), seconds);
+        .run_finished(&record.product, record.state.name(), seconds);
     // A run that waited for its upstream neither succeeded nor failed.
     if record.replay.is_none() && record.state != RunState::Waiting {
         state.metrics().product_run(
@@ -318,7 +326,7 @@ fn publish(
     let now = now_us();
     let new_bytes: u64 = outcome.outputs.values().map(|s| s.bytes).sum();
     let quota = manifest.resources.storage.bytes();
-    let kept_bytes: u64 = store
+    let kept_outputs: u64 = store
         .versions(&record.product)
         .map_err(|e| ("host".to_string(), e.to_string()))?
         .iter()
@@ -327,6 +335,8 @@ fn publish(
         .filter(|(i, v)| policy.keeps(*i as u64 + 1, v.published_at_us, now))
         .map(|(_, v)| v.bytes())
         .sum();
+    let kept_bytes = kept_outputs
+        + ingested_bytes(state, manifest).map_err(|e| ("host".to_string(), e.to_string()))?;
     if kept_bytes + new_bytes > quota {
         return Err((
             "quota".to_string(),
@@ -346,6 +356,7 @@ fn publish(
         product_version: record.product_version.clone(),
         inputs: record.inputs.clone(),
         stats,
+        record: Some(Box::new(record.clone())),
     };
     let version = store
         .publish(&record.product, &record.id, &publication)
@@ -353,18 +364,55 @@ fn publish(
     record.published_version = Some(version.number);
     if policy.keep_versions.is_some() || policy.max_age_us.is_some() {
         match store.prune(&record.product, policy, now_us()) {
-            Ok(report) if !report.versions_removed.is_empty() => tracing::info!(
-                product = %record.product,
-                versions = ?report.versions_removed,
-                files = report.files_removed,
-                bytes = report.bytes_freed,
-                "retention dropped old versions"
-            ),
+            Ok(report) if !report.versions_removed.is_empty() => {
+                tracing::info!(
+                    product = %record.product,
+                    versions = ?report.versions_removed,
+                    files = report.files_removed,
+                    bytes = report.bytes_freed,
+                    "retention dropped old versions"
+                );
+                for number in &report.versions_removed {
+                    state.forget_renditions(&record.product, *number);
+                }
+            }
             Ok(_) => {}
             Err(e) => tracing::warn!(product = %record.product, error = %e, "retention failed"),
         }
     }
     Ok(())
+}
+
+/// The bytes a product's kept input versions hold, each segment once: a segment is made by
+/// one version, as its last, and later appends only share it.
+pub fn ingested_bytes(
+    state: &AppState,
+    manifest: &Manifest,
+) -> Result<u64, tessera_store::StoreError> {
+    let store = state.store();
+    let mut bytes = 0u64;
+    for input in &manifest.inputs {
+        if let InputSource::Ingest(_) = input.source {
+            for version in store.input_versions(&manifest.product.name, &input.name)? {
+                bytes += version.segments.last().map_or(0, |s| s.bytes);
+            }
+        }
+    }
+    Ok(bytes)
+}
+
+/// The bytes a product keeps now: its published versions and its ingested data.
+pub fn stored_bytes(
+    state: &AppState,
+    manifest: &Manifest,
+) -> Result<u64, tessera_store::StoreError> {
+    let outputs: u64 = state
+        .store()
+        .versions(&manifest.product.name)?
+        .iter()
+        .map(|v| v.bytes())
+        .sum();
+    Ok(outputs + ingested_bytes(state, manifest)?)
 }
 
 /// The store's form of a manifest's `[retention]`.
@@ -394,9 +442,75 @@ fn wake_downstream(state: &AppState, product: &str) {
     }
 }
 
-fn save(state: &AppState, record: &RunRecord) {
-    if let Err(e) = state.store().put_run(record) {
-        tracing::error!(run = %record.id, error = %e, "cannot record the run");
+/// Writes the run's record unless the run was interrupted meanwhile (a shutdown's drain marks
+/// runs that outlive its grace period); returns `false` then.
+fn save(state: &AppState, record: &RunRecord) -> bool {
+    match state.store().update_run(record) {
+        Ok(written) => written,
+        Err(e) => {
+            tracing::error!(run = %record.id, error = %e, "cannot record the run");
+            true
+        }
+    }
+}
+
+/// The first input of `manifest` whose current version no settled run of the product has
+/// read: neither the published version nor the newest run that ended for the product's own
+/// reasons (a quarantine, a failure of its code or data). A run should read it.
+pub fn unread_input(state: &AppState, manifest: &Manifest) -> Result<Option<String>, String> {
+    let store = state.store();
+    let product = &manifest.product.name;
+    let current = pin_inputs(state, manifest)?;
+    if current.is_empty() {
+        return Ok(None);
+    }
+    let published = store
+        .current_version(product)
+        .map_err(|e| e.to_string())?
+        .map(|v| v.inputs)
+        .unwrap_or_default();
+    let settled = store
+        .runs_page(product, None, SETTLED_RUN_SEARCH)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .find(|run| run.replay.is_none() && settled_by_product(run))
+        .map(|run| run.inputs)
+        .unwrap_or_default();
+    Ok(current
+        .iter()
+        .find(|(name, pin)| {
+            let read_by = |pins: &BTreeMap<String, InputPin>| {
+                pins.get(*name).is_some_and(|p| p.version == pin.version)
+            };
+            !read_by(&published) && !read_by(&settled)
+        })
+        .map(|(name, _)| name.clone()))
+}
+
+/// How many of a product's newest runs [`unread_input`] looks through for a settled one.
+const SETTLED_RUN_SEARCH: usize = 32;
+
+/// Whether a run ended for the product's own reasons: it published, its checks stopped it, or
+/// its code or data failed (not the host, not a shutdown).
+fn settled_by_product(run: &RunRecord) -> bool {
+    match run.state {
+        RunState::Succeeded | RunState::Quarantined => true,
+        RunState::Failed => run.failure.as_deref() != Some("host"),
+        RunState::Queued | RunState::Running | RunState::Interrupted | RunState::Waiting => false,
+    }
+}
+
+/// Deletes the product's run records beyond the configured number kept.
+fn prune_runs(state: &AppState, product: &str) {
+    match state
+        .store()
+        .prune_runs(product, state.config().scheduler.keep_runs)
+    {
+        Ok(removed) if !removed.is_empty() => {
+            tracing::debug!(%product, runs = removed.len(), "old run records deleted")
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(%product, error = %e, "cannot delete old run records"),
     }
 }
 
@@ -405,7 +519,7 @@ pub fn announce(state: &AppState, record: &RunRecord) {
     state.events().emit(Event::Run {
         product: record.product.clone(),
         run: record.id.clone(),
-        state: state_name(record.state).to_string(),
+        state: record.state.name().to_string(),
         reason: record.reason.clone(),
     });
 }

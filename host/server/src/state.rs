@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
 use tessera_runtime::{Product, Runtime, RuntimeConfig};
-use tessera_store::{Deployment, RecoveryReport, RunState, SledStore, Store, now_us};
+use tessera_store::{Deployment, RecoveryReport, SledStore, Store};
 use tokio::sync::Notify;
 
 use crate::config::ServerConfig;
@@ -94,6 +94,7 @@ impl AppState {
             }
         }
         let state = Self::with_store(config, Arc::new(store), cache)?;
+        state.sweep_renditions();
         if let Ok(mut recovery) = state.inner.recovery.lock() {
             *recovery = Some(report);
         }
@@ -152,6 +153,15 @@ impl AppState {
                 rendered: Mutex::new(RenderCache::default()),
             }),
         })
+    }
+
+    /// Hands [`AppState::start`] the report of a recovery the caller ran on the store itself
+    /// (as [`AppState::open`] does), so the runs it found are resumed or retried.
+    pub fn with_recovery(self, report: RecoveryReport) -> AppState {
+        if let Ok(mut recovery) = self.inner.recovery.lock() {
+            *recovery = Some(report);
+        }
+        self
     }
 
     /// Starts background work: resumes the runs a stopped host left queued (and retries the
@@ -315,6 +325,47 @@ impl AppState {
         &self.inner.parquet_cache
     }
 
+    /// Deletes the Parquet renditions of a version retention dropped.
+    pub fn forget_renditions(&self, product: &str, number: u64) {
+        let dir = self.parquet_cache().join(product).join(number.to_string());
+        if dir.is_dir()
+            && let Err(e) = std::fs::remove_dir_all(&dir)
+        {
+            tracing::warn!(%product, version = number, error = %e, "cannot delete renditions");
+        }
+    }
+
+    /// Deletes the Parquet renditions of versions the store no longer has (dropped while a
+    /// rendition was being written, or before a crash) and renditions left half-written.
+    fn sweep_renditions(&self) {
+        let Ok(products) = std::fs::read_dir(self.parquet_cache()) else {
+            return;
+        };
+        for product in products.flatten() {
+            let name = product.file_name().to_string_lossy().into_owned();
+            let Ok(versions) = std::fs::read_dir(product.path()) else {
+                continue;
+            };
+            for version in versions.flatten() {
+                let kept = version
+                    .file_name()
+                    .to_str()
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .is_some_and(|n| matches!(self.store().version(&name, n), Ok(Some(_))));
+                let path = version.path();
+                if !kept {
+                    let _ = std::fs::remove_dir_all(&path);
+                    continue;
+                }
+                for file in std::fs::read_dir(&path).into_iter().flatten().flatten() {
+                    if file.file_name().to_string_lossy().ends_with(".partial") {
+                        let _ = std::fs::remove_file(file.path());
+                    }
+                }
+            }
+        }
+    }
+
     /// Where ingest bodies that must be read from the end (Parquet, Arrow files) are spooled.
     pub fn spool_dir(&self) -> &std::path::Path {
         &self.inner.spool
@@ -424,23 +475,31 @@ impl AppState {
             .map(|runs| runs.iter().cloned().collect())
             .unwrap_or_default();
         for id in &left {
-            if let Ok(Some(mut run)) = self.store().run(id) {
-                run.state = RunState::Interrupted;
-                run.reason = Some("the server shut down while the run executed".into());
-                run.finished_at_us = Some(now_us());
-                if let Err(e) = self.store().put_run(&run) {
+            // Only a run still running is interrupted: one that published meanwhile stays
+            // published and is not retried.
+            match self
+                .store()
+                .interrupt_run(id, "the server shut down while the run executed")
+            {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
                     tracing::error!(run = %id, error = %e, "cannot mark the run interrupted");
+                    continue;
                 }
-                if run.attempt < 2 && run.replay.is_none() {
-                    // Queued in the store: the next start resumes it.
-                    let retry = crate::schedule::Cause::Retry {
-                        of: run.id.clone(),
-                        attempt: run.attempt + 1,
-                        after: std::time::Duration::ZERO,
-                    };
-                    if let Err(e) = crate::runner::queue(self, &run.product, &retry) {
-                        tracing::error!(run = %id, error = %e.message, "cannot queue a retry");
-                    }
+            }
+            if let Ok(Some(run)) = self.store().run(id)
+                && run.attempt < 2
+                && run.replay.is_none()
+            {
+                // Queued in the store: the next start resumes it.
+                let retry = crate::schedule::Cause::Retry {
+                    of: run.id.clone(),
+                    attempt: run.attempt + 1,
+                    after: std::time::Duration::ZERO,
+                };
+                if let Err(e) = crate::runner::queue(self, &run.product, &retry) {
+                    tracing::error!(run = %id, error = %e.message, "cannot queue a retry");
                 }
             }
         }

@@ -44,6 +44,21 @@ fn idempotency_key(product: &str, port: &str, key: &str) -> Vec<u8> {
     out
 }
 
+/// How long an `Idempotency-Key` keeps answering with what it made: 24 hours from its first
+/// use, whatever retention does to the input version meanwhile. A key used again after the
+/// window is a new request.
+pub const IDEMPOTENCY_WINDOW_US: i64 = 24 * 3600 * 1_000_000;
+
+/// `at (8 bytes, big-endian) product \0 port \0 key`: the by-time index of a key.
+fn key_by_time(at_us: i64, product: &str, port: &str, key: &str) -> Vec<u8> {
+    let mut out = u64::try_from(at_us.max(0))
+        .unwrap_or(0)
+        .to_be_bytes()
+        .to_vec();
+    out.extend_from_slice(&idempotency_key(product, port, key));
+    out
+}
+
 impl SledStore {
     pub(crate) fn commit_ingest_impl(
         &self,
@@ -122,16 +137,21 @@ impl SledStore {
             &self.input_versions,
             &self.current_inputs,
             &self.idempotency,
+            &self.idempotency_by_time,
         )
-            .transaction(|(versions, current, keys)| {
+            .transaction(|(versions, current, keys, by_time)| {
                 versions.insert(input_key(product, port, number), record.clone())?;
                 current.insert(current_key(product, port), &number.to_be_bytes())?;
                 if let Some(key) = key {
-                    keys.insert(idempotency_key(product, port, key), &number.to_be_bytes())?;
+                    // The key keeps the version it made, so it answers for the whole window
+                    // even after retention drops that version.
+                    keys.insert(idempotency_key(product, port, key), record.clone())?;
+                    by_time.insert(key_by_time(version.ingested_at_us, product, port, key), &[])?;
                 }
                 Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
             })
             .map_err(|e| StoreError::Io(format!("ingest transaction failed: {e:?}")))?;
+        self.expire_idempotency_keys(version.ingested_at_us)?;
         self.db.flush()?;
         self.discard_staged(staged_id)?;
         Ok(IngestOutcome {
@@ -156,8 +176,33 @@ impl SledStore {
     ) -> Result<Option<InputVersion>, StoreError> {
         match self.idempotency.get(idempotency_key(product, port, key))? {
             None => Ok(None),
-            Some(number) => self.input_version_impl(product, port, decode_number(&number)),
+            // Keys written before they kept their version name it by number.
+            Some(number) if number.len() == 8 => {
+                self.input_version_impl(product, port, decode_number(&number))
+            }
+            Some(version) => {
+                let version: InputVersion = serde_json::from_slice(&version)?;
+                let expired =
+                    version.ingested_at_us < now_us().saturating_sub(IDEMPOTENCY_WINDOW_US);
+                Ok((!expired).then_some(version))
+            }
         }
+    }
+
+    /// Drops the idempotency keys used longer than [`IDEMPOTENCY_WINDOW_US`] before `now_us`,
+    /// oldest first; reads nothing else.
+    fn expire_idempotency_keys(&self, now_us: i64) -> Result<(), StoreError> {
+        let horizon = u64::try_from(now_us.saturating_sub(IDEMPOTENCY_WINDOW_US).max(0))
+            .unwrap_or(0)
+            .to_be_bytes();
+        for entry in self.idempotency_by_time.range(..horizon.to_vec()) {
+            let (index, _) = entry?;
+            if let Some(key) = index.get(8..) {
+                self.idempotency.remove(key)?;
+            }
+            self.idempotency_by_time.remove(index)?;
+        }
+        Ok(())
     }
 
     pub(crate) fn current_input_impl(

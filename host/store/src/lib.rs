@@ -21,6 +21,7 @@ mod ingest;
 mod model;
 mod recover;
 mod retention;
+mod runs;
 mod sled_store;
 
 use std::collections::BTreeMap;
@@ -28,6 +29,7 @@ use std::collections::BTreeMap;
 use arrow::datatypes::SchemaRef;
 use tessera_core::io::{BatchSink, BatchSource};
 
+pub use ingest::IDEMPOTENCY_WINDOW_US;
 pub use model::{
     Deployment, GpuRecord, IngestMode, IngestOutcome, InputPin, InputVersion, LogicalRun,
     PortMatch, PortVersion, PruneReport, Publication, RecoveryReport, ReplayReport,
@@ -80,7 +82,9 @@ pub trait Store: Send + Sync {
 
     /// Publishes the staged outputs of a run as the product's next version, all ports at once,
     /// with the run's lineage. Every port in `publication.ports` must have been staged and
-    /// finished.
+    /// finished. Where the run has a record, the same transaction marks it succeeded with the
+    /// new version, so a crash right after cannot make the run publish twice; a run that was
+    /// interrupted meanwhile is refused (a conflict), its retry publishes instead.
     fn publish(
         &self,
         product: &str,
@@ -101,6 +105,9 @@ pub trait Store: Send + Sync {
         run_id: &str,
         port: &str,
     ) -> Result<Box<dyn BatchSource>, StoreError>;
+
+    /// The size in bytes of what a run (or an ingest) staged for `port`, without reading it.
+    fn staged_size(&self, run_id: &str, port: &str) -> Result<u64, StoreError>;
 
     /// Content hash (`xxh3-128:…`) and size of a staged, finished output file.
     fn staged_file(&self, run_id: &str, port: &str) -> Result<(String, u64), StoreError>;
@@ -190,14 +197,42 @@ pub trait Store: Send + Sync {
     /// Creates or replaces a run record.
     fn put_run(&self, run: &RunRecord) -> Result<(), StoreError>;
 
+    /// Replaces a run record unless the stored one is interrupted: an interrupted run stays
+    /// interrupted (its retry carries on). Returns whether it was written.
+    fn update_run(&self, run: &RunRecord) -> Result<bool, StoreError>;
+
+    /// Marks a running run interrupted, with `reason`. Returns `false`, changing nothing, when
+    /// the run is not running (it finished or published meanwhile).
+    fn interrupt_run(&self, id: &str, reason: &str) -> Result<bool, StoreError>;
+
     /// One run record.
     fn run(&self, id: &str) -> Result<Option<RunRecord>, StoreError>;
 
-    /// A product's runs, oldest first.
+    /// A product's runs, oldest first. Reads every kept run: for history pages use
+    /// [`Store::runs_page`].
     fn runs(&self, product: &str) -> Result<Vec<RunRecord>, StoreError>;
+
+    /// At most `limit` of a product's runs, newest first, starting after run `before` when
+    /// given (the last id of the previous page). Reads only the page.
+    fn runs_page(
+        &self,
+        product: &str,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<RunRecord>, StoreError>;
 
     /// A product's newest run, without reading the others.
     fn last_run(&self, product: &str) -> Result<Option<RunRecord>, StoreError>;
+
+    /// Deletes a product's oldest run records beyond the newest `keep` (never a queued or
+    /// running one), with the outputs of the quarantined ones. Returns the deleted ids.
+    fn prune_runs(&self, product: &str, keep: usize) -> Result<Vec<String>, StoreError>;
+
+    /// When a product's cron schedule last fired (µs since the epoch), if it ever did.
+    fn schedule_fired(&self, product: &str) -> Result<Option<i64>, StoreError>;
+
+    /// Records that a product's cron schedule fired for the occurrence at `at_us`.
+    fn set_schedule_fired(&self, product: &str, at_us: i64) -> Result<(), StoreError>;
 
     /// Stores a deployed component. A version is immutable: deploying the same product and
     /// version again is a conflict (even with the same code; check [`Store::deployments`]).

@@ -25,6 +25,21 @@ pub enum RunState {
     Waiting,
 }
 
+impl RunState {
+    /// The state's name in the API and in logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            RunState::Queued => "queued",
+            RunState::Running => "running",
+            RunState::Succeeded => "succeeded",
+            RunState::Failed => "failed",
+            RunState::Interrupted => "interrupted",
+            RunState::Quarantined => "quarantined",
+            RunState::Waiting => "waiting",
+        }
+    }
+}
+
 /// A run's use of the GPU.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GpuRecord {
@@ -283,6 +298,10 @@ pub struct Publication {
     pub inputs: BTreeMap<String, InputPin>,
     /// Column statistics per port, stored beside the version.
     pub stats: BTreeMap<String, tessera_quality::PortStats>,
+    /// The run's record as it reads once published (outputs, checks, log); the publish
+    /// transaction writes it, marked succeeded with the new version, so no reader sees the run
+    /// succeeded without what it did. Without it the stored record is marked.
+    pub record: Option<Box<RunRecord>>,
 }
 
 impl Publication {

@@ -21,7 +21,7 @@ use tessera_core::io::{BatchSink, BatchSource};
 
 use crate::model::{
     Deployment, IngestMode, IngestOutcome, InputVersion, PortVersion, PruneReport, Publication,
-    RecoveryReport, RetentionPolicy, RunRecord, TokenRecord, Version,
+    RecoveryReport, RetentionPolicy, RunRecord, RunState, TokenRecord, Version,
 };
 use crate::{Store, StoreError, now_us};
 
@@ -35,7 +35,7 @@ pub struct SledStore {
     pub(crate) current: sled::Tree,
     pub(crate) runs: sled::Tree,
     /// Run ids by product and creation time: `product \0 created_at \0 id`.
-    runs_by_product: sled::Tree,
+    pub(crate) runs_by_product: sled::Tree,
     pub(crate) deployments: sled::Tree,
     active: sled::Tree,
     tokens: sled::Tree,
@@ -43,8 +43,13 @@ pub struct SledStore {
     pub(crate) input_versions: sled::Tree,
     /// The newest input version number of each ingest port.
     pub(crate) current_inputs: sled::Tree,
-    /// The input version each `Idempotency-Key` made, by product, port and key.
+    /// What each `Idempotency-Key` made, by product, port and key.
     pub(crate) idempotency: sled::Tree,
+    /// The same keys by the time they were used, `at (8 bytes) product \0 port \0 key`, so
+    /// expired ones are dropped oldest first without reading the rest.
+    pub(crate) idempotency_by_time: sled::Tree,
+    /// When each product's cron schedule last fired (µs since the epoch).
+    pub(crate) schedules: sled::Tree,
     /// The current version of each product, as last read or published. Only this process can
     /// publish into this directory (sled locks it), so the copy stays true.
     pub(crate) current_cache: std::sync::RwLock<std::collections::HashMap<String, Version>>,
@@ -54,7 +59,7 @@ pub struct SledStore {
     pub(crate) fail_before_commit: std::sync::atomic::AtomicBool,
 }
 
-fn run_index_key(run: &RunRecord) -> Vec<u8> {
+pub(crate) fn run_index_key(run: &RunRecord) -> Vec<u8> {
     let mut key = run.product.as_bytes().to_vec();
     key.push(0);
     key.extend_from_slice(&(run.created_at_us.max(0) as u64).to_be_bytes());
@@ -63,7 +68,7 @@ fn run_index_key(run: &RunRecord) -> Vec<u8> {
     key
 }
 
-fn product_prefix(product: &str) -> Vec<u8> {
+pub(crate) fn product_prefix(product: &str) -> Vec<u8> {
     let mut key = product.as_bytes().to_vec();
     key.push(0);
     key
@@ -182,6 +187,8 @@ impl SledStore {
             input_versions: db.open_tree("input_versions")?,
             current_inputs: db.open_tree("current_inputs")?,
             idempotency: db.open_tree("idempotency")?,
+            idempotency_by_time: db.open_tree("idempotency_by_time")?,
+            schedules: db.open_tree("schedules")?,
             current_cache: Default::default(),
             db,
             publish_lock: Mutex::new(()),
@@ -262,21 +269,6 @@ impl SledStore {
     }
 }
 
-impl SledStore {
-    fn run_by_index_key(&self, key: &[u8]) -> Result<Option<RunRecord>, StoreError> {
-        // product \0 created_at (8 bytes) \0 id
-        let id = key
-            .iter()
-            .position(|b| *b == 0)
-            .and_then(|at| key.get(at + 10..))
-            .unwrap_or_default();
-        match self.runs.get(id)? {
-            None => Ok(None),
-            Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
-        }
-    }
-}
-
 impl Store for SledStore {
     fn stage(
         &self,
@@ -354,16 +346,47 @@ impl Store for SledStore {
         };
         let record = serde_json::to_vec(&version)?;
         let stats = serde_json::to_vec(&publication.stats)?;
-        (&self.versions, &self.current, &self.stats)
-            .transaction(|(versions, current, stats_tree)| {
+        let committed = (&self.versions, &self.current, &self.stats, &self.runs).transaction(
+            |(versions, current, stats_tree, runs)| {
+                use sled::transaction::ConflictableTransactionError::Abort;
+                if let Some(stored) = runs.get(run_id.as_bytes())? {
+                    let stored: RunRecord = serde_json::from_slice(&stored)
+                        .map_err(|e| Abort(format!("corrupt run record {run_id}: {e}")))?;
+                    if stored.state == RunState::Interrupted {
+                        return Err(Abort(format!(
+                            "run {run_id} was interrupted before it could publish; its retry \
+                             publishes instead"
+                        )));
+                    }
+                    let mut run = match &publication.record {
+                        Some(record) if record.id == run_id => (**record).clone(),
+                        _ => stored,
+                    };
+                    run.state = RunState::Succeeded;
+                    run.published_version = Some(number);
+                    run.finished_at_us = run.finished_at_us.or(Some(version.published_at_us));
+                    let encoded = serde_json::to_vec(&run)
+                        .map_err(|e| Abort(format!("cannot encode run {run_id}: {e}")))?;
+                    runs.insert(run_id.as_bytes(), encoded)?;
+                }
                 versions.insert(version_key(product, number), record.clone())?;
                 if !publication.stats.is_empty() {
                     stats_tree.insert(version_key(product, number), stats.clone())?;
                 }
                 current.insert(product.as_bytes(), &number.to_be_bytes())?;
-                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
-            })
-            .map_err(|e| StoreError::Io(format!("publish transaction failed: {e:?}")))?;
+                Ok(())
+            },
+        );
+        match committed {
+            Ok(()) => {}
+            Err(sled::transaction::TransactionError::Abort(reason)) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(StoreError::Conflict(reason));
+            }
+            Err(sled::transaction::TransactionError::Storage(e)) => {
+                return Err(StoreError::Io(format!("publish transaction failed: {e}")));
+            }
+        }
         self.db.flush()?;
         if let Ok(mut cache) = self.current_cache.write() {
             cache.insert(product.to_string(), version.clone());
@@ -410,6 +433,15 @@ impl Store for SledStore {
             )));
         }
         Ok(Box::new(IpcSource::open(&path, 0)?))
+    }
+
+    fn staged_size(&self, run_id: &str, port: &str) -> Result<u64, StoreError> {
+        check_name("run", run_id)?;
+        check_name("port", port)?;
+        let path = self.staged_path(run_id, port);
+        std::fs::metadata(&path).map(|m| m.len()).map_err(|e| {
+            StoreError::NotFound(format!("run {run_id} staged no output `{port}`: {e}"))
+        })
     }
 
     fn staged_file(&self, run_id: &str, port: &str) -> Result<(String, u64), StoreError> {
@@ -500,46 +532,55 @@ impl Store for SledStore {
     }
 
     fn put_run(&self, run: &RunRecord) -> Result<(), StoreError> {
-        let record = serde_json::to_vec(run)?;
-        let index = run_index_key(run);
-        (&self.runs, &self.runs_by_product)
-            .transaction(|(runs, by_product)| {
-                runs.insert(run.id.as_bytes(), record.clone())?;
-                by_product.insert(index.clone(), &[])?;
-                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
-            })
-            .map_err(|e| StoreError::Io(format!("run transaction failed: {e:?}")))?;
-        self.db.flush()?;
-        Ok(())
+        self.put_run_impl(run)
+    }
+
+    fn update_run(&self, run: &RunRecord) -> Result<bool, StoreError> {
+        self.update_run_impl(run)
+    }
+
+    fn interrupt_run(&self, id: &str, reason: &str) -> Result<bool, StoreError> {
+        self.interrupt_run_impl(id, reason)
     }
 
     fn run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
-        match self.runs.get(id)? {
-            None => Ok(None),
-            Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
-        }
+        self.run_impl(id)
     }
 
     fn runs(&self, product: &str) -> Result<Vec<RunRecord>, StoreError> {
-        let mut runs: Vec<RunRecord> = Vec::new();
-        for entry in self.runs_by_product.scan_prefix(product_prefix(product)) {
-            let (key, _) = entry?;
-            if let Some(run) = self.run_by_index_key(&key)? {
-                runs.push(run);
-            }
-        }
-        Ok(runs)
+        self.runs_impl(product)
+    }
+
+    fn runs_page(
+        &self,
+        product: &str,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        self.runs_page_impl(product, before, limit)
     }
 
     fn last_run(&self, product: &str) -> Result<Option<RunRecord>, StoreError> {
-        match self
-            .runs_by_product
-            .scan_prefix(product_prefix(product))
-            .next_back()
-        {
-            None => Ok(None),
-            Some(entry) => self.run_by_index_key(&entry?.0),
-        }
+        Ok(self.runs_page_impl(product, None, 1)?.pop())
+    }
+
+    fn prune_runs(&self, product: &str, keep: usize) -> Result<Vec<String>, StoreError> {
+        self.prune_runs_impl(product, keep)
+    }
+
+    fn schedule_fired(&self, product: &str) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .schedules
+            .get(product)?
+            .map(|v| i64::try_from(decode_number(&v)).unwrap_or(0)))
+    }
+
+    fn set_schedule_fired(&self, product: &str, at_us: i64) -> Result<(), StoreError> {
+        let at = u64::try_from(at_us.max(0)).unwrap_or(0);
+        self.schedules
+            .insert(product.as_bytes(), &at.to_be_bytes())?;
+        self.db.flush()?;
+        Ok(())
     }
 
     fn deploy(&self, deployment: &Deployment, component: &[u8]) -> Result<(), StoreError> {

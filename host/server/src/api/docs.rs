@@ -9,9 +9,9 @@ use tessera_core::manifest::{Access, Manifest, OutputPort};
 use tessera_core::package;
 
 use crate::api::model::serde_name;
-use crate::api::products::active_manifest;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::registry::active_manifest;
 use crate::state::AppState;
 
 /// The product's documentation as HTML.

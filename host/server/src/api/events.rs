@@ -50,7 +50,7 @@ pub async fn product(
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
     let public_reads = state.config().public_reads;
     caller.require_reader(public_reads)?;
-    let manifest = crate::api::products::deployed_manifest(&state, &name)?;
+    let manifest = crate::registry::deployed_manifest(&state, &name)?;
     caller.require_product(public_reads, &manifest)?;
     Ok(Sse::new(follow(state, caller, Some(name)))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
@@ -94,7 +94,7 @@ impl Visibility {
             return allowed;
         }
         let public_reads = state.config().public_reads;
-        let allowed = match crate::api::products::active_manifest(state, product) {
+        let allowed = match crate::registry::active_manifest(state, product) {
             Ok(Some((manifest, _))) => self.caller.may_read_product(public_reads, &manifest),
             _ => false,
         };

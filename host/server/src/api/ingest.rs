@@ -12,11 +12,11 @@ use tessera_store::{IngestMode, InputVersion};
 use utoipa::ToSchema;
 
 use crate::api::model::rfc3339;
-use crate::api::products::{deployed_manifest, product_domain};
 use crate::api::query::Params;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::ingest::{self, IngestRequest};
+use crate::registry::{deployed_manifest, product_domain};
 use crate::state::AppState;
 
 /// One input version of an ingest port.

@@ -13,15 +13,18 @@ use tessera_store::{RunRecord, RunState};
 use utoipa::ToSchema;
 
 use crate::api::model::{rfc3339, state_name};
-use crate::api::products::deployed_manifest;
 use crate::api::query::Params;
 use crate::auth::Caller;
 use crate::error::{ApiResult, ErrorBody};
 use crate::freshness::{self, Freshness};
+use crate::registry::deployed_manifest;
 use crate::state::AppState;
 
 /// Runs the metrics look back over, unless `?runs=` says otherwise.
 const WINDOW: u64 = 50;
+
+/// The most runs `?runs=` may ask for.
+const MAX_WINDOW: u64 = 1000;
 
 /// Everything the metrics endpoint answers.
 #[derive(Debug, Serialize, ToSchema)]
@@ -215,7 +218,7 @@ pub async fn product(
         .allow(&["runs"])?
         .number("runs")?
         .unwrap_or(WINDOW)
-        .max(1);
+        .clamp(1, MAX_WINDOW);
     let manifest = deployed_manifest(&state, &name)?;
     let readable = |port: &str| {
         manifest.output(port).is_some_and(|o| {
@@ -232,13 +235,16 @@ pub async fn product(
     };
     let store = state.store();
     let now = state.scheduler().clock().now_us();
-    let all = store.runs(&name)?;
-    let recent: Vec<&RunRecord> = all
-        .iter()
-        .rev()
-        .take(usize::try_from(window).unwrap_or(usize::MAX))
-        .collect();
+    // Only the window is read, newest first, from the by-product index.
+    let window_runs =
+        store.runs_page(&name, None, usize::try_from(window).unwrap_or(usize::MAX))?;
+    let recent: Vec<&RunRecord> = window_runs.iter().collect();
     let current = store.current_version(&name)?;
+    // The last success published the current version (a replay publishes nothing).
+    let last_success = match &current {
+        Some(version) => store.run(&version.run_id)?,
+        None => None,
+    };
 
     let mut inputs = Vec::new();
     for (input, pin) in current.iter().flat_map(|v| v.inputs.iter()) {
@@ -331,12 +337,8 @@ pub async fn product(
 
     Ok(Json(ProductMetrics {
         freshness: freshness::of(&state, &name, &manifest)?,
-        last_run: all.last().map(summary),
-        last_success: all
-            .iter()
-            .rev()
-            .find(|r| r.state == RunState::Succeeded && r.replay.is_none())
-            .map(summary),
+        last_run: window_runs.first().map(summary),
+        last_success: last_success.as_ref().map(summary),
         last_publish: current.as_ref().map(|v| PublishSummary {
             version: v.number,
             published_at: rfc3339(v.published_at_us),

@@ -310,15 +310,7 @@ impl RunInfo {
 
 /// The lowercase name of a run state.
 pub fn state_name(state: RunState) -> &'static str {
-    match state {
-        RunState::Queued => "queued",
-        RunState::Running => "running",
-        RunState::Succeeded => "succeeded",
-        RunState::Failed => "failed",
-        RunState::Interrupted => "interrupted",
-        RunState::Quarantined => "quarantined",
-        RunState::Waiting => "waiting",
-    }
+    state.name()
 }
 
 /// The name serde gives a unit enum value (such as `source-aligned`).
@@ -335,12 +327,7 @@ pub fn manifest_json(manifest: &Manifest) -> serde_json::Value {
 }
 
 /// Microseconds since the epoch as RFC 3339 UTC with microseconds.
-pub fn rfc3339(us: i64) -> String {
-    chrono::DateTime::from_timestamp_micros(us).map_or_else(
-        || format!("{us}µs since the epoch"),
-        |t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-    )
-}
+pub use crate::schedule::clock::rfc3339;
 
 #[cfg(test)]
 mod tests {

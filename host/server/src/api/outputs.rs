@@ -17,11 +17,11 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-use crate::api::products::deployed_manifest;
 use crate::api::query::Params;
 use crate::auth::Caller;
 use crate::encode::{ChunkWriter, OutputFormat, Selection, encode};
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::registry::deployed_manifest;
 use crate::state::AppState;
 
 /// Reads one output port of a product's published data.

@@ -1,7 +1,5 @@
 //! Deploying products and finding them: upload, catalog, descriptor, code versions, activation.
 
-use std::sync::Arc;
-
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -20,6 +18,7 @@ use crate::api::query::Params;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::events::Event;
+use crate::registry::{active_manifest, product_domain};
 use crate::state::AppState;
 
 /// Deploys a product: the body is a `.wasm` component with its manifest embedded (as
@@ -405,31 +404,6 @@ pub async fn catalog(
     }))
 }
 
-/// The manifest of the active version (or of the newest deployment when none is active), and
-/// the active version. Cached in memory; deploys and activations refresh the cache.
-pub fn active_manifest(
-    state: &AppState,
-    name: &str,
-) -> ApiResult<Option<(Arc<Manifest>, Option<String>)>> {
-    if let Some(view) = state.cached_view(name) {
-        return Ok(Some(view));
-    }
-    let deployments = state.store().deployments(name)?;
-    let active = state.store().active(name)?;
-    let chosen = active
-        .as_ref()
-        .and_then(|v| deployments.iter().find(|d| &d.version == v))
-        .or(deployments.last());
-    let Some(deployment) = chosen else {
-        return Ok(None);
-    };
-    let manifest = Manifest::parse(&deployment.manifest, "<deployed product.toml>")
-        .map_err(|e| ApiError::internal(format!("stored manifest of {name}: {e}")))?;
-    let view = (Arc::new(manifest), active);
-    state.cache_view(name, view.clone());
-    Ok(Some(view))
-}
-
 fn status(state: &AppState, name: &str) -> ApiResult<String> {
     Ok(state
         .store()
@@ -608,20 +582,4 @@ pub async fn activate(
     drop(registry);
     tracing::info!(product = %name, %version, "activated");
     versions(State(state), caller, Path(name)).await
-}
-
-/// The active (or newest) manifest of a deployed product, or a 404 that lists the products.
-pub fn deployed_manifest(state: &AppState, name: &str) -> ApiResult<Arc<Manifest>> {
-    match active_manifest(state, name)? {
-        Some((manifest, _)) => Ok(manifest),
-        None => Err(ApiError::not_found(
-            format!("no product named `{name}` is deployed"),
-            &state.store().products()?,
-        )),
-    }
-}
-
-/// The domain that owns a product (from its active, or newest, manifest).
-pub fn product_domain(state: &AppState, name: &str) -> ApiResult<String> {
-    Ok(deployed_manifest(state, name)?.product.domain.clone())
 }

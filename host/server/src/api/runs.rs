@@ -8,10 +8,10 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::api::model::RunInfo;
-use crate::api::products::product_domain;
 use crate::api::query::Params;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::registry::product_domain;
 use crate::replay;
 use crate::schedule::Cause;
 use crate::state::AppState;
@@ -79,7 +79,8 @@ pub async fn trigger(
     get, path = "/v1/products/{product}/runs", tag = "runs",
     params(
         ("product" = String, Path, description = "Product name"),
-        ("limit" = Option<u64>, Query, description = "Most runs to list (default 50)"),
+        ("limit" = Option<u64>, Query, description = "Most runs to list, 1 to 1000 (default 50)"),
+        ("before" = Option<String>, Query, description = "List the runs older than this run id (the last id of the previous page)"),
     ),
     responses(
         (status = 200, body = Vec<RunInfo>),
@@ -94,19 +95,28 @@ pub async fn list(
 ) -> ApiResult<Json<Vec<RunInfo>>> {
     let public_reads = state.config().public_reads;
     caller.require_reader(public_reads)?;
-    let limit = params.allow(&["limit"])?.number("limit")?.unwrap_or(50);
+    let params = params.allow(&["limit", "before"])?;
+    let limit = params.number("limit")?.unwrap_or(50);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::bad_parameter(
+            "limit",
+            format!("{limit} is not between 1 and {MAX_PAGE}"),
+        ));
+    }
+    let before = params.text("before");
     state.deployments(&name)?;
     // Failure reasons and check results say what the data held: the same rule as one run.
-    let manifest = crate::api::products::deployed_manifest(&state, &name)?;
+    let manifest = crate::registry::deployed_manifest(&state, &name)?;
     caller.require_product(public_reads, &manifest)?;
-    let runs = state.store().runs(&name)?;
-    Ok(Json(
-        runs.iter()
-            .rev()
-            .take(usize::try_from(limit).unwrap_or(usize::MAX))
-            .map(|r| RunInfo::new(r, false))
-            .collect(),
-    ))
+    let page = usize::try_from(limit).unwrap_or(usize::MAX);
+    let runs = match state.store().runs_page(&name, before, page) {
+        Err(tessera_store::StoreError::NotFound(message)) => {
+            return Err(ApiError::bad_parameter("before", message)
+                .hint("pass the id of the last run of the previous page"));
+        }
+        other => other?,
+    };
+    Ok(Json(runs.iter().map(|r| RunInfo::new(r, false)).collect()))
 }
 
 /// One run: state, timings, peak memory, the reason of a failure and the captured log.
@@ -136,10 +146,13 @@ pub async fn get(
         return Err(not_found());
     };
     // The run's own version and the active one: a caller must pass both.
-    let current = crate::api::products::deployed_manifest(&state, &run.product)?;
+    let current = crate::registry::deployed_manifest(&state, &run.product)?;
     caller.require_product(public_reads, &current)?;
     if let Some(then) = state.version_manifest(&run.product, &run.product_version)? {
         caller.require_product(public_reads, &then)?;
     }
     Ok(Json(RunInfo::new(&run, true)))
 }
+
+/// The most runs one page of a product's history lists.
+const MAX_PAGE: u64 = 1000;

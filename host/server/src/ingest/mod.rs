@@ -136,6 +136,12 @@ pub async fn ingest(
             });
         }
     };
+    if let Err(refusal) = check_quota(state, request.manifest, &staged_id, &port) {
+        if let Err(e) = state.store().discard(&staged_id) {
+            tracing::warn!(ingest = %staged_id, error = %e, "cannot discard a refused ingest");
+        }
+        return Err(refusal);
+    }
     let store = state.clone();
     let (p, s, id, mode) = (product.clone(), port.clone(), staged_id, request.mode);
     let key = request.key.map(str::to_string);
@@ -178,4 +184,31 @@ pub async fn ingest(
         }
     }
     Ok(Ingested { outcome, run: None })
+}
+
+/// Refuses an ingest whose staged bytes would take the product over its storage quota
+/// (published versions and ingested data count together; a `replace` frees nothing until
+/// retention drops the versions that read the old data).
+fn check_quota(
+    state: &AppState,
+    manifest: &Manifest,
+    staged_id: &str,
+    port: &str,
+) -> ApiResult<()> {
+    let quota = manifest.resources.storage.bytes();
+    let new_bytes = state.store().staged_size(staged_id, port)?;
+    let kept = crate::runner::stored_bytes(state, manifest)?;
+    if kept.saturating_add(new_bytes) > quota {
+        use tessera_core::manifest::ByteSize;
+        return Err(ApiError::quota_exceeded(format!(
+            "storing these {} would keep {} for {}, over its storage quota of {} (kept now: \
+             {}); nothing was stored",
+            ByteSize(new_bytes),
+            ByteSize(kept.saturating_add(new_bytes)),
+            manifest.product.name,
+            manifest.resources.storage,
+            ByteSize(kept),
+        )));
+    }
+    Ok(())
 }

@@ -7,14 +7,24 @@
 //! restarts the wait, up to `max_delay` in all). A global semaphore bounds the runs executing
 //! at once over all products.
 //!
+//! Replays go through the same queue ([`Scheduler::request_replay`]): a product's replays wait
+//! in a line of their own (bounded by `max_queued_replays`) and take the product's one run slot
+//! and a global permit like any run, so they never run beside the product's normal runs.
+//!
 //! Queued runs are run records in the store, so they survive a restart: [`Scheduler::resume`]
-//! puts them back in line, and retries once each run a crash interrupted. A run that fails
-//! through the host's fault (not the product's) is retried with exponential backoff.
+//! puts them back in line, retries once each run a crash interrupted, and then queues a run of
+//! every product with acknowledged input that no settled run has read ([`crate::runner::unread_input`]),
+//! so data is never stranded however often the host is killed. A run that fails through the
+//! host's fault (not the product's) is retried with exponential backoff. Executing runs live on
+//! blocking threads, never on the async workers that serve requests.
+//!
+//! Cron schedules remember when they last fired (in the store): an occurrence missed while the
+//! host was down fires once when it comes back.
 
 pub mod clock;
 pub mod cron;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -23,9 +33,9 @@ use tessera_store::{RecoveryReport, RunRecord, RunState, now_us};
 use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
 
-use crate::api::products::active_manifest;
 use crate::config::SchedulerConfig;
 use crate::error::{ApiError, ApiResult};
+use crate::registry::active_manifest;
 use crate::runner;
 use crate::state::{AppState, WeakState};
 use clock::Clock;
@@ -51,6 +61,8 @@ pub enum Cause {
         /// How long to wait before it starts.
         after: Duration,
     },
+    /// At start: acknowledged input that no settled run has read yet.
+    PendingInput,
 }
 
 impl Cause {
@@ -62,6 +74,7 @@ impl Cause {
             Cause::Upstream => "upstream",
             Cause::Schedule => "schedule",
             Cause::Retry { .. } => "retry",
+            Cause::PendingInput => "pending-input",
         }
     }
 }
@@ -72,6 +85,8 @@ struct Slot {
     running: Option<String>,
     /// The run next in line.
     queued: Option<Pending>,
+    /// Replays waiting, oldest first; they start when no normal run is ready.
+    replays: VecDeque<String>,
 }
 
 struct Pending {
@@ -156,36 +171,34 @@ impl Scheduler {
         Ok(record)
     }
 
-    /// Puts the runs a stopped host left queued back in line, and retries once each run it
-    /// interrupted. Call once, after the store's recovery.
+    /// Puts a recorded replay in its product's line of replays; a 503 when that line is full.
+    pub fn request_replay(&self, state: &AppState, record: RunRecord) -> ApiResult<RunRecord> {
+        self.ensure_started(state);
+        let mut slots = self.lock_slots()?;
+        let slot = slots.entry(record.product.clone()).or_default();
+        if slot.replays.len() >= self.config.max_queued_replays {
+            return Err(ApiError::busy(format!(
+                "{} replays of {} are waiting already; this server queues at most that many",
+                slot.replays.len(),
+                record.product
+            )));
+        }
+        state.store().put_run(&record)?;
+        slot.replays.push_back(record.id.clone());
+        drop(slots);
+        self.wake.notify_one();
+        Ok(record)
+    }
+
+    /// Puts the runs a stopped host left queued back in line, retries once each run it
+    /// interrupted, then queues a run of each product with input no settled run has read.
+    /// Call once, after the store's recovery.
     pub fn resume(&self, state: &AppState, report: &RecoveryReport) {
         for id in &report.runs_queued {
-            let Ok(Some(mut record)) = state.store().run(id) else {
+            let Ok(Some(record)) = state.store().run(id) else {
                 continue;
             };
-            let Ok(mut slots) = self.lock_slots() else {
-                return;
-            };
-            let slot = slots.entry(record.product.clone()).or_default();
-            if let Some(pending) = &slot.queued {
-                record.state = RunState::Interrupted;
-                record.reason = Some(format!("superseded by queued run {}", pending.run_id));
-                record.finished_at_us = Some(now_us());
-                drop(slots);
-                if let Err(e) = state.store().put_run(&record) {
-                    tracing::error!(run = %id, error = %e, "cannot record a superseded run");
-                }
-                continue;
-            }
-            let now = Instant::now();
-            let wait = record.not_before_us.map_or(0, |at| (at - now_us()).max(0));
-            let ready_at = now + Duration::from_micros(u64::try_from(wait).unwrap_or(0));
-            slot.queued = Some(Pending {
-                run_id: id.clone(),
-                ready_at,
-                latest: ready_at,
-            });
-            tracing::info!(run = %id, product = %record.product, "queued run resumed");
+            self.requeue(state, record);
         }
         for id in &report.runs_interrupted {
             let Ok(Some(record)) = state.store().run(id) else {
@@ -206,8 +219,82 @@ impl Scheduler {
                 }
             }
         }
+        self.queue_unread_input(state);
         self.ensure_started(state);
         self.wake.notify_one();
+    }
+
+    /// Puts one run a stopped host left queued back in line: a replay in the replays' line, a
+    /// normal run in the product's slot (or, when another normal run holds it already, marks
+    /// this one superseded: the one in line reads the same inputs).
+    fn requeue(&self, state: &AppState, mut record: RunRecord) {
+        let Ok(mut slots) = self.lock_slots() else {
+            return;
+        };
+        let slot = slots.entry(record.product.clone()).or_default();
+        if record.replay.is_some() {
+            slot.replays.push_back(record.id.clone());
+            tracing::info!(run = %record.id, product = %record.product, "queued replay resumed");
+            return;
+        }
+        if let Some(pending) = &slot.queued {
+            record.state = RunState::Interrupted;
+            record.reason = Some(format!("superseded by queued run {}", pending.run_id));
+            record.finished_at_us = Some(now_us());
+            drop(slots);
+            if let Err(e) = state.store().put_run(&record) {
+                tracing::error!(run = %record.id, error = %e, "cannot record a superseded run");
+            }
+            return;
+        }
+        let now = Instant::now();
+        let wait = record.not_before_us.map_or(0, |at| (at - now_us()).max(0));
+        let ready_at = now + Duration::from_micros(u64::try_from(wait).unwrap_or(0));
+        slot.queued = Some(Pending {
+            run_id: record.id.clone(),
+            ready_at,
+            latest: ready_at,
+        });
+        tracing::info!(run = %record.id, product = %record.product, "queued run resumed");
+    }
+
+    /// Queues a run of every active product that runs on new input and has acknowledged
+    /// input no settled run has read (a run interrupted twice leaves such data behind, as does
+    /// a crash between an upstream's publish and its wake-up call).
+    fn queue_unread_input(&self, state: &AppState) {
+        let products = match state.store().products() {
+            Ok(products) => products,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot list products to find unread input");
+                return;
+            }
+        };
+        for product in products {
+            // A run in line or executing reads the current inputs anyway.
+            let busy = self.lock_slots().is_ok_and(|slots| {
+                slots
+                    .get(&product)
+                    .is_some_and(|slot| slot.running.is_some() || slot.queued.is_some())
+            });
+            if busy {
+                continue;
+            }
+            let manifest = match active_manifest(state, &product) {
+                Ok(Some((manifest, Some(_)))) if manifest.trigger.on_input => manifest,
+                _ => continue,
+            };
+            match runner::unread_input(state, &manifest) {
+                Ok(Some(input)) => match self.request(state, &product, Cause::PendingInput) {
+                    Ok(run) => tracing::info!(
+                        run = %run.id, %product, %input,
+                        "input no run has read yet: run queued"
+                    ),
+                    Err(e) => tracing::warn!(%product, error = %e.message, "run not queued"),
+                },
+                Ok(None) => {}
+                Err(e) => tracing::warn!(%product, error = %e, "cannot compare inputs"),
+            }
+        }
     }
 
     /// Reads every active product's `trigger.schedule` into the cron table.
@@ -222,7 +309,18 @@ impl Scheduler {
             let schedule = active_manifest(state, &product)?
                 .filter(|(_, active)| active.is_some())
                 .and_then(|(manifest, _)| manifest.trigger.schedule.clone());
-            if let Err(e) = table.set(&product, schedule.as_deref(), now) {
+            // Occurrences count from the last time the schedule fired, even in an earlier
+            // process: one missed while the host was down is due now. A schedule never fired
+            // counts from now, and that is recorded as its start.
+            let since = match (&schedule, state.store().schedule_fired(&product)?) {
+                (None, _) => now,
+                (Some(_), Some(fired)) => fired,
+                (Some(_), None) => {
+                    state.store().set_schedule_fired(&product, now)?;
+                    now
+                }
+            };
+            if let Err(e) = table.set(&product, schedule.as_deref(), since) {
                 tracing::warn!(%product, error = %e, "schedule ignored");
             }
         }
@@ -240,15 +338,18 @@ impl Scheduler {
             Err(_) => return Vec::new(),
         };
         due.iter()
-            .filter_map(
-                |product| match self.request(state, product, Cause::Schedule) {
+            .filter_map(|product| {
+                if let Err(e) = state.store().set_schedule_fired(product, now) {
+                    tracing::error!(%product, error = %e, "cannot record that a schedule fired");
+                }
+                match self.request(state, product, Cause::Schedule) {
                     Ok(run) => Some(run),
                     Err(e) => {
                         tracing::warn!(%product, error = %e.message, "scheduled run not queued");
                         None
                     }
-                },
-            )
+                }
+            })
             .collect()
     }
 
@@ -295,12 +396,17 @@ impl Scheduler {
                 Some(pending) if pending.ready_at <= now => {
                     slot.running = Some(pending.run_id.clone());
                     ready.push((product.clone(), pending.run_id));
+                    continue;
                 }
                 Some(pending) => {
                     next = Some(next.map_or(pending.ready_at, |n| n.min(pending.ready_at)));
                     slot.queued = Some(pending);
                 }
                 None => {}
+            }
+            if let Some(replay) = slot.replays.pop_front() {
+                slot.running = Some(replay.clone());
+                ready.push((product.clone(), replay));
             }
         }
         (ready, next)
@@ -357,7 +463,7 @@ async fn execute_queued(state: AppState, product: String, run_id: String) {
         }
     };
     let finished = match record {
-        Some(record) => Some(runner::execute(&state, record).await),
+        Some(record) => execute_off_async(&state, record).await,
         None => None,
     };
     drop(permit);
@@ -382,6 +488,24 @@ async fn execute_queued(state: AppState, product: String, run_id: String) {
             Err(e) => {
                 tracing::error!(run = %finished.id, error = %e.message, "cannot retry the run")
             }
+        }
+    }
+}
+
+/// Executes a run on a blocking thread of its own: loading code, pinning and checking data,
+/// hashing, fsyncing and pruning are blocking work, and the async workers serve requests.
+/// The run's own awaits (the sandbox) are driven from that thread. `None` if the thread died.
+async fn execute_off_async(state: &AppState, record: RunRecord) -> Option<RunRecord> {
+    let handle = tokio::runtime::Handle::current();
+    let state = state.clone();
+    let id = record.id.clone();
+    match tokio::task::spawn_blocking(move || handle.block_on(runner::execute(&state, record)))
+        .await
+    {
+        Ok(finished) => Some(finished),
+        Err(e) => {
+            tracing::error!(run = %id, error = %e, "the run's thread ended abnormally");
+            None
         }
     }
 }

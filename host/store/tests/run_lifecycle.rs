@@ -1,0 +1,183 @@
+//! The run-record rules of the sled store: a run publishes at most once, an interrupted run
+//! stays interrupted, history pages from the index, old records go, idempotency keys answer
+//! for their window whatever retention does, and schedules remember when they fired.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use arrow::array::StringArray;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use tessera_store::{
+    IngestMode, Publication, RetentionPolicy, RunRecord, RunState, SledStore, Store, StoreError,
+};
+
+fn schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![Field::new("id", DataType::Utf8, false)]))
+}
+
+fn stage(store: &dyn Store, run: &str, port: &str, ids: &[&str]) -> u64 {
+    let mut sink = store.stage("demo", run, port, schema()).unwrap();
+    let batch =
+        RecordBatch::try_new(schema(), vec![Arc::new(StringArray::from(ids.to_vec()))]).unwrap();
+    sink.write(&batch).unwrap();
+    sink.finish().unwrap().rows
+}
+
+fn publication(rows: u64) -> Publication {
+    Publication {
+        ports: [("a".to_string(), rows)].into(),
+        product_version: "1.0.0".into(),
+        ..Publication::default()
+    }
+}
+
+fn running(id: &str, at: i64) -> RunRecord {
+    RunRecord {
+        state: RunState::Running,
+        ..RunRecord::queued(id, "demo", "1.0.0", at)
+    }
+}
+
+fn open() -> (tempfile::TempDir, SledStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    (dir, store)
+}
+
+#[test]
+fn publishing_marks_the_run_succeeded_in_the_same_commit() {
+    let (dir, store) = open();
+    store.put_run(&running("r1", 1)).unwrap();
+    let rows = stage(&store, "r1", "a", &["x", "y"]);
+    let version = store.publish("demo", "r1", &publication(rows)).unwrap();
+    // As a crash right after the publish would leave it: the record says published already,
+    // so recovery neither interrupts nor retries it.
+    drop(store);
+    let store = SledStore::open(dir.path()).unwrap();
+    let report = store.recover().unwrap();
+    assert!(report.runs_interrupted.is_empty(), "{report:?}");
+    let run = store.run("r1").unwrap().unwrap();
+    assert_eq!(run.state, RunState::Succeeded);
+    assert_eq!(run.published_version, Some(version.number));
+}
+
+#[test]
+fn an_interrupted_run_never_publishes_and_stays_interrupted() {
+    let (_dir, store) = open();
+    store.put_run(&running("r1", 1)).unwrap();
+    let rows = stage(&store, "r1", "a", &["x"]);
+    assert!(store.interrupt_run("r1", "shut down").unwrap());
+    // Interrupting twice changes nothing the second time.
+    assert!(!store.interrupt_run("r1", "again").unwrap());
+    let refused = store.publish("demo", "r1", &publication(rows));
+    assert!(
+        matches!(&refused, Err(StoreError::Conflict(m)) if m.contains("interrupted")),
+        "{refused:?}"
+    );
+    assert!(store.current_version("demo").unwrap().is_none());
+    // The run's own late writes do not undo the interruption.
+    let mut late = running("r1", 1);
+    late.state = RunState::Failed;
+    assert!(!store.update_run(&late).unwrap());
+    let stored = store.run("r1").unwrap().unwrap();
+    assert_eq!(stored.state, RunState::Interrupted);
+    assert_eq!(stored.reason.as_deref(), Some("shut down"));
+    // A run that finished is not interrupted afterwards.
+    store.put_run(&running("r2", 2)).unwrap();
+    let mut done = running("r2", 2);
+    done.state = RunState::Failed;
+    assert!(store.update_run(&done).unwrap());
+    assert!(!store.interrupt_run("r2", "too late").unwrap());
+    assert_eq!(store.run("r2").unwrap().unwrap().state, RunState::Failed);
+}
+
+#[test]
+fn history_pages_newest_first_and_old_records_are_pruned() {
+    let (_dir, store) = open();
+    for i in 0..25i64 {
+        let mut run = running(&format!("r{i:02}"), 100 + i);
+        run.state = RunState::Succeeded;
+        store.put_run(&run).unwrap();
+    }
+    let mut queued = RunRecord::queued("old-queued", "demo", "1.0.0", 1);
+    queued.state = RunState::Queued;
+    store.put_run(&queued).unwrap();
+    let ids = |runs: Vec<RunRecord>| runs.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    let first = ids(store.runs_page("demo", None, 10).unwrap());
+    let expected: Vec<String> = (15..25).rev().map(|i| format!("r{i:02}")).collect();
+    assert_eq!(first, expected);
+    let second = ids(store.runs_page("demo", Some("r15"), 10).unwrap());
+    let expected: Vec<String> = (5..15).rev().map(|i| format!("r{i:02}")).collect();
+    assert_eq!(second, expected);
+    let last = ids(store.runs_page("demo", Some("r05"), 10).unwrap());
+    assert_eq!(last, ["r04", "r03", "r02", "r01", "r00", "old-queued"]);
+    assert!(matches!(
+        store.runs_page("demo", Some("nope"), 10),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(store.runs_page("other", None, 10).unwrap().is_empty());
+
+    // Keep 5: the 20 oldest finished ones go; the queued one stays however old.
+    let removed = store.prune_runs("demo", 5).unwrap();
+    assert_eq!(removed.len(), 20, "{removed:?}");
+    let kept = ids(store.runs_page("demo", None, 100).unwrap());
+    assert_eq!(kept, ["r24", "r23", "r22", "r21", "r20", "old-queued"]);
+    assert!(store.run("r00").unwrap().is_none());
+    assert!(store.prune_runs("demo", 5).unwrap().is_empty());
+}
+
+#[test]
+fn an_idempotency_key_answers_after_retention_dropped_its_version() {
+    let (_dir, store) = open();
+    let ingest = |id: &str, key: &str| {
+        let rows = stage(&store, id, "people", &["x"]);
+        store
+            .commit_ingest("demo", "people", id, IngestMode::Replace, rows, Some(key))
+            .unwrap()
+    };
+    let first = ingest("i1", "k1");
+    assert!(!first.repeated);
+    for n in 2..=4 {
+        ingest(&format!("i{n}"), &format!("k{n}"));
+    }
+    let policy = RetentionPolicy {
+        keep_versions: Some(1),
+        max_age_us: None,
+    };
+    store
+        .prune("demo", policy, tessera_store::now_us())
+        .unwrap();
+    assert!(
+        store.input_version("demo", "people", 1).unwrap().is_none(),
+        "retention dropped input version 1"
+    );
+    // The retry with k1 is still the same request: nothing is committed again.
+    let retry = ingest("i5", "k1");
+    assert!(retry.repeated);
+    assert_eq!(retry.version.number, first.version.number);
+    assert_eq!(
+        store
+            .current_input("demo", "people")
+            .unwrap()
+            .unwrap()
+            .number,
+        4
+    );
+}
+
+#[test]
+fn a_schedule_remembers_when_it_fired_across_a_reopen() {
+    let (dir, store) = open();
+    assert_eq!(store.schedule_fired("nightly").unwrap(), None);
+    store
+        .set_schedule_fired("nightly", 1_700_000_000_000_000)
+        .unwrap();
+    drop(store);
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(
+        store.schedule_fired("nightly").unwrap(),
+        Some(1_700_000_000_000_000)
+    );
+}
