@@ -81,7 +81,7 @@ fn checks_read_the_staged_outputs_in_the_sandbox() {
     let planted = &failing.checks[1];
     assert_eq!(
         (
-            planted.severity.as_str(),
+            planted.severity.name(),
             planted.passed,
             planted.failed,
             planted.failing_rows.clone()
@@ -91,7 +91,7 @@ fn checks_read_the_staged_outputs_in_the_sandbox() {
     assert_eq!(planted.message, "the planted failure, on row 0");
 
     let warning = run_then_check(&product, "check-warn");
-    assert_eq!(warning.checks[1].severity, "warn");
+    assert_eq!(warning.checks[1].severity.name(), "warn");
     assert!(!warning.checks[1].passed);
 }
 

@@ -280,7 +280,7 @@ async fn a_queued_replay_and_a_queued_run_both_survive_a_restart() {
     let version = api.store.current_version("hostile").unwrap().unwrap();
     // What a stopped host leaves in line: a replay queued first, then a normal run.
     let mut replay = RunRecord::queued("r-replay", "hostile", "0.1.0", tessera_store::now_us());
-    replay.cause = "replay".into();
+    replay.cause = tessera_store::RunCause::Replay;
     replay.inputs = version.inputs.clone();
     replay.replay = Some(ReplayReport {
         of_version: 1,
@@ -289,7 +289,7 @@ async fn a_queued_replay_and_a_queued_run_both_survive_a_restart() {
         ports: Vec::new(),
     });
     let mut normal = RunRecord::queued("r-whatever", "hostile", "0.1.0", tessera_store::now_us());
-    normal.cause = "manual".into();
+    normal.cause = tessera_store::RunCause::Manual;
     api.store.put_run(&replay).unwrap();
     api.store.put_run(&normal).unwrap();
 

@@ -14,10 +14,10 @@ pub fn checks(results: &[CheckResult], skipped: &[String]) -> String {
     }
     let _ = writeln!(out, "checks:");
     for result in results {
-        let (style, mark) = match (result.passed, result.severity.as_str()) {
+        let (style, mark) = match (result.passed, result.severity) {
             (true, _) => (GOOD, "✓"),
-            (false, "warn") => (WARN, "!"),
-            (false, _) => (BAD, "✗"),
+            (false, tessera_core::manifest::Severity::Warn) => (WARN, "!"),
+            (false, tessera_core::manifest::Severity::Error) => (BAD, "✗"),
         };
         let _ = writeln!(
             out,

@@ -6,10 +6,12 @@
 //! - [`formats`]: reading and writing CSV, NDJSON, Parquet and Arrow IPC.
 //! - [`package`]: the manifest and README embedded in a product component.
 //! - [`io`]: the batch source and sink traits that connect data to a run.
+//! - [`failure`]: why a run failed, as the sandbox, the store and the API name it.
 //!
 //! Nothing here depends on wasmtime, sled or a web framework.
 
 pub mod conform;
+pub mod failure;
 pub mod formats;
 pub mod io;
 pub mod manifest;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use arrow::array::{Array, ArrayRef};
 use arrow::record_batch::RecordBatch;
 use arrow::row::{RowConverter, SortField};
-use tessera_core::manifest::{Check, CheckRule, Severity};
+use tessera_core::manifest::{Check, CheckRule};
 
 use crate::result::{CheckResult, FailingRow, SAMPLE_ROWS};
 use crate::values::{numbers, row_json, texts};
@@ -517,10 +517,7 @@ fn conclude(port: &str, active: Active, rows: u64, env: &CheckEnv) -> CheckResul
         port: port.to_string(),
         check: label(&check.rule),
         kind: kind(&check.rule).to_string(),
-        severity: match check.severity {
-            Severity::Error => "error".into(),
-            Severity::Warn => "warn".into(),
-        },
+        severity: check.severity,
         passed,
         evaluated,
         failed,

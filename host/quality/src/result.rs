@@ -15,7 +15,7 @@ pub struct CheckResult {
     /// Its kind (`not_null`, `unique`, ...).
     pub kind: String,
     /// `error` (blocks publication) or `warn`.
-    pub severity: String,
+    pub severity: tessera_core::manifest::Severity,
     /// Whether it passed.
     pub passed: bool,
     /// Rows looked at (row-level checks; nulls are skipped except by `not_null`).
@@ -48,7 +48,9 @@ pub struct FailingRow {
 
 /// Whether any result stops publication (a failed `error` check).
 pub fn blocking(results: &[CheckResult]) -> bool {
-    results.iter().any(|r| !r.passed && r.severity == "error")
+    results
+        .iter()
+        .any(|r| !r.passed && r.severity == tessera_core::manifest::Severity::Error)
 }
 
 /// The failing rows a custom check pointed at (indices from 0), with their values: the first

@@ -290,7 +290,7 @@ fn only_failed_error_checks_block_publication() {
         &env(),
     );
     assert_eq!(
-        (results[0].passed, results[0].severity.as_str()),
+        (results[0].passed, results[0].severity.name()),
         (false, "warn")
     );
     assert_eq!(results[0].description, "labels may lag");

@@ -155,10 +155,9 @@ fn validate(results: Vec<CheckResult>, manifest: &Manifest) -> Result<Vec<Custom
             port: result.port,
             name: result.name,
             severity: match result.severity {
-                Severity::Error => "error",
-                Severity::Warn => "warn",
-            }
-            .to_string(),
+                Severity::Error => tessera_core::manifest::Severity::Error,
+                Severity::Warn => tessera_core::manifest::Severity::Warn,
+            },
             passed: result.passed,
             evaluated: result.evaluated,
             failed: result.failed,

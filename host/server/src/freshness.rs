@@ -19,11 +19,34 @@ use crate::registry::active_manifest;
 use crate::schedule::clock::rfc3339;
 use crate::state::AppState;
 
+/// Where a product stands against its freshness SLO.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum FreshnessState {
+    /// Nothing published yet.
+    NeverRun,
+    /// The newest version is within the SLO (or there is no SLO).
+    Fresh,
+    /// The newest version is older than the SLO.
+    Stale,
+}
+
+impl FreshnessState {
+    /// The kebab-case name (`fresh`, `stale`, `never-run`).
+    pub fn name(self) -> &'static str {
+        match self {
+            FreshnessState::NeverRun => "never-run",
+            FreshnessState::Fresh => "fresh",
+            FreshnessState::Stale => "stale",
+        }
+    }
+}
+
 /// A product's freshness.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Freshness {
     /// `fresh`, `stale` or `never-run`.
-    pub state: &'static str,
+    pub state: FreshnessState,
     /// Seconds since the newest version was published.
     pub age_seconds: Option<f64>,
     /// The SLO, in seconds, if the product declares one.
@@ -38,7 +61,7 @@ pub fn of(state: &AppState, name: &str, manifest: &Manifest) -> ApiResult<Freshn
     let slo_seconds = manifest.slo.freshness.map(|s| s.duration().as_secs_f64());
     let Some(current) = state.store().current_version(name)? else {
         return Ok(Freshness {
-            state: "never-run",
+            state: FreshnessState::NeverRun,
             age_seconds: None,
             slo_seconds,
             last_publish: None,
@@ -47,9 +70,9 @@ pub fn of(state: &AppState, name: &str, manifest: &Manifest) -> ApiResult<Freshn
     let age = (now - current.published_at_us).max(0) as f64 / 1e6;
     Ok(Freshness {
         state: if slo_seconds.is_some_and(|slo| age > slo) {
-            "stale"
+            FreshnessState::Stale
         } else {
-            "fresh"
+            FreshnessState::Fresh
         },
         age_seconds: Some(age),
         slo_seconds,
@@ -60,7 +83,7 @@ pub fn of(state: &AppState, name: &str, manifest: &Manifest) -> ApiResult<Freshn
 /// The last state seen per product, to report changes once.
 #[derive(Default)]
 pub struct Watcher {
-    last: Mutex<HashMap<String, &'static str>>,
+    last: Mutex<HashMap<String, FreshnessState>>,
 }
 
 /// Updates the freshness gauges and emits an event for every product whose state changed.
@@ -82,10 +105,10 @@ pub fn watch(state: &AppState) {
             .lock()
             .map(|mut last| last.insert(name.clone(), freshness.state) != Some(freshness.state))
             .unwrap_or(false);
-        if changed && freshness.state != "never-run" {
+        if changed && freshness.state != FreshnessState::NeverRun {
             state.events().emit(Event::Freshness {
                 product: name.clone(),
-                state: freshness.state.to_string(),
+                state: freshness.state.name().to_string(),
                 age_seconds: freshness.age_seconds.unwrap_or(0.0),
             });
         }

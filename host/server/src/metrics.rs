@@ -175,9 +175,9 @@ impl Metrics {
         if let Some(age) = freshness.age_seconds {
             self.freshness_seconds.get_or_create(&label).set(age);
         }
-        self.stale
-            .get_or_create(&label)
-            .set(i64::from(freshness.state == "stale"));
+        self.stale.get_or_create(&label).set(i64::from(
+            freshness.state == crate::freshness::FreshnessState::Stale,
+        ));
     }
 
     /// How a product's run ended: its state, failing checks and, if it published, the rows of

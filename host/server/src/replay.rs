@@ -2,7 +2,9 @@
 //! input versions it read, with the same logical run (id, clock, seed), and comparing every
 //! output by content hash. A replay publishes nothing.
 
-use tessera_store::{LogicalRun, PortMatch, ReplayReport, RunRecord, now_us};
+use tessera_store::{
+    FailureKind, LogicalRun, PortMatch, ReplayReport, RunCause, RunRecord, now_us,
+};
 
 use crate::error::{ApiError, ApiResult};
 use crate::runner::{announce, new_run_id};
@@ -65,7 +67,7 @@ pub fn request(state: &AppState, product: &str, port: &str, number: u64) -> ApiR
             seed: tessera_runtime::seed_from_run_id(&version.run_id),
         });
     let mut record = RunRecord::queued(new_run_id(), product, &version.product_version, now_us());
-    record.cause = "replay".into();
+    record.cause = RunCause::Replay;
     record.inputs = version.inputs.clone();
     record.logical = Some(logical);
     record.replay = Some(ReplayReport {
@@ -81,17 +83,17 @@ pub fn request(state: &AppState, product: &str, port: &str, number: u64) -> ApiR
 
 /// Compares a finished replay's staged outputs with the version it replays, records the
 /// result in the run, and drops the staged files.
-pub fn compare(state: &AppState, record: &mut RunRecord) -> Result<(), (String, String)> {
+pub fn compare(state: &AppState, record: &mut RunRecord) -> Result<(), (FailureKind, String)> {
     let store = state.store();
     let Some(report) = record.replay.as_mut() else {
         return Ok(());
     };
     let version = store
         .version(&record.product, report.of_version)
-        .map_err(|e| ("host".to_string(), e.to_string()))?
+        .map_err(|e| (FailureKind::Host, e.to_string()))?
         .ok_or_else(|| {
             (
-                "host".to_string(),
+                FailureKind::Host,
                 format!(
                     "version {} disappeared during the replay",
                     report.of_version

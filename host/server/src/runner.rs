@@ -13,7 +13,8 @@ use tessera_core::io::{BatchSource, MemorySource};
 use tessera_core::manifest::{InputSource, Manifest};
 use tessera_runtime::{Product, RunOutcome, RunRequest, RunStatus, seed_from_run_id};
 use tessera_store::{
-    InputPin, LogicalRun, Publication, RetentionPolicy, RunLogLine, RunRecord, RunState, now_us,
+    FailureKind, InputPin, LogicalRun, Publication, RetentionPolicy, RunLogLine, RunRecord,
+    RunState, now_us,
 };
 
 use crate::dag::Mesh;
@@ -28,7 +29,7 @@ use crate::state::AppState;
 pub fn queue(state: &AppState, name: &str, cause: &Cause) -> ApiResult<RunRecord> {
     let version = state.active_version(name)?;
     let mut record = RunRecord::queued(new_run_id(), name, &version, now_us());
-    record.cause = cause.name().to_string();
+    record.cause = cause.kind();
     if let Cause::Retry { of, attempt, after } = cause {
         record.attempt = *attempt;
         record.retry_of = Some(of.clone());
@@ -78,7 +79,7 @@ pub async fn execute(state: &AppState, mut record: RunRecord) -> RunRecord {
             state.metrics().run_started();
             announce(state, &record);
             match (pinned, unpublished) {
-                (Err(reason), _) => Err(("host".to_string(), reason)),
+                (Err(reason), _) => Err((FailureKind::Host, reason)),
                 (Ok(()), Some(upstream)) if record.replay.is_none() => {
                     Ok(Ending::Waiting(upstream))
                 }
@@ -86,7 +87,7 @@ pub async fn execute(state: &AppState, mut record: RunRecord) -> RunRecord {
             }
         }
         Err(e) => Err((
-            "host".to_string(),
+            FailureKind::Host,
             format!(
                 "cannot load {} {}: {}",
                 record.product, record.product_version, e.message
@@ -114,7 +115,7 @@ pub async fn execute(state: &AppState, mut record: RunRecord) -> RunRecord {
                 failed_checks: record
                     .checks
                     .iter()
-                    .filter(|c| !c.passed && c.severity == "error")
+                    .filter(|c| !c.passed && c.severity == tessera_core::manifest::Severity::Error)
                     .map(|c| format!("{}: {}", c.port, c.check))
                     .collect(),
             });
@@ -133,7 +134,7 @@ pub async fn execute(state: &AppState, mut record: RunRecord) -> RunRecord {
         run = %record.id,
         product = %record.product,
         version = %record.product_version,
-        cause = %record.cause,
+        cause = record.cause.name(),
         state = ?record.state,
         "run finished"
     );
@@ -194,15 +195,15 @@ async fn run_and_finish(
     product: &Product,
     record: &mut RunRecord,
     logical: &LogicalRun,
-) -> Result<Ending, (String, String)> {
+) -> Result<Ending, (FailureKind, String)> {
     let (request, notes, stats) =
-        wire(state, product, record, logical).map_err(|r| ("input-data".to_string(), r))?;
+        wire(state, product, record, logical).map_err(|r| (FailureKind::InputData, r))?;
     record.log.extend(notes);
     // Custom checks read the same input versions: open them now, so a version that retention
     // drops while the run goes on stays readable through these handles.
     let check_inputs = if product.has_custom_checks() && record.replay.is_none() {
         let (inputs, _) = open_inputs(state, product.manifest(), record)
-            .map_err(|r| ("input-data".to_string(), r))?;
+            .map_err(|r| (FailureKind::InputData, r))?;
         Some(inputs)
     } else {
         None
@@ -226,7 +227,7 @@ async fn run_and_finish(
         at_ms: line.at_ms,
     }));
     if let RunStatus::Failed { kind, reason } = &outcome.status {
-        return Err((kind.name().to_string(), reason.clone()));
+        return Err((*kind, reason.clone()));
     }
     record.outputs = outcome
         .outputs
@@ -237,7 +238,7 @@ async fn run_and_finish(
         return replay::compare(state, record).map(|()| Ending::Published);
     }
     record.checks = quality::check_outputs(state, product.manifest(), &record.id)
-        .map_err(|e| ("host".to_string(), format!("the checks could not run: {e}")))?;
+        .map_err(|e| (FailureKind::Host, format!("the checks could not run: {e}")))?;
     if let Some(inputs) = check_inputs {
         let custom = custom_checks(state, product, record, logical, inputs).await?;
         record.checks.extend(custom);
@@ -246,7 +247,7 @@ async fn run_and_finish(
         let failed: Vec<String> = record
             .checks
             .iter()
-            .filter(|c| !c.passed && c.severity == "error")
+            .filter(|c| !c.passed && c.severity == tessera_core::manifest::Severity::Error)
             .map(|c| format!("{} {}: {}", c.port, c.check, c.message))
             .collect();
         return Ok(Ending::Quarantined(format!(
@@ -272,8 +273,8 @@ async fn custom_checks(
     record: &mut RunRecord,
     logical: &LogicalRun,
     inputs: Vec<(String, Box<dyn BatchSource>)>,
-) -> Result<Vec<tessera_quality::CheckResult>, (String, String)> {
-    let host = |e: String| ("host".to_string(), e);
+) -> Result<Vec<tessera_quality::CheckResult>, (FailureKind, String)> {
+    let host = |e: String| (FailureKind::Host, e);
     let manifest = product.manifest();
     let store = state.store();
     let mut request = RunRequest::new(logical.run_id.clone(), logical.clock_us).seed(logical.seed);
@@ -298,7 +299,7 @@ async fn custom_checks(
         at_ms: line.at_ms,
     }));
     if let RunStatus::Failed { kind, reason } = outcome.status {
-        return Err((kind.name().to_string(), reason));
+        return Err((kind, reason));
     }
     quality::custom_results(outcome.checks, |port| {
         store
@@ -320,7 +321,7 @@ fn publish(
     record: &mut RunRecord,
     outcome: &RunOutcome,
     stats: BTreeMap<String, tessera_quality::PortStats>,
-) -> Result<(), (String, String)> {
+) -> Result<(), (FailureKind, String)> {
     let store = state.store();
     let policy = retention_policy(manifest);
     let now = now_us();
@@ -328,7 +329,7 @@ fn publish(
     let quota = manifest.resources.storage.bytes();
     let kept_outputs: u64 = store
         .versions(&record.product)
-        .map_err(|e| ("host".to_string(), e.to_string()))?
+        .map_err(|e| (FailureKind::Host, e.to_string()))?
         .iter()
         .rev()
         .enumerate()
@@ -336,10 +337,10 @@ fn publish(
         .map(|(_, v)| v.bytes())
         .sum();
     let kept_bytes = kept_outputs
-        + ingested_bytes(state, manifest).map_err(|e| ("host".to_string(), e.to_string()))?;
+        + ingested_bytes(state, manifest).map_err(|e| (FailureKind::Host, e.to_string()))?;
     if kept_bytes + new_bytes > quota {
         return Err((
-            "quota".to_string(),
+            FailureKind::Quota,
             format!(
                 "publishing would keep {} of data, over the product's storage quota of {} \
                  (this version {}, kept versions {}); raise resources.storage or keep fewer \
@@ -360,7 +361,7 @@ fn publish(
     };
     let version = store
         .publish(&record.product, &record.id, &publication)
-        .map_err(|e| ("host".to_string(), format!("publishing failed: {e}")))?;
+        .map_err(|e| (FailureKind::Host, format!("publishing failed: {e}")))?;
     record.published_version = Some(version.number);
     if policy.keep_versions.is_some() || policy.max_age_us.is_some() {
         match store.prune(&record.product, policy, now_us()) {
@@ -495,7 +496,7 @@ const SETTLED_RUN_SEARCH: usize = 32;
 fn settled_by_product(run: &RunRecord) -> bool {
     match run.state {
         RunState::Succeeded | RunState::Quarantined => true,
-        RunState::Failed => run.failure.as_deref() != Some("host"),
+        RunState::Failed => !run.failure.is_some_and(FailureKind::is_host_fault),
         RunState::Queued | RunState::Running | RunState::Interrupted | RunState::Waiting => false,
     }
 }

@@ -31,9 +31,9 @@ use tessera_core::io::{BatchSink, BatchSource};
 
 pub use ingest::IDEMPOTENCY_WINDOW_US;
 pub use model::{
-    Deployment, GpuRecord, IngestMode, IngestOutcome, InputPin, InputVersion, LogicalRun,
-    PortMatch, PortVersion, PruneReport, Publication, RecoveryReport, ReplayReport,
-    RetentionPolicy, Role, RunLogLine, RunRecord, RunState, TokenRecord, Version,
+    Deployment, FailureKind, GpuRecord, IngestMode, IngestOutcome, InputPin, InputVersion,
+    LogicalRun, PortMatch, PortVersion, PruneReport, Publication, RecoveryReport, ReplayReport,
+    RetentionPolicy, Role, RunCause, RunLogLine, RunRecord, RunState, TokenRecord, Version,
 };
 pub use sled_store::SledStore;
 

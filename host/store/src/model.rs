@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+pub use tessera_core::failure::FailureKind;
 
 /// Where a run is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,16 +88,16 @@ pub struct RunRecord {
     pub started_at_us: Option<i64>,
     /// The kind of failure (`product-error`, `timeout`, `out-of-memory`, ...).
     #[serde(default)]
-    pub failure: Option<String>,
+    pub failure: Option<FailureKind>,
     /// Rows written per output port.
     #[serde(default)]
     pub outputs: BTreeMap<String, u64>,
     /// What the run logged, with its standard output and error.
     #[serde(default)]
     pub log: Vec<RunLogLine>,
-    /// Why it runs: `manual`, `input`, `schedule`, `retry` or `replay`.
-    #[serde(default = "manual")]
-    pub cause: String,
+    /// Why it runs.
+    #[serde(default)]
+    pub cause: RunCause,
     /// 1 for a first attempt; retries of interrupted or host-failed runs count up.
     #[serde(default = "first_attempt")]
     pub attempt: u32,
@@ -123,8 +124,40 @@ pub struct RunRecord {
     pub gauges: BTreeMap<String, f64>,
 }
 
-fn manual() -> String {
-    "manual".into()
+/// Why a run was asked for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunCause {
+    /// Someone asked for it (API or CLI).
+    #[default]
+    Manual,
+    /// Data was ingested into one of its ports.
+    Input,
+    /// An upstream product published a version it reads.
+    Upstream,
+    /// Its cron schedule came due.
+    Schedule,
+    /// An earlier attempt was interrupted or failed through the host's fault.
+    Retry,
+    /// A re-run of a published version, compared with it and never published.
+    Replay,
+    /// At start: acknowledged input that no settled run had read.
+    PendingInput,
+}
+
+impl RunCause {
+    /// The kebab-case name (`manual`, `pending-input`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            RunCause::Manual => "manual",
+            RunCause::Input => "input",
+            RunCause::Upstream => "upstream",
+            RunCause::Schedule => "schedule",
+            RunCause::Retry => "retry",
+            RunCause::Replay => "replay",
+            RunCause::PendingInput => "pending-input",
+        }
+    }
 }
 
 fn first_attempt() -> u32 {
@@ -201,7 +234,7 @@ impl RunRecord {
             failure: None,
             outputs: BTreeMap::new(),
             log: Vec::new(),
-            cause: manual(),
+            cause: RunCause::Manual,
             attempt: 1,
             retry_of: None,
             not_before_us: None,

@@ -260,6 +260,22 @@ pub enum Severity {
     Warn,
 }
 
+impl Severity {
+    /// The name in manifests and reports: `error` or `warn`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warn => "warn",
+        }
+    }
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// A declarative data test on an output port.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Check {

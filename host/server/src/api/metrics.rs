@@ -170,7 +170,7 @@ fn summary(run: &RunRecord) -> RunSummary {
     RunSummary {
         id: run.id.clone(),
         state: state_name(run.state).into(),
-        cause: run.cause.clone(),
+        cause: run.cause.name().to_string(),
         finished_at: run.finished_at_us.map(rfc3339),
         duration_ms: duration_ms(run),
         peak_memory: run.peak_memory,

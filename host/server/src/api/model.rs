@@ -267,7 +267,7 @@ impl RunInfo {
             product: run.product.clone(),
             product_version: run.product_version.clone(),
             state: state_name(run.state).into(),
-            failure: run.failure.clone(),
+            failure: run.failure.map(|f| f.name().to_string()),
             reason: run.reason.clone(),
             created_at: rfc3339(run.created_at_us),
             started_at: run.started_at_us.map(rfc3339),
@@ -293,7 +293,7 @@ impl RunInfo {
             } else {
                 Vec::new()
             },
-            cause: run.cause.clone(),
+            cause: run.cause.name().to_string(),
             attempt: run.attempt,
             retry_of: run.retry_of.clone(),
             inputs: run

@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tessera_store::{RecoveryReport, RunRecord, RunState, now_us};
+use tessera_store::{FailureKind, RecoveryReport, RunCause, RunRecord, RunState, now_us};
 use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
 
@@ -66,15 +66,15 @@ pub enum Cause {
 }
 
 impl Cause {
-    /// The name recorded with the run.
-    pub fn name(&self) -> &'static str {
+    /// The cause recorded with the run.
+    pub fn kind(&self) -> RunCause {
         match self {
-            Cause::Manual => "manual",
-            Cause::Input => "input",
-            Cause::Upstream => "upstream",
-            Cause::Schedule => "schedule",
-            Cause::Retry { .. } => "retry",
-            Cause::PendingInput => "pending-input",
+            Cause::Manual => RunCause::Manual,
+            Cause::Input => RunCause::Input,
+            Cause::Upstream => RunCause::Upstream,
+            Cause::Schedule => RunCause::Schedule,
+            Cause::Retry { .. } => RunCause::Retry,
+            Cause::PendingInput => RunCause::PendingInput,
         }
     }
 }
@@ -107,6 +107,9 @@ pub struct Scheduler {
     wake: Arc<Notify>,
     started: AtomicBool,
     stopping: AtomicBool,
+    /// Set while [`Scheduler::resume`] refills the queue: nothing starts until every queued
+    /// run, retry and unread input is in line, so a retry joins the run already queued.
+    resuming: AtomicBool,
 }
 
 impl Scheduler {
@@ -121,6 +124,7 @@ impl Scheduler {
             wake: Arc::new(Notify::new()),
             started: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
+            resuming: AtomicBool::new(false),
         }
     }
 
@@ -194,6 +198,7 @@ impl Scheduler {
     /// interrupted, then queues a run of each product with input no settled run has read.
     /// Call once, after the store's recovery.
     pub fn resume(&self, state: &AppState, report: &RecoveryReport) {
+        self.resuming.store(true, Ordering::SeqCst);
         for id in &report.runs_queued {
             let Ok(Some(record)) = state.store().run(id) else {
                 continue;
@@ -220,6 +225,7 @@ impl Scheduler {
             }
         }
         self.queue_unread_input(state);
+        self.resuming.store(false, Ordering::SeqCst);
         self.ensure_started(state);
         self.wake.notify_one();
     }
@@ -371,7 +377,7 @@ impl Scheduler {
     }
 
     fn ensure_started(&self, state: &AppState) {
-        if self.started.swap(true, Ordering::SeqCst) {
+        if self.resuming.load(Ordering::SeqCst) || self.started.swap(true, Ordering::SeqCst) {
             return;
         }
         if let Err(e) = self.refresh_schedules(state) {
@@ -471,8 +477,8 @@ async fn execute_queued(state: AppState, product: String, run_id: String) {
     let Some(finished) = finished else {
         return;
     };
-    let host_fault =
-        finished.state == RunState::Failed && finished.failure.as_deref() == Some("host");
+    let host_fault = finished.state == RunState::Failed
+        && finished.failure.is_some_and(FailureKind::is_host_fault);
     if host_fault && finished.attempt < scheduler.config.retries {
         let exponent = finished.attempt.saturating_sub(1).min(16);
         let after = scheduler.config.retry_backoff * 2u32.pow(exponent);
