@@ -327,17 +327,22 @@ fn publish(
     let now = now_us();
     let new_bytes: u64 = outcome.outputs.values().map(|s| s.bytes).sum();
     let quota = manifest.resources.storage.bytes();
-    let kept_outputs: u64 = store
-        .versions(&record.product)
-        .map_err(|e| (FailureKind::Host, e.to_string()))?
+    let host = |e: tessera_store::StoreError| (FailureKind::Host, e.to_string());
+    let versions = store.versions(&record.product).map_err(host)?;
+    let kept_outputs: u64 = versions
         .iter()
         .rev()
         .enumerate()
         .filter(|(i, v)| policy.keeps(*i as u64 + 1, v.published_at_us, now))
         .map(|(_, v)| v.bytes())
         .sum();
-    let kept_bytes = kept_outputs
-        + ingested_bytes(state, manifest).map_err(|e| (FailureKind::Host, e.to_string()))?;
+    // What the product keeps besides its published versions is its ingested data.
+    let all_outputs: u64 = versions.iter().map(|v| v.bytes()).sum();
+    let ingested = store
+        .stored_bytes(&record.product)
+        .map_err(host)?
+        .saturating_sub(all_outputs);
+    let kept_bytes = kept_outputs + ingested;
     if kept_bytes + new_bytes > quota {
         return Err((
             FailureKind::Quota,
@@ -382,38 +387,6 @@ fn publish(
         }
     }
     Ok(())
-}
-
-/// The bytes a product's kept input versions hold, each segment once: a segment is made by
-/// one version, as its last, and later appends only share it.
-pub fn ingested_bytes(
-    state: &AppState,
-    manifest: &Manifest,
-) -> Result<u64, tessera_store::StoreError> {
-    let store = state.store();
-    let mut bytes = 0u64;
-    for input in &manifest.inputs {
-        if let InputSource::Ingest(_) = input.source {
-            for version in store.input_versions(&manifest.product.name, &input.name)? {
-                bytes += version.segments.last().map_or(0, |s| s.bytes);
-            }
-        }
-    }
-    Ok(bytes)
-}
-
-/// The bytes a product keeps now: its published versions and its ingested data.
-pub fn stored_bytes(
-    state: &AppState,
-    manifest: &Manifest,
-) -> Result<u64, tessera_store::StoreError> {
-    let outputs: u64 = state
-        .store()
-        .versions(&manifest.product.name)?
-        .iter()
-        .map(|v| v.bytes())
-        .sum();
-    Ok(outputs + ingested_bytes(state, manifest)?)
 }
 
 /// The store's form of a manifest's `[retention]`.

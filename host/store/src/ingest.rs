@@ -133,13 +133,16 @@ impl SledStore {
             idempotency_key: key.map(str::to_string),
         };
         let record = serde_json::to_vec(&version)?;
+        let usage = crate::usage::moved(self.usage_locked(product)?, i128::from(bytes));
         (
             &self.input_versions,
             &self.current_inputs,
             &self.idempotency,
             &self.idempotency_by_time,
+            &self.usage,
         )
-            .transaction(|(versions, current, keys, by_time)| {
+            .transaction(|(versions, current, keys, by_time, usage_tree)| {
+                usage_tree.insert(product.as_bytes(), &usage)?;
                 versions.insert(input_key(product, port, number), record.clone())?;
                 current.insert(current_key(product, port), &number.to_be_bytes())?;
                 if let Some(key) = key {

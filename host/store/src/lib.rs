@@ -23,6 +23,7 @@ mod recover;
 mod retention;
 mod runs;
 mod sled_store;
+mod usage;
 
 use std::collections::BTreeMap;
 
@@ -168,6 +169,10 @@ pub trait Store: Send + Sync {
         policy: RetentionPolicy,
         now_us: i64,
     ) -> Result<PruneReport, StoreError>;
+
+    /// The bytes a product keeps: its published versions and its ingested data (each file
+    /// once). Maintained by publishes, ingest commits and retention; reads one record.
+    fn stored_bytes(&self, product: &str) -> Result<u64, StoreError>;
 
     /// The newest published version of a product.
     fn current_version(&self, product: &str) -> Result<Option<Version>, StoreError>;

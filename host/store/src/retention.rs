@@ -70,19 +70,6 @@ impl SledStore {
         if dropped.is_empty() && input_drops.is_empty() {
             return Ok(report);
         }
-        (&self.versions, &self.input_versions, &self.stats)
-            .transaction(|(versions, inputs, stats)| {
-                for version in &dropped {
-                    versions.remove(version_key(product, version.number))?;
-                    stats.remove(version_key(product, version.number))?;
-                }
-                for version in &input_drops {
-                    inputs.remove(input_key(product, &version.port, version.number))?;
-                }
-                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
-            })
-            .map_err(|e| StoreError::Io(format!("retention transaction failed: {e:?}")))?;
-        self.db.flush()?;
         let still_used: HashSet<&str> = kept
             .iter()
             .flat_map(|v| v.ports.values().map(|p| p.file.as_str()))
@@ -101,6 +88,33 @@ impl SledStore {
                     .flat_map(|v| v.segments.iter().map(|s| (s.file.as_str(), s.bytes))),
             )
             .collect();
+        // The bytes of the files no kept record refers to leave the product's usage in the
+        // same transaction as the records.
+        let freed: u64 = candidates
+            .iter()
+            .filter(|(file, _)| !still_used.contains(file))
+            .map(|(_, bytes)| bytes)
+            .sum();
+        let usage = crate::usage::moved(self.usage_locked(product)?, -i128::from(freed));
+        (
+            &self.versions,
+            &self.input_versions,
+            &self.stats,
+            &self.usage,
+        )
+            .transaction(|(versions, inputs, stats, usage_tree)| {
+                usage_tree.insert(product.as_bytes(), &usage)?;
+                for version in &dropped {
+                    versions.remove(version_key(product, version.number))?;
+                    stats.remove(version_key(product, version.number))?;
+                }
+                for version in &input_drops {
+                    inputs.remove(input_key(product, &version.port, version.number))?;
+                }
+                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| StoreError::Io(format!("retention transaction failed: {e:?}")))?;
+        self.db.flush()?;
         for (file, bytes) in candidates {
             if still_used.contains(file) {
                 continue;

@@ -50,6 +50,8 @@ pub struct SledStore {
     pub(crate) idempotency_by_time: sled::Tree,
     /// When each product's cron schedule last fired (µs since the epoch).
     pub(crate) schedules: sled::Tree,
+    /// The bytes each product keeps (see [`crate::usage`]).
+    pub(crate) usage: sled::Tree,
     /// The current version of each product, as last read or published. Only this process can
     /// publish into this directory (sled locks it), so the copy stays true.
     pub(crate) current_cache: std::sync::RwLock<std::collections::HashMap<String, Version>>,
@@ -189,6 +191,7 @@ impl SledStore {
             idempotency: db.open_tree("idempotency")?,
             idempotency_by_time: db.open_tree("idempotency_by_time")?,
             schedules: db.open_tree("schedules")?,
+            usage: db.open_tree("usage")?,
             current_cache: Default::default(),
             db,
             publish_lock: Mutex::new(()),
@@ -346,8 +349,15 @@ impl Store for SledStore {
         };
         let record = serde_json::to_vec(&version)?;
         let stats = serde_json::to_vec(&publication.stats)?;
-        let committed = (&self.versions, &self.current, &self.stats, &self.runs).transaction(
-            |(versions, current, stats_tree, runs)| {
+        let usage = crate::usage::moved(self.usage_locked(product)?, i128::from(version.bytes()));
+        let committed = (
+            &self.versions,
+            &self.current,
+            &self.stats,
+            &self.runs,
+            &self.usage,
+        )
+            .transaction(|(versions, current, stats_tree, runs, usage_tree)| {
                 use sled::transaction::ConflictableTransactionError::Abort;
                 if let Some(stored) = runs.get(run_id.as_bytes())? {
                     let stored: RunRecord = serde_json::from_slice(&stored)
@@ -374,9 +384,9 @@ impl Store for SledStore {
                     stats_tree.insert(version_key(product, number), stats.clone())?;
                 }
                 current.insert(product.as_bytes(), &number.to_be_bytes())?;
+                usage_tree.insert(product.as_bytes(), &usage)?;
                 Ok(())
-            },
-        );
+            });
         match committed {
             Ok(()) => {}
             Err(sled::transaction::TransactionError::Abort(reason)) => {
@@ -463,6 +473,10 @@ impl Store for SledStore {
             std::fs::remove_dir_all(dir)?;
         }
         Ok(())
+    }
+
+    fn stored_bytes(&self, product: &str) -> Result<u64, StoreError> {
+        self.stored_bytes_impl(product)
     }
 
     fn current_version(&self, product: &str) -> Result<Option<Version>, StoreError> {

@@ -181,3 +181,67 @@ fn a_schedule_remembers_when_it_fired_across_a_reopen() {
         Some(1_700_000_000_000_000)
     );
 }
+
+/// The bytes of every file under `dir`, walked on disk.
+fn bytes_on_disk(dir: &std::path::Path) -> u64 {
+    if !dir.exists() {
+        return 0;
+    }
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                bytes_on_disk(&path)
+            } else {
+                std::fs::metadata(&path).unwrap().len()
+            }
+        })
+        .sum()
+}
+
+#[test]
+fn stored_bytes_follow_publishes_ingests_and_retention() {
+    let (dir, store) = open();
+    let on_disk = || {
+        bytes_on_disk(&dir.path().join("outputs/demo"))
+            + bytes_on_disk(&dir.path().join("inputs/demo"))
+    };
+    assert_eq!(store.stored_bytes("demo").unwrap(), 0);
+    for (n, mode) in [
+        (1, IngestMode::Append),
+        (2, IngestMode::Append),
+        (3, IngestMode::Replace),
+        (4, IngestMode::Append),
+    ] {
+        let id = format!("i{n}");
+        let rows = stage(&store, &id, "people", &["x", "y"]);
+        store
+            .commit_ingest("demo", "people", &id, mode, rows, None)
+            .unwrap();
+        let run = format!("r{n}");
+        let rows = stage(&store, &run, "a", &["p", "q", "r"]);
+        store.publish("demo", &run, &publication(rows)).unwrap();
+        assert_eq!(store.stored_bytes("demo").unwrap(), on_disk());
+    }
+    let policy = RetentionPolicy {
+        keep_versions: Some(1),
+        max_age_us: None,
+    };
+    let report = store
+        .prune("demo", policy, tessera_store::now_us())
+        .unwrap();
+    assert!(report.bytes_freed > 0, "{report:?}");
+    assert_eq!(store.stored_bytes("demo").unwrap(), on_disk());
+
+    // A data directory written before the figure was kept gets it from its records.
+    let expected = on_disk();
+    drop(store);
+    {
+        let db = sled::open(dir.path().join("meta")).unwrap();
+        db.open_tree("usage").unwrap().clear().unwrap();
+        db.flush().unwrap();
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(store.stored_bytes("demo").unwrap(), expected);
+}

@@ -197,7 +197,7 @@ fn check_quota(
 ) -> ApiResult<()> {
     let quota = manifest.resources.storage.bytes();
     let new_bytes = state.store().staged_size(staged_id, port)?;
-    let kept = crate::runner::stored_bytes(state, manifest)?;
+    let kept = state.store().stored_bytes(&manifest.product.name)?;
     if kept.saturating_add(new_bytes) > quota {
         use tessera_core::manifest::ByteSize;
         return Err(ApiError::quota_exceeded(format!(
