@@ -10,7 +10,8 @@
 //! - [`replay`]: re-running a published version and comparing its outputs;
 //! - [`quality`]: the data tests that stand between a run's outputs and publication;
 //! - [`freshness`]: how old each product's data is against its SLO;
-//! - [`registry`]: the active manifest and owner of each product, as everything else reads them;
+//! - [`registry`]: deploys and activations (ownership, DAG check, activation as one step), and
+//!   the active manifest and owner of each product, as everything else reads them;
 //! - [`dag`]: upstream resolution and cycle checks over the products' inputs;
 //! - [`ingest`]: data pushed into ingest ports, validated while it streams in;
 //! - [`listener`]: connections, client timeouts, and hyper's own refusals in the JSON shape;

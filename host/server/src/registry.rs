@@ -1,13 +1,209 @@
-//! The product registry's read side: which manifest and version of each product is active,
-//! and who owns it. Deploys and activations change it under [`crate::state::AppState::registry_lock`];
-//! everything else (the DAG, the scheduler, the runner, the API) reads it through here.
+//! The product registry: deployments, activation, ownership and the manifest views.
+//!
+//! [`deploy`] and [`activate`] are each one step under
+//! [`AppState::registry_lock`](crate::state::AppState::registry_lock): ownership (a product
+//! stays in its domain unless an admin moves it), the DAG check of the manifest about to become
+//! active, the store write and the activation happen with no other deploy or activation in
+//! between, so the mesh checked is the mesh changed. This is the one place a policy decision
+//! about a deployment belongs. Everything else (the DAG, the scheduler, the runner, the API)
+//! reads the registry through [`active_manifest`] and its neighbours.
 
 use std::sync::Arc;
 
+use sha2::{Digest, Sha256};
 use tessera_core::manifest::Manifest;
+use tessera_core::package;
+use tessera_store::{Deployment, now_us};
 
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::events::Event;
 use crate::state::AppState;
+
+/// An uploaded component, compiled and checked against the server's limits.
+pub struct Upload<'a> {
+    /// The component's bytes (with its manifest embedded).
+    pub bytes: &'a [u8],
+    /// The compiled product.
+    pub product: tessera_runtime::Product,
+    /// Its manifest.
+    pub manifest: &'a Manifest,
+    /// Make the version the one runs use.
+    pub activate: bool,
+    /// An admin moves the product to the upload's domain.
+    pub move_domain: bool,
+}
+
+/// Whether a deploy stored anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeployOutcome {
+    /// A new version was stored.
+    Created,
+    /// This exact version (same code) was deployed already.
+    Unchanged,
+}
+
+/// What a deploy did.
+pub struct Deployed {
+    /// Stored or unchanged.
+    pub outcome: DeployOutcome,
+    /// The deployment as stored.
+    pub deployment: Deployment,
+    /// The product's active version afterwards.
+    pub active: Option<String>,
+}
+
+/// Deploys (and by default activates) an upload as one step: ownership, the DAG check, the
+/// store write and the activation under the registry lock.
+pub async fn deploy(state: &AppState, caller: &Caller, upload: Upload<'_>) -> ApiResult<Deployed> {
+    let manifest = upload.manifest;
+    caller.require_owner(
+        &manifest.product.domain,
+        &format!("deploy products of domain `{}`", manifest.product.domain),
+    )?;
+    let name = manifest.product.name.clone();
+    let version = manifest.product.version.to_string();
+    let _registry = state.registry_lock().await;
+    require_same_domain(state, caller, manifest, upload.move_domain)?;
+    if upload.activate {
+        crate::dag::Mesh::load(state)?.check(manifest)?;
+    }
+    let hash = hex::encode(Sha256::digest(upload.bytes));
+    let deployment = Deployment {
+        product: name.clone(),
+        version: version.clone(),
+        domain: manifest.product.domain.clone(),
+        hash: hash.clone(),
+        bytes: upload.bytes.len() as u64,
+        deployed_at_us: now_us(),
+        manifest: package::read_embedded(upload.bytes)
+            .ok()
+            .and_then(|e| e.manifest)
+            .unwrap_or_default(),
+    };
+    let existing = state.store().deployments(&name)?;
+    let outcome = match existing.iter().find(|d| d.version == version) {
+        Some(d) if d.hash == hash => DeployOutcome::Unchanged,
+        Some(_) => {
+            return Err(ApiError::conflict(format!(
+                "{name} {version} is already deployed with different code"
+            ))
+            .hint("deployed versions are immutable; raise product.version in product.toml and build again"));
+        }
+        None => {
+            state.store().deploy(&deployment, upload.bytes)?;
+            state.events().emit(Event::Deployed {
+                product: name.clone(),
+                version: version.clone(),
+            });
+            DeployOutcome::Created
+        }
+    };
+    state.remember(upload.product);
+    state.forget_view(&name);
+    if upload.activate && state.store().active(&name)?.as_deref() != Some(version.as_str()) {
+        state.store().activate(&name, &version)?;
+        state.forget_view(&name);
+        state.events().emit(Event::Activated {
+            product: name.clone(),
+            version: version.clone(),
+        });
+    }
+    state.scheduler().refresh_schedules(state)?;
+    tracing::info!(product = %name, %version, %hash, "deployed");
+    let active = state.store().active(&name)?;
+    let deployment = state
+        .store()
+        .deployments(&name)?
+        .into_iter()
+        .find(|d| d.version == version)
+        .unwrap_or(deployment);
+    Ok(Deployed {
+        outcome,
+        deployment,
+        active,
+    })
+}
+
+/// Makes a deployed version the one runs use, as one step: ownership (a version of another
+/// domain moves the product, which only an admin may), the DAG check and the activation under
+/// the registry lock.
+pub async fn activate(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    version: &str,
+) -> ApiResult<()> {
+    let deployments = state.deployments(name)?;
+    caller.require_owner(
+        &product_domain(state, name)?,
+        &format!("activate versions of {name}"),
+    )?;
+    let Some(deployment) = deployments.iter().find(|d| d.version == version) else {
+        return Err(ApiError::not_found(
+            format!("{name} has no deployed version {version}"),
+            &deployments
+                .iter()
+                .map(|d| d.version.clone())
+                .collect::<Vec<_>>(),
+        ));
+    };
+    let candidate = Manifest::parse(&deployment.manifest, "<deployed product.toml>")
+        .map_err(|e| ApiError::internal(format!("stored manifest of {name}: {e}")))?;
+    let _registry = state.registry_lock().await;
+    require_same_domain(state, caller, &candidate, caller.require_admin().is_ok())?;
+    crate::dag::Mesh::load(state)?.check(&candidate)?;
+    state.store().activate(name, version)?;
+    state.forget_view(name);
+    state.events().emit(Event::Activated {
+        product: name.to_string(),
+        version: version.to_string(),
+    });
+    state.scheduler().refresh_schedules(state)?;
+    tracing::info!(product = %name, %version, "activated");
+    Ok(())
+}
+
+/// A product belongs to the domain of its deployments: an upload that names another domain
+/// is refused (403) unless an admin moves the product on purpose (`move_domain=true`). Owners
+/// of the product's domain are the only owners who may deploy it.
+fn require_same_domain(
+    state: &AppState,
+    caller: &Caller,
+    upload: &Manifest,
+    move_domain: bool,
+) -> ApiResult<()> {
+    let name = &upload.product.name;
+    let Some((current, _)) = active_manifest(state, name)? else {
+        return Ok(());
+    };
+    let owned_by = &current.product.domain;
+    caller.require_owner(
+        owned_by,
+        &format!("deploy {name}, which belongs to `{owned_by}`"),
+    )?;
+    if owned_by == &upload.product.domain {
+        return Ok(());
+    }
+    if move_domain && caller.require_admin().is_ok() {
+        tracing::warn!(
+            product = %name,
+            from = %owned_by,
+            to = %upload.product.domain,
+            by = %caller.describe(),
+            "product moved to another domain"
+        );
+        return Ok(());
+    }
+    Err(ApiError::forbidden(format!(
+        "{name} belongs to domain `{owned_by}`; this upload says `{}`",
+        upload.product.domain
+    ))
+    .hint(format!(
+        "keep domain = \"{owned_by}\" in product.toml; moving a product to another domain is \
+         an admin's act (deploy with ?move_domain=true and an admin token)"
+    )))
+}
 
 /// The manifest of the active version (or of the newest deployment when none is active), and
 /// the active version. Cached in memory; deploys and activations refresh the cache.

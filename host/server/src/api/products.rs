@@ -4,11 +4,9 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use sha2::{Digest, Sha256};
 use tessera_core::manifest::{InputSource, Manifest};
 use tessera_core::package;
 use tessera_runtime::LoadError;
-use tessera_store::{Deployment, now_us};
 
 use crate::api::model::{
     CatalogEntry, CatalogPage, DataVersionInfo, Descriptor, InputInfo, PortInfo, RunInfo,
@@ -17,8 +15,7 @@ use crate::api::model::{
 use crate::api::query::Params;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::events::Event;
-use crate::registry::{active_manifest, product_domain};
+use crate::registry::active_manifest;
 use crate::state::AppState;
 
 /// Deploys a product: the body is a `.wasm` component with its manifest embedded (as
@@ -79,108 +76,29 @@ pub async fn deploy(
         &manifest.product.domain,
         &format!("deploy products of domain `{}`", manifest.product.domain),
     )?;
-    let name = manifest.product.name.clone();
-    let version = manifest.product.version.to_string();
-    // From here to the activation, no other deploy or activation runs: the DAG checked is the
-    // DAG changed, and one version's files are written once.
-    let _registry = state.registry_lock().await;
-    require_same_domain(&state, &caller, &manifest, move_domain)?;
-    if activate {
-        crate::dag::Mesh::load(&state)?.check(&manifest)?;
-    }
-    let hash = hex::encode(Sha256::digest(&bytes));
-    let deployment = Deployment {
-        product: name.clone(),
-        version: version.clone(),
-        domain: manifest.product.domain.clone(),
-        hash: hash.clone(),
-        bytes: bytes.len() as u64,
-        deployed_at_us: now_us(),
-        manifest: package::read_embedded(&bytes)
-            .ok()
-            .and_then(|e| e.manifest)
-            .unwrap_or_default(),
+    let deployed = crate::registry::deploy(
+        &state,
+        &caller,
+        crate::registry::Upload {
+            bytes: &bytes,
+            product,
+            manifest: &manifest,
+            activate,
+            move_domain,
+        },
+    )
+    .await?;
+    let status = match deployed.outcome {
+        crate::registry::DeployOutcome::Created => StatusCode::CREATED,
+        crate::registry::DeployOutcome::Unchanged => StatusCode::OK,
     };
-    let existing = state.store().deployments(&name)?;
-    let already = existing.iter().find(|d| d.version == version);
-    let status = match already {
-        Some(d) if d.hash == hash => StatusCode::OK,
-        Some(_) => {
-            return Err(ApiError::conflict(format!(
-                "{name} {version} is already deployed with different code"
-            ))
-            .hint("deployed versions are immutable; raise product.version in product.toml and build again"));
-        }
-        None => {
-            state.store().deploy(&deployment, &bytes)?;
-            state.events().emit(Event::Deployed {
-                product: name.clone(),
-                version: version.clone(),
-            });
-            StatusCode::CREATED
-        }
-    };
-    state.remember(product);
-    state.forget_view(&name);
-    if activate && state.store().active(&name)?.as_deref() != Some(version.as_str()) {
-        state.store().activate(&name, &version)?;
-        state.forget_view(&name);
-        state.events().emit(Event::Activated {
-            product: name.clone(),
-            version: version.clone(),
-        });
-    }
-    state.scheduler().refresh_schedules(&state)?;
-    tracing::info!(product = %name, %version, %hash, "deployed");
-    let active = state.store().active(&name)?;
-    let stored = state
-        .store()
-        .deployments(&name)?
-        .into_iter()
-        .find(|d| d.version == version)
-        .unwrap_or(deployment);
-    Ok((status, Json(VersionInfo::new(&stored, active.as_deref()))))
-}
-
-/// A product belongs to the domain of its deployments: an upload that names another domain
-/// is refused (403) unless an admin moves the product on purpose (`move_domain=true`). Owners
-/// of the product's domain are the only owners who may deploy it.
-fn require_same_domain(
-    state: &AppState,
-    caller: &Caller,
-    upload: &Manifest,
-    move_domain: bool,
-) -> ApiResult<()> {
-    let name = &upload.product.name;
-    let Some((current, _)) = active_manifest(state, name)? else {
-        return Ok(());
-    };
-    let owned_by = &current.product.domain;
-    caller.require_owner(
-        owned_by,
-        &format!("deploy {name}, which belongs to `{owned_by}`"),
-    )?;
-    if owned_by == &upload.product.domain {
-        return Ok(());
-    }
-    if move_domain && caller.require_admin().is_ok() {
-        tracing::warn!(
-            product = %name,
-            from = %owned_by,
-            to = %upload.product.domain,
-            by = %caller.describe(),
-            "product moved to another domain"
-        );
-        return Ok(());
-    }
-    Err(ApiError::forbidden(format!(
-        "{name} belongs to domain `{owned_by}`; this upload says `{}`",
-        upload.product.domain
+    Ok((
+        status,
+        Json(VersionInfo::new(
+            &deployed.deployment,
+            deployed.active.as_deref(),
+        )),
     ))
-    .hint(format!(
-        "keep domain = \"{owned_by}\" in product.toml; moving a product to another domain is \
-         an admin's act (deploy with ?move_domain=true and an admin token)"
-    )))
 }
 
 /// The media types a component upload may carry.
@@ -548,38 +466,6 @@ pub async fn activate(
     caller: Caller,
     Path((name, version)): Path<(String, String)>,
 ) -> ApiResult<Json<Vec<VersionInfo>>> {
-    let deployments = state.deployments(&name)?;
-    caller.require_owner(
-        &product_domain(&state, &name)?,
-        &format!("activate versions of {name}"),
-    )?;
-    if !deployments.iter().any(|d| d.version == version) {
-        return Err(ApiError::not_found(
-            format!("{name} has no deployed version {version}"),
-            &deployments
-                .iter()
-                .map(|d| d.version.clone())
-                .collect::<Vec<_>>(),
-        ));
-    }
-    let deployment = deployments
-        .iter()
-        .find(|d| d.version == version)
-        .ok_or_else(|| ApiError::internal("deployment vanished"))?;
-    let candidate = Manifest::parse(&deployment.manifest, "<deployed product.toml>")
-        .map_err(|e| ApiError::internal(format!("stored manifest of {name}: {e}")))?;
-    // Activating a version of another domain would move the product: an admin's act.
-    require_same_domain(&state, &caller, &candidate, caller.require_admin().is_ok())?;
-    let registry = state.registry_lock().await;
-    crate::dag::Mesh::load(&state)?.check(&candidate)?;
-    state.store().activate(&name, &version)?;
-    state.forget_view(&name);
-    state.events().emit(Event::Activated {
-        product: name.clone(),
-        version: version.clone(),
-    });
-    state.scheduler().refresh_schedules(&state)?;
-    drop(registry);
-    tracing::info!(product = %name, %version, "activated");
+    crate::registry::activate(&state, &caller, &name, &version).await?;
     versions(State(state), caller, Path(name)).await
 }
