@@ -7,6 +7,7 @@
 //! - [`package`]: the manifest and README embedded in a product component.
 //! - [`io`]: the batch source and sink traits that connect data to a run.
 //! - [`failure`]: why a run failed, as the sandbox, the store and the API name it.
+//! - [`quality`]: the results of data tests and column statistics, as stored and served.
 //!
 //! Nothing here depends on wasmtime, sled or a web framework.
 
@@ -16,6 +17,7 @@ pub mod formats;
 pub mod io;
 pub mod manifest;
 pub mod package;
+pub mod quality;
 pub mod schema;
 
 pub use arrow;

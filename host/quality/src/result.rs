@@ -1,50 +1,9 @@
 //! What a check found.
 
-use serde::{Deserialize, Serialize};
-
 /// Failing rows kept per check.
 pub const SAMPLE_ROWS: usize = 5;
 
-/// The outcome of one check on one port of one run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CheckResult {
-    /// Output port.
-    pub port: String,
-    /// The check as written, e.g. `not_null(label)` or `range(confidence, 0..=1)`.
-    pub check: String,
-    /// Its kind (`not_null`, `unique`, ...).
-    pub kind: String,
-    /// `error` (blocks publication) or `warn`.
-    pub severity: tessera_core::manifest::Severity,
-    /// Whether it passed.
-    pub passed: bool,
-    /// Rows looked at (row-level checks; nulls are skipped except by `not_null`).
-    pub evaluated: u64,
-    /// Rows that failed.
-    pub failed: u64,
-    /// The share of looked-at rows that must pass.
-    pub mostly: Option<f64>,
-    /// The figure a table-level check compared (row count, mean, age in seconds, change in
-    /// percent).
-    pub observed: Option<f64>,
-    /// What was found, in words.
-    pub message: String,
-    /// Why the check exists (from the manifest).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub description: String,
-    /// The first failing rows.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub sample: Vec<FailingRow>,
-}
-
-/// One failing row: its number in the port's output (from 1) and its values.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FailingRow {
-    /// Row number, from 1.
-    pub row: u64,
-    /// The row's columns.
-    pub values: serde_json::Map<String, serde_json::Value>,
-}
+pub use tessera_core::quality::{CheckResult, FailingRow};
 
 /// Whether any result stops publication (a failed `error` check).
 pub fn blocking(results: &[CheckResult]) -> bool {

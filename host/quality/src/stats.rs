@@ -16,7 +16,6 @@ use arrow::datatypes::{
     DataType as ArrowType, Float64Type, Int64Type, SchemaRef, TimestampMicrosecondType,
 };
 use arrow::record_batch::RecordBatch;
-use serde::{Deserialize, Serialize};
 
 use crate::sketch::{HyperLogLog, Sample, hash_bytes, mix64};
 
@@ -27,80 +26,7 @@ pub const HISTOGRAM_BINS: usize = 20;
 /// Most frequent values listed for a text column.
 pub const TOP_VALUES: usize = 10;
 
-/// Statistics of every column of one output port.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PortStats {
-    /// Rows.
-    pub rows: u64,
-    /// One entry per column, in schema order.
-    pub columns: Vec<ColumnStats>,
-}
-
-/// Statistics of one column.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ColumnStats {
-    /// Column name.
-    pub name: String,
-    /// Declared type (`float64`, `text`, ...).
-    pub data_type: String,
-    /// Non-null values.
-    pub count: u64,
-    /// Nulls.
-    pub nulls: u64,
-    /// Distinct non-null values (estimated above the sample capacity).
-    pub distinct: u64,
-    /// Smallest value (numbers, timestamps as RFC 3339, text).
-    pub min: Option<serde_json::Value>,
-    /// Largest value.
-    pub max: Option<serde_json::Value>,
-    /// Mean of a numeric column (of a boolean column: the share of `true`).
-    pub mean: Option<f64>,
-    /// Sample standard deviation of a numeric column.
-    pub stddev: Option<f64>,
-    /// Quantiles of a numeric column.
-    pub quantiles: Option<Quantiles>,
-    /// Equal-width histogram of a numeric column between its min and max.
-    pub histogram: Option<Histogram>,
-    /// Most frequent values of a text or boolean column, most frequent first.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub top: Vec<TopValue>,
-    /// Whether distinct, quantiles, histogram and top values are estimates from a sample.
-    pub sampled: bool,
-}
-
-/// The 5th, 25th, 50th, 75th and 95th percentiles (linear interpolation between closest ranks,
-/// as numpy's default).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Quantiles {
-    /// 5th percentile.
-    pub p5: f64,
-    /// 25th percentile.
-    pub p25: f64,
-    /// Median.
-    pub p50: f64,
-    /// 75th percentile.
-    pub p75: f64,
-    /// 95th percentile.
-    pub p95: f64,
-}
-
-/// Bin edges (one more than counts) and the values per bin; the last bin includes the max.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Histogram {
-    /// Edges, ascending.
-    pub edges: Vec<f64>,
-    /// Values per bin.
-    pub counts: Vec<u64>,
-}
-
-/// A value and how often it occurs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TopValue {
-    /// The value, as text.
-    pub value: String,
-    /// Its occurrences (scaled from the sample when `sampled`).
-    pub count: u64,
-}
+pub use tessera_core::quality::{ColumnStats, Histogram, PortStats, Quantiles, TopValue};
 
 /// Exact mean and M2 over batches (Chan et al.'s merge of per-batch moments).
 #[derive(Default, Clone, Copy)]

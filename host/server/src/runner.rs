@@ -75,9 +75,7 @@ pub async fn execute(state: &AppState, mut record: RunRecord) -> RunRecord {
                 None => pin_inputs(state, product.manifest()).map(|pins| record.inputs = pins),
             };
             let unpublished = first_unpublished_upstream(product.manifest(), &record.inputs);
-            save(state, &record);
             state.metrics().run_started();
-            announce(state, &record);
             match (pinned, unpublished) {
                 (Err(reason), _) => Err((FailureKind::Host, reason)),
                 (Ok(()), Some(upstream)) if record.replay.is_none() => {
@@ -196,18 +194,25 @@ async fn run_and_finish(
     record: &mut RunRecord,
     logical: &LogicalRun,
 ) -> Result<Ending, (FailureKind, String)> {
-    let (request, notes, stats) =
-        wire(state, product, record, logical).map_err(|r| (FailureKind::InputData, r))?;
-    record.log.extend(notes);
-    // Custom checks read the same input versions: open them now, so a version that retention
-    // drops while the run goes on stays readable through these handles.
-    let check_inputs = if product.has_custom_checks() && record.replay.is_none() {
-        let (inputs, _) = open_inputs(state, product.manifest(), record)
-            .map_err(|r| (FailureKind::InputData, r))?;
-        Some(inputs)
-    } else {
-        None
+    let mut repins = 0;
+    let (request, notes, stats, check_inputs) = loop {
+        match open_all(state, product, record, logical) {
+            Ok(opened) => break opened,
+            // Retention dropped a pinned version between the pin and the open: what is
+            // current now is what the run reads.
+            Err(OpenError::Dropped(reason)) if record.replay.is_none() && repins < MAX_REPINS => {
+                repins += 1;
+                tracing::info!(run = %record.id, %reason, "a pinned input went before it was opened; pinning again");
+                record.inputs =
+                    pin_inputs(state, product.manifest()).map_err(|r| (FailureKind::Host, r))?;
+            }
+            Err(e) => return Err((FailureKind::InputData, e.into_message())),
+        }
     };
+    record.log.extend(notes);
+    // `running` from here: its inputs are pinned and open, whatever retention does next.
+    save(state, record);
+    announce(state, record);
     let outcome = state.runtime().run(product, request).await;
     record.peak_memory = outcome.peak_memory;
     record.cpu_ms = outcome
@@ -262,6 +267,59 @@ async fn run_and_finish(
         .filter_map(|(port, handle)| handle.take().map(|s| (port, s)))
         .collect();
     publish(state, product.manifest(), record, &outcome, stats).map(|()| Ending::Published)
+}
+
+/// How often a run pins its inputs again when a pinned version went before it was opened.
+const MAX_REPINS: u32 = 3;
+
+/// Why the inputs and outputs of a run could not be opened.
+enum OpenError {
+    /// A pinned version no longer exists (retention dropped it).
+    Dropped(String),
+    /// Anything else.
+    Failed(String),
+}
+
+impl OpenError {
+    fn into_message(self) -> String {
+        match self {
+            OpenError::Dropped(m) | OpenError::Failed(m) => m,
+        }
+    }
+
+    fn from_store(e: tessera_store::StoreError) -> OpenError {
+        match e {
+            tessera_store::StoreError::NotFound(m) => OpenError::Dropped(m),
+            other => OpenError::Failed(other.to_string()),
+        }
+    }
+}
+
+/// What a run needs open before it starts: the request (inputs and staged outputs), notes on
+/// empty inputs, the statistics handles, and the inputs again for the custom checks.
+type Opened = (
+    RunRequest,
+    Vec<RunLogLine>,
+    StatsHandles,
+    Option<Vec<(String, Box<dyn BatchSource>)>>,
+);
+
+/// Opens everything a run reads and writes at its pinned versions.
+fn open_all(
+    state: &AppState,
+    product: &Product,
+    record: &RunRecord,
+    logical: &LogicalRun,
+) -> Result<Opened, OpenError> {
+    let (request, notes, stats) = wire(state, product, record, logical)?;
+    // Custom checks read the same input versions: open them now, so a version that retention
+    // drops while the run goes on stays readable through these handles.
+    let check_inputs = if product.has_custom_checks() && record.replay.is_none() {
+        Some(open_inputs(state, product.manifest(), record)?.0)
+    } else {
+        None
+    };
+    Ok((request, notes, stats, check_inputs))
 }
 
 /// Calls the product's `check` export on what the run staged and on `inputs` (the pinned
@@ -560,7 +618,7 @@ fn wire(
     product: &Product,
     record: &RunRecord,
     logical: &LogicalRun,
-) -> Result<(RunRequest, Vec<RunLogLine>, StatsHandles), String> {
+) -> Result<(RunRequest, Vec<RunLogLine>, StatsHandles), OpenError> {
     let manifest = product.manifest();
     let store = state.store();
     let mut request = RunRequest::new(logical.run_id.clone(), logical.clock_us).seed(logical.seed);
@@ -573,7 +631,9 @@ fn wire(
         let schema = output.schema.to_arrow();
         let sink = store
             .stage(&record.product, &record.id, &output.name, schema.clone())
-            .map_err(|e| format!("cannot stage output `{}`: {e}", output.name))?;
+            .map_err(|e| {
+                OpenError::Failed(format!("cannot stage output `{}`: {e}", output.name))
+            })?;
         let sink: Box<dyn tessera_core::io::BatchSink> = if record.replay.is_some() {
             sink
         } else {
@@ -594,7 +654,7 @@ fn open_inputs(
     state: &AppState,
     manifest: &Manifest,
     record: &RunRecord,
-) -> Result<OpenedInputs, String> {
+) -> Result<OpenedInputs, OpenError> {
     let store = state.store();
     let mut sources = Vec::new();
     let mut notes = Vec::new();
@@ -603,7 +663,7 @@ fn open_inputs(
         let source: Box<dyn BatchSource> = match (&input.source, pin) {
             (InputSource::Ingest(_), Some(pin)) => store
                 .read_input(&record.product, &input.name, pin.version)
-                .map_err(|e| e.to_string())?,
+                .map_err(OpenError::from_store)?,
             (InputSource::Ingest(schema), None) => {
                 notes.push(RunLogLine {
                     level: "warn".into(),
@@ -617,12 +677,12 @@ fn open_inputs(
             }
             (InputSource::Upstream(upstream), Some(pin)) => store
                 .read(&upstream.product, pin.version, &upstream.port)
-                .map_err(|e| e.to_string())?,
+                .map_err(OpenError::from_store)?,
             (InputSource::Upstream(upstream), None) => {
-                return Err(format!(
+                return Err(OpenError::Failed(format!(
                     "input `{}` reads {}/{}, which has published nothing yet",
                     input.name, upstream.product, upstream.port
-                ));
+                )));
             }
         };
         sources.push((input.name.clone(), source));

@@ -186,7 +186,7 @@ pub trait Store: Send + Sync {
         &self,
         product: &str,
         number: u64,
-    ) -> Result<BTreeMap<String, tessera_quality::PortStats>, StoreError>;
+    ) -> Result<BTreeMap<String, tessera_core::quality::PortStats>, StoreError>;
 
     /// All published versions of a product, oldest first.
     fn versions(&self, product: &str) -> Result<Vec<Version>, StoreError>;

@@ -118,7 +118,7 @@ pub struct RunRecord {
     pub replay: Option<ReplayReport>,
     /// The data tests of its outputs.
     #[serde(default)]
-    pub checks: Vec<tessera_quality::CheckResult>,
+    pub checks: Vec<tessera_core::quality::CheckResult>,
     /// The gauges the product reported (last value per name).
     #[serde(default)]
     pub gauges: BTreeMap<String, f64>,
@@ -330,7 +330,7 @@ pub struct Publication {
     /// The input versions the run read.
     pub inputs: BTreeMap<String, InputPin>,
     /// Column statistics per port, stored beside the version.
-    pub stats: BTreeMap<String, tessera_quality::PortStats>,
+    pub stats: BTreeMap<String, tessera_core::quality::PortStats>,
     /// The run's record as it reads once published (outputs, checks, log); the publish
     /// transaction writes it, marked succeeded with the new version, so no reader sees the run
     /// succeeded without what it did. Without it the stored record is marked.

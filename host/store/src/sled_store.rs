@@ -509,7 +509,7 @@ impl Store for SledStore {
         &self,
         product: &str,
         number: u64,
-    ) -> Result<BTreeMap<String, tessera_quality::PortStats>, StoreError> {
+    ) -> Result<BTreeMap<String, tessera_core::quality::PortStats>, StoreError> {
         match self.stats.get(version_key(product, number))? {
             None => Ok(BTreeMap::new()),
             Some(v) => Ok(serde_json::from_slice(&v)?),
