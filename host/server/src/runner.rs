@@ -52,6 +52,9 @@ pub fn new_run_id() -> String {
 /// Executes a queued run to its end and returns its final record.
 pub async fn execute(state: &AppState, mut record: RunRecord) -> RunRecord {
     state.run_started(&record.id);
+    // Old records go before this run can end, so the history a client reads once it has
+    // ended is already pruned.
+    prune_runs(state, &record.product);
     record.state = RunState::Running;
     let started = now_us();
     record.started_at_us = Some(started);
@@ -145,7 +148,6 @@ pub async fn execute(state: &AppState, mut record: RunRecord) -> RunRecord {
         state.run_finished(&record.id);
         return record;
     }
-    prune_runs(state, &record.product);
     let seconds = record
         .started_at_us
         .zip(record.finished_at_us)
