@@ -55,7 +55,7 @@ fn publishing_marks_the_run_succeeded_in_the_same_commit() {
     // As a crash right after the publish would leave it: the record says published already,
     // so recovery neither interrupts nor retries it.
     drop(store);
-    let store = SledStore::open(dir.path()).unwrap();
+    let store = eventually(|| SledStore::open(dir.path()).ok());
     let report = store.recover().unwrap();
     assert!(report.runs_interrupted.is_empty(), "{report:?}");
     let run = store.run("r1").unwrap().unwrap();
@@ -175,7 +175,7 @@ fn a_schedule_remembers_when_it_fired_across_a_reopen() {
         .set_schedule_fired("nightly", 1_700_000_000_000_000)
         .unwrap();
     drop(store);
-    let store = SledStore::open(dir.path()).unwrap();
+    let store = eventually(|| SledStore::open(dir.path()).ok());
     assert_eq!(
         store.schedule_fired("nightly").unwrap(),
         Some(1_700_000_000_000_000)
@@ -238,10 +238,21 @@ fn stored_bytes_follow_publishes_ingests_and_retention() {
     let expected = on_disk();
     drop(store);
     {
-        let db = sled::open(dir.path().join("meta")).unwrap();
+        let db = eventually(|| sled::open(dir.path().join("meta")).ok());
         db.open_tree("usage").unwrap().clear().unwrap();
         db.flush().unwrap();
     }
-    let store = SledStore::open(dir.path()).unwrap();
+    let store = eventually(|| SledStore::open(dir.path()).ok());
     assert_eq!(store.stored_bytes("demo").unwrap(), expected);
+}
+
+/// What `open` gives once sled's threads of a dropped database let go of its lock.
+fn eventually<T>(open: impl Fn() -> Option<T>) -> T {
+    for _ in 0..400 {
+        if let Some(opened) = open() {
+            return opened;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    panic!("the database stayed locked");
 }
