@@ -21,7 +21,7 @@ use tessera_core::formats::{FileSink, FileSource, Format};
 use tessera_core::io::{BatchSink, BatchSource};
 use tessera_core::package;
 use tessera_runtime::{RunRequest, Runtime, RuntimeConfig};
-use tessera_store::{SledStore, Store};
+use tessera_store::{Storage, Store};
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
@@ -89,7 +89,7 @@ fn make_batch(start: usize, rows: usize) -> RecordBatch {
     .unwrap()
 }
 
-fn publish_source(store: &SledStore, rows: usize) -> u64 {
+fn publish_source(store: &Storage, rows: usize) -> u64 {
     let mut sink = store
         .stage("source", "seed", "rows", rows_schema())
         .unwrap();
@@ -115,7 +115,7 @@ fn publish_source(store: &SledStore, rows: usize) -> u64 {
 
 fn data_path(wasm: &[u8], rows: usize) {
     let dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(dir.path()).unwrap();
+    let store = Storage::local(dir.path()).unwrap();
     let bytes = publish_source(&store, rows);
     let runtime = Runtime::new(RuntimeConfig {
         max_concurrent_runs: 1,

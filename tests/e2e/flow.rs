@@ -483,11 +483,29 @@ async fn typed_columns_are_coerced_and_every_bad_row_is_listed() {
 
     // Nothing of the refused requests was stored or left behind.
     assert_eq!(api.store.input_versions("typed", "rows").unwrap().len(), 2);
-    let staging = api.cache.path().join("data/staging");
+    let committed: std::collections::BTreeSet<String> = api
+        .store
+        .input_versions("typed", "rows")
+        .unwrap()
+        .iter()
+        .flat_map(|v| v.segments.iter().map(|s| s.file.clone()))
+        .chain(
+            api.store
+                .versions("typed")
+                .unwrap()
+                .iter()
+                .flat_map(|v| v.ports.values().map(|p| p.file.clone())),
+        )
+        .collect();
+    let blobs = tessera_store::LocalBlobs::open(&api.cache.path().join("data")).unwrap();
+    let stored: std::collections::BTreeSet<String> =
+        tessera_store::Blobs::list(&blobs, "data/typed/")
+            .unwrap()
+            .into_iter()
+            .collect();
     assert_eq!(
-        std::fs::read_dir(&staging).unwrap().count(),
-        0,
-        "staging is empty"
+        stored, committed,
+        "only committed segments and published outputs are stored"
     );
     assert_eq!(
         std::fs::read_dir(api.cache.path().join("spool")).map_or(0, |d| d.count()),
@@ -1078,10 +1096,16 @@ async fn a_replay_reproduces_a_version_byte_for_byte() {
 
 #[tokio::test]
 async fn a_run_the_host_failed_is_retried_after_a_backoff() {
-    let api = Api::with_config(with_scheduler(10));
+    let cache = tempfile::tempdir().unwrap();
+    let catalog = Arc::new(crate::faulty::FaultyCatalog::new(
+        tessera_store::SledCatalog::open(&cache.path().join("meta")).unwrap(),
+    ));
+    let blobs = tessera_store::LocalBlobs::open(&cache.path().join("data")).unwrap();
+    let store = tessera_store::Storage::new(catalog.clone(), Arc::new(blobs));
+    let api = Api::over(with_scheduler(10), Arc::new(store), cache);
     api.deploy(hello()).await;
-    // The store "crashes" at the next publish: a host fault, not the product's.
-    api.store.fail_next_publish_before_commit();
+    // The store's disk fails at the next publish: a host fault, not the product's.
+    catalog.fail_next_publish();
     let queued = api.post("/v1/products/hello/runs", Vec::new()).await.json();
     let first = api.finished_run(queued["id"].as_str().unwrap()).await;
     assert_eq!(

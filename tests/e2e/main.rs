@@ -5,6 +5,7 @@
 
 mod custom_checks;
 mod demo;
+mod faulty;
 mod flow;
 mod gpu;
 mod hostile;

@@ -8,7 +8,7 @@ use arrow::record_batch::RecordBatch;
 use tessera_core::formats::{FileSource, Format};
 use tessera_core::io::{BatchSource, MemorySink};
 use tessera_runtime::RunRequest;
-use tessera_store::{SledStore, Store};
+use tessera_store::{Storage, Store};
 use tessera_tests::fixtures;
 
 fn text(batch: &RecordBatch, column: &str) -> Vec<String> {
@@ -163,7 +163,7 @@ fn labeled_studies_publishes_consensus_that_matches_an_independent_count() {
     let product = runtime.load(&wasm).unwrap();
     let manifest = product.manifest().clone();
     let data = tempfile::tempdir().unwrap();
-    let store = SledStore::open(data.path()).unwrap();
+    let store = Storage::local(data.path()).unwrap();
     let csv = root.join("products/labeled-studies/data/annotations.csv");
     let source = FileSource::open(
         &csv,

@@ -17,12 +17,12 @@ use tessera_core::manifest::Manifest;
 use tessera_core::package;
 use tessera_server::auth::NewToken;
 use tessera_server::{AppState, Limits, ServerConfig};
-use tessera_store::{Role, SledStore, Store};
+use tessera_store::{Role, Storage, Store};
 use tower::ServiceExt;
 
 pub(crate) struct Api {
     pub(crate) state: AppState,
-    pub(crate) store: Arc<SledStore>,
+    pub(crate) store: Arc<Storage>,
     /// An admin token, sent with every POST.
     pub(crate) admin: String,
     pub(crate) cache: tempfile::TempDir,
@@ -91,7 +91,7 @@ impl Api {
         clock: Arc<tessera_server::schedule::clock::ManualClock>,
     ) -> Api {
         let cache = tempfile::tempdir().unwrap();
-        let store = Arc::new(SledStore::open(&cache.path().join("data")).unwrap());
+        let store = Arc::new(Storage::local(&cache.path().join("data")).unwrap());
         let state =
             AppState::with_clock(config, store.clone(), cache.path().to_path_buf(), clock).unwrap();
         let admin = token(store.as_ref(), Role::Admin, None, &[]);
@@ -121,7 +121,7 @@ impl Api {
         // Tasks that still hold the old state let go of it within moments.
         let data = cache.path().join("data");
         let store = (0..200)
-            .find_map(|_| match SledStore::open(&data) {
+            .find_map(|_| match Storage::local(&data) {
                 Ok(store) => Some(store),
                 Err(_) => {
                     std::thread::sleep(Duration::from_millis(25));
@@ -145,7 +145,12 @@ impl Api {
 
     pub(crate) fn with_config(config: ServerConfig) -> Api {
         let cache = tempfile::tempdir().unwrap();
-        let store = Arc::new(SledStore::open(&cache.path().join("data")).unwrap());
+        let store = Arc::new(Storage::local(&cache.path().join("data")).unwrap());
+        Self::over(config, store, cache)
+    }
+
+    /// An API over a store the test built (with a catalog or blobs of its own).
+    pub(crate) fn over(config: ServerConfig, store: Arc<Storage>, cache: tempfile::TempDir) -> Api {
         let state =
             AppState::with_store(config, store.clone(), cache.path().to_path_buf()).unwrap();
         let admin = token(store.as_ref(), Role::Admin, None, &[]);

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use tessera_server::auth::{self, NewToken};
-use tessera_store::{Role, SledStore};
+use tessera_store::{Role, Storage};
 
 /// Parses `admin`, `owner` or `reader`.
 pub fn parse_role(text: &str) -> Result<Role, String> {
@@ -26,7 +26,7 @@ pub fn create(data: &Path, token: NewToken) -> Result<(String, String)> {
     if data.exists() && !data.is_dir() {
         bail!("{} is a file, not a data directory", data.display());
     }
-    let store = SledStore::open(data).with_context(|| {
+    let store = Storage::local(data).with_context(|| {
         format!(
             "cannot open {}; if `tessera serve` is running on it, create the token through the server (POST /v1/tokens with an admin token)",
             data.display()

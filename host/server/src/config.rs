@@ -22,6 +22,10 @@ pub struct ServerConfig {
     pub public_reads: bool,
     /// How long shutdown waits for running runs before marking them interrupted.
     pub shutdown_grace: Duration,
+    /// How long the bytes of a version retention dropped stay readable (for readers that
+    /// opened it before) before they are deleted; never less than `limits.max_timeout`, so a
+    /// run's pinned inputs stay readable for the whole run.
+    pub deletion_grace: Duration,
     /// When triggered runs start and how failed ones are retried.
     pub scheduler: SchedulerConfig,
     /// Which GPU products get.
@@ -147,6 +151,7 @@ impl Default for ServerConfig {
             limits: Limits::default(),
             public_reads: true,
             shutdown_grace: Duration::from_secs(30),
+            deletion_grace: tessera_store::DEFAULT_DELETION_GRACE,
             scheduler: SchedulerConfig::default(),
             gpu: GpuSetting::Auto,
             http: HttpLimits::default(),
@@ -185,6 +190,7 @@ struct FileConfig {
     addr: Option<String>,
     public_reads: Option<bool>,
     shutdown_grace: Option<String>,
+    deletion_grace: Option<String>,
     gpu: Option<String>,
     #[serde(default)]
     limits: FileLimits,
@@ -290,6 +296,9 @@ impl ServerConfig {
         if let Some(grace) = file.shutdown_grace {
             self.shutdown_grace = parse_span(&grace, &source, "shutdown_grace")?;
         }
+        if let Some(grace) = file.deletion_grace {
+            self.deletion_grace = parse_span(&grace, &source, "deletion_grace")?;
+        }
         let limits = file.limits;
         if let Some(v) = limits.max_upload {
             self.limits.max_upload = parse_size(&v, &source, "limits.max_upload")?;
@@ -378,6 +387,9 @@ impl ServerConfig {
             }
             "SHUTDOWN_GRACE" => {
                 self.shutdown_grace = parse_span(value, &source, "shutdown_grace")?;
+            }
+            "DELETION_GRACE" => {
+                self.deletion_grace = parse_span(value, &source, "deletion_grace")?;
             }
             "MAX_UPLOAD" => self.limits.max_upload = parse_size(value, &source, "max_upload")?,
             "MAX_MEMORY" => self.limits.max_memory = parse_size(value, &source, "max_memory")?,

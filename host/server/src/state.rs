@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
 use tessera_runtime::{Product, Runtime, RuntimeConfig};
-use tessera_store::{Deployment, RecoveryReport, SledStore, Store};
+use tessera_store::{Deployment, RecoveryReport, Storage, Store};
 use tokio::sync::Notify;
 
 use crate::config::ServerConfig;
@@ -77,7 +77,9 @@ impl AppState {
     /// sandbox with the configured limits.
     pub fn open(config: ServerConfig) -> anyhow::Result<AppState> {
         std::fs::create_dir_all(&config.data_dir)?;
-        let store = SledStore::open(&config.data_dir)?;
+        // A run reads its pinned inputs for at most `max_timeout`: their bytes outlive that.
+        let grace = config.deletion_grace.max(config.limits.max_timeout);
+        let store = Storage::local(&config.data_dir)?.with_deletion_grace(grace);
         let report = store.recover()?;
         if report.files_removed > 0 || !report.runs_interrupted.is_empty() {
             tracing::warn!(

@@ -1,42 +1,51 @@
-//! Tessera's storage: run records and published versions as metadata, output data as immutable
-//! Arrow IPC files.
+//! Tessera's storage: a catalog of records and immutable blobs of bytes, behind two narrow
+//! traits, and the rules that need both written once on top of them.
 //!
-//! A run's outputs are first *staged* (one file per port, written through a [`BatchSink`] and
-//! fsynced), then *published* together: the files are renamed into place and a single metadata
-//! transaction records the new version of every port at once. Until that transaction commits
-//! nobody can see the new files; a crash at any point leaves the previous version whole, and
-//! [`Store::recover`] removes what a crash left behind and marks interrupted runs.
-//!
-//! Ingested data follows the same path: a request's rows are staged, then committed as the next
-//! *input version* of the port in one transaction (with its `Idempotency-Key`, so a retried
-//! request changes nothing). An append shares the files of the version before it.
+//! - [`Catalog`] holds every record: deployments, published versions with their lineage and
+//!   statistics, input versions, runs, tokens, idempotency keys, schedules, usage, garbage.
+//!   Changes that must be atomic are single commits with a compare-and-swap on the pointer
+//!   they move. [`SledCatalog`] keeps it in sled.
+//! - [`Blobs`] holds bytes by key: components, ingested segments, staged and published
+//!   outputs. Written whole, never changed, read by ranges, deleted by key; no rename, no
+//!   listing on a request's path. [`LocalBlobs`] keeps them in files, [`MemoryBlobs`] in
+//!   memory with an object store's semantics.
+//! - [`Storage`] implements [`Store`] over one of each. A run's outputs are *staged* (one blob
+//!   per port, hashed as written), then *published* together by one catalog commit that makes
+//!   the version naming them current: a crash at any point leaves the previous version whole,
+//!   and [`Store::recover`] deletes the blobs no record names. Ingested data follows the same
+//!   path, committed as the port's next *input version* with its `Idempotency-Key`.
 //!
 //! Every published version records the input versions its run read (its lineage) and the
-//! content hash of each output file, so it can be traced upstream and reproduced. [`Store::prune`]
-//! applies a retention policy and deletes files no kept version refers to.
-//!
-//! [`SledStore`] keeps metadata in sled under a data directory, data in files beside it.
+//! content hash of each output, so it can be traced upstream and reproduced. [`Store::prune`]
+//! applies a retention policy; the blobs no kept version names are deleted after a grace
+//! period, so readers of a dropped version finish first.
 
-mod ingest;
+mod blobs;
+mod catalog;
 mod model;
-mod recover;
-mod retention;
-mod runs;
-mod sled_store;
-mod usage;
+mod storage;
 
 use std::collections::BTreeMap;
 
 use arrow::datatypes::SchemaRef;
 use tessera_core::io::{BatchSink, BatchSource};
 
-pub use ingest::IDEMPOTENCY_WINDOW_US;
+pub use blobs::{BlobCursor, BlobReader, BlobWriter, Blobs, LocalBlobs, MemoryBlobs};
+pub use catalog::{
+    Catalog, DropCommit, Garbage, InputCommit, InputCommitted, SledCatalog, UnfinishedRuns,
+    VersionCommit,
+};
 pub use model::{
     Deployment, FailureKind, GpuRecord, IngestMode, IngestOutcome, InputPin, InputVersion,
     LogicalRun, PortMatch, PortVersion, PruneReport, Publication, RecoveryReport, ReplayReport,
     RetentionPolicy, Role, RunCause, RunLogLine, RunRecord, RunState, TokenRecord, Version,
 };
-pub use sled_store::SledStore;
+pub use storage::{DEFAULT_DELETION_GRACE, Storage};
+
+/// How long an `Idempotency-Key` keeps answering with what it made: 24 hours from its first
+/// use, whatever retention does to the input version meanwhile. A key used again after the
+/// window is a new request.
+pub const IDEMPOTENCY_WINDOW_US: i64 = 24 * 3600 * 1_000_000;
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -151,8 +160,8 @@ pub trait Store: Send + Sync {
     /// Every kept input version of a port, oldest first.
     fn input_versions(&self, product: &str, port: &str) -> Result<Vec<InputVersion>, StoreError>;
 
-    /// Reads one input version (all its segments, in order). Files are opened before this
-    /// returns, so pruning afterwards does not disturb the reader.
+    /// Reads one input version (all its segments, in order). Retention deletes blobs only
+    /// after a grace period, so pruning meanwhile does not disturb the reader.
     fn read_input(
         &self,
         product: &str,
@@ -162,7 +171,8 @@ pub trait Store: Send + Sync {
 
     /// Applies a retention policy to a product's published versions (never the newest), drops
     /// input versions that are neither among the newest `policy.keep_versions` nor read by a
-    /// kept version, and deletes the files nothing kept refers to.
+    /// kept version, and schedules the deletion of the blobs nothing kept names; deletes those
+    /// whose grace period is over.
     fn prune(
         &self,
         product: &str,
@@ -270,8 +280,8 @@ pub trait Store: Send + Sync {
     /// Deletes the token with public id `id`; `false` when there is none.
     fn revoke_token(&self, id: &str) -> Result<bool, StoreError>;
 
-    /// Cleans up after a crash: removes staged and unreferenced files, marks runs that were
-    /// running as interrupted and lists the queued ones. Call once at start-up.
+    /// Cleans up after a crash: deletes blobs no record names, marks runs that were running
+    /// as interrupted and lists the queued ones. Call once at start-up.
     fn recover(&self) -> Result<RecoveryReport, StoreError>;
 }
 

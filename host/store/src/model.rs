@@ -280,14 +280,15 @@ pub struct Deployment {
 /// One port of a published version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PortVersion {
-    /// File name relative to the store's data directory.
+    /// The key of the blob that holds it (for local blobs, its path relative to the data
+    /// directory).
     pub file: String,
     /// Rows.
     pub rows: u64,
-    /// Bytes on disk.
+    /// Bytes stored.
     pub bytes: u64,
-    /// Content hash of the file (`xxh3-128:…`), for published outputs (replays compare it); empty for
-    /// ingest segments.
+    /// Content hash of the blob (`xxh3-128:…`; replays compare it). Empty for ingest
+    /// segments committed before segments were hashed as written.
     #[serde(default)]
     pub hash: String,
 }
@@ -431,16 +432,21 @@ pub struct PruneReport {
     pub versions_removed: Vec<u64>,
     /// Input versions dropped.
     pub input_versions_removed: u64,
-    /// Files deleted.
+    /// Blobs deleted now: garbage whose grace period was over, from this prune or earlier
+    /// ones.
     pub files_removed: u64,
-    /// Bytes those files held.
+    /// Bytes the dropped versions released from the product's usage (their blobs are deleted
+    /// once the grace period is over).
     pub bytes_freed: u64,
+    /// Bytes the blobs deleted now held.
+    #[serde(default)]
+    pub bytes_deleted: u64,
 }
 
 /// What [`crate::Store::recover`] cleaned up.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecoveryReport {
-    /// Staged or unreferenced files removed.
+    /// Blobs removed: staged, unnamed by any record, or garbage past its grace period.
     pub files_removed: u64,
     /// Runs that were running, now marked interrupted.
     pub runs_interrupted: Vec<String>,

@@ -1,16 +1,18 @@
-//! The storage contract of the sled store: publishing, ingest versions, retention, runs,
-//! deployments, and crash recovery.
+//! The storage contract: publishing, ingest versions, retention, runs, deployments, and crash
+//! recovery, over the sled catalog with local blobs and with blobs that, like an object store,
+//! do not keep a deleted blob readable for those who opened it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use arrow::array::{Int64Array, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use tessera_store::{
-    IngestMode, InputPin, Publication, RetentionPolicy, RunRecord, RunState, SledStore, Store,
-    StoreError,
+    Blobs, IngestMode, InputPin, MemoryBlobs, Publication, RetentionPolicy, RunRecord, RunState,
+    SledCatalog, Storage, Store, StoreError,
 };
 
 fn schema() -> SchemaRef {
@@ -211,49 +213,116 @@ fn deployment(version: &str, at: i64) -> tessera_store::Deployment {
 }
 
 #[test]
-fn the_sled_store_keeps_the_contract() {
+fn the_local_store_keeps_the_contract() {
     let dir = tempfile::tempdir().unwrap();
-    contract(&SledStore::open(dir.path()).unwrap());
+    contract(&Storage::local(dir.path()).unwrap());
+}
+
+/// The sled catalog over blobs in memory.
+fn over_memory_blobs(dir: &std::path::Path, blobs: &MemoryBlobs) -> Storage {
+    let catalog = SledCatalog::open(&dir.join("meta")).unwrap();
+    Storage::new(Arc::new(catalog), Arc::new(blobs.clone()))
+}
+
+#[test]
+fn the_store_over_object_store_like_blobs_keeps_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    contract(&over_memory_blobs(dir.path(), &MemoryBlobs::default()));
+}
+
+#[test]
+fn a_reader_of_a_dropped_version_finishes_within_the_grace_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = MemoryBlobs::default();
+    let grace = Duration::from_secs(600);
+    let store = over_memory_blobs(dir.path(), &blobs).with_deletion_grace(grace);
+    // Far more than a reader buffers (1 MiB), so it has to go back to the blob for the rest.
+    let ids: Vec<String> = (0..20_000).map(|i| format!("row-{i:08}")).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let many: Vec<RecordBatch> = (0..20).map(|i| batch(&ids, &vec![i; ids.len()])).collect();
+    let rows = stage(&store, "r1", "a", &many);
+    store.publish("demo", "r1", &ports(&[("a", rows)])).unwrap();
+    let rows = stage(&store, "r2", "a", &[batch(&["new"], &[1])]);
+    store.publish("demo", "r2", &ports(&[("a", rows)])).unwrap();
+    let old_blob = store.version("demo", 1).unwrap().unwrap().ports["a"]
+        .file
+        .clone();
+
+    // A reader opens version 1 and reads one batch; then retention drops version 1.
+    let mut reader = store.read("demo", 1, "a").unwrap();
+    assert_eq!(reader.next_batch().unwrap().unwrap(), many[0]);
+    let now = tessera_store::now_us();
+    let keep_one = RetentionPolicy {
+        keep_versions: Some(1),
+        max_age_us: None,
+    };
+    let report = store.prune("demo", keep_one, now).unwrap();
+    assert_eq!(
+        (report.versions_removed, report.files_removed),
+        (vec![1], 0)
+    );
+    assert!(store.version("demo", 1).unwrap().is_none());
+    assert_eq!(
+        store.stored_bytes("demo").unwrap(),
+        store.current_version("demo").unwrap().unwrap().bytes()
+    );
+    // The blob stays until the grace period is over, so the reader finishes.
+    let mut rest = 1;
+    while let Some(batch) = reader.next_batch().unwrap() {
+        assert_eq!(batch, many[rest]);
+        rest += 1;
+    }
+    assert_eq!(rest, many.len());
+
+    // Once it is over, the next prune deletes the blob; a reader left open now fails with a
+    // clear error instead of reading something else.
+    let mut late = blobs
+        .open(&old_blob)
+        .map(tessera_store::BlobCursor::new)
+        .unwrap();
+    let report = store
+        .prune("demo", keep_one, now + grace.as_micros() as i64)
+        .unwrap();
+    assert_eq!(report.files_removed, 1, "{report:?}");
+    assert!(blobs.size(&old_blob).unwrap().is_none());
+    let mut bytes = Vec::new();
+    let read = std::io::Read::read_to_end(&mut late, &mut bytes);
+    assert!(read.unwrap_err().to_string().contains("deleted"));
+    // The current version is untouched.
+    assert_eq!(read_all(&store, 2, "a"), vec![batch(&["new"], &[1])]);
 }
 
 #[test]
 fn a_crash_during_publish_leaves_the_previous_version_whole() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let store = SledStore::open(dir.path()).unwrap();
+        let store = Storage::local(dir.path()).unwrap();
         let a = stage(&store, "r1", "a", &[batch(&["one"], &[1])]);
         store.publish("demo", "r1", &ports(&[("a", a)])).unwrap();
         store.put_run(&run("r2", RunState::Running, 2)).unwrap();
-        // Run 2 stages two ports, then the host "crashes" after moving the files into place
-        // and before the metadata commit.
-        let a = stage(&store, "r2", "a", &[batch(&["two"], &[2])]);
-        let b = stage(&store, "r2", "b", &[batch(&["two"], &[2])]);
-        store.fail_next_publish_before_commit();
-        assert!(
-            store
-                .publish("demo", "r2", &ports(&[("a", a), ("b", b)]))
-                .is_err()
-        );
+        // Run 2 wrote both its ports, then the host crashed before the commit that would
+        // have published them.
+        stage(&store, "r2", "a", &[batch(&["two"], &[2])]);
+        stage(&store, "r2", "b", &[batch(&["two"], &[2])]);
         // And a third run was still staging.
         stage(&store, "r3", "a", &[batch(&["three"], &[3])]);
     }
-    let store = SledStore::open(dir.path()).unwrap();
+    let store = Storage::local(dir.path()).unwrap();
     let report = store.recover().unwrap();
     assert_eq!(report.runs_interrupted, vec!["r2".to_string()]);
     assert_eq!(
         report.files_removed, 3,
-        "two orphaned files of r2 and one staged file of r3"
+        "the two blobs of r2 and the one of r3"
     );
     let current = store.current_version("demo").unwrap().unwrap();
     assert_eq!(current.number, 1);
     assert_eq!(read_all(&store, 1, "a"), vec![batch(&["one"], &[1])]);
-    assert!(!dir.path().join("outputs/demo/2").exists());
-    assert_eq!(
-        std::fs::read_dir(dir.path().join("staging"))
-            .unwrap()
-            .count(),
-        0
-    );
+    let mut left = tessera_store::LocalBlobs::open(dir.path())
+        .unwrap()
+        .list("data/demo/")
+        .unwrap();
+    left.sort();
+    assert_eq!(left, [current.ports["a"].file.clone()]);
     // The next publish takes number 2 cleanly.
     let a = stage(&store, "r4", "a", &[batch(&["four"], &[4])]);
     assert_eq!(
@@ -268,7 +337,7 @@ fn a_crash_during_publish_leaves_the_previous_version_whole() {
 #[test]
 fn names_that_could_escape_the_data_directory_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(dir.path()).unwrap();
+    let store = Storage::local(dir.path()).unwrap();
     assert!(store.stage("demo", "../evil", "a", schema()).is_err());
     assert!(store.stage("demo", "r1", "../../a", schema()).is_err());
     assert!(store.publish("../demo", "r1", &ports(&[])).is_err());
@@ -306,7 +375,7 @@ fn read_input(store: &dyn Store, version: u64) -> Vec<RecordBatch> {
 #[test]
 fn ingest_versions_append_replace_and_repeat_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(dir.path()).unwrap();
+    let store = Storage::local(dir.path()).unwrap();
     assert!(store.current_input("demo", "events").unwrap().is_none());
     let one = batch(&["a"], &[1]);
     let two = batch(&["b", "c"], &[2, 3]);
@@ -365,7 +434,7 @@ fn ingest_versions_append_replace_and_repeat_nothing() {
             .number,
         1
     );
-    assert!(!dir.path().join("staging/i3").exists());
+    assert!(!dir.path().join("data/demo/i3").exists());
     // Replace starts over.
     assert_eq!(
         ingest(
@@ -385,7 +454,7 @@ fn ingest_versions_append_replace_and_repeat_nothing() {
     ));
     // All of it survives a reopen and a recovery.
     drop(store);
-    let store = SledStore::open(dir.path()).unwrap();
+    let store = Storage::local(dir.path()).unwrap();
     assert_eq!(store.recover().unwrap().files_removed, 0);
     assert_eq!(read_input(&store, 2), vec![one, two]);
 }
@@ -393,7 +462,10 @@ fn ingest_versions_append_replace_and_repeat_nothing() {
 #[test]
 fn retention_drops_old_versions_and_their_unshared_files() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(dir.path()).unwrap();
+    // No grace period: the blobs go with the records.
+    let store = Storage::local(dir.path())
+        .unwrap()
+        .with_deletion_grace(Duration::ZERO);
     // Four input versions: append, append, replace, append.
     ingest(
         &store,
@@ -442,6 +514,9 @@ fn retention_drops_old_versions_and_their_unshared_files() {
         keep_versions: Some(2),
         max_age_us: None,
     };
+    let first = store.version("demo", 1).unwrap().unwrap().ports["a"]
+        .file
+        .clone();
     let report = store
         .prune("demo", policy, tessera_store::now_us())
         .unwrap();
@@ -455,7 +530,7 @@ fn retention_drops_old_versions_and_their_unshared_files() {
     );
     assert!(report.bytes_freed > 0);
     assert!(store.version("demo", 1).unwrap().is_none());
-    assert!(!dir.path().join("outputs/demo/1").exists());
+    assert!(!dir.path().join(&first).exists());
     assert_eq!(read_input(&store, 4).len(), 2);
     assert!(store.read("demo", 2, "a").is_ok());
     // The newest version always stays, whatever the policy.
@@ -480,7 +555,7 @@ fn retention_drops_old_versions_and_their_unshared_files() {
 fn a_crash_during_ingest_stores_nothing_half_done() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let store = SledStore::open(dir.path()).unwrap();
+        let store = Storage::local(dir.path()).unwrap();
         ingest(
             &store,
             "i1",
@@ -488,22 +563,16 @@ fn a_crash_during_ingest_stores_nothing_half_done() {
             IngestMode::Append,
             Some("k1"),
         );
-        // Ingest 2 moved its file into place, then "crashed" before the metadata commit;
-        // ingest 3 was still streaming into staging.
-        let rows = stage(&store, "i2", "events", &[batch(&["b"], &[2])]);
-        store.fail_next_publish_before_commit();
-        assert!(
-            store
-                .commit_ingest("demo", "events", "i2", IngestMode::Append, rows, Some("k2"))
-                .is_err()
-        );
+        // Ingest 2 wrote its segment, then the host crashed before the commit; ingest 3 was
+        // still streaming.
+        stage(&store, "i2", "events", &[batch(&["b"], &[2])]);
         stage(&store, "i3", "events", &[batch(&["c"], &[3])]);
     }
-    let store = SledStore::open(dir.path()).unwrap();
+    let store = Storage::local(dir.path()).unwrap();
     let report = store.recover().unwrap();
     assert_eq!(
         report.files_removed, 2,
-        "the orphaned segment of i2 and the staged file of i3"
+        "the segments of i2 and i3, which no record names"
     );
     let current = store.current_input("demo", "events").unwrap().unwrap();
     assert_eq!((current.number, current.rows()), (1, 1));

@@ -1,4 +1,4 @@
-//! Run records in the sled store: written, advanced under the rule that an interrupted run
+//! Run records in the sled catalog: written, advanced under the rule that an interrupted run
 //! stays interrupted, paged newest first from the by-product index, and pruned.
 //!
 //! A run is interrupted at most once (by a shutdown's drain or by the recovery after a crash)
@@ -9,15 +9,32 @@
 
 use sled::Transactional;
 
+use std::collections::BTreeMap;
+
+use super::SledCatalog;
+use super::keys::{garbage_key, index_key_id, prefix_end, product_prefix, run_index_key};
+use crate::catalog::UnfinishedRuns;
 use crate::model::{RunRecord, RunState};
-use crate::sled_store::{SledStore, product_prefix, run_index_key};
 use crate::{StoreError, now_us};
 
 /// How many times a compare-and-swap on one run record is tried against concurrent writers.
 const SWAP_ATTEMPTS: usize = 16;
 
-impl SledStore {
-    pub(crate) fn put_run_impl(&self, run: &RunRecord) -> Result<(), StoreError> {
+impl SledCatalog {
+    /// Builds the by-product index of runs when a database written before it has runs but no
+    /// index.
+    pub(super) fn index_runs(&self) -> Result<(), StoreError> {
+        if !self.runs_by_product.is_empty() || self.runs.is_empty() {
+            return Ok(());
+        }
+        for entry in self.runs.iter() {
+            let run: RunRecord = serde_json::from_slice(&entry?.1)?;
+            self.runs_by_product.insert(run_index_key(&run), &[])?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn put_run_impl(&self, run: &RunRecord) -> Result<(), StoreError> {
         let record = serde_json::to_vec(run)?;
         let index = run_index_key(run);
         (&self.runs, &self.runs_by_product)
@@ -62,14 +79,14 @@ impl SledStore {
         )))
     }
 
-    pub(crate) fn update_run_impl(&self, run: &RunRecord) -> Result<bool, StoreError> {
+    pub(super) fn update_run_impl(&self, run: &RunRecord) -> Result<bool, StoreError> {
         self.swap_run(&run.id, |stored| match stored {
             Some(stored) if stored.state == RunState::Interrupted => None,
             _ => Some(run.clone()),
         })
     }
 
-    pub(crate) fn interrupt_run_impl(&self, id: &str, reason: &str) -> Result<bool, StoreError> {
+    pub(super) fn interrupt_run_impl(&self, id: &str, reason: &str) -> Result<bool, StoreError> {
         self.swap_run(id, |stored| match stored {
             Some(mut run) if run.state == RunState::Running => {
                 run.state = RunState::Interrupted;
@@ -81,7 +98,7 @@ impl SledStore {
         })
     }
 
-    pub(crate) fn run_impl(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
+    pub(super) fn run_impl(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
         match self.runs.get(id)? {
             None => Ok(None),
             Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
@@ -97,7 +114,7 @@ impl SledStore {
         }
     }
 
-    pub(crate) fn runs_impl(&self, product: &str) -> Result<Vec<RunRecord>, StoreError> {
+    pub(super) fn runs_impl(&self, product: &str) -> Result<Vec<RunRecord>, StoreError> {
         let mut runs: Vec<RunRecord> = Vec::new();
         for entry in self.runs_by_product.scan_prefix(product_prefix(product)) {
             let (key, _) = entry?;
@@ -108,7 +125,7 @@ impl SledStore {
         Ok(runs)
     }
 
-    pub(crate) fn runs_page_impl(
+    pub(super) fn runs_page_impl(
         &self,
         product: &str,
         before: Option<&str>,
@@ -139,10 +156,11 @@ impl SledStore {
         Ok(page)
     }
 
-    pub(crate) fn prune_runs_impl(
+    pub(super) fn prune_runs_impl(
         &self,
         product: &str,
         keep: usize,
+        at_us: i64,
     ) -> Result<Vec<String>, StoreError> {
         let keys: Vec<sled::IVec> = self
             .runs_by_product
@@ -160,17 +178,31 @@ impl SledStore {
             if matches!(run.state, RunState::Queued | RunState::Running) {
                 continue;
             }
-            (&self.runs, &self.runs_by_product)
-                .transaction(|(runs, by_product)| {
+            (
+                &self.runs,
+                &self.runs_by_product,
+                &self.quarantine,
+                &self.garbage,
+            )
+                .transaction(|(runs, by_product, quarantine, garbage)| {
                     runs.remove(run.id.as_bytes())?;
                     by_product.remove(key.as_ref())?;
-                    Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+                    // What a quarantined run set aside goes with its record.
+                    if let Some(ports) = quarantine.remove(run.id.as_bytes())? {
+                        let ports: BTreeMap<String, String> = serde_json::from_slice(&ports)
+                            .map_err(|e| {
+                                sled::transaction::ConflictableTransactionError::Abort(format!(
+                                    "corrupt quarantine record of {}: {e}",
+                                    run.id
+                                ))
+                            })?;
+                        for blob in ports.values() {
+                            garbage.insert(garbage_key(at_us, blob), &0u64.to_be_bytes())?;
+                        }
+                    }
+                    Ok::<(), sled::transaction::ConflictableTransactionError<String>>(())
                 })
                 .map_err(|e| StoreError::Io(format!("run transaction failed: {e:?}")))?;
-            let quarantined = self.root.join("quarantine").join(&run.id);
-            if quarantined.is_dir() {
-                std::fs::remove_dir_all(&quarantined)?;
-            }
             removed.push(run.id);
         }
         if !removed.is_empty() {
@@ -178,21 +210,28 @@ impl SledStore {
         }
         Ok(removed)
     }
-}
 
-/// The id at the end of a by-product index key.
-fn index_key_id(key: &[u8]) -> &[u8] {
-    key.iter()
-        .position(|b| *b == 0)
-        .and_then(|at| key.get(at + 10..))
-        .unwrap_or_default()
-}
-
-/// The first key after every key that starts with `prefix` (which ends in a 0 byte).
-fn prefix_end(prefix: &[u8]) -> Vec<u8> {
-    let mut end = prefix.to_vec();
-    if let Some(last) = end.last_mut() {
-        *last = 1;
+    pub(super) fn interrupt_unfinished_impl(
+        &self,
+        reason: &str,
+    ) -> Result<UnfinishedRuns, StoreError> {
+        let mut found = UnfinishedRuns::default();
+        for entry in self.runs.iter() {
+            let mut run: RunRecord = serde_json::from_slice(&entry?.1)?;
+            match run.state {
+                RunState::Running => {
+                    run.reason = Some(reason.to_string());
+                    run.state = RunState::Interrupted;
+                    run.finished_at_us = Some(now_us());
+                    self.runs
+                        .insert(run.id.as_bytes(), serde_json::to_vec(&run)?)?;
+                    found.interrupted.push(run.id);
+                }
+                RunState::Queued => found.queued.push(run.id),
+                _ => {}
+            }
+        }
+        self.db.flush()?;
+        Ok(found)
     }
-    end
 }
