@@ -12,15 +12,11 @@
 //! A missing or unknown token is a 401; a valid token without the permission is a 403 that
 //! says which permission is missing.
 
-use axum::extract::FromRequestParts;
-use axum::http::header;
-use axum::http::request::Parts;
 use sha2::{Digest, Sha256};
 use tessera_core::manifest::{Access, Manifest};
 use tessera_store::{Role, Store, StoreError, TokenRecord, now_us};
 
-use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::error::{ServiceError, ServiceResult};
 
 /// Who is calling.
 #[derive(Debug, Clone)]
@@ -31,38 +27,35 @@ pub enum Caller {
     Token(TokenRecord),
 }
 
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-            return Ok(Caller::Anonymous);
-        };
-        let secret = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .ok_or_else(|| {
-                ApiError::unauthorized("the Authorization header must be `Bearer TOKEN`")
-            })?;
-        match state.store().token(&hash(secret))? {
-            Some(token) if token.expired(now_us()) => Err(ApiError::unauthorized(format!(
-                "token {} expired{}",
-                token.id,
-                token
-                    .expires_at_us
-                    .and_then(chrono::DateTime::from_timestamp_micros)
-                    .map(|at| format!(" at {}", at.to_rfc3339()))
-                    .unwrap_or_default()
-            ))
-            .hint("ask an admin for a new token")),
-            Some(token) => Ok(Caller::Token(token)),
-            None => Err(
-                ApiError::unauthorized("this token is not known to this server")
-                    .hint("it may have been revoked; ask an admin for a new token"),
-            ),
-        }
+/// Who a request's `Authorization` header (its value, if any) says is calling: anonymous
+/// without one; a 401 for a malformed header, an unknown or an expired token.
+pub fn authenticate(store: &dyn Store, authorization: Option<&[u8]>) -> ServiceResult<Caller> {
+    let Some(value) = authorization else {
+        return Ok(Caller::Anonymous);
+    };
+    let secret = std::str::from_utf8(value)
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| {
+            ServiceError::unauthorized("the Authorization header must be `Bearer TOKEN`")
+        })?;
+    match store.token(&hash(secret))? {
+        Some(token) if token.expired(now_us()) => Err(ServiceError::unauthorized(format!(
+            "token {} expired{}",
+            token.id,
+            token
+                .expires_at_us
+                .and_then(chrono::DateTime::from_timestamp_micros)
+                .map(|at| format!(" at {}", at.to_rfc3339()))
+                .unwrap_or_default()
+        ))
+        .hint("ask an admin for a new token")),
+        Some(token) => Ok(Caller::Token(token)),
+        None => Err(
+            ServiceError::unauthorized("this token is not known to this server")
+                .hint("it may have been revoked; ask an admin for a new token"),
+        ),
     }
 }
 
@@ -96,20 +89,20 @@ impl Caller {
         }
     }
 
-    fn token(&self) -> ApiResult<&TokenRecord> {
+    fn token(&self) -> ServiceResult<&TokenRecord> {
         match self {
             Caller::Token(t) => Ok(t),
-            Caller::Anonymous => Err(ApiError::unauthorized("this request needs a token")),
+            Caller::Anonymous => Err(ServiceError::unauthorized("this request needs a token")),
         }
     }
 
     /// Admins only.
-    pub fn require_admin(&self) -> ApiResult<()> {
+    pub fn require_admin(&self) -> ServiceResult<()> {
         let token = self.token()?;
         if token.role == Role::Admin {
             Ok(())
         } else {
-            Err(ApiError::forbidden(format!(
+            Err(ServiceError::forbidden(format!(
                 "{} may not do this; it needs an admin token",
                 self.describe()
             )))
@@ -117,7 +110,7 @@ impl Caller {
     }
 
     /// Deploying, activating and running products of `domain`: admins and its owners.
-    pub fn require_owner(&self, domain: &str, action: &str) -> ApiResult<()> {
+    pub fn require_owner(&self, domain: &str, action: &str) -> ServiceResult<()> {
         let token = self.token()?;
         let allowed = match token.role {
             Role::Admin => true,
@@ -127,7 +120,7 @@ impl Caller {
         if allowed {
             Ok(())
         } else {
-            Err(ApiError::forbidden(format!(
+            Err(ServiceError::forbidden(format!(
                 "{} may not {action}; that needs an owner token of domain `{domain}` or an admin token",
                 self.describe()
             )))
@@ -135,7 +128,7 @@ impl Caller {
     }
 
     /// Reading the catalog, descriptors, runs and events.
-    pub fn require_reader(&self, public_reads: bool) -> ApiResult<()> {
+    pub fn require_reader(&self, public_reads: bool) -> ServiceResult<()> {
         if public_reads {
             return Ok(());
         }
@@ -150,7 +143,7 @@ impl Caller {
         domain: &str,
         port: &str,
         access: Access,
-    ) -> ApiResult<()> {
+    ) -> ServiceResult<()> {
         if access == Access::Public && public_reads {
             return Ok(());
         }
@@ -177,7 +170,7 @@ impl Caller {
                 "an owner token of domain `{domain}`, an admin token, or a reader token granted `{product}/{port}`"
             ),
         };
-        Err(ApiError::forbidden(format!(
+        Err(ServiceError::forbidden(format!(
             "{} may not read {product}/{port}, which is {}; that needs {needed}",
             self.describe(),
             match access {
@@ -193,7 +186,7 @@ impl Caller {
     /// Reading what a run of `manifest`'s product saw and said (its log, failure reasons, its
     /// events): a caller who may read every output port of the product, since a run's log can
     /// mention any of its data.
-    pub fn require_product(&self, public_reads: bool, manifest: &Manifest) -> ApiResult<()> {
+    pub fn require_product(&self, public_reads: bool, manifest: &Manifest) -> ServiceResult<()> {
         let product = &manifest.product;
         for port in &manifest.outputs {
             self.require_port(
@@ -204,8 +197,8 @@ impl Caller {
                 port.access,
             )
             .map_err(|e| {
-                if e.status == axum::http::StatusCode::FORBIDDEN {
-                    ApiError::forbidden(format!(
+                if e.kind == crate::error::ErrorKind::Forbidden {
+                    ServiceError::forbidden(format!(
                         "{} may not read the runs and events of {}: its port `{}` is not \
                          readable by this caller",
                         self.describe(),

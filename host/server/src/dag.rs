@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use tessera_core::manifest::{InputSource, Manifest};
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ServiceError, ServiceResult};
 use crate::registry::active_manifest;
 use crate::state::AppState;
 
@@ -22,7 +22,7 @@ pub struct Mesh {
 
 impl Mesh {
     /// The mesh as it is now: every product with an active version.
-    pub fn load(state: &AppState) -> ApiResult<Mesh> {
+    pub fn load(state: &AppState) -> ServiceResult<Mesh> {
         let mut products = BTreeMap::new();
         for name in state.store().products()? {
             if let Some((manifest, Some(_))) = active_manifest(state, &name)? {
@@ -50,7 +50,7 @@ impl Mesh {
     /// Checks that `candidate` can become the active manifest of its product: its upstreams
     /// resolve, its readers still resolve, and no cycle forms. Errors are 422s that list what
     /// exists or print the cycle.
-    pub fn check(&self, candidate: &Manifest) -> ApiResult<()> {
+    pub fn check(&self, candidate: &Manifest) -> ServiceResult<()> {
         let name = &candidate.product.name;
         for input in &candidate.inputs {
             let InputSource::Upstream(upstream) = &input.source else {
@@ -67,7 +67,7 @@ impl Mesh {
                     .filter(|p| *p != name)
                     .cloned()
                     .collect();
-                return Err(ApiError::unprocessable(
+                return Err(ServiceError::unprocessable(
                     "unknown_upstream",
                     format!(
                         "input `{}` of {name} reads `{}/{}`, but no product named `{}` is \
@@ -95,7 +95,7 @@ impl Mesh {
                     && &upstream.product == name
                 {
                     resolve_port(reader, &input.name, upstream, candidate).map_err(|e| {
-                        ApiError::unprocessable(
+                        ServiceError::unprocessable(
                             "breaks_downstream",
                             format!(
                                 "{name} {} would break {reader}: {}",
@@ -110,7 +110,7 @@ impl Mesh {
             }
         }
         if let Some(cycle) = self.cycle_through(candidate) {
-            return Err(ApiError::unprocessable(
+            return Err(ServiceError::unprocessable(
                 "cycle",
                 format!("deploying {name} would make a cycle: {}", cycle.join(" → ")),
             )
@@ -187,10 +187,10 @@ fn resolve_port(
     input: &str,
     upstream: &tessera_core::manifest::UpstreamRef,
     target: &Manifest,
-) -> ApiResult<()> {
+) -> ServiceResult<()> {
     if target.output(&upstream.port).is_none() {
         let ports: Vec<String> = target.outputs.iter().map(|o| o.name.clone()).collect();
-        return Err(ApiError::unprocessable(
+        return Err(ServiceError::unprocessable(
             "unknown_upstream",
             format!(
                 "input `{input}` of {reader} reads `{}/{}`, but {} has no output port `{}`",
@@ -206,7 +206,7 @@ fn resolve_port(
     if let Some(major) = upstream.major
         && target.product.version.major != major
     {
-        return Err(ApiError::unprocessable(
+        return Err(ServiceError::unprocessable(
             "unknown_upstream",
             format!(
                 "input `{input}` of {reader} reads `{}/{}@{major}`, but the active version of {} \

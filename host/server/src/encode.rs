@@ -10,7 +10,7 @@ use bytes::Bytes;
 use tessera_core::io::{BatchSource, DataError};
 use tokio::sync::mpsc;
 
-use crate::error::ApiError;
+use crate::error::ServiceError;
 
 /// A format outputs can be served in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -78,13 +78,16 @@ impl OutputFormat {
 
     /// Picks the format: `?format=` wins; otherwise the first acceptable type of the `Accept`
     /// header in order of preference; JSON when neither says anything.
-    pub fn negotiate(query: Option<&str>, accept: Option<&str>) -> Result<OutputFormat, ApiError> {
+    pub fn negotiate(
+        query: Option<&str>,
+        accept: Option<&str>,
+    ) -> Result<OutputFormat, ServiceError> {
         if let Some(name) = query {
             return OutputFormat::ALL
                 .into_iter()
                 .find(|f| f.name() == name)
                 .ok_or_else(|| {
-                    ApiError::bad_parameter(
+                    ServiceError::bad_parameter(
                         "format",
                         format!("`{name}` is not a format; use one of {}", Self::names()),
                     )
@@ -119,7 +122,7 @@ impl OutputFormat {
                 return Ok(format);
             }
         }
-        Err(ApiError::not_acceptable(format!(
+        Err(ServiceError::not_acceptable(format!(
             "none of the types in `Accept: {accept}` can be produced"
         ))
         .hint(format!(
@@ -453,7 +456,7 @@ mod tests {
             OutputFormat::Json
         );
         let err = OutputFormat::negotiate(None, Some("image/png")).unwrap_err();
-        assert_eq!(err.status, axum::http::StatusCode::NOT_ACCEPTABLE);
+        assert_eq!(err.kind, crate::error::ErrorKind::NotAcceptable);
         assert!(err.hint.unwrap().contains("application/vnd.apache.parquet"));
         let err = OutputFormat::negotiate(Some("xlsx"), None).unwrap_err();
         assert!(err.message.contains("`format`"), "{}", err.message);

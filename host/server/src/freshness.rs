@@ -13,7 +13,7 @@ use serde::Serialize;
 use tessera_core::manifest::Manifest;
 use utoipa::ToSchema;
 
-use crate::error::ApiResult;
+use crate::error::ServiceResult;
 use crate::events::Event;
 use crate::registry::active_manifest;
 use crate::schedule::clock::rfc3339;
@@ -56,7 +56,7 @@ pub struct Freshness {
 }
 
 /// The freshness of `name` now, by the scheduler's clock.
-pub fn of(state: &AppState, name: &str, manifest: &Manifest) -> ApiResult<Freshness> {
+pub fn of(state: &AppState, name: &str, manifest: &Manifest) -> ServiceResult<Freshness> {
     let now = state.scheduler().clock().now_us();
     let slo_seconds = manifest.slo.freshness.map(|s| s.duration().as_secs_f64());
     let Some(current) = state.store().current_version(name)? else {

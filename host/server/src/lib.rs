@@ -22,6 +22,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod body_timeout;
 pub mod config;
 pub mod dag;
 pub mod encode;

@@ -27,8 +27,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt;
 
+use crate::api::error_shape::{ErrorBody, ErrorDetail};
 use crate::config::HttpLimits;
-use crate::error::ErrorBody;
 
 /// Serves `app` on `listener` until `shutdown` resolves, then drains open connections.
 pub async fn run(
@@ -248,7 +248,7 @@ pub fn json_answer(written: &[u8]) -> Option<Vec<u8>> {
         _ => return None,
     };
     let body = serde_json::to_vec(&ErrorBody {
-        error: crate::error::ErrorDetail {
+        error: ErrorDetail {
             code: code.to_string(),
             message: message.to_string(),
             hint: Some(hint.to_string()),

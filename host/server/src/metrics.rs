@@ -4,17 +4,12 @@
 
 use std::sync::atomic::{AtomicI64, AtomicU64};
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-
-use crate::state::AppState;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RunLabels {
@@ -167,6 +162,18 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// One answered request: its method, matched route (not the raw path, so product names do
+    /// not explode the label space), status, and the time to its response head.
+    pub fn request(&self, method: String, route: String, status: u16, seconds: f64) {
+        let labels = RequestLabels {
+            method,
+            route,
+            status,
+        };
+        self.requests.get_or_create(&labels).inc();
+        self.request_seconds.get_or_create(&labels).observe(seconds);
+    }
+
     /// A product's freshness, as last computed.
     pub fn freshness(&self, product: &str, freshness: &crate::freshness::Freshness) {
         let label = ProductLabel {
@@ -256,40 +263,4 @@ impl Metrics {
         }
         text
     }
-}
-
-/// Middleware: counts every request by method, matched route (not the raw path, so product
-/// names do not explode the label space) and status, and times it to the response head.
-pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let method = request.method().to_string();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let began = std::time::Instant::now();
-    let response = next.run(request).await;
-    let labels = RequestLabels {
-        method,
-        route,
-        status: response.status().as_u16(),
-    };
-    let metrics = state.metrics();
-    metrics.requests.get_or_create(&labels).inc();
-    metrics
-        .request_seconds
-        .get_or_create(&labels)
-        .observe(began.elapsed().as_secs_f64());
-    response
-}
-
-/// `GET /metrics`.
-pub async fn render(State(state): State<AppState>) -> Response {
-    let body = state.metrics().render();
-    Response::builder()
-        .header(
-            axum::http::header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )
-        .body(axum::body::Body::from(body))
-        .unwrap_or_default()
 }

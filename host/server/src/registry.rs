@@ -16,7 +16,7 @@ use tessera_core::package;
 use tessera_store::{Deployment, now_us};
 
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ServiceError, ServiceResult};
 use crate::events::Event;
 use crate::state::AppState;
 
@@ -55,7 +55,11 @@ pub struct Deployed {
 
 /// Deploys (and by default activates) an upload as one step: ownership, the DAG check, the
 /// store write and the activation under the registry lock.
-pub async fn deploy(state: &AppState, caller: &Caller, upload: Upload<'_>) -> ApiResult<Deployed> {
+pub async fn deploy(
+    state: &AppState,
+    caller: &Caller,
+    upload: Upload<'_>,
+) -> ServiceResult<Deployed> {
     let manifest = upload.manifest;
     caller.require_owner(
         &manifest.product.domain,
@@ -85,7 +89,7 @@ pub async fn deploy(state: &AppState, caller: &Caller, upload: Upload<'_>) -> Ap
     let outcome = match existing.iter().find(|d| d.version == version) {
         Some(d) if d.hash == hash => DeployOutcome::Unchanged,
         Some(_) => {
-            return Err(ApiError::conflict(format!(
+            return Err(ServiceError::conflict(format!(
                 "{name} {version} is already deployed with different code"
             ))
             .hint("deployed versions are immutable; raise product.version in product.toml and build again"));
@@ -133,14 +137,14 @@ pub async fn activate(
     caller: &Caller,
     name: &str,
     version: &str,
-) -> ApiResult<()> {
+) -> ServiceResult<()> {
     let deployments = state.deployments(name)?;
     caller.require_owner(
         &product_domain(state, name)?,
         &format!("activate versions of {name}"),
     )?;
     let Some(deployment) = deployments.iter().find(|d| d.version == version) else {
-        return Err(ApiError::not_found(
+        return Err(ServiceError::not_found(
             format!("{name} has no deployed version {version}"),
             &deployments
                 .iter()
@@ -149,7 +153,7 @@ pub async fn activate(
         ));
     };
     let candidate = Manifest::parse(&deployment.manifest, "<deployed product.toml>")
-        .map_err(|e| ApiError::internal(format!("stored manifest of {name}: {e}")))?;
+        .map_err(|e| ServiceError::internal(format!("stored manifest of {name}: {e}")))?;
     let _registry = state.registry_lock().await;
     require_same_domain(state, caller, &candidate, caller.require_admin().is_ok())?;
     crate::dag::Mesh::load(state)?.check(&candidate)?;
@@ -172,7 +176,7 @@ fn require_same_domain(
     caller: &Caller,
     upload: &Manifest,
     move_domain: bool,
-) -> ApiResult<()> {
+) -> ServiceResult<()> {
     let name = &upload.product.name;
     let Some((current, _)) = active_manifest(state, name)? else {
         return Ok(());
@@ -195,7 +199,7 @@ fn require_same_domain(
         );
         return Ok(());
     }
-    Err(ApiError::forbidden(format!(
+    Err(ServiceError::forbidden(format!(
         "{name} belongs to domain `{owned_by}`; this upload says `{}`",
         upload.product.domain
     ))
@@ -210,7 +214,7 @@ fn require_same_domain(
 pub fn active_manifest(
     state: &AppState,
     name: &str,
-) -> ApiResult<Option<(Arc<Manifest>, Option<String>)>> {
+) -> ServiceResult<Option<(Arc<Manifest>, Option<String>)>> {
     if let Some(view) = state.cached_view(name) {
         return Ok(Some(view));
     }
@@ -224,17 +228,17 @@ pub fn active_manifest(
         return Ok(None);
     };
     let manifest = Manifest::parse(&deployment.manifest, "<deployed product.toml>")
-        .map_err(|e| ApiError::internal(format!("stored manifest of {name}: {e}")))?;
+        .map_err(|e| ServiceError::internal(format!("stored manifest of {name}: {e}")))?;
     let view = (Arc::new(manifest), active);
     state.cache_view(name, view.clone());
     Ok(Some(view))
 }
 
 /// The active (or newest) manifest of a deployed product, or a 404 that lists the products.
-pub fn deployed_manifest(state: &AppState, name: &str) -> ApiResult<Arc<Manifest>> {
+pub fn deployed_manifest(state: &AppState, name: &str) -> ServiceResult<Arc<Manifest>> {
     match active_manifest(state, name)? {
         Some((manifest, _)) => Ok(manifest),
-        None => Err(ApiError::not_found(
+        None => Err(ServiceError::not_found(
             format!("no product named `{name}` is deployed"),
             &state.store().products()?,
         )),
@@ -242,6 +246,6 @@ pub fn deployed_manifest(state: &AppState, name: &str) -> ApiResult<Arc<Manifest
 }
 
 /// The domain that owns a product (from its active, or newest, manifest).
-pub fn product_domain(state: &AppState, name: &str) -> ApiResult<String> {
+pub fn product_domain(state: &AppState, name: &str) -> ServiceResult<String> {
     Ok(deployed_manifest(state, name)?.product.domain.clone())
 }

@@ -6,13 +6,18 @@ use tessera_store::{
     FailureKind, LogicalRun, PortMatch, ReplayReport, RunCause, RunRecord, now_us,
 };
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ServiceError, ServiceResult};
 use crate::runner::{announce, new_run_id};
 use crate::state::AppState;
 
 /// Queues a replay of the version of `product` that holds `port` at `number`; it runs through
 /// the product's run queue like any run.
-pub fn request(state: &AppState, product: &str, port: &str, number: u64) -> ApiResult<RunRecord> {
+pub fn request(
+    state: &AppState,
+    product: &str,
+    port: &str,
+    number: u64,
+) -> ServiceResult<RunRecord> {
     let store = state.store();
     let Some(version) = store.version(product, number)? else {
         let known: Vec<String> = store
@@ -20,19 +25,19 @@ pub fn request(state: &AppState, product: &str, port: &str, number: u64) -> ApiR
             .iter()
             .map(|v| v.number.to_string())
             .collect();
-        return Err(ApiError::not_found(
+        return Err(ServiceError::not_found(
             format!("{product} has no published version {number}"),
             &known,
         ));
     };
     if !version.ports.contains_key(port) {
-        return Err(ApiError::not_found(
+        return Err(ServiceError::not_found(
             format!("version {number} of {product} has no output port `{port}`"),
             &version.ports.keys().cloned().collect::<Vec<_>>(),
         ));
     }
     if version.product_version.is_empty() {
-        return Err(ApiError::conflict(format!(
+        return Err(ServiceError::conflict(format!(
             "version {number} of {product} was published before lineage was recorded; it \
              cannot be replayed"
         )));
@@ -46,7 +51,7 @@ pub fn request(state: &AppState, product: &str, port: &str, number: u64) -> ApiR
             store.version(&pin.product, pin.version)?.is_some()
         };
         if !exists {
-            return Err(ApiError::conflict(format!(
+            return Err(ServiceError::conflict(format!(
                 "input `{input}` of version {number} read {}/{} version {}, which retention has \
                  dropped; it cannot be replayed",
                 pin.product, pin.port, pin.version

@@ -18,7 +18,7 @@ use tessera_store::{
 };
 
 use crate::dag::Mesh;
-use crate::error::ApiResult;
+use crate::error::ServiceResult;
 use crate::events::Event;
 use crate::quality;
 use crate::replay;
@@ -26,7 +26,7 @@ use crate::schedule::Cause;
 use crate::state::AppState;
 
 /// Records a queued run of the product's active version (the scheduler decides when it runs).
-pub fn queue(state: &AppState, name: &str, cause: &Cause) -> ApiResult<RunRecord> {
+pub fn queue(state: &AppState, name: &str, cause: &Cause) -> ServiceResult<RunRecord> {
     let version = state.active_version(name)?;
     let mut record = RunRecord::queued(new_run_id(), name, &version, now_us());
     record.cause = cause.kind();

@@ -12,7 +12,7 @@ use tessera_store::{Deployment, RecoveryReport, Storage, Store};
 use tokio::sync::Notify;
 
 use crate::config::ServerConfig;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ServiceError, ServiceResult};
 use crate::events::EventBus;
 use crate::metrics::Metrics;
 use crate::schedule::Scheduler;
@@ -181,9 +181,9 @@ impl AppState {
 
     /// A turn to read an upload's body (a deploy or an ingest), held while it is read; a 503
     /// when [`HttpLimits::max_concurrent_uploads`](crate::config::HttpLimits) are being read.
-    pub fn upload_slot(&self) -> ApiResult<tokio::sync::OwnedSemaphorePermit> {
+    pub fn upload_slot(&self) -> ServiceResult<tokio::sync::OwnedSemaphorePermit> {
         self.inner.uploads.clone().try_acquire_owned().map_err(|_| {
-            ApiError::busy(format!(
+            ServiceError::busy(format!(
                 "{} uploads are being read already; this server reads at most that many at once",
                 self.inner.config.http.max_concurrent_uploads
             ))
@@ -196,7 +196,7 @@ impl AppState {
         &self,
         name: &str,
         version: &str,
-    ) -> ApiResult<Option<Arc<tessera_core::manifest::Manifest>>> {
+    ) -> ServiceResult<Option<Arc<tessera_core::manifest::Manifest>>> {
         let key = (name.to_string(), version.to_string());
         if let Some(found) = self
             .inner
@@ -215,7 +215,7 @@ impl AppState {
             &deployment.manifest,
             "<deployed product.toml>",
         )
-        .map_err(|e| ApiError::internal(format!("stored manifest of {name} {version}: {e}")))?;
+        .map_err(|e| ServiceError::internal(format!("stored manifest of {name} {version}: {e}")))?;
         let manifest = Arc::new(manifest);
         if let Ok(mut kept) = self.inner.version_manifests.write() {
             kept.insert(key, manifest.clone());
@@ -385,10 +385,10 @@ impl AppState {
     }
 
     /// The deployments of a product, or a 404 that lists the products that exist.
-    pub fn deployments(&self, name: &str) -> ApiResult<Vec<Deployment>> {
+    pub fn deployments(&self, name: &str) -> ServiceResult<Vec<Deployment>> {
         let deployments = self.store().deployments(name)?;
         if deployments.is_empty() {
-            return Err(ApiError::not_found(
+            return Err(ServiceError::not_found(
                 format!("no product named `{name}` is deployed"),
                 &self.store().products()?,
             ));
@@ -397,12 +397,12 @@ impl AppState {
     }
 
     /// The active version of a product, or a 404.
-    pub fn active_version(&self, name: &str) -> ApiResult<String> {
+    pub fn active_version(&self, name: &str) -> ServiceResult<String> {
         let deployments = self.deployments(name)?;
         match self.store().active(name)? {
             Some(version) => Ok(version),
             None => Err(
-                ApiError::conflict(format!("product `{name}` has no active version")).hint(
+                ServiceError::conflict(format!("product `{name}` has no active version")).hint(
                     format!(
                         "activate one of: {}",
                         deployments
@@ -417,7 +417,7 @@ impl AppState {
     }
 
     /// The compiled product `name` at `version`, compiling it from the store if needed.
-    pub fn product(&self, name: &str, version: &str) -> ApiResult<Product> {
+    pub fn product(&self, name: &str, version: &str) -> ServiceResult<Product> {
         let key = (name.to_string(), version.to_string());
         if let Some(product) = self
             .inner
@@ -429,10 +429,9 @@ impl AppState {
             return Ok(product);
         }
         let bytes = self.store().component(name, version)?;
-        let product = self
-            .runtime()
-            .load(&bytes)
-            .map_err(|e| ApiError::internal(format!("stored component {name}@{version}: {e}")))?;
+        let product = self.runtime().load(&bytes).map_err(|e| {
+            ServiceError::internal(format!("stored component {name}@{version}: {e}"))
+        })?;
         self.remember(product.clone());
         Ok(product)
     }

@@ -17,24 +17,8 @@ use bytes::Bytes;
 use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
+pub use crate::body_timeout::{BodyTimeout, is_body_timeout};
 use crate::state::AppState;
-
-/// A request body took too long.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{0}")]
-pub struct BodyTimeout(String);
-
-/// Whether `error`, or any error it wraps, is a [`BodyTimeout`].
-pub fn is_body_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut current = Some(error);
-    while let Some(e) = current {
-        if e.is::<BodyTimeout>() {
-            return true;
-        }
-        current = e.source();
-    }
-    false
-}
 
 /// The middleware: every request body gets the configured limits.
 pub async fn limit_bodies(State(state): State<AppState>, request: Request, next: Next) -> Response {
@@ -82,13 +66,13 @@ impl HttpBody for TimedBody {
             return Poll::Ready(frame);
         }
         if this.total_deadline.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Some(Err(axum::Error::new(BodyTimeout(format!(
+            return Poll::Ready(Some(Err(axum::Error::new(BodyTimeout::new(format!(
                 "the request body took longer than {:?} in all",
                 this.total
             ))))));
         }
         if this.idle_deadline.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Some(Err(axum::Error::new(BodyTimeout(format!(
+            return Poll::Ready(Some(Err(axum::Error::new(BodyTimeout::new(format!(
                 "the request body paused for more than {:?}",
                 this.idle
             ))))));

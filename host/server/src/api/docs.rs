@@ -8,9 +8,10 @@ use pulldown_cmark::{CowStr, Event, Options, Parser, Tag};
 use tessera_core::manifest::{Access, Manifest, OutputPort};
 use tessera_core::package;
 
+use crate::api::error_shape::ErrorBody;
 use crate::api::model::serde_name;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ServiceError, ServiceResult};
 use crate::registry::active_manifest;
 use crate::state::AppState;
 
@@ -28,11 +29,11 @@ pub async fn page(
     caller: Caller,
     Path(name): Path<String>,
     headers: HeaderMap,
-) -> ApiResult<Html<String>> {
+) -> ServiceResult<Html<String>> {
     caller.require_reader(state.config().public_reads)?;
     state.deployments(&name)?;
     let Some((manifest, active)) = active_manifest(&state, &name)? else {
-        return Err(ApiError::not_found(
+        return Err(ServiceError::not_found(
             format!("no product named `{name}`"),
             &[],
         ));

@@ -9,8 +9,9 @@ use axum::extract::{Path, State};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures_util::Stream;
 
+use crate::api::error_shape::ErrorBody;
 use crate::auth::Caller;
-use crate::error::{ApiResult, ErrorBody};
+use crate::error::ServiceResult;
 use crate::events::{Event, Next};
 use crate::state::AppState;
 
@@ -26,7 +27,7 @@ use crate::state::AppState;
 pub async fn all(
     State(state): State<AppState>,
     caller: Caller,
-) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
+) -> ServiceResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
     caller.require_reader(state.config().public_reads)?;
     Ok(Sse::new(follow(state, caller, None))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
@@ -47,7 +48,7 @@ pub async fn product(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
+) -> ServiceResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
     let public_reads = state.config().public_reads;
     caller.require_reader(public_reads)?;
     let manifest = crate::registry::deployed_manifest(&state, &name)?;

@@ -11,10 +11,11 @@ use tessera_core::manifest::{InputSource, Manifest};
 use tessera_store::{IngestMode, InputVersion};
 use utoipa::ToSchema;
 
+use crate::api::error_shape::ErrorBody;
 use crate::api::model::rfc3339;
 use crate::api::query::Params;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ServiceError, ServiceResult};
 use crate::ingest::{self, IngestRequest};
 use crate::registry::{deployed_manifest, product_domain};
 use crate::state::AppState;
@@ -68,11 +69,11 @@ impl From<&InputVersion> for InputVersionInfo {
 }
 
 /// The format a `Content-Type` names.
-fn format_of(headers: &HeaderMap) -> ApiResult<Format> {
+fn format_of(headers: &HeaderMap) -> ServiceResult<Format> {
     let supported = "text/csv, application/x-ndjson, application/vnd.apache.arrow.stream (or \
                      .file) and application/vnd.apache.parquet";
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
-        return Err(ApiError::unsupported_media_type(
+        return Err(ServiceError::unsupported_media_type(
             "the request has no Content-Type; it names the body's format",
         )
         .hint(format!("send one of: {supported}")));
@@ -96,20 +97,20 @@ fn format_of(headers: &HeaderMap) -> ApiResult<Format> {
         }
         "application/vnd.apache.parquet" | "application/x-parquet" => Ok(Format::Parquet),
         other => Err(
-            ApiError::unsupported_media_type(format!("cannot ingest `{other}`"))
+            ServiceError::unsupported_media_type(format!("cannot ingest `{other}`"))
                 .hint(format!("send one of: {supported}")),
         ),
     }
 }
 
 /// The `Idempotency-Key` header, checked.
-fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+fn idempotency_key(headers: &HeaderMap) -> ServiceResult<Option<String>> {
     let Some(value) = headers.get("idempotency-key") else {
         return Ok(None);
     };
     let key = value.to_str().unwrap_or_default();
     if key.is_empty() || key.len() > 255 || !key.chars().all(|c| c.is_ascii_graphic()) {
-        return Err(ApiError::bad_request(
+        return Err(ServiceError::bad_request(
             "the Idempotency-Key header must be 1 to 255 visible ASCII characters",
         )
         .hint("a UUID works well"));
@@ -118,7 +119,11 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
 }
 
 /// The manifest of a product and the ingest port named, or the right 4xx.
-fn ingest_port(state: &AppState, name: &str, port: &str) -> ApiResult<std::sync::Arc<Manifest>> {
+fn ingest_port(
+    state: &AppState,
+    name: &str,
+    port: &str,
+) -> ServiceResult<std::sync::Arc<Manifest>> {
     let manifest = deployed_manifest(state, name)?;
     let ingest_ports: Vec<String> = manifest
         .inputs
@@ -127,11 +132,11 @@ fn ingest_port(state: &AppState, name: &str, port: &str) -> ApiResult<std::sync:
         .map(|i| i.name.clone())
         .collect();
     match manifest.input(port).map(|i| &i.source) {
-        None => Err(ApiError::not_found(
+        None => Err(ServiceError::not_found(
             format!("{name} has no input port `{port}`"),
             &ingest_ports,
         )),
-        Some(InputSource::Upstream(upstream)) => Err(ApiError::conflict(format!(
+        Some(InputSource::Upstream(upstream)) => Err(ServiceError::conflict(format!(
             "input `{port}` of {name} is fed by {}/{}, not by ingest",
             upstream.product, upstream.port
         ))
@@ -177,7 +182,7 @@ pub async fn push(
     params: Params,
     headers: HeaderMap,
     body: Body,
-) -> ApiResult<Response> {
+) -> ServiceResult<Response> {
     let limit = state.config().limits.max_upload;
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -206,7 +211,7 @@ pub async fn push(
         return Ok(answer(StatusCode::OK, &version, true, None));
     }
     if over_limit {
-        return Err(ApiError::too_large(limit));
+        return Err(ServiceError::too_large(limit));
     }
     let slot = match state.upload_slot() {
         Ok(slot) => slot,
@@ -247,12 +252,12 @@ fn check_push(
     (name, port): (&str, &str),
     params: &Params,
     headers: &HeaderMap,
-) -> ApiResult<(IngestMode, std::sync::Arc<Manifest>, Format, Option<String>)> {
+) -> ServiceResult<(IngestMode, std::sync::Arc<Manifest>, Format, Option<String>)> {
     let mode = match params.allow(&["mode"])?.text("mode") {
         None | Some("append") => IngestMode::Append,
         Some("replace") => IngestMode::Replace,
         Some(other) => {
-            return Err(ApiError::bad_parameter(
+            return Err(ServiceError::bad_parameter(
                 "mode",
                 format!("`{other}` is not a mode; use append or replace"),
             ));
@@ -304,7 +309,7 @@ pub async fn versions(
     State(state): State<AppState>,
     caller: Caller,
     Path((name, port)): Path<(String, String)>,
-) -> ApiResult<Json<Vec<InputVersionInfo>>> {
+) -> ServiceResult<Json<Vec<InputVersionInfo>>> {
     caller.require_reader(state.config().public_reads)?;
     ingest_port(&state, &name, &port)?;
     Ok(Json(

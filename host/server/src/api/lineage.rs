@@ -12,12 +12,13 @@ use tessera_core::manifest::InputSource;
 use tessera_store::{InputPin, Store, Version};
 use utoipa::ToSchema;
 
+use crate::api::error_shape::ErrorBody;
 use crate::api::model::rfc3339;
 use crate::api::outputs::readable_output;
 use crate::api::query::Params;
 use crate::auth::Caller;
 use crate::dag::Mesh;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ServiceError, ServiceResult};
 use crate::state::AppState;
 
 /// One published version of an output port.
@@ -146,7 +147,7 @@ pub async fn output_versions(
     State(state): State<AppState>,
     caller: Caller,
     Path((name, port)): Path<(String, String)>,
-) -> ApiResult<Json<Vec<OutputVersionInfo>>> {
+) -> ServiceResult<Json<Vec<OutputVersionInfo>>> {
     readable_output(&state, &caller, &name, &port)?;
     Ok(Json(
         state
@@ -191,11 +192,11 @@ pub async fn version_lineage(
     State(state): State<AppState>,
     caller: Caller,
     Path((name, port, number)): Path<(String, String, u64)>,
-) -> ApiResult<Json<LineageNode>> {
+) -> ServiceResult<Json<LineageNode>> {
     readable_output(&state, &caller, &name, &port)?;
     let store = state.store();
     let Some(version) = store.version(&name, number)? else {
-        return Err(ApiError::not_found(
+        return Err(ServiceError::not_found(
             format!("{name} has no published version {number}"),
             &store
                 .versions(&name)?
@@ -215,7 +216,7 @@ fn lineage_of(
     version: &Version,
     port: &str,
     depth: usize,
-) -> ApiResult<LineageNode> {
+) -> ServiceResult<LineageNode> {
     let mut inputs = BTreeMap::new();
     for (input, pin) in &version.inputs {
         inputs.insert(input.clone(), lineage_input(store, pin, depth)?);
@@ -231,7 +232,7 @@ fn lineage_of(
     })
 }
 
-fn lineage_input(store: &dyn Store, pin: &InputPin, depth: usize) -> ApiResult<LineageInput> {
+fn lineage_input(store: &dyn Store, pin: &InputPin, depth: usize) -> ServiceResult<LineageInput> {
     if pin.ingested {
         let found = store.input_version(&pin.product, &pin.port, pin.version)?;
         return Ok(LineageInput::Ingest {
@@ -275,13 +276,13 @@ pub async fn mesh(
     caller: Caller,
     params: Params,
     headers: HeaderMap,
-) -> ApiResult<Response> {
+) -> ServiceResult<Response> {
     caller.require_reader(state.config().public_reads)?;
     let wants_dot = match params.allow(&["format"])?.text("format") {
         Some("dot") => true,
         Some("json") => false,
         Some(other) => {
-            return Err(ApiError::bad_parameter(
+            return Err(ServiceError::bad_parameter(
                 "format",
                 format!("`{other}` is not a lineage format; use json or dot"),
             ));
@@ -304,7 +305,7 @@ pub async fn mesh(
     }
 }
 
-fn mesh_info(state: &AppState, mesh: &Mesh) -> ApiResult<MeshInfo> {
+fn mesh_info(state: &AppState, mesh: &Mesh) -> ServiceResult<MeshInfo> {
     let mut products = Vec::new();
     let mut edges = Vec::new();
     for (name, manifest) in mesh.products() {

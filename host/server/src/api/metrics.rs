@@ -12,10 +12,11 @@ use tessera_quality::{CheckResult, PortStats};
 use tessera_store::{RunRecord, RunState};
 use utoipa::ToSchema;
 
+use crate::api::error_shape::ErrorBody;
 use crate::api::model::{rfc3339, state_name};
 use crate::api::query::Params;
 use crate::auth::Caller;
-use crate::error::{ApiResult, ErrorBody};
+use crate::error::ServiceResult;
 use crate::freshness::{self, Freshness};
 use crate::registry::deployed_manifest;
 use crate::state::AppState;
@@ -212,7 +213,7 @@ pub async fn product(
     caller: Caller,
     Path(name): Path<String>,
     params: Params,
-) -> ApiResult<Json<ProductMetrics>> {
+) -> ServiceResult<Json<ProductMetrics>> {
     caller.require_reader(state.config().public_reads)?;
     let window = params
         .allow(&["runs"])?

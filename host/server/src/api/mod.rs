@@ -2,6 +2,7 @@
 //! handlers' annotations.
 
 pub mod body_limits;
+pub mod caller;
 pub mod docs;
 pub mod error_shape;
 pub mod events;
@@ -9,6 +10,7 @@ pub mod ingest;
 pub mod lineage;
 pub mod metrics;
 pub mod model;
+pub mod observe;
 pub mod outputs;
 pub mod products;
 pub mod query;
@@ -26,7 +28,7 @@ use utoipa::openapi::OpenApi as OpenApiDocument;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::ApiError;
+use crate::error::ServiceError;
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -76,7 +78,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/openapi.json", get(move || openapi(document.clone())))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(crate::metrics::render))
+        .route("/metrics", get(observe::render))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -85,7 +87,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(error_shape::json_errors))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            crate::metrics::track,
+            observe::track,
         ))
         .with_state(state)
 }
@@ -120,7 +122,7 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     }
 }
 
-async fn not_found(uri: axum::http::Uri) -> ApiError {
-    ApiError::not_found(format!("no route for `{}`", uri.path()), &[])
+async fn not_found(uri: axum::http::Uri) -> ServiceError {
+    ServiceError::not_found(format!("no route for `{}`", uri.path()), &[])
         .hint("the API is described at /v1/openapi.json")
 }

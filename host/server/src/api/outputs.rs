@@ -17,10 +17,11 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
+use crate::api::error_shape::ErrorBody;
 use crate::api::query::Params;
 use crate::auth::Caller;
 use crate::encode::{ChunkWriter, OutputFormat, Selection, encode};
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ServiceError, ServiceResult};
 use crate::registry::deployed_manifest;
 use crate::state::AppState;
 
@@ -55,12 +56,12 @@ pub async fn read_output(
     Path((name, port)): Path<(String, String)>,
     params: Params,
     headers: HeaderMap,
-) -> ApiResult<Response> {
+) -> ServiceResult<Response> {
     params.allow(&["format", "columns", "limit", "offset", "version", "run"])?;
     let manifest = readable_output(&state, &caller, &name, &port)?;
     let declared = manifest
         .output(&port)
-        .ok_or_else(|| ApiError::internal(format!("{name} lost its port {port}")))?;
+        .ok_or_else(|| ServiceError::internal(format!("{name} lost its port {port}")))?;
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let format = OutputFormat::negotiate(params.text("format"), accept)?;
 
@@ -73,7 +74,7 @@ pub async fn read_output(
                 .map(str::trim)
                 .map(|c| {
                     declared_schema.index_of(c).ok_or_else(|| {
-                        ApiError::bad_parameter(
+                        ServiceError::bad_parameter(
                             "columns",
                             format!(
                                 "`{c}` is not a column of {port}; its columns are {}",
@@ -82,7 +83,7 @@ pub async fn read_output(
                         )
                     })
                 })
-                .collect::<ApiResult<Vec<usize>>>()?,
+                .collect::<ServiceResult<Vec<usize>>>()?,
         ),
     };
     let selection = Selection {
@@ -101,11 +102,11 @@ pub async fn read_output(
             .run(run_id)?
             .filter(|r| r.product == name)
             .ok_or_else(|| {
-                ApiError::not_found(format!("{name} has no run `{run_id}`"), &[])
+                ServiceError::not_found(format!("{name} has no run `{run_id}`"), &[])
                     .hint(format!("list its runs with GET /v1/products/{name}/runs"))
             })?;
         if run.state != tessera_store::RunState::Quarantined {
-            return Err(ApiError::conflict(format!(
+            return Err(ServiceError::conflict(format!(
                 "run {run_id} is {}; only quarantined runs keep unpublished outputs",
                 crate::api::model::state_name(run.state)
             ))
@@ -138,10 +139,10 @@ pub async fn read_output(
                 .iter()
                 .map(|v| v.number.to_string())
                 .collect();
-            ApiError::not_found(format!("{name} has no data version {number}"), &existing)
+            ServiceError::not_found(format!("{name} has no data version {number}"), &existing)
         })?,
         None => store.current_version(&name)?.ok_or_else(|| {
-            ApiError::not_found(format!("{name} has published no data yet"), &[]).hint(format!(
+            ServiceError::not_found(format!("{name} has published no data yet"), &[]).hint(format!(
                 "trigger a run with POST /v1/products/{name}/runs, then read again"
             ))
         })?,
@@ -163,7 +164,7 @@ pub async fn read_output(
         )?;
     }
     if !version.ports.contains_key(&port) {
-        return Err(ApiError::not_found(
+        return Err(ServiceError::not_found(
             format!(
                 "data version {} of {name} has no port `{port}`",
                 version.number
@@ -243,7 +244,8 @@ pub async fn read_output(
             None => {
                 let source = store.read(&name, version.number, &port)?;
                 let body = Bytes::from(
-                    encode(source, selection, format, Vec::new()).map_err(ApiError::internal)?,
+                    encode(source, selection, format, Vec::new())
+                        .map_err(ServiceError::internal)?,
                 );
                 state.keep_rendered(&etag, body.clone());
                 body
@@ -299,10 +301,10 @@ pub fn readable_output(
     caller: &Caller,
     name: &str,
     port: &str,
-) -> ApiResult<std::sync::Arc<tessera_core::manifest::Manifest>> {
+) -> ServiceResult<std::sync::Arc<tessera_core::manifest::Manifest>> {
     let manifest = deployed_manifest(state, name)?;
     let Some(declared) = manifest.output(port) else {
-        return Err(ApiError::not_found(
+        return Err(ServiceError::not_found(
             format!("{name} has no output port `{port}`"),
             &manifest
                 .outputs
@@ -368,7 +370,7 @@ async fn parquet_file(
     name: &str,
     version: u64,
     port: &str,
-) -> ApiResult<PathBuf> {
+) -> ServiceResult<PathBuf> {
     let dir = state.parquet_cache().join(name).join(version.to_string());
     let path = dir.join(format!("{port}.parquet"));
     if path.exists() {
@@ -398,14 +400,14 @@ async fn parquet_file(
         std::fs::rename(&temporary, &target).map_err(|e| e.to_string())
     })
     .await
-    .map_err(ApiError::internal)?
-    .map_err(|e| ApiError::internal(format!("writing the Parquet rendition failed: {e}")))?;
+    .map_err(ServiceError::internal)?
+    .map_err(|e| ServiceError::internal(format!("writing the Parquet rendition failed: {e}")))?;
     Ok(path)
 }
 
 /// A single byte range: `bytes=a-b`, `bytes=a-` or `bytes=-n`. `None` means "send it all"
 /// (no header, or a form this server does not serve, such as several ranges).
-fn parse_range(value: &str, length: u64) -> Result<Option<(u64, u64)>, ApiError> {
+fn parse_range(value: &str, length: u64) -> Result<Option<(u64, u64)>, ServiceError> {
     let Some(spec) = value.trim().strip_prefix("bytes=") else {
         return Ok(None);
     };
@@ -416,7 +418,7 @@ fn parse_range(value: &str, length: u64) -> Result<Option<(u64, u64)>, ApiError>
         return Ok(None);
     };
     let unsatisfiable = || {
-        ApiError::range_not_satisfiable(format!(
+        ServiceError::range_not_satisfiable(format!(
             "the range `{value}` is outside the file of {length} bytes"
         ))
     };
@@ -451,8 +453,10 @@ async fn serve_file(
     etag: &str,
     range: Option<&HeaderValue>,
     mut headers: HeaderMap,
-) -> ApiResult<Response> {
-    let length = std::fs::metadata(&path).map_err(ApiError::internal)?.len();
+) -> ServiceResult<Response> {
+    let length = std::fs::metadata(&path)
+        .map_err(ServiceError::internal)?
+        .len();
     let range = match range.and_then(|r| r.to_str().ok()) {
         Some(value) => match parse_range(value, length) {
             Ok(range) => range,
@@ -484,7 +488,7 @@ async fn serve_file(
         let bytes = match state.rendered(etag) {
             Some(bytes) => bytes,
             None => {
-                let bytes = Bytes::from(std::fs::read(&path).map_err(ApiError::internal)?);
+                let bytes = Bytes::from(std::fs::read(&path).map_err(ServiceError::internal)?);
                 state.keep_rendered(etag, bytes.clone());
                 bytes
             }
@@ -492,7 +496,7 @@ async fn serve_file(
         let slice = bytes
             .get(start as usize..(start + count) as usize)
             .map(|_| bytes.slice(start as usize..(start + count) as usize))
-            .ok_or_else(|| ApiError::internal("the Parquet rendition changed size"))?;
+            .ok_or_else(|| ServiceError::internal("the Parquet rendition changed size"))?;
         state
             .metrics()
             .served(&product, "parquet", slice.len() as u64);

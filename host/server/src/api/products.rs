@@ -8,13 +8,14 @@ use tessera_core::manifest::{InputSource, Manifest};
 use tessera_core::package;
 use tessera_runtime::LoadError;
 
+use crate::api::error_shape::ErrorBody;
 use crate::api::model::{
     CatalogEntry, CatalogPage, DataVersionInfo, Descriptor, InputInfo, PortInfo, RunInfo,
     VersionInfo, manifest_json, serde_name, state_name,
 };
 use crate::api::query::Params;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ServiceError, ServiceResult};
 use crate::registry::active_manifest;
 use crate::state::AppState;
 
@@ -42,15 +43,15 @@ pub async fn deploy(
     params: Params,
     headers: axum::http::HeaderMap,
     body: Body,
-) -> ApiResult<(StatusCode, Json<VersionInfo>)> {
+) -> ServiceResult<(StatusCode, Json<VersionInfo>)> {
     let params = params.allow(&["activate", "move_domain"])?;
     let activate = params.boolean("activate")?.unwrap_or(true);
     let move_domain = params.boolean("move_domain")?.unwrap_or(false);
     // Refuse callers who could deploy nothing before reading and compiling the upload.
     match &caller {
-        Caller::Anonymous => return Err(ApiError::unauthorized("deploying needs a token")),
+        Caller::Anonymous => return Err(ServiceError::unauthorized("deploying needs a token")),
         Caller::Token(token) if token.role == tessera_store::Role::Reader => {
-            return Err(ApiError::forbidden(format!(
+            return Err(ServiceError::forbidden(format!(
                 "{} may not deploy; that needs an owner or admin token",
                 caller.describe()
             )));
@@ -105,7 +106,7 @@ pub async fn deploy(
 const COMPONENT_MEDIA_TYPES: [&str; 2] = ["application/wasm", "application/octet-stream"];
 
 /// A deploy body must say it is a component (or opaque bytes): anything else is a 415.
-fn require_component_media_type(headers: &axum::http::HeaderMap) -> ApiResult<()> {
+fn require_component_media_type(headers: &axum::http::HeaderMap) -> ServiceResult<()> {
     let given = headers
         .get(axum::http::header::CONTENT_TYPE)
         .map(|v| v.to_str().unwrap_or("(not text)"));
@@ -121,7 +122,7 @@ fn require_component_media_type(headers: &axum::http::HeaderMap) -> ApiResult<()
     if COMPONENT_MEDIA_TYPES.contains(&essence.as_str()) {
         return Ok(());
     }
-    Err(ApiError::unsupported_media_type(match given {
+    Err(ServiceError::unsupported_media_type(match given {
         Some(v) => format!("a deploy body is a WebAssembly component, not `{v}`"),
         None => "a deploy body needs a Content-Type".to_string(),
     })
@@ -129,13 +130,13 @@ fn require_component_media_type(headers: &axum::http::HeaderMap) -> ApiResult<()
 }
 
 /// Reads a request body up to `limit` bytes; more is a 413, a body too slow a 408.
-pub async fn read_body(body: Body, limit: u64) -> ApiResult<bytes::Bytes> {
+pub async fn read_body(body: Body, limit: u64) -> ServiceResult<bytes::Bytes> {
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     axum::body::to_bytes(body, limit).await.map_err(|e| {
         let too_large = std::error::Error::source(&e)
             .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
         if too_large {
-            ApiError::too_large(limit as u64)
+            ServiceError::too_large(limit as u64)
         } else {
             body_error(&e)
         }
@@ -143,11 +144,11 @@ pub async fn read_body(body: Body, limit: u64) -> ApiResult<bytes::Bytes> {
 }
 
 /// A body that broke off: a 408 when it was too slow, a 400 otherwise.
-fn body_error(e: &(dyn std::error::Error + 'static)) -> ApiError {
+fn body_error(e: &(dyn std::error::Error + 'static)) -> ServiceError {
     if crate::api::body_limits::is_body_timeout(e) {
-        ApiError::request_timeout(format!("the request body was not read: {e}"))
+        ServiceError::request_timeout(format!("the request body was not read: {e}"))
     } else {
-        ApiError::bad_request(format!("the request body could not be read: {e}"))
+        ServiceError::bad_request(format!("the request body could not be read: {e}"))
     }
 }
 
@@ -162,7 +163,7 @@ impl Drop for SpoolFile {
 
 /// Reads an upload's body into a file in the spool directory as it arrives (so a slow or large
 /// upload holds no memory while it is sent), up to `limit` bytes, then reads the whole file.
-async fn spool_body(state: &AppState, body: Body, limit: u64) -> ApiResult<bytes::Bytes> {
+async fn spool_body(state: &AppState, body: Body, limit: u64) -> ServiceResult<bytes::Bytes> {
     let dir = state.spool_dir().to_path_buf();
     let spool = dir.join(format!("deploy-{}", crate::runner::new_run_id()));
     let (pipe, forward) = crate::ingest::body::pipe(body, limit);
@@ -178,27 +179,27 @@ async fn spool_body(state: &AppState, body: Body, limit: u64) -> ApiResult<bytes
         std::fs::read(&spooled.0)
     });
     let ((), copied) = tokio::join!(forward, copying);
-    let copied = copied.map_err(ApiError::internal)?;
+    let copied = copied.map_err(ServiceError::internal)?;
     if too_large.load(std::sync::atomic::Ordering::SeqCst) {
-        return Err(ApiError::too_large(limit));
+        return Err(ServiceError::too_large(limit));
     }
     if timed_out.load(std::sync::atomic::Ordering::SeqCst) {
-        return Err(ApiError::request_timeout(
+        return Err(ServiceError::request_timeout(
             "the upload was not read: the client paused too long or took too long in all",
         ));
     }
     copied
         .map(bytes::Bytes::from)
-        .map_err(|e| ApiError::bad_request(format!("the request body could not be read: {e}")))
+        .map_err(|e| ServiceError::bad_request(format!("the request body could not be read: {e}")))
 }
 
 /// Validates and compiles an upload off the async threads; maps every refusal to a 4xx.
 async fn load(
     state: &AppState,
     bytes: bytes::Bytes,
-) -> ApiResult<(tessera_runtime::Product, Manifest)> {
+) -> ServiceResult<(tessera_runtime::Product, Manifest)> {
     package::require_component(&bytes).map_err(|e| {
-        ApiError::bad_request(e.0).hint(
+        ServiceError::bad_request(e.0).hint(
             "send the .wasm file that `tessera build` printed (a component with its manifest embedded)",
         )
     })?;
@@ -206,21 +207,21 @@ async fn load(
     let max_timeout = state.config().limits.max_timeout;
     let product = tokio::task::spawn_blocking(move || runtime.load(&bytes))
         .await
-        .map_err(ApiError::internal)?
+        .map_err(ServiceError::internal)?
         .map_err(|e| match e {
-            LoadError::Invalid(message) => ApiError::bad_request(message).hint(
+            LoadError::Invalid(message) => ServiceError::bad_request(message).hint(
                 "the component must target the tessera:product/product world; build it with the Tessera SDK",
             ),
             LoadError::Manifest(message) => {
-                let mut err = ApiError::bad_request(message);
+                let mut err = ServiceError::bad_request(message);
                 err.code = "invalid_manifest";
                 err
             }
-            LoadError::Limits(message) => ApiError::unprocessable("over_limits", message),
+            LoadError::Limits(message) => ServiceError::unprocessable("over_limits", message),
         })?;
     let manifest = product.manifest().clone();
     if manifest.resources.timeout.duration() > max_timeout {
-        return Err(ApiError::unprocessable(
+        return Err(ServiceError::unprocessable(
             "over_limits",
             format!(
                 "the manifest asks for a timeout of {}; this server allows at most {:?}",
@@ -250,16 +251,16 @@ pub async fn catalog(
     State(state): State<AppState>,
     caller: Caller,
     params: Params,
-) -> ApiResult<Json<CatalogPage>> {
+) -> ServiceResult<Json<CatalogPage>> {
     caller.require_reader(state.config().public_reads)?;
     params.allow(&["domain", "tag", "q", "page", "per_page"])?;
     let page = params.number("page")?.unwrap_or(1) as usize;
     if page == 0 {
-        return Err(ApiError::bad_parameter("page", "pages start at 1"));
+        return Err(ServiceError::bad_parameter("page", "pages start at 1"));
     }
     let per_page = params.number("per_page")?.unwrap_or(50) as usize;
     if !(1..=200).contains(&per_page) {
-        return Err(ApiError::bad_parameter("per_page", "must be 1 to 200"));
+        return Err(ServiceError::bad_parameter("per_page", "must be 1 to 200"));
     }
     let query = params.text("q").map(str::to_lowercase);
     let domain = params.text("domain");
@@ -322,7 +323,7 @@ pub async fn catalog(
     }))
 }
 
-fn status(state: &AppState, name: &str) -> ApiResult<String> {
+fn status(state: &AppState, name: &str) -> ServiceResult<String> {
     Ok(state
         .store()
         .last_run(name)?
@@ -343,11 +344,11 @@ pub async fn descriptor(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-) -> ApiResult<Json<Descriptor>> {
+) -> ServiceResult<Json<Descriptor>> {
     caller.require_reader(state.config().public_reads)?;
     let deployments = state.deployments(&name)?;
     let Some((manifest, active)) = active_manifest(&state, &name)? else {
-        return Err(ApiError::not_found(
+        return Err(ServiceError::not_found(
             format!("no product named `{name}` is deployed"),
             &state.store().products()?,
         ));
@@ -437,7 +438,7 @@ pub async fn versions(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-) -> ApiResult<Json<Vec<VersionInfo>>> {
+) -> ServiceResult<Json<Vec<VersionInfo>>> {
     caller.require_reader(state.config().public_reads)?;
     let deployments = state.deployments(&name)?;
     let active = state.store().active(&name)?;
@@ -465,7 +466,7 @@ pub async fn activate(
     State(state): State<AppState>,
     caller: Caller,
     Path((name, version)): Path<(String, String)>,
-) -> ApiResult<Json<Vec<VersionInfo>>> {
+) -> ServiceResult<Json<Vec<VersionInfo>>> {
     crate::registry::activate(&state, &caller, &name, &version).await?;
     versions(State(state), caller, Path(name)).await
 }

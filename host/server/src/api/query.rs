@@ -4,7 +4,7 @@
 use axum::extract::{FromRequestParts, Query};
 use axum::http::request::Parts;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ServiceError, ServiceResult};
 
 /// The decoded `name=value` pairs of a request's query string.
 #[derive(Debug, Default)]
@@ -13,24 +13,26 @@ pub struct Params {
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Params {
-    type Rejection = ApiError;
+    type Rejection = ServiceError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
-            .map_err(|e| ApiError::bad_request(format!("the query string is malformed: {e}")))?;
+        let Query(pairs) =
+            Query::<Vec<(String, String)>>::try_from_uri(&parts.uri).map_err(|e| {
+                ServiceError::bad_request(format!("the query string is malformed: {e}"))
+            })?;
         Ok(Params { pairs })
     }
 }
 
 impl Params {
     /// Fails on any parameter not in `allowed`.
-    pub fn allow(&self, allowed: &[&str]) -> ApiResult<&Self> {
+    pub fn allow(&self, allowed: &[&str]) -> ServiceResult<&Self> {
         if let Some((name, _)) = self
             .pairs
             .iter()
             .find(|(n, _)| !allowed.contains(&n.as_str()))
         {
-            return Err(ApiError::bad_parameter(
+            return Err(ServiceError::bad_parameter(
                 name,
                 if allowed.is_empty() {
                     "this route takes no query parameters".to_string()
@@ -52,23 +54,23 @@ impl Params {
     }
 
     /// A whole number.
-    pub fn number(&self, name: &str) -> ApiResult<Option<u64>> {
+    pub fn number(&self, name: &str) -> ServiceResult<Option<u64>> {
         self.text(name)
             .map(|v| {
                 v.parse::<u64>().map_err(|_| {
-                    ApiError::bad_parameter(name, format!("`{v}` is not a whole number"))
+                    ServiceError::bad_parameter(name, format!("`{v}` is not a whole number"))
                 })
             })
             .transpose()
     }
 
     /// `true` or `false`.
-    pub fn boolean(&self, name: &str) -> ApiResult<Option<bool>> {
+    pub fn boolean(&self, name: &str) -> ServiceResult<Option<bool>> {
         self.text(name)
             .map(|v| match v {
                 "true" | "1" => Ok(true),
                 "false" | "0" => Ok(false),
-                _ => Err(ApiError::bad_parameter(
+                _ => Err(ServiceError::bad_parameter(
                     name,
                     format!("`{v}` is not true or false"),
                 )),

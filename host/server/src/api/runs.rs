@@ -7,10 +7,11 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use crate::api::error_shape::ErrorBody;
 use crate::api::model::RunInfo;
 use crate::api::query::Params;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ServiceError, ServiceResult};
 use crate::registry::product_domain;
 use crate::replay;
 use crate::schedule::Cause;
@@ -54,7 +55,7 @@ pub async fn trigger(
     Path(name): Path<String>,
     params: Params,
     body: Body,
-) -> ApiResult<(StatusCode, Json<RunInfo>)> {
+) -> ServiceResult<(StatusCode, Json<RunInfo>)> {
     params.allow(&[])?;
     state.deployments(&name)?;
     caller.require_owner(&product_domain(&state, &name)?, &format!("run {name}"))?;
@@ -63,7 +64,7 @@ pub async fn trigger(
         RunRequestBody::default()
     } else {
         serde_json::from_slice(&bytes).map_err(|e| {
-            ApiError::bad_request(format!("the run request is not valid: {e}"))
+            ServiceError::bad_request(format!("the run request is not valid: {e}"))
                 .hint(r#"send no body for a run, or {"replay_of": {"port": "...", "version": N}}"#)
         })?
     };
@@ -92,13 +93,13 @@ pub async fn list(
     caller: Caller,
     Path(name): Path<String>,
     params: Params,
-) -> ApiResult<Json<Vec<RunInfo>>> {
+) -> ServiceResult<Json<Vec<RunInfo>>> {
     let public_reads = state.config().public_reads;
     caller.require_reader(public_reads)?;
     let params = params.allow(&["limit", "before"])?;
     let limit = params.number("limit")?.unwrap_or(50);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad_parameter(
+        return Err(ServiceError::bad_parameter(
             "limit",
             format!("{limit} is not between 1 and {MAX_PAGE}"),
         ));
@@ -111,7 +112,7 @@ pub async fn list(
     let page = usize::try_from(limit).unwrap_or(usize::MAX);
     let runs = match state.store().runs_page(&name, before, page) {
         Err(tessera_store::StoreError::NotFound(message)) => {
-            return Err(ApiError::bad_parameter("before", message)
+            return Err(ServiceError::bad_parameter("before", message)
                 .hint("pass the id of the last run of the previous page"));
         }
         other => other?,
@@ -134,12 +135,12 @@ pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<RunInfo>> {
+) -> ServiceResult<Json<RunInfo>> {
     let public_reads = state.config().public_reads;
     // Who may not read the catalog learns nothing, not even whether the run exists.
     caller.require_reader(public_reads)?;
     let not_found = || {
-        ApiError::not_found(format!("no run with id `{id}`"), &[])
+        ServiceError::not_found(format!("no run with id `{id}`"), &[])
             .hint("list a product's runs with GET /v1/products/{product}/runs")
     };
     let Some(run) = state.store().run(&id)? else {

@@ -9,10 +9,11 @@ use serde::{Deserialize, Serialize};
 use tessera_store::{Role, TokenRecord, now_us};
 use utoipa::ToSchema;
 
+use crate::api::error_shape::ErrorBody;
 use crate::api::products::read_body;
 use crate::api::query::Params;
 use crate::auth::{self, Caller, NewToken, TokenError};
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ServiceError, ServiceResult};
 use crate::state::AppState;
 
 /// A token to create.
@@ -88,7 +89,7 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     params: Params,
-) -> ApiResult<Json<Vec<TokenInfo>>> {
+) -> ServiceResult<Json<Vec<TokenInfo>>> {
     caller.require_admin()?;
     params.allow(&[])?;
     let mut tokens = state.store().tokens()?;
@@ -114,14 +115,16 @@ pub async fn revoke(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
+) -> ServiceResult<StatusCode> {
     caller.require_admin()?;
     if state.store().revoke_token(&id)? {
         tracing::info!(token = %id, by = %caller.describe(), "token revoked");
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::not_found(format!("no token with id `{id}`"), &[])
-            .hint("list the tokens with GET /v1/tokens"))
+        Err(
+            ServiceError::not_found(format!("no token with id `{id}`"), &[])
+                .hint("list the tokens with GET /v1/tokens"),
+        )
     }
 }
 
@@ -157,11 +160,11 @@ pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     body: Body,
-) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
+) -> ServiceResult<(StatusCode, Json<CreatedToken>)> {
     caller.require_admin()?;
     let bytes = read_body(body, 64 * 1024).await?;
     let request: TokenRequest = serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::bad_request(format!("the body is not a token request: {e}")).hint(
+        ServiceError::bad_request(format!("the body is not a token request: {e}")).hint(
             r#"send JSON like {"role": "reader", "domain": "labeling", "grants": ["labeled-studies/consensus"]}"#,
         )
     })?;
@@ -170,7 +173,7 @@ pub async fn create(
         "owner" => Role::Owner,
         "reader" => Role::Reader,
         other => {
-            return Err(ApiError::bad_request(format!(
+            return Err(ServiceError::bad_request(format!(
                 "`{other}` is not a role; use admin, owner or reader"
             )));
         }
@@ -182,7 +185,7 @@ pub async fn create(
             tessera_core::manifest::units::Span::parse(text)
                 .map(|span| span.duration())
                 .map_err(|e| {
-                    ApiError::bad_request(format!("expires_in `{text}`: {e}"))
+                    ServiceError::bad_request(format!("expires_in `{text}`: {e}"))
                         .hint("write a duration such as 90d, 12h, 30m or 45s")
                 })
         })
@@ -198,7 +201,7 @@ pub async fn create(
         },
     )
     .map_err(|e| match e {
-        TokenError::Invalid(message) => ApiError::bad_request(message),
+        TokenError::Invalid(message) => ServiceError::bad_request(message),
         TokenError::Store(e) => e.into(),
     })?;
     tracing::info!(token = %record.id, role = %request.role, "token created");

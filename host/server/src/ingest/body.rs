@@ -84,7 +84,7 @@ pub fn pipe(body: Body, limit: u64) -> (Pipe, impl std::future::Future<Output = 
                     Ok(bytes)
                 }
                 Err(e) => {
-                    if crate::api::body_limits::is_body_timeout(&e) {
+                    if crate::body_timeout::is_body_timeout(&e) {
                         slow.store(true, Ordering::SeqCst);
                     }
                     Err(format!("the body could not be read: {e}"))

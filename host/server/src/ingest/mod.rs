@@ -18,7 +18,7 @@ use tessera_core::formats::Format;
 use tessera_core::manifest::Manifest;
 use tessera_store::{IngestMode, IngestOutcome};
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ServiceError, ServiceResult};
 use crate::events::Event;
 use crate::runner::new_run_id;
 use crate::schedule::Cause;
@@ -52,7 +52,7 @@ pub async fn ingest(
     state: &AppState,
     request: IngestRequest<'_>,
     body: Body,
-) -> ApiResult<Ingested> {
+) -> ServiceResult<Ingested> {
     let product = request.manifest.product.name.clone();
     let port = request.port.to_string();
     let schema = request
@@ -60,7 +60,7 @@ pub async fn ingest(
         .input(&port)
         .and_then(|p| p.ingest_schema())
         .cloned()
-        .ok_or_else(|| ApiError::internal(format!("{product}/{port} is not an ingest port")))?;
+        .ok_or_else(|| ServiceError::internal(format!("{product}/{port} is not an ingest port")))?;
     let staged_id = format!("i{}", &new_run_id()[1..]);
     let limit = state.config().limits.max_upload;
     let (pipe, forward) = body::pipe(body, limit);
@@ -88,7 +88,8 @@ pub async fn ingest(
     });
     let ((), decoded) = tokio::join!(forward, decoding);
     let _ = std::fs::remove_file(state.spool_dir().join(&staged_id));
-    let decoded = decoded.map_err(|e| ApiError::internal(format!("ingest task failed: {e}")))?;
+    let decoded =
+        decoded.map_err(|e| ServiceError::internal(format!("ingest task failed: {e}")))?;
     let rows = match decoded {
         Ok(rows) => rows,
         Err(rejection) => {
@@ -96,15 +97,15 @@ pub async fn ingest(
                 tracing::warn!(ingest = %staged_id, error = %e, "cannot discard a refused ingest");
             }
             if too_large.load(Ordering::SeqCst) {
-                return Err(ApiError::too_large(limit));
+                return Err(ServiceError::too_large(limit));
             }
             if timed_out.load(Ordering::SeqCst) {
-                return Err(ApiError::request_timeout(
+                return Err(ServiceError::request_timeout(
                     "the body was not read: the client paused too long or took too long in all",
                 ));
             }
             return Err(match rejection {
-                Rejection::Invalid(problems) => ApiError::invalid_data(
+                Rejection::Invalid(problems) => ServiceError::invalid_data(
                     format!(
                         "the body does not match the schema of {product}/{port} ({} problem{} \
                          listed); nothing was stored",
@@ -132,7 +133,7 @@ pub async fn ingest(
                             .join(", "))
                         .unwrap_or_default()
                 )),
-                Rejection::Host(message) => ApiError::internal(message),
+                Rejection::Host(message) => ServiceError::internal(message),
             });
         }
     };
@@ -151,7 +152,7 @@ pub async fn ingest(
             .commit_ingest(&p, &s, &id, mode, rows, key.as_deref())
     })
     .await
-    .map_err(|e| ApiError::internal(format!("ingest commit failed: {e}")))??;
+    .map_err(|e| ServiceError::internal(format!("ingest commit failed: {e}")))??;
     if !outcome.repeated {
         tracing::info!(
             %product,
@@ -194,13 +195,13 @@ fn check_quota(
     manifest: &Manifest,
     staged_id: &str,
     port: &str,
-) -> ApiResult<()> {
+) -> ServiceResult<()> {
     let quota = manifest.resources.storage.bytes();
     let new_bytes = state.store().staged_size(staged_id, port)?;
     let kept = state.store().stored_bytes(&manifest.product.name)?;
     if kept.saturating_add(new_bytes) > quota {
         use tessera_core::manifest::ByteSize;
-        return Err(ApiError::quota_exceeded(format!(
+        return Err(ServiceError::quota_exceeded(format!(
             "storing these {} would keep {} for {}, over its storage quota of {} (kept now: \
              {}); nothing was stored",
             ByteSize(new_bytes),

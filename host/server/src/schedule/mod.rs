@@ -34,7 +34,7 @@ use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
 
 use crate::config::SchedulerConfig;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ServiceError, ServiceResult};
 use crate::registry::active_manifest;
 use crate::runner;
 use crate::state::{AppState, WeakState};
@@ -140,7 +140,12 @@ impl Scheduler {
 
     /// Asks for a run of `product`'s active version. Returns the queued run this request made,
     /// or the one it joined.
-    pub fn request(&self, state: &AppState, product: &str, cause: Cause) -> ApiResult<RunRecord> {
+    pub fn request(
+        &self,
+        state: &AppState,
+        product: &str,
+        cause: Cause,
+    ) -> ServiceResult<RunRecord> {
         self.ensure_started(state);
         let now = Instant::now();
         let mut slots = self.lock_slots()?;
@@ -157,7 +162,7 @@ impl Scheduler {
             return state
                 .store()
                 .run(&id)?
-                .ok_or_else(|| ApiError::internal(format!("queued run {id} has no record")));
+                .ok_or_else(|| ServiceError::internal(format!("queued run {id} has no record")));
         }
         let delay = match &cause {
             Cause::Input => self.config.debounce,
@@ -176,12 +181,12 @@ impl Scheduler {
     }
 
     /// Puts a recorded replay in its product's line of replays; a 503 when that line is full.
-    pub fn request_replay(&self, state: &AppState, record: RunRecord) -> ApiResult<RunRecord> {
+    pub fn request_replay(&self, state: &AppState, record: RunRecord) -> ServiceResult<RunRecord> {
         self.ensure_started(state);
         let mut slots = self.lock_slots()?;
         let slot = slots.entry(record.product.clone()).or_default();
         if slot.replays.len() >= self.config.max_queued_replays {
-            return Err(ApiError::busy(format!(
+            return Err(ServiceError::busy(format!(
                 "{} replays of {} are waiting already; this server queues at most that many",
                 slot.replays.len(),
                 record.product
@@ -304,13 +309,13 @@ impl Scheduler {
     }
 
     /// Reads every active product's `trigger.schedule` into the cron table.
-    pub fn refresh_schedules(&self, state: &AppState) -> ApiResult<()> {
+    pub fn refresh_schedules(&self, state: &AppState) -> ServiceResult<()> {
         let now = self.clock.now_us();
         let products = state.store().products()?;
         let mut table = self
             .cron
             .lock()
-            .map_err(|_| ApiError::internal("cron table lock poisoned"))?;
+            .map_err(|_| ServiceError::internal("cron table lock poisoned"))?;
         for product in products {
             let schedule = active_manifest(state, &product)?
                 .filter(|(_, active)| active.is_some())
@@ -370,10 +375,10 @@ impl Scheduler {
         self.wake.notify_one();
     }
 
-    fn lock_slots(&self) -> ApiResult<std::sync::MutexGuard<'_, HashMap<String, Slot>>> {
+    fn lock_slots(&self) -> ServiceResult<std::sync::MutexGuard<'_, HashMap<String, Slot>>> {
         self.slots
             .lock()
-            .map_err(|_| ApiError::internal("run queue lock poisoned"))
+            .map_err(|_| ServiceError::internal("run queue lock poisoned"))
     }
 
     fn ensure_started(&self, state: &AppState) {
