@@ -941,7 +941,7 @@ async fn a_run_reads_the_versions_current_when_it_started() {
     tessera_tests::fixtures::publish_greetings(api.store.as_ref(), "hello", "small", 3);
     let policy = tessera_store::RetentionPolicy {
         keep_versions: Some(1),
-        max_age_us: None,
+        ..Default::default()
     };
     let pruned = api
         .store

@@ -294,3 +294,12 @@ fn syntax_errors_are_located() {
     assert_eq!(e.line, 1);
     assert_eq!(e.file, "p.toml");
 }
+
+#[test]
+fn retention_takes_an_append_window() {
+    let text = format!("{GOOD}\n[retention]\nappend_window = \"7d\"\n");
+    let manifest = Manifest::parse(&text, "product.toml").unwrap();
+    assert_eq!(manifest.retention.append_window.unwrap().to_string(), "7d");
+    let text = format!("{GOOD}\n[retention]\nappend_window = \"soon\"\n");
+    assert!(Manifest::parse(&text, "product.toml").is_err());
+}

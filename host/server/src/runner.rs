@@ -453,11 +453,13 @@ fn publish(
 pub fn retention_policy(manifest: &Manifest) -> RetentionPolicy {
     RetentionPolicy {
         keep_versions: manifest.retention.keep_versions,
-        max_age_us: manifest
-            .retention
-            .max_age
-            .map(|age| i64::try_from(age.duration().as_micros()).unwrap_or(i64::MAX)),
+        max_age_us: manifest.retention.max_age.map(span_us),
+        append_window_us: manifest.retention.append_window.map(span_us),
     }
+}
+
+fn span_us(span: tessera_core::manifest::Span) -> i64 {
+    i64::try_from(span.duration().as_micros()).unwrap_or(i64::MAX)
 }
 
 /// Queues a run of every product that reads `product` and runs on new input.

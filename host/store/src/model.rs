@@ -291,6 +291,10 @@ pub struct PortVersion {
     /// segments committed before segments were hashed as written.
     #[serde(default)]
     pub hash: String,
+    /// When an ingest segment was committed (µs since the epoch); `None` for outputs and for
+    /// segments committed before this was recorded (those never leave by the append window).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added_at_us: Option<i64>,
 }
 
 /// A published version of all of a product's output ports.
@@ -357,6 +361,9 @@ pub enum IngestMode {
     Append,
     /// The new rows are the whole new version.
     Replace,
+    /// Nothing was added: the rows older than the port's append window left it (see
+    /// [`RetentionPolicy::append_window_us`]).
+    Expire,
 }
 
 /// One version of an ingest port's data: the rows of every segment, in order.
@@ -408,6 +415,9 @@ pub struct RetentionPolicy {
     pub keep_versions: Option<u64>,
     /// Drop versions older than this (µs).
     pub max_age_us: Option<i64>,
+    /// Append ingest ports keep the rows they took in within this window (µs), and always the
+    /// last ingest's; input versions older than it go unless a kept version read them.
+    pub append_window_us: Option<i64>,
 }
 
 impl RetentionPolicy {
@@ -432,6 +442,9 @@ pub struct PruneReport {
     pub versions_removed: Vec<u64>,
     /// Input versions dropped.
     pub input_versions_removed: u64,
+    /// Append ports that lost rows older than the append window (each in a new input version).
+    #[serde(default)]
+    pub input_versions_expired: u64,
     /// Blobs deleted now: garbage whose grace period was over, from this prune or earlier
     /// ones.
     pub files_removed: u64,

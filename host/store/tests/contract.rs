@@ -255,6 +255,7 @@ fn a_reader_of_a_dropped_version_finishes_within_the_grace_period() {
     let keep_one = RetentionPolicy {
         keep_versions: Some(1),
         max_age_us: None,
+        append_window_us: None,
     };
     let report = store.prune("demo", keep_one, now).unwrap();
     assert_eq!(
@@ -513,6 +514,7 @@ fn retention_drops_old_versions_and_their_unshared_files() {
     let policy = RetentionPolicy {
         keep_versions: Some(2),
         max_age_us: None,
+        append_window_us: None,
     };
     let first = store.version("demo", 1).unwrap().unwrap().ports["a"]
         .file
@@ -540,6 +542,7 @@ fn retention_drops_old_versions_and_their_unshared_files() {
             RetentionPolicy {
                 keep_versions: None,
                 max_age_us: Some(0),
+                append_window_us: None,
             },
             tessera_store::now_us() + 1_000_000,
         )

@@ -145,6 +145,7 @@ fn an_idempotency_key_answers_after_retention_dropped_its_version() {
     let policy = RetentionPolicy {
         keep_versions: Some(1),
         max_age_us: None,
+        append_window_us: None,
     };
     store
         .prune("demo", policy, tessera_store::now_us())
@@ -228,6 +229,7 @@ fn stored_bytes_follow_publishes_ingests_and_retention() {
     let policy = RetentionPolicy {
         keep_versions: Some(1),
         max_age_us: None,
+        append_window_us: None,
     };
     let report = store
         .prune("demo", policy, tessera_store::now_us())
@@ -256,4 +258,99 @@ fn eventually<T>(open: impl Fn() -> Option<T>) -> T {
         std::thread::sleep(std::time::Duration::from_millis(25));
     }
     panic!("the database stayed locked");
+}
+
+/// The ids an input version reads back, in order.
+fn input_ids(store: &dyn Store, number: u64) -> Vec<String> {
+    let mut source = store.read_input("demo", "people", number).unwrap();
+    let mut ids = Vec::new();
+    while let Some(batch) = source.next_batch().unwrap() {
+        let column = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
+        ids.extend(column.iter().map(|v| v.unwrap().to_string()));
+    }
+    ids
+}
+
+#[test]
+fn an_append_window_lets_old_rows_and_their_bytes_go_unless_a_kept_version_read_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Storage::local(dir.path())
+        .unwrap()
+        .with_deletion_grace(std::time::Duration::ZERO);
+    let mut segment_bytes = Vec::new();
+    for (n, id) in ["a", "b", "c"].iter().enumerate() {
+        let staged = format!("i{n}");
+        let rows = stage(&store, &staged, "people", &[id]);
+        segment_bytes.push(store.staged_size(&staged, "people").unwrap());
+        store
+            .commit_ingest("demo", "people", &staged, IngestMode::Append, rows, None)
+            .unwrap();
+    }
+    assert_eq!(input_ids(&store, 3), ["a", "b", "c"]);
+    // A kept output version read input version 2 (rows a and b).
+    let rows = stage(&store, "r1", "a", &["out"]);
+    let mut pinned = publication(rows);
+    pinned.inputs.insert(
+        "people".into(),
+        tessera_store::InputPin {
+            product: "demo".into(),
+            port: "people".into(),
+            version: 2,
+            ingested: true,
+        },
+    );
+    store.publish("demo", "r1", &pinned).unwrap();
+    let before = store.stored_bytes("demo").unwrap();
+
+    // A day later, with a one-hour window: every segment is old, but the last ingest's stays.
+    let window = RetentionPolicy {
+        append_window_us: Some(3_600_000_000),
+        ..RetentionPolicy::default()
+    };
+    let later = tessera_store::now_us() + 86_400_000_000;
+    let report = store.prune("demo", window, later).unwrap();
+    assert_eq!(report.input_versions_expired, 1, "{report:?}");
+    let current = store.current_input("demo", "people").unwrap().unwrap();
+    assert_eq!((current.number, current.mode), (4, IngestMode::Expire));
+    assert_eq!(input_ids(&store, 4), ["c"]);
+    // Versions 1 and 3 went (old, read by nothing kept); 2 stays for the output that read it,
+    // so no segment's bytes are free yet.
+    let kept: Vec<u64> = store
+        .input_versions("demo", "people")
+        .unwrap()
+        .iter()
+        .map(|v| v.number)
+        .collect();
+    assert_eq!(kept, [2, 4]);
+    assert_eq!(input_ids(&store, 2), ["a", "b"]);
+    assert_eq!(store.stored_bytes("demo").unwrap(), before);
+
+    // Once a newer output replaces the one that read version 2, rows a and b go for good.
+    let rows = stage(&store, "r2", "a", &["out"]);
+    store.publish("demo", "r2", &publication(rows)).unwrap();
+    let r1_bytes = store.version("demo", 1).unwrap().unwrap().bytes();
+    let keep_one = RetentionPolicy {
+        keep_versions: Some(1),
+        ..window
+    };
+    let report = store.prune("demo", keep_one, later).unwrap();
+    assert_eq!(report.versions_removed, [1]);
+    let kept: Vec<u64> = store
+        .input_versions("demo", "people")
+        .unwrap()
+        .iter()
+        .map(|v| v.number)
+        .collect();
+    assert_eq!(kept, [4]);
+    let r2_bytes = store.version("demo", 2).unwrap().unwrap().bytes();
+    assert_eq!(
+        store.stored_bytes("demo").unwrap(),
+        segment_bytes[2] + r2_bytes,
+        "only segment c and output 2 are kept (output 1: {r1_bytes} bytes)"
+    );
+    assert_eq!(report.files_removed, 3, "segments a and b, output 1");
 }

@@ -415,6 +415,11 @@ pub struct Retention {
     pub keep_versions: Option<u64>,
     /// Drop versions older than this.
     pub max_age: Option<Span>,
+    /// Append ingest ports keep the rows they took in within this window (and always the last
+    /// ingest's): older segments leave the port in a new input version, and their bytes go
+    /// once no kept version read them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub append_window: Option<Span>,
 }
 
 /// `[slo]`: service levels.

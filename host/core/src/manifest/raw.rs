@@ -88,6 +88,7 @@ pub(super) struct RawOutput {
 pub(super) struct RawRetention {
     pub keep_versions: Option<Spanned<i64>>,
     pub max_age: Option<Span>,
+    pub append_window: Option<Span>,
 }
 
 #[derive(Debug, Deserialize)]

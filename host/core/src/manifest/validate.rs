@@ -226,6 +226,7 @@ fn build(ctx: &mut Ctx<'_>, raw: RawManifest) -> Manifest {
                 u64::try_from(value).ok().filter(|v| *v >= 1)
             }),
             max_age: r.max_age,
+            append_window: r.append_window,
         },
     };
 

@@ -58,6 +58,7 @@ impl From<&InputVersion> for InputVersionInfo {
             mode: match v.mode {
                 IngestMode::Append => "append".into(),
                 IngestMode::Replace => "replace".into(),
+                IngestMode::Expire => "expire".into(),
             },
             rows_added: v.added_rows,
             rows: v.rows(),

@@ -47,6 +47,7 @@ impl Storage {
             rows,
             bytes: staged.bytes,
             hash: staged.hash,
+            added_at_us: Some(now),
         };
         let mut segments = match (mode, previous) {
             (IngestMode::Append, Some(previous)) => previous.segments,

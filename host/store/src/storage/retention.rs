@@ -1,6 +1,10 @@
 //! Retention: dropping old published versions and input versions by policy, counting the bytes
 //! each product keeps, and deleting the blobs nothing names once their grace period is over.
 //!
+//! Append ingest ports with an append window lose the segments older than it (never the last
+//! ingest's) in a new input version of mode `expire`; the input versions older than the window
+//! then go too, unless a kept version read them, and with them the segments' bytes.
+//!
 //! Records go first, in one catalog commit that also records the blobs no kept record names as
 //! garbage. Those are deleted by a later sweep, [`Storage::deletion_grace`] after the commit,
 //! so a reader that opened them before still finishes.
@@ -9,8 +13,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::Storage;
 use crate::StoreError;
-use crate::catalog::DropCommit;
-use crate::model::{InputVersion, PruneReport, RetentionPolicy, Version};
+use crate::catalog::{DropCommit, InputCommit, InputCommitted};
+use crate::model::{IngestMode, InputVersion, PruneReport, RetentionPolicy, Version};
 
 impl Storage {
     pub(super) fn prune_impl(
@@ -21,6 +25,12 @@ impl Storage {
     ) -> Result<PruneReport, StoreError> {
         let _guard = self.lock_commits()?;
         let mut report = PruneReport::default();
+        let horizon = policy
+            .append_window_us
+            .map(|window| now_us.saturating_sub(window));
+        if let Some(horizon) = horizon {
+            report.input_versions_expired = self.expire_segments(product, horizon, now_us)?;
+        }
         let versions = self.catalog.versions(product)?;
         let newest = versions.len();
         let mut kept: Vec<&Version> = Vec::new();
@@ -48,7 +58,9 @@ impl Storage {
             let count = all.len();
             for (i, version) in all.into_iter().enumerate() {
                 let newer = (count - 1 - i) as u64;
-                let recent = policy.keeps(newer, version.ingested_at_us, now_us);
+                let within_window =
+                    newer == 0 || horizon.is_none_or(|horizon| version.ingested_at_us >= horizon);
+                let recent = policy.keeps(newer, version.ingested_at_us, now_us) && within_window;
                 if recent || pinned.contains(&(port.clone(), version.number)) {
                     input_kept.push(version);
                 } else {
@@ -101,6 +113,48 @@ impl Storage {
         report.files_removed = files;
         report.bytes_deleted = bytes;
         Ok(report)
+    }
+
+    /// Gives every append port of `product` whose current input version holds segments
+    /// committed before `horizon` (other than its last) a new input version without them.
+    /// Returns how many ports it changed.
+    fn expire_segments(&self, product: &str, horizon: i64, now_us: i64) -> Result<u64, StoreError> {
+        let mut expired = 0;
+        for port in self.catalog.ingest_ports(product)? {
+            let Some(current) = self.catalog.current_input(product, &port)? else {
+                continue;
+            };
+            let last = current.segments.len().saturating_sub(1);
+            let kept: Vec<_> = current
+                .segments
+                .iter()
+                .enumerate()
+                .filter(|(i, s)| *i == last || s.added_at_us.is_none_or(|at| at >= horizon))
+                .map(|(_, s)| s.clone())
+                .collect();
+            if kept.len() == current.segments.len() {
+                continue;
+            }
+            let version = InputVersion {
+                number: current.number + 1,
+                ingested_at_us: now_us,
+                mode: IngestMode::Expire,
+                added_rows: 0,
+                segments: kept,
+                idempotency_key: None,
+                ..current
+            };
+            // The bytes stay counted until no kept version names the segments.
+            let usage_after = self.usage_locked(product)?;
+            match self.catalog.commit_input(&InputCommit {
+                version,
+                usage_after,
+            })? {
+                InputCommitted::Committed => expired += 1,
+                InputCommitted::Repeated(_) => {}
+            }
+        }
+        Ok(expired)
     }
 
     /// Deletes the blobs whose grace period ended by `now_us`. Returns how many and their

@@ -96,6 +96,7 @@ impl Storage {
                     rows: *rows,
                     bytes: blob.bytes,
                     hash: blob.hash,
+                    added_at_us: None,
                 },
             );
         }
