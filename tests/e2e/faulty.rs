@@ -1,7 +1,9 @@
 //! A catalog that fails on purpose: the sled catalog, except that the next publish commit can
-//! be made to fail as a disk would, so a test sees what the host does with its own fault.
+//! be made to fail as a disk would, and one input version can be made to vanish for one read as
+//! if retention had dropped it, so a test sees what the host does then.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tessera_core::quality::PortStats;
@@ -13,6 +15,7 @@ use tessera_store::{
 pub(crate) struct FaultyCatalog {
     inner: SledCatalog,
     fail_next_publish: AtomicBool,
+    hidden_input: Mutex<Option<(String, String, u64)>>,
 }
 
 impl FaultyCatalog {
@@ -20,7 +23,13 @@ impl FaultyCatalog {
         FaultyCatalog {
             inner,
             fail_next_publish: AtomicBool::new(false),
+            hidden_input: Mutex::new(None),
         }
+    }
+
+    /// Makes the next read of input version `number` of `product/port` find nothing.
+    pub(crate) fn hide_input_once(&self, product: &str, port: &str, number: u64) {
+        *self.hidden_input.lock().unwrap() = Some((product.into(), port.into(), number));
     }
 
     /// Makes the next publish commit fail with an I/O error, changing nothing.
@@ -76,6 +85,12 @@ impl Catalog for FaultyCatalog {
         self.inner.current_input(product, port)
     }
     fn input_version(&self, product: &str, port: &str, number: u64) -> R<Option<InputVersion>> {
+        let mut hidden = self.hidden_input.lock().unwrap();
+        if hidden.as_ref() == Some(&(product.to_string(), port.to_string(), number)) {
+            *hidden = None;
+            return Ok(None);
+        }
+        drop(hidden);
         self.inner.input_version(product, port, number)
     }
     fn input_versions(&self, product: &str, port: &str) -> R<Vec<InputVersion>> {

@@ -1094,15 +1094,42 @@ async fn a_replay_reproduces_a_version_byte_for_byte() {
     assert_eq!(code, "bad_request");
 }
 
-#[tokio::test]
-async fn a_run_the_host_failed_is_retried_after_a_backoff() {
+/// A store whose catalog fails on purpose (see `faulty.rs`), served.
+fn faulty_api() -> (Api, Arc<crate::faulty::FaultyCatalog>) {
     let cache = tempfile::tempdir().unwrap();
     let catalog = Arc::new(crate::faulty::FaultyCatalog::new(
         tessera_store::SledCatalog::open(&cache.path().join("meta")).unwrap(),
     ));
     let blobs = tessera_store::LocalBlobs::open(&cache.path().join("data")).unwrap();
     let store = tessera_store::Storage::new(catalog.clone(), Arc::new(blobs));
-    let api = Api::over(with_scheduler(10), Arc::new(store), cache);
+    (
+        Api::over(with_scheduler(10), Arc::new(store), cache),
+        catalog,
+    )
+}
+
+#[tokio::test]
+async fn a_run_whose_pinned_input_went_before_it_opened_pins_again() {
+    let (api, catalog) = faulty_api();
+    api.deploy(hello()).await;
+    // Between the run's pin and its open, input version 1 is gone for one read, as if
+    // retention had dropped it: the run pins what is current and reads that.
+    catalog.hide_input_once("hello", "people", 1);
+    push(&api, "hello/people", "", CSV, &[], "name\nAda\n")
+        .await
+        .json();
+    let runs = api.settled_runs("hello", 1).await;
+    let run = &runs[0];
+    assert_eq!(run["state"], "succeeded", "{run}");
+    assert_eq!(run["inputs"]["people"]["version"], 1, "{run}");
+    let id = run["id"].as_str().unwrap();
+    let log = api.get(&format!("/v1/runs/{id}")).await.json()["log"].to_string();
+    assert!(log.contains("pinned again: people@1"), "{log}");
+}
+
+#[tokio::test]
+async fn a_run_the_host_failed_is_retried_after_a_backoff() {
+    let (api, catalog) = faulty_api();
     api.deploy(hello()).await;
     // The store's disk fails at the next publish: a host fault, not the product's.
     catalog.fail_next_publish();

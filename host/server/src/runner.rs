@@ -207,6 +207,15 @@ async fn run_and_finish(
                 tracing::info!(run = %record.id, %reason, "a pinned input went before it was opened; pinning again");
                 record.inputs =
                     pin_inputs(state, product.manifest()).map_err(|r| (FailureKind::Host, r))?;
+                record.log.push(RunLogLine {
+                    level: "info".into(),
+                    message: format!(
+                        "a pinned input went before the run could open it ({reason}); pinned \
+                         again: {}",
+                        describe_pins(&record.inputs)
+                    ),
+                    at_ms: 0,
+                });
             }
             Err(e) => return Err((FailureKind::InputData, e.into_message())),
         }
@@ -273,6 +282,14 @@ async fn run_and_finish(
 
 /// How often a run pins its inputs again when a pinned version went before it was opened.
 const MAX_REPINS: u32 = 3;
+
+/// `input@version` for each pin, as a run's log says them.
+fn describe_pins(pins: &std::collections::BTreeMap<String, InputPin>) -> String {
+    pins.iter()
+        .map(|(input, pin)| format!("{input}@{}", pin.version))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// Why the inputs and outputs of a run could not be opened.
 enum OpenError {
