@@ -29,6 +29,7 @@ mod host;
 mod limits;
 mod log_budget;
 pub mod outcome;
+mod priority;
 mod run;
 mod state;
 mod validate;
@@ -321,19 +322,19 @@ impl Runtime {
         })
     }
 
-    /// Runs a product on a blocking thread, once a run slot is free (see
+    /// Runs a product on a thread of its own at guest priority (see [`priority`]), once a run
+    /// slot is free (see
     /// [`RuntimeConfig::max_concurrent_runs`]). The async runtime is never blocked.
     pub async fn run(&self, product: &Product, request: RunRequest) -> RunOutcome {
         let run_id = request.run_id.clone();
         let permit = self.inner.slots.clone().acquire_owned().await;
         let product = product.clone();
-        let result = tokio::task::spawn_blocking(move || {
+        let result = priority::on_guest_thread(move || {
             let _permit = permit;
             product.run_blocking(request)
         })
         .await;
-        result
-            .unwrap_or_else(|e| run::host_failure(run_id, format!("the run's thread failed: {e}")))
+        result.unwrap_or_else(|e| run::host_failure(run_id, e))
     }
 
     /// Calls the product's custom checks (see [`Product::check_blocking`]) on a blocking
@@ -341,7 +342,7 @@ impl Runtime {
     pub async fn check(&self, product: &Product, request: RunRequest) -> CheckOutcome {
         let permit = self.inner.slots.clone().acquire_owned().await;
         let product = product.clone();
-        let result = tokio::task::spawn_blocking(move || {
+        let result = priority::on_guest_thread(move || {
             let _permit = permit;
             product.check_blocking(request)
         })
