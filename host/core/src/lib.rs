@@ -11,6 +11,9 @@
 //!
 //! Nothing here depends on wasmtime, sled or a web framework.
 
+// Guest- and client-supplied sizes and offsets never index unchecked.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 pub mod conform;
 pub mod failure;
 pub mod formats;

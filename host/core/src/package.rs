@@ -32,12 +32,15 @@ pub enum WasmKind {
 
 /// Tells what kind of WebAssembly `bytes` hold.
 pub fn kind(bytes: &[u8]) -> WasmKind {
-    if bytes.len() < 8 || &bytes[..4] != MAGIC {
+    let (Some(magic), Some(version)) = (bytes.get(..4), bytes.get(4..8)) else {
+        return WasmKind::NotWasm;
+    };
+    if magic != MAGIC {
         return WasmKind::NotWasm;
     }
-    if bytes[4..8] == CORE_VERSION {
+    if version == CORE_VERSION {
         WasmKind::CoreModule
-    } else if bytes[4..8] == COMPONENT_VERSION {
+    } else if version == COMPONENT_VERSION {
         WasmKind::Component
     } else {
         WasmKind::Unknown
@@ -71,7 +74,7 @@ pub fn require_component(bytes: &[u8]) -> Result<(), PackageError> {
         )),
         WasmKind::Unknown => Err(PackageError(format!(
             "unsupported WebAssembly version or layer {:02x?}; Tessera runs components (version 0x0d, layer 1)",
-            &bytes[4..8]
+            bytes.get(4..8).unwrap_or_default()
         ))),
     }
 }
@@ -101,13 +104,22 @@ fn read_leb(bytes: &[u8], pos: &mut usize) -> Result<u64, PackageError> {
     ))
 }
 
+/// The bytes in `range`, or a truncation error (ranges come from the file's own headers).
+fn slice(bytes: &[u8], range: std::ops::Range<usize>) -> Result<&[u8], PackageError> {
+    bytes
+        .get(range)
+        .ok_or_else(|| PackageError("truncated component: a section runs past its end".into()))
+}
+
 fn sections(bytes: &[u8]) -> Result<Vec<Section>, PackageError> {
     require_component(bytes)?;
     let mut out = Vec::new();
     let mut pos = 8;
     while pos < bytes.len() {
         let start = pos;
-        let id = bytes[pos];
+        let Some(&id) = bytes.get(pos) else {
+            break;
+        };
         pos += 1;
         let size = usize::try_from(read_leb(bytes, &mut pos)?)
             .map_err(|_| PackageError("section too large".into()))?;
@@ -124,7 +136,7 @@ fn sections(bytes: &[u8]) -> Result<Vec<Section>, PackageError> {
                 .checked_add(len)
                 .filter(|&e| e <= end)
                 .ok_or_else(|| PackageError("truncated custom section name".into()))?;
-            name = Some(String::from_utf8_lossy(&bytes[p..name_end]).into_owned());
+            name = Some(String::from_utf8_lossy(slice(bytes, p..name_end)?).into_owned());
             out.push(Section {
                 id,
                 name,
@@ -158,7 +170,7 @@ pub fn read_embedded(bytes: &[u8]) -> Result<Embedded, PackageError> {
     let mut embedded = Embedded::default();
     for section in sections(bytes)? {
         let text = || {
-            String::from_utf8(bytes[section.payload.clone()].to_vec()).map_err(|_| {
+            String::from_utf8(slice(bytes, section.payload.clone())?.to_vec()).map_err(|_| {
                 PackageError(format!(
                     "section `{}` is not UTF-8",
                     section.name.clone().unwrap_or_default()
@@ -183,14 +195,14 @@ pub fn embed(
     let all = sections(component)?;
     let mut out =
         Vec::with_capacity(component.len() + manifest.len() + readme.map_or(0, str::len) + 64);
-    out.extend_from_slice(&component[..8]);
+    out.extend_from_slice(slice(component, 0..8)?);
     for section in &all {
         let ours = matches!(
             section.name.as_deref(),
             Some(MANIFEST_SECTION | README_SECTION)
         );
         if !ours {
-            out.extend_from_slice(&component[section.range.clone()]);
+            out.extend_from_slice(slice(component, section.range.clone())?);
         }
     }
     let mut push = |name: &str, data: &str| {
@@ -223,8 +235,10 @@ pub fn interface(bytes: &[u8]) -> Result<Interface, PackageError> {
     let mut interface = Interface::default();
     let bad = |e: wasmparser::BinaryReaderError| PackageError(format!("malformed component: {e}"));
     for section in sections(bytes)? {
-        let reader =
-            wasmparser::BinaryReader::new(&bytes[section.payload.clone()], section.payload.start);
+        let reader = wasmparser::BinaryReader::new(
+            slice(bytes, section.payload.clone())?,
+            section.payload.start,
+        );
         match section.id {
             10 => {
                 for import in wasmparser::ComponentImportSectionReader::new(reader).map_err(bad)? {

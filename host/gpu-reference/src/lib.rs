@@ -6,6 +6,9 @@
 //! visited (the corresponding outputs keep their zero / neutral value), and
 //! extra elements are ignored.  No function panics.
 
+// Guest- and client-supplied sizes and offsets never index unchecked.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 /// Bit-pattern NaN test (matches the kernels, which cannot rely on float compares).
 fn is_nan(x: f32) -> bool {
     (x.to_bits() & 0x7fff_ffff) > 0x7f80_0000
@@ -75,7 +78,9 @@ fn rows_of(a: &[f32], rows: usize, cols: usize) -> impl Iterator<Item = &[f32]> 
     } else {
         a.len().min(rows.saturating_mul(cols))
     };
-    a[..usable].chunks_exact(cols.max(1))
+    a.get(..usable)
+        .unwrap_or_default()
+        .chunks_exact(cols.max(1))
 }
 
 /// Sum of each row (0 for cols == 0), summed left to right.

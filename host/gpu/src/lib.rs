@@ -15,6 +15,9 @@
 //! - [`reference`] (the `tessera-gpu-reference` crate): the CPU reference of every built-in operation: what tests compare the GPU
 //!   with, and what runs when a product declared `gpu = "optional"` on a host without a GPU.
 
+// Guest- and client-supplied sizes and offsets never index unchecked.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 mod buffer;
 mod cost;
 mod device;

@@ -309,8 +309,17 @@ impl Session {
                     .write_buffer(b, u64::from(offset) * 4, data.bytes());
             }
             Storage::Host(words) => {
-                let start = offset as usize;
-                words[start..start + data.len()].copy_from_slice(&data.words());
+                let start = usize::try_from(offset).unwrap_or(usize::MAX);
+                let target = start
+                    .checked_add(data.len())
+                    .and_then(|end| words.get_mut(start..end))
+                    .ok_or_else(|| {
+                        GpuError::Invalid(format!(
+                            "writing {} values at offset {offset} passes the buffer's end",
+                            data.len()
+                        ))
+                    })?;
+                target.copy_from_slice(&data.words());
             }
         }
         Ok(())

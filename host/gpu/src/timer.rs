@@ -119,8 +119,10 @@ impl PassTimer {
 fn pass_time(ticks: &[u64], period_ns: f64) -> Duration {
     let mut intervals: Vec<(u64, u64)> = ticks
         .chunks_exact(2)
-        .filter(|pair| pair[1] > pair[0])
-        .map(|pair| (pair[0], pair[1]))
+        .filter_map(|pair| match pair {
+            [begin, end] if end > begin => Some((*begin, *end)),
+            _ => None,
+        })
         .collect();
     intervals.sort_unstable();
     let mut covered = 0u64;

@@ -12,6 +12,9 @@
 //! single pass: counts, nulls, distinct values, min, max, mean, standard deviation, quantiles,
 //! histograms and top values (see [`stats`] for which figures are exact).
 
+// Guest- and client-supplied sizes and offsets never index unchecked.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 mod checks;
 mod result;
 mod sink;

@@ -22,7 +22,9 @@ pub fn hash_bytes(bytes: &[u8]) -> u64 {
     }
     let mut tail = [0u8; 8];
     let rest = chunks.remainder();
-    tail[..rest.len()].copy_from_slice(rest);
+    for (to, from) in tail.iter_mut().zip(rest) {
+        *to = *from;
+    }
     h = (h ^ u64::from_le_bytes(tail)).wrapping_mul(K);
     mix64(h)
 }

@@ -241,7 +241,7 @@ fn observe_column(accumulator: &mut Accumulator, array: &ArrayRef) {
                 // +0.0 and -0.0 are one value.
                 distinct.add(mix64((v + 0.0).to_bits()));
             }
-            sample.offer_many(values.len(), |i| values[i]);
+            sample.offer_many(values.len(), |i| values.get(i).copied().unwrap_or_default());
         }
         Accumulator::Text {
             min,
@@ -263,9 +263,15 @@ fn observe_column(accumulator: &mut Accumulator, array: &ArrayRef) {
                 if nulls.is_some() {
                     kept.push(i);
                 }
-                let start = usize::try_from(offsets[i]).unwrap_or(0);
-                let end = usize::try_from(offsets[i + 1]).unwrap_or(start);
-                let value = &data[start..end];
+                // Arrow validated the offsets: non-negative, increasing, within the data.
+                let offset = |at: usize| {
+                    offsets
+                        .get(at)
+                        .and_then(|o| usize::try_from(*o).ok())
+                        .unwrap_or(0)
+                };
+                let (start, end) = (offset(i), offset(i + 1));
+                let value = data.get(start..end).unwrap_or_default();
                 distinct.add(hash_bytes(value));
                 if low.is_none_or(|l| value < l) {
                     low = Some(value);
@@ -291,7 +297,11 @@ fn observe_column(accumulator: &mut Accumulator, array: &ArrayRef) {
                 strings.len()
             };
             sample.offer_many(count, |i| {
-                let row = if nulls.is_some() { kept[i] } else { i };
+                let row = if nulls.is_some() {
+                    kept.get(i).copied().unwrap_or(i)
+                } else {
+                    i
+                };
                 strings.value(row).to_string()
             });
         }
@@ -301,7 +311,7 @@ fn observe_column(accumulator: &mut Accumulator, array: &ArrayRef) {
             for &h in &hashes {
                 distinct.add(h);
             }
-            sample.offer_many(hashes.len(), |i| hashes[i]);
+            sample.offer_many(hashes.len(), |i| hashes.get(i).copied().unwrap_or_default());
         }
         Accumulator::Boolean { trues, falses } => {
             let booleans = array.as_boolean();
@@ -330,7 +340,8 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     let below = position.floor() as usize;
     let above = position.ceil() as usize;
     let fraction = position - below as f64;
-    sorted[below] + (sorted[above] - sorted[below]) * fraction
+    let at = |i: usize| sorted.get(i).copied().unwrap_or(f64::NAN);
+    at(below) + (at(above) - at(below)) * fraction
 }
 
 fn histogram(sorted: &[f64], min: f64, max: f64, scale: f64) -> Histogram {
@@ -344,7 +355,9 @@ fn histogram(sorted: &[f64], min: f64, max: f64, scale: f64) -> Histogram {
     let mut counts = vec![0u64; bins];
     for &v in sorted {
         let bin = (((v - min) / width) as usize).min(bins - 1);
-        counts[bin] += 1;
+        if let Some(count) = counts.get_mut(bin) {
+            *count += 1;
+        }
     }
     Histogram {
         edges,

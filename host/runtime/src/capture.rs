@@ -37,7 +37,9 @@ impl CapturedOutput {
         if let Ok(mut captured) = self.captured.lock() {
             let room = self.capacity.saturating_sub(captured.kept.len());
             let kept = bytes.len().min(room);
-            captured.kept.extend_from_slice(&bytes[..kept]);
+            captured
+                .kept
+                .extend_from_slice(bytes.get(..kept).unwrap_or_default());
             captured.dropped += (bytes.len() - kept) as u64;
         }
     }

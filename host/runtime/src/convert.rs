@@ -71,8 +71,11 @@ fn values_to_wit(array: &ArrayRef) -> Result<Values, String> {
 fn var_to_wit(offsets: &OffsetBuffer<i32>, data: &Buffer) -> VarValues {
     let first = offsets.first();
     let last = offsets.last();
+    // Arrow's own offsets: non-negative and within the data, which Arrow checked.
+    let start = usize::try_from(first).unwrap_or(0);
+    let end = usize::try_from(last).unwrap_or(start);
     VarValues {
-        data: data[first as usize..last as usize].to_vec(),
+        data: data.get(start..end).unwrap_or_default().to_vec(),
         offsets: offsets.iter().map(|o| (o - first) as u32).collect(),
     }
 }
@@ -86,7 +89,12 @@ pub(crate) fn from_wit(
 ) -> Result<RecordBatch, String> {
     let declared = schema.names().join(", ");
     for (index, column) in batch.columns.iter().enumerate() {
-        if batch.columns[..index].iter().any(|c| c.name == column.name) {
+        if batch
+            .columns
+            .iter()
+            .take(index)
+            .any(|c| c.name == column.name)
+        {
             return Err(format!(
                 "column `{}` appears twice in the batch; write each column once",
                 column.name
@@ -217,7 +225,11 @@ fn offsets_from_wit(v: &VarValues) -> Result<OffsetBuffer<i32>, String> {
             v.data.len()
         ));
     }
-    if let Some(row) = v.offsets.windows(2).position(|w| w[0] > w[1]) {
+    if let Some(row) = v
+        .offsets
+        .windows(2)
+        .position(|w| matches!(w, [a, b] if a > b))
+    {
         return Err(format!("offsets must not decrease (row {row})"));
     }
     // Non-decreasing and ending at the data length (at most i32::MAX): each offset fits.

@@ -18,6 +18,9 @@
 //!
 //! No wasmtime type appears in this crate's public API.
 
+// Guest- and client-supplied sizes and offsets never index unchecked.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 mod bindings;
 mod cache;
 mod capture;

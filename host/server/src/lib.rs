@@ -20,6 +20,9 @@
 //! - [`auth`]: tokens, roles and access classes;
 //! - [`error`]: the one JSON error shape.
 
+// Guest- and client-supplied sizes and offsets never index unchecked.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 pub mod api;
 pub mod auth;
 pub mod body_timeout;

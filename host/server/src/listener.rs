@@ -175,7 +175,8 @@ impl AsyncWrite for Answering {
             return Pin::new(&mut this.stream).poll_write(cx, buf);
         };
         while *written < answer.len() {
-            match Pin::new(&mut this.stream).poll_write(cx, &answer[*written..]) {
+            let rest = answer.get(*written..).unwrap_or_default();
+            match Pin::new(&mut this.stream).poll_write(cx, rest) {
                 Poll::Ready(Ok(0)) => {
                     return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
                 }

@@ -20,6 +20,9 @@
 //! applies a retention policy; the blobs no kept version names are deleted after a grace
 //! period, so readers of a dropped version finish first.
 
+// Guest- and client-supplied sizes and offsets never index unchecked.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 mod blobs;
 mod catalog;
 mod model;

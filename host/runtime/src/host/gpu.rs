@@ -130,17 +130,22 @@ fn to_element(element: wit::Element) -> Element {
 
 impl RunState {
     /// Runs `op` on the session with two borrowed buffers and stores the resulting buffer.
-    fn gpu_op(
+    fn gpu_op<const N: usize>(
         &mut self,
-        inputs: &[&Resource<Buffer>],
-        op: impl FnOnce(&mut Session, &[&Buffer]) -> Result<Buffer, GpuError>,
+        inputs: [&Resource<Buffer>; N],
+        op: impl FnOnce(&mut Session, [&Buffer; N]) -> Result<Buffer, GpuError>,
     ) -> wasmtime::Result<Result<Resource<Buffer>, Error>> {
-        let mut buffers = Vec::with_capacity(inputs.len());
+        let mut resolved = Vec::with_capacity(N);
         for input in inputs {
-            buffers.push(self.table.get(input)?);
+            resolved.push(self.table.get(input)?);
         }
+        let Ok(buffers) = <[&Buffer; N]>::try_from(resolved) else {
+            return Err(wasmtime::Error::msg(
+                "a GPU operation lost one of its inputs",
+            ));
+        };
         let result = match self.gpu.session() {
-            Ok(session) => op(session, &buffers),
+            Ok(session) => op(session, buffers),
             Err(e) => Err(e),
         };
         match seen(self, result)? {
@@ -208,7 +213,7 @@ impl wit::Host for RunState {
         k: u32,
         n: u32,
     ) -> wasmtime::Result<Result<Resource<Buffer>, Error>> {
-        self.gpu_op(&[&a, &b], |s, x| s.matmul(x[0], x[1], m, k, n))
+        self.gpu_op([&a, &b], |s, [x, y]| s.matmul(x, y, m, k, n))
     }
 
     fn binary(
@@ -222,7 +227,7 @@ impl wit::Host for RunState {
             wit::BinaryOp::Sub => BinaryOp::Sub,
             wit::BinaryOp::Mul => BinaryOp::Mul,
         };
-        self.gpu_op(&[&a, &b], |s, x| s.binary(op, x[0], x[1]))
+        self.gpu_op([&a, &b], |s, [x, y]| s.binary(op, x, y))
     }
 
     fn unary(
@@ -235,7 +240,7 @@ impl wit::Host for RunState {
             wit::UnaryOp::Exp => UnaryOp::Exp,
             wit::UnaryOp::Sigmoid => UnaryOp::Sigmoid,
         };
-        self.gpu_op(&[&a], |s, x| s.unary(op, x[0]))
+        self.gpu_op([&a], |s, [x]| s.unary(op, x))
     }
 
     fn scale(
@@ -243,7 +248,7 @@ impl wit::Host for RunState {
         a: Resource<Buffer>,
         factor: f32,
     ) -> wasmtime::Result<Result<Resource<Buffer>, Error>> {
-        self.gpu_op(&[&a], |s, x| s.scale(x[0], factor))
+        self.gpu_op([&a], |s, [x]| s.scale(x, factor))
     }
 
     fn reduce_rows(
@@ -258,7 +263,7 @@ impl wit::Host for RunState {
             wit::Reduction::Max => Reduction::Max,
             wit::Reduction::Argmax => Reduction::Argmax,
         };
-        self.gpu_op(&[&a], |s, x| s.reduce_rows(op, x[0], rows, cols))
+        self.gpu_op([&a], |s, [x]| s.reduce_rows(op, x, rows, cols))
     }
 
     fn softmax_rows(
@@ -267,7 +272,7 @@ impl wit::Host for RunState {
         rows: u32,
         cols: u32,
     ) -> wasmtime::Result<Result<Resource<Buffer>, Error>> {
-        self.gpu_op(&[&a], |s, x| s.softmax_rows(x[0], rows, cols))
+        self.gpu_op([&a], |s, [x]| s.softmax_rows(x, rows, cols))
     }
 
     fn pairwise_distances(
@@ -278,7 +283,7 @@ impl wit::Host for RunState {
         n_b: u32,
         dim: u32,
     ) -> wasmtime::Result<Result<Resource<Buffer>, Error>> {
-        self.gpu_op(&[&a, &b], |s, x| s.sq_distances(x[0], x[1], n_a, n_b, dim))
+        self.gpu_op([&a, &b], |s, [x, y]| s.sq_distances(x, y, n_a, n_b, dim))
     }
 
     fn filter3x3(
@@ -294,7 +299,7 @@ impl wit::Host for RunState {
                 weights.len()
             ))));
         };
-        self.gpu_op(&[&image], |s, x| s.filter3x3(x[0], width, height, weights))
+        self.gpu_op([&image], |s, [x]| s.filter3x3(x, width, height, weights))
     }
 
     fn histogram(
@@ -304,14 +309,14 @@ impl wit::Host for RunState {
         lo: f32,
         hi: f32,
     ) -> wasmtime::Result<Result<Resource<Buffer>, Error>> {
-        self.gpu_op(&[&values], |s, x| s.histogram(x[0], bins, lo, hi))
+        self.gpu_op([&values], |s, [x]| s.histogram(x, bins, lo, hi))
     }
 }
 
 impl wit::HostBuffer for RunState {
     fn create(&mut self, values: wit::Data) -> wasmtime::Result<Result<Resource<Buffer>, Error>> {
         let data = to_data(values);
-        self.gpu_op(&[], |s, _| s.create(&data))
+        self.gpu_op([], |s, []| s.create(&data))
     }
 
     fn zeroed(
@@ -319,7 +324,7 @@ impl wit::HostBuffer for RunState {
         element: wit::Element,
         len: u32,
     ) -> wasmtime::Result<Result<Resource<Buffer>, Error>> {
-        self.gpu_op(&[], |s, _| s.zeroed(to_element(element), u64::from(len)))
+        self.gpu_op([], |s, []| s.zeroed(to_element(element), u64::from(len)))
     }
 
     fn element(&mut self, buffer: Resource<Buffer>) -> wasmtime::Result<wit::Element> {

@@ -26,8 +26,10 @@ impl Read for ChannelReader {
             }
         }
         let n = buf.len().min(self.current.len());
-        buf[..n].copy_from_slice(&self.current[..n]);
-        self.current = self.current.slice(n..);
+        let chunk = self.current.split_to(n);
+        if let Some(to) = buf.get_mut(..n) {
+            to.copy_from_slice(&chunk);
+        }
         Ok(n)
     }
 }

@@ -54,7 +54,7 @@ pub(super) fn decode(
                     schema.names().join(", ")
                 ))
             });
-        } else if names[..i].contains(name) {
+        } else if names.iter().take(i).any(|n| n == name) {
             collector.add(DataProblem {
                 line: Some(1),
                 column: Some(name.clone()),
@@ -115,7 +115,7 @@ pub(super) fn decode(
                     return collector.finish();
                 }
             };
-            pending.extend_from_slice(&buf[..consumed]);
+            pending.extend_from_slice(buf.get(..consumed).unwrap_or_default());
             reader.consume(consumed);
             if consumed == 0 || decoder.capacity() == 0 {
                 break;
