@@ -236,7 +236,7 @@ fn a_reader_of_a_dropped_version_finishes_within_the_grace_period() {
     let blobs = MemoryBlobs::default();
     let grace = Duration::from_secs(600);
     let store = over_memory_blobs(dir.path(), &blobs).with_deletion_grace(grace);
-    // Far more than a reader buffers (1 MiB), so it has to go back to the blob for the rest.
+    // Far more than a reader buffers (64 KiB), so it has to go back to the blob for the rest.
     let ids: Vec<String> = (0..20_000).map(|i| format!("row-{i:08}")).collect();
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
     let many: Vec<RecordBatch> = (0..20).map(|i| batch(&ids, &vec![i; ids.len()])).collect();

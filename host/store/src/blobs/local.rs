@@ -55,8 +55,9 @@ impl Blobs for LocalBlobs {
         ));
         let file = File::create(&partial)
             .map_err(|e| StoreError::Io(format!("{}: {e}", partial.display())))?;
+        // Unbuffered: callers write in large pieces (the batch sink buffers above this).
         Ok(Box::new(LocalWriter {
-            file: Some(std::io::BufWriter::with_capacity(1 << 20, file)),
+            file: Some(file),
             partial,
             path,
             dir,
@@ -140,7 +141,7 @@ fn walk(root: &Path, dir: &Path, keys: &mut Vec<String>) -> Result<(), StoreErro
 }
 
 struct LocalWriter {
-    file: Option<std::io::BufWriter<File>>,
+    file: Option<File>,
     partial: PathBuf,
     path: PathBuf,
     dir: PathBuf,
@@ -172,9 +173,6 @@ impl BlobWriter for LocalWriter {
             .file
             .take()
             .ok_or_else(|| StoreError::Io("blob writer already finished".into()))?;
-        let file = file
-            .into_inner()
-            .map_err(|e| StoreError::Io(format!("{}: {e}", self.partial.display())))?;
         file.sync_all()?;
         std::fs::rename(&self.partial, &self.path)?;
         sync_dir(&self.dir)?;

@@ -94,18 +94,22 @@ pub trait BlobReader: Send + Sync {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize, StoreError>;
 }
 
-/// A [`BlobReader`] as `Read + Seek`, through a buffer of its own, for decoders that want a
-/// file (Arrow's IPC file reader).
+/// A [`BlobReader`] as `Read + Seek`, through a small buffer of its own, for decoders that
+/// want a file (Arrow's IPC file reader). Reads of at least the buffer's size go straight to
+/// the blob; the buffer is allocated on the first small read, once.
 pub struct BlobCursor {
     reader: Box<dyn BlobReader>,
     position: u64,
     buffer: Vec<u8>,
+    /// How much of `buffer` holds bytes of the blob.
+    filled: usize,
     /// Where `buffer` starts in the blob.
     buffer_at: u64,
 }
 
-/// Bytes read from a blob at a time.
-const CURSOR_BUFFER: usize = 1 << 20;
+/// Bytes read from a blob at a time for small reads (footers, message headers); an input of
+/// many segments opens one cursor per segment, so this stays small.
+const CURSOR_BUFFER: usize = 64 << 10;
 
 impl BlobCursor {
     /// A cursor at the start of `reader`.
@@ -114,6 +118,7 @@ impl BlobCursor {
             reader,
             position: 0,
             buffer: Vec::new(),
+            filled: 0,
             buffer_at: 0,
         }
     }
@@ -121,10 +126,9 @@ impl BlobCursor {
 
 impl Read for BlobCursor {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        let buffered_end = self.buffer_at + self.buffer.len() as u64;
+        let buffered_end = self.buffer_at + self.filled as u64;
         if self.position < self.buffer_at || self.position >= buffered_end {
             if out.len() >= CURSOR_BUFFER {
-                // A large read goes straight to the blob.
                 let n = self
                     .reader
                     .read_at(self.position, out)
@@ -132,19 +136,20 @@ impl Read for BlobCursor {
                 self.position += n as u64;
                 return Ok(n);
             }
-            self.buffer.resize(CURSOR_BUFFER, 0);
-            let n = self
+            if self.buffer.is_empty() {
+                self.buffer = vec![0; CURSOR_BUFFER];
+            }
+            self.filled = self
                 .reader
                 .read_at(self.position, &mut self.buffer)
                 .map_err(std::io::Error::other)?;
-            self.buffer.truncate(n);
             self.buffer_at = self.position;
-            if n == 0 {
+            if self.filled == 0 {
                 return Ok(0);
             }
         }
         let start = usize::try_from(self.position - self.buffer_at).unwrap_or(usize::MAX);
-        let available = self.buffer.get(start..).unwrap_or_default();
+        let available = self.buffer.get(start..self.filled).unwrap_or_default();
         let n = available.len().min(out.len());
         if let (Some(to), Some(from)) = (out.get_mut(..n), available.get(..n)) {
             to.copy_from_slice(from);

@@ -56,6 +56,10 @@ pub(crate) fn hash_bytes(bytes: &[u8]) -> String {
     hash_name(hasher.finish_128())
 }
 
+/// Bytes gathered before they go to the blob: the IPC writer writes each column buffer on its
+/// own, and larger ones pass straight through.
+const SINK_BUFFER: usize = 256 << 10;
+
 /// Streams batches into one blob as an Arrow IPC file.
 pub(crate) struct BlobSink {
     writer: FileWriter<BufWriter<HashingWriter>>,
@@ -73,7 +77,7 @@ impl BlobSink {
         on_finish: OnFinish,
     ) -> Result<BlobSink, StoreError> {
         let out = BufWriter::with_capacity(
-            1 << 20,
+            SINK_BUFFER,
             HashingWriter {
                 inner: writer,
                 hasher: twox_hash::XxHash3_128::new(),
