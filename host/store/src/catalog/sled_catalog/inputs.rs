@@ -60,15 +60,7 @@ impl SledCatalog {
                 }
                 Ok(())
             });
-        match committed {
-            Ok(()) => {}
-            Err(sled::transaction::TransactionError::Abort(reason)) => {
-                return Err(StoreError::Conflict(reason));
-            }
-            Err(sled::transaction::TransactionError::Storage(e)) => {
-                return Err(StoreError::Io(format!("ingest transaction failed: {e}")));
-            }
-        }
+        super::compare_and_swap_outcome(committed, "ingest")?;
         self.expire_idempotency_keys(version.ingested_at_us)?;
         self.db.flush()?;
         Ok(InputCommitted::Committed)

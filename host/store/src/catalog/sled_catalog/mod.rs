@@ -94,6 +94,20 @@ pub(crate) fn legacy_component_key(product: &str, version: &str) -> String {
     format!("components/{product}/{version}.wasm")
 }
 
+/// A compare-and-swap commit's result: an abort (the pointer moved, or a rule refused it) is a
+/// conflict that says why; a storage failure is I/O.
+fn compare_and_swap_outcome<T>(
+    committed: sled::transaction::TransactionResult<T, String>,
+    what: &str,
+) -> Result<T, StoreError> {
+    committed.map_err(|e| match e {
+        sled::transaction::TransactionError::Abort(reason) => StoreError::Conflict(reason),
+        sled::transaction::TransactionError::Storage(e) => {
+            StoreError::Io(format!("{what} transaction failed: {e}"))
+        }
+    })
+}
+
 fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
     Ok(serde_json::from_slice(bytes)?)
 }

@@ -67,15 +67,7 @@ impl SledCatalog {
                 usage.insert(product.as_bytes(), &commit.usage_after.to_be_bytes())?;
                 Ok(())
             });
-        match committed {
-            Ok(()) => {}
-            Err(sled::transaction::TransactionError::Abort(reason)) => {
-                return Err(StoreError::Conflict(reason));
-            }
-            Err(sled::transaction::TransactionError::Storage(e)) => {
-                return Err(StoreError::Io(format!("publish transaction failed: {e}")));
-            }
-        }
+        super::compare_and_swap_outcome(committed, "publish")?;
         self.db.flush()?;
         Ok(())
     }
