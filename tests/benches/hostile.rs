@@ -7,6 +7,9 @@
 //! for 8 s; meanwhile a well-behaved product (`hello`) is run through an ingest, and its run is
 //! reported. The first row is the same server idle, measured in the same process, so the p99
 //! ratios compare like with like.
+//!
+//! `TESSERA_BENCH_IDLE_AFTER_MS` sets `limits.idle_priority_after` (milliseconds of CPU time a
+//! run keeps nice 10; `never` keeps it there); by default runs are idle-class from the start.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
@@ -68,11 +71,17 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let idle_after = match std::env::var("TESSERA_BENCH_IDLE_AFTER_MS").as_deref() {
+        Ok("never") => Duration::MAX,
+        Ok(ms) => Duration::from_millis(ms.parse().unwrap()),
+        Err(_) => Duration::ZERO,
+    };
     let data = tempfile::tempdir().unwrap();
     let (state, addr, admin) = runtime.block_on(tessera_tests::serve_in_process(ServerConfig {
         data_dir: data.path().to_path_buf(),
         limits: Limits {
             max_concurrent_runs: 2,
+            idle_priority_after: idle_after,
             ..Limits::default()
         },
         ..ServerConfig::default()
@@ -90,6 +99,7 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         std::env::consts::ARCH
     );
+    println!("runs move to the idle scheduling class after {idle_after:?} of CPU time\n");
     println!(
         "| hostile product | hostile runs | requests/s | p99 | p99 vs idle | hello's run meanwhile |"
     );

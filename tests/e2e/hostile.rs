@@ -91,6 +91,75 @@ fn hoarding_handles_hits_the_resource_limit() {
     );
 }
 
+/// The scheduling policy of each thread of this process named `name` (Linux: field 41 of
+/// `/proc/self/task/TID/stat`).
+#[cfg(target_os = "linux")]
+fn thread_policies(name: &str) -> Vec<u32> {
+    let mut policies = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ...`: the name may hold spaces; fields after it split plainly.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        if &stat[open + 1..close] != name {
+            continue;
+        }
+        let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        // Field 3 is `state`, so field 41 (`policy`) is index 41 - 3.
+        if let Some(policy) = fields.get(41 - 3).and_then(|f| f.parse().ok()) {
+            policies.push(policy);
+        }
+    }
+    policies
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_keeps_computing_drops_to_the_idle_class() {
+    const SCHED_IDLE: u32 = 5;
+    let (runtime, product) = hostile();
+    let sink = tessera_core::io::MemorySink::new();
+    let run = tokio::spawn({
+        let (runtime, product) = (runtime.clone(), product.clone());
+        let request = crate::sandbox::request("loop", &sink);
+        async move { runtime.run(&product, request).await }
+    });
+    // The endless loop runs for its 1 s timeout; its thread must leave the normal class well
+    // before that (after 50 ms of CPU time).
+    let mut seen = Vec::new();
+    for _ in 0..80 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        seen.extend(thread_policies("tessera-run"));
+        if seen.contains(&SCHED_IDLE) {
+            break;
+        }
+    }
+    let outcome = run.await.unwrap();
+    assert_failed(&outcome, FailureKind::Timeout, "");
+    assert!(
+        seen.contains(&SCHED_IDLE),
+        "the looping run's thread never moved to SCHED_IDLE: policies seen {seen:?}"
+    );
+    // A short run keeps its class: nothing in `ok` computes for 50 ms.
+    let (fine, _) = run_on_guest_thread(&runtime, &product, "ok").await;
+    assert!(fine.succeeded(), "{:?}", fine.status);
+}
+
+async fn run_on_guest_thread(
+    runtime: &tessera_runtime::Runtime,
+    product: &tessera_runtime::Product,
+    mode: &str,
+) -> (tessera_runtime::RunOutcome, tessera_core::io::MemorySink) {
+    let sink = tessera_core::io::MemorySink::new();
+    let outcome = runtime
+        .run(product, crate::sandbox::request(mode, &sink))
+        .await;
+    (outcome, sink)
+}
+
 #[test]
 fn cpu_path_work_stops_at_the_run_deadline() {
     // 4096³ multiply-adds on the CPU path take far longer than the 3 s the run is given.
@@ -588,4 +657,72 @@ async fn tokens_can_be_listed_revoked_and_expire() {
         )
         .await;
     bad.error(StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn an_event_stream_ends_when_its_token_is_revoked_or_expires_even_if_quiet() {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    let api = crate::server::Api::new();
+    let follow = |token: String| {
+        let router = tessera_server::api::router(api.state.clone());
+        async move {
+            let request = axum::http::Request::get("/v1/events")
+                .header("authorization", format!("Bearer {token}"))
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let response = router.oneshot(request).await.unwrap();
+            assert_eq!(response.status(), axum::http::StatusCode::OK);
+            response.into_body()
+        }
+    };
+    // No event is emitted while these streams are open: they must notice on their own.
+    let reader = crate::server::token(api.store.as_ref(), Role::Reader, None, &[]);
+    let stream = follow(reader).await;
+    let listed = api.get_as(Some(&api.admin), "/v1/tokens").await.json();
+    let id = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["role"] == "reader")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let revoke = axum::http::Request::delete(format!("/v1/tokens/{id}"))
+        .header("authorization", format!("Bearer {}", api.admin))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    assert_eq!(api.call(revoke).await.status, 204);
+    // A bound for a hang, not a speed target: the periodic lookup alone would take 10 s.
+    let ended = tokio::time::timeout(Duration::from_secs(5), stream.collect()).await;
+    assert!(
+        ended.is_ok(),
+        "the stream stayed open after its token was revoked"
+    );
+
+    let created = api
+        .post_data(
+            "/v1/tokens",
+            "application/json",
+            &[],
+            r#"{"role": "reader", "expires_in": "1s"}"#,
+        )
+        .await
+        .json();
+    let short = created["token"].as_str().unwrap().to_string();
+    let stream = follow(short).await;
+    let ended = tokio::time::timeout(Duration::from_secs(5), stream.collect()).await;
+    assert!(
+        ended.is_ok(),
+        "the stream stayed open after its token expired"
+    );
+    // The bus itself is still open: an admin's stream is not ended by either.
+    let admin = follow(api.admin.clone()).await;
+    let early = tokio::time::timeout(Duration::from_millis(300), admin.collect()).await;
+    assert!(
+        early.is_err(),
+        "an admin's stream ended with nothing revoked"
+    );
 }

@@ -16,7 +16,7 @@ pub(crate) fn hostile() -> (Runtime, Product) {
     (runtime, product)
 }
 
-fn request(mode: &str, sink: &MemorySink) -> RunRequest {
+pub(crate) fn request(mode: &str, sink: &MemorySink) -> RunRequest {
     let schema = Arc::new(Schema::new(vec![Field::new("mode", DataType::Utf8, false)]));
     let batch = RecordBatch::try_new(
         schema.clone(),

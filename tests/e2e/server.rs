@@ -75,6 +75,7 @@ pub(crate) fn config() -> ServerConfig {
             max_concurrent_runs: 2,
             max_memory: 1 << 30,
             max_timeout: Duration::from_secs(3600),
+            ..Limits::default()
         },
         ..ServerConfig::default()
     }

@@ -330,6 +330,12 @@ impl GpuHost {
         &self.found().absence
     }
 
+    /// Devices retired so far (lost, or stuck past a run's deadline) and kept, each possibly
+    /// still holding work in the driver.
+    pub fn retired_devices(&self) -> usize {
+        self.inner.retired.lock().len()
+    }
+
     /// How the host was configured.
     pub fn config(&self) -> &GpuConfig {
         &self.inner.config

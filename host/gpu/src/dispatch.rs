@@ -218,13 +218,14 @@ pub(crate) fn run_kernel(
 }
 
 /// Dispatches a built-in kernel with `params` (32-bit words, in a uniform at binding 0) and
-/// `buffers` at bindings 1, 2, ...; the session waits for it later.
+/// `buffers` (whole buffers or ranges of them) at bindings 1, 2, ...; the session waits for it
+/// later.
 pub(crate) fn run_builtin(
     session: &mut Session,
     device: &DeviceState,
     (source, entry): (&'static str, &'static str),
     params: &[u32],
-    buffers: &[&wgpu::Buffer],
+    buffers: &[wgpu::BufferBinding<'_>],
     workgroups: [u32; 3],
 ) -> Result<(), GpuError> {
     check_workgroups(device, [1, 1, 1], workgroups)?;
@@ -246,7 +247,7 @@ pub(crate) fn run_builtin(
         for (i, buffer) in buffers.iter().enumerate() {
             entries.push(wgpu::BindGroupEntry {
                 binding: i as u32 + 1,
-                resource: buffer.as_entire_binding(),
+                resource: wgpu::BindingResource::Buffer(buffer.clone()),
             });
         }
         let group = device.device.create_bind_group(&wgpu::BindGroupDescriptor {

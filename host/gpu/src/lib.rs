@@ -7,7 +7,10 @@
 //!   submissions take turns in arrival order on a submission thread, submits and waits are
 //!   bounded by the run's deadline; a device that is lost, or still busy when a deadline
 //!   passes, is replaced for later runs. A product kernel's dispatch is estimated against the
-//!   device's measured speed and refused when the run could not finish it in time (`cost`).
+//!   device's measured speed and refused when the run could not finish it in time (`cost`);
+//!   built-in operations whose work grows faster than their data (matmul, distances) run in
+//!   paced bands of rows, refused after the first band when they could not finish in time
+//!   (`bands`).
 //! - [`Session`]: one run's use of it: typed [`Buffer`]s within `resources.gpu_memory`, product
 //!   [`Kernel`]s (WGSL validated by naga with line and column, bindings read from the shader,
 //!   loops bounded), dispatches checked against the kernel and the device's limits, the built-in
@@ -18,6 +21,7 @@
 // Guest- and client-supplied sizes and offsets never index unchecked.
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
+mod bands;
 mod buffer;
 mod cost;
 mod device;

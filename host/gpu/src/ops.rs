@@ -22,7 +22,7 @@ const FILTER: &str = include_str!("../kernels/filter.wgsl");
 const HISTOGRAM: &str = include_str!("../kernels/histogram.wgsl");
 
 /// Output tile edge of the matmul and distance kernels.
-const TILE: u64 = 128;
+pub(crate) const TILE: u64 = 128;
 
 /// An element-wise operation on two buffers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +58,7 @@ pub enum Reduction {
 }
 
 /// Workgroups for `count` workgroups of work, laid out as (x, y) within 65,535 per dimension.
-fn grid(count: u64) -> Result<[u32; 3], GpuError> {
+pub(crate) fn grid(count: u64) -> Result<[u32; 3], GpuError> {
     let count = count.max(1);
     let x = count.min(65_535);
     let y = count.div_ceil(65_535);
@@ -101,7 +101,7 @@ fn host_f32(buffer: &Buffer) -> Result<&[f32], GpuError> {
         .ok_or_else(|| GpuError::Gpu("a buffer on the GPU was given to the CPU path".into()))
 }
 
-fn device_buffer(buffer: &Buffer) -> Result<&wgpu::Buffer, GpuError> {
+pub(crate) fn device_buffer(buffer: &Buffer) -> Result<&wgpu::Buffer, GpuError> {
     buffer
         .device_buffer()
         .ok_or_else(|| GpuError::Gpu("a buffer in host memory was given to the GPU path".into()))
@@ -158,9 +158,9 @@ impl Session {
         let out = self.output(element, len)?;
         let mut buffers = Vec::with_capacity(inputs.len() + 1);
         for input in inputs {
-            buffers.push(device_buffer(input)?);
+            buffers.push(device_buffer(input)?.as_entire_buffer_binding());
         }
-        buffers.push(device_buffer(&out)?);
+        buffers.push(device_buffer(&out)?.as_entire_buffer_binding());
         match run_builtin(self, &device, kernel, params, &buffers, workgroups) {
             Ok(()) => Ok(out),
             Err(e) => {
@@ -211,13 +211,22 @@ impl Session {
         } else {
             (MATMUL, "matmul")
         };
-        self.builtin(
-            kernel,
-            &[m, k, n],
-            &[a, b],
-            (Element::F32, m64 * n64),
-            grid(tiles)?,
-        )
+        if m64 * k64 * n64 <= crate::bands::ONE_SUBMISSION_WORK {
+            return self.builtin(
+                kernel,
+                &[m, k, n],
+                &[a, b],
+                (Element::F32, m64 * n64),
+                grid(tiles)?,
+            );
+        }
+        let shape = crate::bands::RowShape {
+            what: "matmul",
+            rows: m,
+            a_row: k64,
+            out_row: n64,
+        };
+        self.builtin_in_bands(kernel, a, b, shape, |band| vec![band, k, n])
     }
 
     /// `op(a, b)` element by element; `a` and `b` hold the same number of f32 values.
@@ -366,13 +375,24 @@ impl Session {
                 })?;
             return self.create(&Data::F32(out));
         }
-        self.builtin(
-            (DISTANCES, "sq_distances"),
-            &[n_a, n_b, dim],
-            &[a, b],
-            (Element::F32, na * nb),
-            grid(na.div_ceil(TILE) * nb.div_ceil(TILE))?,
-        )
+        if na * nb * d <= crate::bands::ONE_SUBMISSION_WORK {
+            return self.builtin(
+                (DISTANCES, "sq_distances"),
+                &[n_a, n_b, dim],
+                &[a, b],
+                (Element::F32, na * nb),
+                grid(na.div_ceil(TILE) * nb.div_ceil(TILE))?,
+            );
+        }
+        let shape = crate::bands::RowShape {
+            what: "pairwise_distances",
+            rows: n_a,
+            a_row: d,
+            out_row: nb,
+        };
+        self.builtin_in_bands((DISTANCES, "sq_distances"), a, b, shape, |band| {
+            vec![band, n_b, dim]
+        })
     }
 
     /// A 3 × 3 filter (`weights` row by row) over a width × height image, edges clamped.

@@ -28,6 +28,7 @@ mod check;
 mod convert;
 mod cpu;
 mod determinism;
+mod epoch;
 mod host;
 mod limits;
 mod log_budget;
@@ -76,6 +77,11 @@ pub struct RuntimeConfig {
     pub pooling: bool,
     /// How often the epoch advances; timeouts are enforced at this granularity.
     pub epoch_tick: Duration,
+    /// CPU time a run may use at its starting priority (nice 10); past it the run's thread
+    /// moves to the idle scheduling class, so long computations yield the cores to requests
+    /// and to short runs. Zero moves it there before any guest code runs; `Duration::MAX`
+    /// keeps every run at nice 10.
+    pub idle_priority_after: Duration,
     /// Bytes of standard output and of standard error kept per run; more is dropped (and the
     /// log says how much).
     pub max_captured_output: usize,
@@ -95,6 +101,7 @@ impl Default for RuntimeConfig {
             max_wasm_stack: 512 << 10,
             pooling: true,
             epoch_tick: Duration::from_millis(10),
+            idle_priority_after: Duration::ZERO,
             max_captured_output: 1 << 20,
             max_log_bytes: 1 << 20,
             gpu: tessera_gpu::GpuConfig::default(),

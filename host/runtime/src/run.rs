@@ -99,19 +99,12 @@ pub(crate) fn new_store(
     };
     let mut store = Store::new(&runtime.engine, state);
     store.limiter(|s| &mut s.limiter);
-    let tick = runtime.config.epoch_tick.as_nanos().max(1);
-    let ticks = (product
-        .inner
-        .manifest
-        .resources
-        .timeout
-        .duration()
-        .as_nanos()
-        / tick)
-        .max(1)
-        + 1;
-    store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
-    store.epoch_deadline_trap();
+    crate::epoch::arm(
+        &mut store,
+        product.inner.manifest.resources.timeout.duration(),
+        runtime.config.epoch_tick,
+        runtime.config.idle_priority_after,
+    );
     (store, pipes)
 }
 

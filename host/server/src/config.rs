@@ -141,6 +141,11 @@ pub struct Limits {
     pub max_memory: u64,
     /// The longest `resources.timeout` a manifest may declare.
     pub max_timeout: Duration,
+    /// CPU time a run computes at nice 10 before its thread moves to the idle scheduling
+    /// class, where it gets the cores only when nothing else wants them. Zero (the default)
+    /// puts every run there from the start: requests keep their latency whatever runs do, and
+    /// runs slow down only while the cores are saturated by other work.
+    pub idle_priority_after: Duration,
 }
 
 impl Default for ServerConfig {
@@ -166,6 +171,7 @@ impl Default for Limits {
             max_concurrent_runs: std::thread::available_parallelism().map_or(2, |n| n.get()),
             max_memory: 4 << 30,
             max_timeout: Duration::from_secs(3600),
+            idle_priority_after: Duration::ZERO,
         }
     }
 }
@@ -228,6 +234,7 @@ struct FileLimits {
     max_concurrent_runs: Option<usize>,
     max_memory: Option<String>,
     max_timeout: Option<String>,
+    idle_priority_after: Option<String>,
 }
 
 /// Settings given on the command line; `None` keeps what the file and environment said.
@@ -312,6 +319,10 @@ impl ServerConfig {
         if let Some(v) = limits.max_timeout {
             self.limits.max_timeout = parse_span(&v, &source, "limits.max_timeout")?;
         }
+        if let Some(v) = limits.idle_priority_after {
+            self.limits.idle_priority_after =
+                parse_span(&v, &source, "limits.idle_priority_after")?;
+        }
         let http = file.http;
         for (value, setting, target) in [
             (
@@ -394,6 +405,10 @@ impl ServerConfig {
             "MAX_UPLOAD" => self.limits.max_upload = parse_size(value, &source, "max_upload")?,
             "MAX_MEMORY" => self.limits.max_memory = parse_size(value, &source, "max_memory")?,
             "MAX_TIMEOUT" => self.limits.max_timeout = parse_span(value, &source, "max_timeout")?,
+            "IDLE_PRIORITY_AFTER" => {
+                self.limits.idle_priority_after =
+                    parse_span(value, &source, "idle_priority_after")?;
+            }
             "MAX_CONCURRENT_RUNS" => {
                 self.limits.max_concurrent_runs = value.parse().map_err(|_| ConfigError {
                     source_name: source,

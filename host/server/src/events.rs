@@ -111,6 +111,8 @@ pub struct EventBus {
     sender: broadcast::Sender<(u64, Event)>,
     sequence: std::sync::Arc<std::sync::atomic::AtomicU64>,
     closed: std::sync::Arc<watch::Sender<bool>>,
+    /// Counts the tokens revoked on this host, so open streams look their token up at once.
+    revocations: std::sync::Arc<watch::Sender<u64>>,
 }
 
 impl Default for EventBus {
@@ -119,6 +121,7 @@ impl Default for EventBus {
             sender: broadcast::channel(1024).0,
             sequence: Default::default(),
             closed: std::sync::Arc::new(watch::channel(false).0),
+            revocations: std::sync::Arc::new(watch::channel(0).0),
         }
     }
 }
@@ -181,6 +184,18 @@ impl Subscription {
 }
 
 impl EventBus {
+    /// Tells every open stream that a token was revoked: each looks its own token up again
+    /// before it sends anything more.
+    pub fn token_revoked(&self) {
+        self.revocations
+            .send_modify(|count| *count = count.wrapping_add(1));
+    }
+
+    /// A receiver that changes whenever [`EventBus::token_revoked`] is called.
+    pub fn revocations(&self) -> watch::Receiver<u64> {
+        self.revocations.subscribe()
+    }
+
     /// Publishes an event to every current subscriber (none is fine).
     pub fn emit(&self, event: Event) {
         let id = self

@@ -123,6 +123,7 @@ impl AppState {
             cache_dir: Some(cache.join("code")),
             max_concurrent_runs: config.limits.max_concurrent_runs,
             max_memory: config.limits.max_memory,
+            idle_priority_after: config.limits.idle_priority_after,
             gpu: config.gpu.to_config(),
             ..RuntimeConfig::default()
         })?;

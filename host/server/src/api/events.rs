@@ -62,16 +62,18 @@ pub async fn product(
 struct Visibility {
     caller: Caller,
     decided: HashMap<String, bool>,
-    /// When the caller's token was last found valid.
-    checked: std::time::Instant,
+    /// When the caller's token was last found valid in the store; `None`: look it up before
+    /// sending anything more.
+    checked: Option<std::time::Instant>,
 }
 
-/// How often a follower's token is looked up again (revoked or expired tokens end the stream).
+/// How often a follower's token is looked up again even when nothing was revoked on this
+/// host (another host may have revoked it; a stream with no events still notices).
 const TOKEN_RECHECK: Duration = Duration::from_secs(10);
 
 impl Visibility {
-    /// Whether the caller's token is still accepted: not revoked, not expired. Looked up at
-    /// most every [`TOKEN_RECHECK`].
+    /// Whether the caller's token is still accepted: not revoked, not expired. Looked up in
+    /// the store at most every [`TOKEN_RECHECK`], or at once after [`Visibility::recheck_now`].
     fn still_accepted(&mut self, state: &AppState) -> bool {
         let Caller::Token(token) = &self.caller else {
             return true;
@@ -79,11 +81,37 @@ impl Visibility {
         if token.expired(tessera_store::now_us()) {
             return false;
         }
-        if self.checked.elapsed() < TOKEN_RECHECK {
+        if self
+            .checked
+            .is_some_and(|checked| checked.elapsed() < TOKEN_RECHECK)
+        {
             return true;
         }
-        self.checked = std::time::Instant::now();
+        self.checked = Some(std::time::Instant::now());
         matches!(state.store().token(&token.hash), Ok(Some(t)) if !t.expired(tessera_store::now_us()))
+    }
+
+    /// Makes the next [`Visibility::still_accepted`] look the token up in the store.
+    fn recheck_now(&mut self) {
+        self.checked = None;
+    }
+
+    /// How long a quiet stream may wait before the token must be looked at again: the next
+    /// periodic lookup, or the token's expiry if that comes first.
+    fn until_recheck(&self) -> Duration {
+        let periodic = self.checked.map_or(Duration::ZERO, |checked| {
+            TOKEN_RECHECK.saturating_sub(checked.elapsed())
+        });
+        let Caller::Token(token) = &self.caller else {
+            return periodic;
+        };
+        match token.expires_at_us {
+            Some(at) => {
+                let left = at.saturating_sub(tessera_store::now_us()).max(0);
+                periodic.min(Duration::from_micros(u64::try_from(left).unwrap_or(0)))
+            }
+            None => periodic,
+        }
     }
 
     fn allows(&mut self, state: &AppState, event: &Event) -> bool {
@@ -104,6 +132,14 @@ impl Visibility {
     }
 }
 
+/// Resolves when a token is revoked on this host; never, once the bus is gone (the
+/// subscription then ends on its own).
+async fn revoked(revocations: &mut tokio::sync::watch::Receiver<u64>) {
+    if revocations.changed().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
 fn follow(
     state: AppState,
     caller: Caller,
@@ -113,17 +149,28 @@ fn follow(
     let visibility = Visibility {
         caller,
         decided: HashMap::new(),
-        checked: std::time::Instant::now(),
+        checked: Some(std::time::Instant::now()),
     };
+    let revocations = state.events().revocations();
     futures_util::stream::unfold(
-        (subscription, visibility, product, state),
-        |(mut subscription, mut visibility, product, state)| async move {
+        (subscription, revocations, visibility, product, state),
+        |(mut subscription, mut revocations, mut visibility, product, state)| async move {
             loop {
-                let next = subscription.next().await;
+                // A quiet stream still wakes to look at its token: when one is revoked on this
+                // host, when it expires, and every TOKEN_RECHECK.
+                let next = tokio::select! {
+                    next = subscription.next() => Some(next),
+                    () = revoked(&mut revocations) => {
+                        visibility.recheck_now();
+                        None
+                    }
+                    () = tokio::time::sleep(visibility.until_recheck()) => None,
+                };
                 if !visibility.still_accepted(&state) {
                     // The token was revoked or expired while the stream was open.
                     return None;
                 }
+                let Some(next) = next else { continue };
                 match next {
                     Next::Event(id, event) => {
                         if product.as_deref().is_some_and(|p| p != event.product())
@@ -136,13 +183,19 @@ fn follow(
                             .id(id.to_string())
                             .event(event.name())
                             .data(data);
-                        return Some((Ok(sse), (subscription, visibility, product, state)));
+                        return Some((
+                            Ok(sse),
+                            (subscription, revocations, visibility, product, state),
+                        ));
                     }
                     Next::Lagged(missed) => {
                         let sse = SseEvent::default()
                             .event("lagged")
                             .data(format!("{{\"missed\":{missed}}}"));
-                        return Some((Ok(sse), (subscription, visibility, product, state)));
+                        return Some((
+                            Ok(sse),
+                            (subscription, revocations, visibility, product, state),
+                        ));
                     }
                     Next::Closed => return None,
                 }

@@ -119,6 +119,7 @@ pub async fn revoke(
     caller.require_admin()?;
     if state.store().revoke_token(&id)? {
         tracing::info!(token = %id, by = %caller.describe(), "token revoked");
+        state.events().token_revoked();
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(
