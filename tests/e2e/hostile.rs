@@ -545,6 +545,19 @@ async fn runs_and_events_need_a_caller_who_may_read_the_product() {
         .error(StatusCode::FORBIDDEN);
 }
 
+/// Opens `GET /v1/events` in process as `token`; the stream's body, once answered 200.
+async fn follow_events(api: &crate::server::Api, token: String) -> axum::body::Body {
+    use tower::ServiceExt;
+    let request = axum::http::Request::get("/v1/events")
+        .header("authorization", format!("Bearer {token}"))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let router = tessera_server::api::router(api.state.clone());
+    let response = router.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), axum::http::StatusCode::OK);
+    response.into_body()
+}
+
 #[tokio::test]
 async fn the_event_stream_shows_only_what_the_caller_may_read() {
     use http_body_util::BodyExt;
@@ -558,17 +571,7 @@ async fn the_event_stream_shows_only_what_the_caller_may_read() {
     });
     assert_eq!(api.deploy(restricted).await.status, 201);
     let reader = crate::server::token(api.store.as_ref(), Role::Reader, None, &[]);
-    let follow = |token: String| {
-        let router = tessera_server::api::router(api.state.clone());
-        async move {
-            use tower::ServiceExt;
-            let request = axum::http::Request::get("/v1/events")
-                .header("authorization", format!("Bearer {token}"))
-                .body(axum::body::Body::empty())
-                .unwrap();
-            router.oneshot(request).await.unwrap().into_body()
-        }
-    };
+    let follow = |token: String| follow_events(&api, token);
     let admin_stream = follow(api.admin.clone()).await;
     let reader_stream = follow(reader).await;
     let run = api.post("/v1/products/hello/runs", Vec::new()).await.json();
@@ -662,21 +665,9 @@ async fn tokens_can_be_listed_revoked_and_expire() {
 #[tokio::test]
 async fn an_event_stream_ends_when_its_token_is_revoked_or_expires_even_if_quiet() {
     use http_body_util::BodyExt;
-    use tower::ServiceExt;
 
     let api = crate::server::Api::new();
-    let follow = |token: String| {
-        let router = tessera_server::api::router(api.state.clone());
-        async move {
-            let request = axum::http::Request::get("/v1/events")
-                .header("authorization", format!("Bearer {token}"))
-                .body(axum::body::Body::empty())
-                .unwrap();
-            let response = router.oneshot(request).await.unwrap();
-            assert_eq!(response.status(), axum::http::StatusCode::OK);
-            response.into_body()
-        }
-    };
+    let follow = |token: String| follow_events(&api, token);
     // No event is emitted while these streams are open: they must notice on their own.
     let reader = crate::server::token(api.store.as_ref(), Role::Reader, None, &[]);
     let stream = follow(reader).await;

@@ -10,36 +10,7 @@ use std::time::{Duration, Instant};
 
 use tessera_gpu::{Data, GpuError, Session, SessionLimits, reference};
 
-/// Deterministic values in [-2, 2).
-fn values(n: usize, seed: u64) -> Vec<f32> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            ((state >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
-        })
-        .collect()
-}
-
-fn floats(session: &mut Session, buffer: &tessera_gpu::Buffer) -> Vec<f32> {
-    match session.read(buffer).unwrap() {
-        Data::F32(v) => v,
-        other => panic!("f32 expected, got {other:?}"),
-    }
-}
-
-fn assert_close(what: &str, gpu: &[f32], cpu: &[f32], tolerance: f32) {
-    assert_eq!(gpu.len(), cpu.len(), "{what}: lengths");
-    for (i, (g, c)) in gpu.iter().zip(cpu).enumerate() {
-        let bound = tolerance * c.abs().max(1.0);
-        assert!(
-            (g - c).abs() <= bound,
-            "{what}[{i}]: gpu {g}, reference {c}"
-        );
-    }
-}
+use common::{assert_close, floats, values};
 
 #[test]
 fn a_large_matmul_and_distances_run_in_bands_and_match_the_reference() {

@@ -9,41 +9,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use tessera_gpu::ops::{BinaryOp, Reduction, UnaryOp};
-use tessera_gpu::{
-    Buffer, ComputePath, Data, GpuError, GpuHost, Session, SessionLimits, reference,
-};
+use tessera_gpu::{ComputePath, Data, GpuError, GpuHost, Session, SessionLimits, reference};
 
-/// Deterministic values in [-2, 2).
-fn values(n: usize, seed: u64) -> Vec<f32> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            ((state >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
-        })
-        .collect()
-}
-
-fn floats(session: &mut Session, buffer: &Buffer) -> Vec<f32> {
-    match session.read(buffer).unwrap() {
-        Data::F32(v) => v,
-        other => panic!("f32 expected, got {other:?}"),
-    }
-}
-
-/// |gpu − cpu| ≤ tolerance × max(1, |cpu|) everywhere.
-fn assert_close(what: &str, gpu: &[f32], cpu: &[f32], tolerance: f32) {
-    assert_eq!(gpu.len(), cpu.len(), "{what}: lengths");
-    for (i, (g, c)) in gpu.iter().zip(cpu).enumerate() {
-        let bound = tolerance * c.abs().max(1.0);
-        assert!(
-            (g - c).abs() <= bound || (g.is_nan() && c.is_nan()),
-            "{what}[{i}]: gpu {g}, reference {c}"
-        );
-    }
-}
+use common::{assert_close, floats, values};
 
 #[test]
 fn matmul_matches_the_reference() {
