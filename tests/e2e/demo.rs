@@ -70,6 +70,11 @@ async fn the_demo_mesh_publishes_figures_that_match_independent_computations() {
     let dir = tempfile::tempdir().unwrap();
     let (state, addr, admin) = tessera_tests::serve_in_process(ServerConfig {
         data_dir: dir.path().to_path_buf(),
+        // As `tessera demo` runs it: with the federation's shipped policies.
+        governance: tessera_server::config::GovernanceConfig {
+            library: true,
+            ..Default::default()
+        },
         ..ServerConfig::default()
     })
     .await;
@@ -87,10 +92,50 @@ async fn the_demo_mesh_publishes_figures_that_match_independent_computations() {
             r.products.iter().map(|p| p.run.clone()).collect()
         };
         assert_eq!(runs(&again), runs(&first));
+        the_shipped_policies_allowed_every_deploy(&client);
         bad_annotations_are_quarantined(&client);
     })
     .await
     .unwrap();
+}
+
+/// The demo mesh follows the shipped library: every policy is installed, and every deploy of
+/// every product was evaluated by all of them and allowed.
+fn the_shipped_policies_allowed_every_deploy(client: &Client) {
+    let policies = client.get_json("/v1/policies").unwrap();
+    let ids: Vec<&str> = policies
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids.len(),
+        tessera_governance::library::LIBRARY.len(),
+        "{ids:?}"
+    );
+    for product in PRODUCTS {
+        let decisions = client
+            .get_json(&format!("/v1/products/{product}/decisions"))
+            .unwrap();
+        let deploys: Vec<&serde_json::Value> = decisions
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["event"] == "deploy")
+            .collect();
+        assert_eq!(deploys.len(), 1, "{product}: {decisions}");
+        assert_eq!(
+            deploys[0]["outcome"], "allowed",
+            "{product}: {}",
+            deploys[0]
+        );
+        assert_eq!(
+            deploys[0]["verdicts"].as_array().unwrap().len(),
+            ids.len(),
+            "{product}: every policy was evaluated"
+        );
+    }
 }
 
 fn verify(client: &Client, data: &DemoData, gpu: bool) {

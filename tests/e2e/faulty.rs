@@ -41,6 +41,10 @@ impl FaultyCatalog {
 type R<T> = Result<T, StoreError>;
 
 impl Catalog for FaultyCatalog {
+    fn governance(&self) -> &dyn tessera_store::GovernanceCatalog {
+        self.inner.governance()
+    }
+
     fn commit_version(&self, commit: &VersionCommit) -> R<()> {
         if self.fail_next_publish.swap(false, Ordering::SeqCst) {
             return Err(StoreError::Io("the disk went away (on purpose)".into()));

@@ -7,6 +7,7 @@ mod custom_checks;
 mod demo;
 mod faulty;
 mod flow;
+mod governance;
 mod gpu;
 mod hostile;
 mod lifecycle;

@@ -187,7 +187,7 @@ pub fn build(dir: &Path, progress: Progress) -> Result<Built> {
     let packaged = package::embed(&wasm, &manifest_text, readme.as_deref())
         .map_err(|e| anyhow::anyhow!("{} : {e}", artifact.display()))?;
     let out = artifact.with_file_name(format!("{}.tessera.wasm", manifest.product.name));
-    std::fs::write(&out, &packaged).with_context(|| format!("writing {}", out.display()))?;
+    write_whole(&out, &packaged)?;
     Ok(Built {
         path: out,
         size: packaged.len() as u64,
@@ -224,6 +224,24 @@ pub fn package_file(
     };
     let packaged = package::embed(&wasm, &text, readme.as_deref())
         .map_err(|e| anyhow::anyhow!("{}: {e}", component.display()))?;
-    std::fs::write(out, packaged).with_context(|| format!("writing {}", out.display()))?;
+    write_whole(out, &packaged)?;
     Ok(parsed)
+}
+
+/// Writes `bytes` to a file beside `out`, then renames it over `out`: a reader (another build
+/// of the same product, a deploy) sees the old file or the new one, never a part.
+fn write_whole(out: &Path, bytes: &[u8]) -> Result<()> {
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let unique = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let partial = out.with_file_name(format!(".{name}.{}.{unique}.partial", std::process::id()));
+    std::fs::write(&partial, bytes).with_context(|| format!("writing {}", partial.display()))?;
+    std::fs::rename(&partial, out).with_context(|| {
+        let _ = std::fs::remove_file(&partial);
+        format!("writing {}", out.display())
+    })
 }

@@ -70,6 +70,16 @@ impl Client {
         json(checked(response)?)
     }
 
+    /// POST a JSON document; the answer is JSON.
+    pub fn post_json(&self, path: &str, body: &Value) -> Result<Value> {
+        let response = self
+            .authorize(self.agent.post(&self.url(path)))
+            .header("Content-Type", "application/json")
+            .send(body.to_string())
+            .map_err(|e| self.unreachable(e))?;
+        json(checked(response)?)
+    }
+
     /// DELETE a resource; the answer has no body.
     pub fn delete(&self, path: &str) -> Result<()> {
         let response = self
@@ -154,6 +164,28 @@ fn checked(response: ureq::http::Response<ureq::Body>) -> Result<ureq::http::Res
                 .flatten()
             {
                 message.push_str(&format!("\n  {}", describe_problem(problem)));
+            }
+            for violation in error
+                .get("violations")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                message.push_str(&format!(
+                    "\n  policy {}@{}: {}",
+                    violation
+                        .get("policy")
+                        .and_then(Value::as_str)
+                        .unwrap_or("?"),
+                    violation
+                        .get("version")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(0),
+                    violation
+                        .get("message")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                ));
             }
             Some(match error.get("hint").and_then(Value::as_str) {
                 Some(hint) => format!("{message}\n  hint: {hint}"),

@@ -9,12 +9,14 @@
 //! - [`demo`]: `tessera demo`, the medical-imaging mesh with its data in one command.
 //! - [`client`], [`remote`]: the commands that talk to a server.
 //! - [`token`]: `tessera token create`, offline.
+//! - [`policy`]: `tessera policy` and `tessera waiver`, and `tessera policy test` offline.
 
 pub mod build;
 pub mod client;
 pub mod demo;
 pub mod inspect;
 pub mod local_run;
+pub mod policy;
 pub mod quality_report;
 pub mod remote;
 pub mod scaffold;

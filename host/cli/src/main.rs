@@ -184,6 +184,16 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// The federation's policies: list, add, show, test offline, and the decisions they made.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// Waivers: exceptions to one policy for one product, until they expire (governance role).
+    Waiver {
+        #[command(subcommand)]
+        command: WaiverCommand,
+    },
     /// Embed a manifest (and README) into a component built another way (e.g. `cargo component build`).
     Package {
         /// The component.
@@ -221,10 +231,115 @@ impl Remote {
 }
 
 #[derive(Subcommand)]
+enum PolicyCommand {
+    /// List the policies (newest version of each).
+    List {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Add a policy (or its next version) from a Rego file whose `violation` rule is a set of
+    /// messages. Global policies need a governance token; a domain's owners add its policies.
+    Add {
+        /// The Rego file (its stem is the id unless --id is given).
+        #[arg(required_unless_present = "library")]
+        file: Option<PathBuf>,
+        /// Add every policy of the library shipped with the host instead.
+        #[arg(long, conflicts_with = "file")]
+        library: bool,
+        /// The policy's id.
+        #[arg(long)]
+        id: Option<String>,
+        /// What it asks for.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Make it a policy of this domain (default: global).
+        #[arg(long)]
+        domain: Option<String>,
+        /// Events it applies to: deploy, activate, publish, grant, ingest (comma-separated).
+        #[arg(long, value_delimiter = ',', default_value = "deploy,activate")]
+        events: Vec<String>,
+        /// deny (refuses) or warn (reports).
+        #[arg(long, default_value = "deny")]
+        effect: String,
+        /// Retire the policy: this version is kept and applies nowhere.
+        #[arg(long)]
+        disabled: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Show every version of a policy, and its Rego.
+    Show {
+        /// The policy's id.
+        id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Evaluate policies offline against a product.toml, as the server would at deploy; exits
+    /// non-zero when one refuses.
+    Test {
+        /// Rego files, then the product.toml last.
+        #[arg(required = true, num_args = 1..)]
+        paths: Vec<PathBuf>,
+        /// Also the library shipped with the host.
+        #[arg(long)]
+        library: bool,
+        /// The active version's product.toml, to diff the contract against.
+        #[arg(long)]
+        against: Option<PathBuf>,
+        /// The event to evaluate at.
+        #[arg(long, default_value = "deploy", value_parser = parse_event)]
+        event: tessera_store::PolicyEvent,
+    },
+    /// Decision records, newest first: mesh-wide, or one product's.
+    Decisions {
+        /// Only this product's.
+        #[arg(long)]
+        product: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: u64,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+#[derive(Subcommand)]
+enum WaiverCommand {
+    /// Waive one policy for one product until it expires.
+    Grant {
+        /// The policy.
+        #[arg(long)]
+        policy: String,
+        /// The product.
+        #[arg(long)]
+        product: String,
+        /// Why; recorded in every decision that uses the waiver.
+        #[arg(long)]
+        reason: String,
+        /// How long: 30d, 12h (at most 366d).
+        #[arg(long, default_value = "30d")]
+        expires_in: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// List the waivers.
+    List {
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+fn parse_event(text: &str) -> Result<tessera_store::PolicyEvent, String> {
+    tessera_store::PolicyEvent::parse(text).ok_or_else(|| {
+        format!("`{text}` is not an event; use deploy, activate, publish, grant or ingest")
+    })
+}
+
+#[derive(Subcommand)]
 enum TokenCommand {
     /// Create a token in a data directory (with the server stopped) and print it once.
     Create {
-        /// admin (everything), owner (one domain) or reader.
+        /// admin (everything), owner (one domain), reader, or governance (the federation).
         #[arg(long, value_parser = tessera_cli::token::parse_role)]
         role: tessera_store::Role,
         /// The domain an owner owns, or a reader belongs to.
@@ -260,6 +375,106 @@ enum TokenCommand {
 
 fn parse_span(text: &str) -> Result<std::time::Duration, String> {
     tessera_core::manifest::units::Span::parse(text).map(|s| s.duration())
+}
+
+fn run_policy(command: PolicyCommand) -> Result<ExitCode> {
+    use tessera_cli::policy;
+    match command {
+        PolicyCommand::List { remote } => policy::list(&remote.client()?, remote.json)?,
+        PolicyCommand::Add {
+            file,
+            library,
+            id,
+            description,
+            domain,
+            events,
+            effect,
+            disabled,
+            remote,
+        } => {
+            let client = remote.client()?;
+            let added = match file {
+                Some(file) if !library => vec![policy::add(
+                    &client,
+                    policy::AddPolicy {
+                        file: &file,
+                        id,
+                        description,
+                        domain,
+                        events,
+                        effect,
+                        disabled,
+                    },
+                )?],
+                _ => policy::add_library(&client)?,
+            };
+            for p in added {
+                anstream::eprintln!(
+                    "{}added{} policy {} version {}",
+                    GOOD.render(),
+                    GOOD.render_reset(),
+                    p.get("id").and_then(|v| v.as_str()).unwrap_or("?"),
+                    p.get("version").and_then(|v| v.as_u64()).unwrap_or(0)
+                );
+            }
+        }
+        PolicyCommand::Show { id, remote } => policy::show(&remote.client()?, &id, remote.json)?,
+        PolicyCommand::Test {
+            mut paths,
+            library,
+            against,
+            event,
+        } => {
+            let Some(manifest) = paths.pop() else {
+                anyhow::bail!("name the product.toml last");
+            };
+            let passed = policy::test(&policy::TestPolicies {
+                files: paths,
+                library,
+                manifest,
+                against,
+                event,
+            })?;
+            return Ok(if passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
+        }
+        PolicyCommand::Decisions {
+            product,
+            limit,
+            remote,
+        } => policy::decisions(&remote.client()?, product.as_deref(), limit, remote.json)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_waiver(command: WaiverCommand) -> Result<ExitCode> {
+    use tessera_cli::policy;
+    match command {
+        WaiverCommand::Grant {
+            policy: id,
+            product,
+            reason,
+            expires_in,
+            remote,
+        } => {
+            let waiver = policy::waive(&remote.client()?, &id, &product, &reason, &expires_in)?;
+            anstream::eprintln!(
+                "{}granted{} waiver {} of {id} for {product} until {}",
+                GOOD.render(),
+                GOOD.render_reset(),
+                waiver.get("id").and_then(|v| v.as_str()).unwrap_or("?"),
+                waiver
+                    .get("expires_at")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("?")
+            );
+        }
+        WaiverCommand::List { remote } => policy::waivers(&remote.client()?, remote.json)?,
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn main() -> ExitCode {
@@ -462,6 +677,8 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             anstream::eprintln!("{}revoked{} token {id}", GOOD.render(), GOOD.render_reset());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Policy { command } => run_policy(command),
+        Command::Waiver { command } => run_waiver(command),
         Command::Demo { data, addr } => {
             tessera_cli::demo::demo(tessera_cli::demo::DemoArgs { data, addr })?;
             Ok(ExitCode::SUCCESS)

@@ -8,16 +8,10 @@ use anyhow::{Context, Result, bail};
 use tessera_server::auth::{self, NewToken};
 use tessera_store::{Role, Storage};
 
-/// Parses `admin`, `owner` or `reader`.
+/// Parses `admin`, `owner`, `reader` or `governance`.
 pub fn parse_role(text: &str) -> Result<Role, String> {
-    match text {
-        "admin" => Ok(Role::Admin),
-        "owner" => Ok(Role::Owner),
-        "reader" => Ok(Role::Reader),
-        other => Err(format!(
-            "`{other}` is not a role; use admin, owner or reader"
-        )),
-    }
+    Role::parse(text)
+        .ok_or_else(|| format!("`{text}` is not a role; use admin, owner, reader or governance"))
 }
 
 /// Creates the token in `data` (creating the directory on first use) and returns its secret

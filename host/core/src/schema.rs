@@ -127,6 +127,45 @@ pub struct Column {
     /// What the column means, for the docs.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
+    /// What kind of sensitive data it holds, if any (`classification = "phi"` in the
+    /// manifest); the federation's policies decide where such columns may be published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classification: Option<Classification>,
+}
+
+/// The sensitivity of a column's data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Classification {
+    /// Personal data: identifies a person (names, ids, addresses).
+    Pii,
+    /// Protected health information: a person's health data.
+    Phi,
+    /// Not personal, but not for everyone (business secrets).
+    Confidential,
+}
+
+impl Classification {
+    /// Every classification.
+    pub const ALL: [Classification; 3] = [
+        Classification::Pii,
+        Classification::Phi,
+        Classification::Confidential,
+    ];
+
+    /// Its name in manifests.
+    pub fn name(self) -> &'static str {
+        match self {
+            Classification::Pii => "pii",
+            Classification::Phi => "phi",
+            Classification::Confidential => "confidential",
+        }
+    }
+
+    /// The classification called `name`.
+    pub fn parse(name: &str) -> Option<Classification> {
+        Classification::ALL.into_iter().find(|c| c.name() == name)
+    }
 }
 
 impl Column {
@@ -138,6 +177,7 @@ impl Column {
             required: false,
             unique: false,
             description: String::new(),
+            classification: None,
         }
     }
 

@@ -5,7 +5,8 @@
 //! so logs and errors that name it say nothing of the secret. A token may expire; an admin can
 //! list tokens and revoke one by id. Roles: `admin` (everything), `owner` of one domain (deploy,
 //! activate and run that domain's products, read all of its ports), `reader` (read; with a
-//! domain, also that domain's `domain` ports). Output ports are `public` (anyone; without a
+//! domain, also that domain's `domain` ports) and `governance` (the federation: global policies
+//! and waivers, every decision record; reads like a reader). Output ports are `public` (anyone; without a
 //! token when the server allows public reads), `domain` (the owning domain's tokens) or
 //! `restricted` (admins, the domain's owners, and tokens granted `product/port`).
 //!
@@ -66,11 +67,7 @@ fn hash(secret: &str) -> String {
 
 /// A role's name, as the API writes it.
 pub fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Admin => "admin",
-        Role::Owner => "owner",
-        Role::Reader => "reader",
-    }
+    role.name()
 }
 
 impl Caller {
@@ -109,13 +106,48 @@ impl Caller {
         }
     }
 
+    /// The federation's acts (global policies, waivers): governance and admin tokens.
+    pub fn require_governance(&self, action: &str) -> ServiceResult<()> {
+        let token = self.token()?;
+        if matches!(token.role, Role::Governance | Role::Admin) {
+            Ok(())
+        } else {
+            Err(ServiceError::forbidden(format!(
+                "{} may not {action}; that needs a governance or an admin token",
+                self.describe()
+            )))
+        }
+    }
+
+    /// Managing the policies of `scope`: the federation for every scope, a domain's owners
+    /// for their domain's.
+    pub fn require_policy_author(&self, scope: &tessera_store::PolicyScope) -> ServiceResult<()> {
+        match scope {
+            tessera_store::PolicyScope::Global => self.require_governance("manage global policies"),
+            tessera_store::PolicyScope::Domain(domain) => {
+                if self.require_governance("").is_ok() {
+                    return Ok(());
+                }
+                self.require_owner(domain, &format!("manage the policies of domain `{domain}`"))
+            }
+        }
+    }
+
+    /// The token's public id, or `anonymous`.
+    pub fn actor(&self) -> String {
+        match self {
+            Caller::Anonymous => "anonymous".into(),
+            Caller::Token(t) => t.id.clone(),
+        }
+    }
+
     /// Deploying, activating and running products of `domain`: admins and its owners.
     pub fn require_owner(&self, domain: &str, action: &str) -> ServiceResult<()> {
         let token = self.token()?;
         let allowed = match token.role {
             Role::Admin => true,
             Role::Owner => token.domain.as_deref() == Some(domain),
-            Role::Reader => false,
+            Role::Reader | Role::Governance => false,
         };
         if allowed {
             Ok(())
@@ -157,7 +189,7 @@ impl Caller {
             (_, Role::Admin) | (Access::Public, _) => true,
             (Access::Domain, _) => in_domain || granted,
             (Access::Restricted, Role::Owner) => in_domain,
-            (Access::Restricted, Role::Reader) => granted,
+            (Access::Restricted, Role::Reader | Role::Governance) => granted,
         };
         if allowed {
             return Ok(());
@@ -259,6 +291,11 @@ pub fn issue(store: &dyn Store, new: NewToken) -> Result<(String, TokenRecord), 
         (Role::Admin, Some(_)) => {
             return Err(TokenError::Invalid(
                 "an admin token has no domain; it may do everything".into(),
+            ));
+        }
+        (Role::Governance, Some(_)) => {
+            return Err(TokenError::Invalid(
+                "a governance token has no domain; it stands for the whole federation".into(),
             ));
         }
         _ => {}

@@ -32,6 +32,30 @@ pub struct ServerConfig {
     pub gpu: GpuSetting,
     /// How long clients may take, and how many may upload at once.
     pub http: HttpLimits,
+    /// How the federation's policies are evaluated.
+    pub governance: GovernanceConfig,
+}
+
+/// `[governance]` in the file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GovernanceConfig {
+    /// Install the policy library shipped with the host at start (`library = true`); `tessera
+    /// demo` does.
+    pub library: bool,
+    /// Interpreter time one policy may take per evaluation (`policy_timeout`).
+    pub policy_timeout: Duration,
+    /// Memory one evaluation may add (`policy_memory`).
+    pub policy_memory: u64,
+}
+
+impl Default for GovernanceConfig {
+    fn default() -> Self {
+        GovernanceConfig {
+            library: false,
+            policy_timeout: Duration::from_millis(250),
+            policy_memory: 256 << 20,
+        }
+    }
 }
 
 /// What the listener allows a client before and while a request reaches the API (`[http]` in
@@ -160,6 +184,7 @@ impl Default for ServerConfig {
             scheduler: SchedulerConfig::default(),
             gpu: GpuSetting::Auto,
             http: HttpLimits::default(),
+            governance: GovernanceConfig::default(),
         }
     }
 }
@@ -204,6 +229,16 @@ struct FileConfig {
     scheduler: FileScheduler,
     #[serde(default)]
     http: FileHttp,
+    #[serde(default)]
+    governance: FileGovernance,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileGovernance {
+    library: Option<bool>,
+    policy_timeout: Option<String>,
+    policy_memory: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -352,6 +387,16 @@ impl ServerConfig {
         }
         if let Some(v) = http.max_concurrent_uploads {
             self.http.max_concurrent_uploads = v;
+        }
+        let governance = file.governance;
+        if let Some(v) = governance.library {
+            self.governance.library = v;
+        }
+        if let Some(v) = governance.policy_timeout {
+            self.governance.policy_timeout = parse_span(&v, &source, "governance.policy_timeout")?;
+        }
+        if let Some(v) = governance.policy_memory {
+            self.governance.policy_memory = parse_size(&v, &source, "governance.policy_memory")?;
         }
         let scheduler = file.scheduler;
         if let Some(v) = scheduler.debounce {

@@ -58,6 +58,19 @@ pub struct ServiceError {
     pub hint: Option<String>,
     /// Row-level problems of rejected data, first ones first.
     pub errors: Vec<DataProblem>,
+    /// For a refusal by the federation's policies: each policy and what it said.
+    pub violations: Vec<PolicyViolation>,
+}
+
+/// One policy's refusal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct PolicyViolation {
+    /// The policy's id.
+    pub policy: String,
+    /// The version evaluated.
+    pub version: u32,
+    /// What it said.
+    pub message: String,
 }
 
 /// One problem in rejected data: where it is and what is wrong.
@@ -92,7 +105,15 @@ impl ServiceError {
             message: message.into(),
             hint: None,
             errors: Vec::new(),
+            violations: Vec::new(),
         }
+    }
+
+    /// 422: the federation's policies refuse the action; `violations` says which and why.
+    pub fn policy_denied(message: impl Into<String>, violations: Vec<PolicyViolation>) -> Self {
+        let mut err = Self::new(ErrorKind::Unprocessable, "policy_denied", message);
+        err.violations = violations;
+        err
     }
 
     /// 400: data that does not match the declared schema; `problems` says where.

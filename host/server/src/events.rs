@@ -1,5 +1,6 @@
 //! What happens on the server, as events: deploys, activations, accepted ingests, run state
-//! changes (queued, running, succeeded, failed, interrupted) and new published versions. Handlers and the runner publish them on a broadcast bus; clients follow
+//! changes (queued, running, succeeded, failed, interrupted), policy decisions and new published
+//! versions. Handlers and the runner publish them on a broadcast bus; clients follow
 //! them as Server-Sent Events (`GET /v1/events`, `GET /v1/products/{p}/events`).
 
 use serde::Serialize;
@@ -65,6 +66,17 @@ pub enum Event {
         /// Seconds since its newest version was published.
         age_seconds: f64,
     },
+    /// The federation's policies were evaluated at a lifecycle event.
+    Decision {
+        /// Product name.
+        product: String,
+        /// The decision record's id (`GET /v1/decisions/{id}`).
+        decision: String,
+        /// deploy, activate, publish, grant or ingest.
+        event: String,
+        /// allowed, warned or denied.
+        outcome: String,
+    },
     /// A new data version was published.
     Published {
         /// Product name.
@@ -86,6 +98,7 @@ impl Event {
             | Event::Ingested { product, .. }
             | Event::Quarantined { product, .. }
             | Event::Freshness { product, .. }
+            | Event::Decision { product, .. }
             | Event::Published { product, .. } => product,
         }
     }
@@ -99,6 +112,7 @@ impl Event {
             Event::Ingested { .. } => "ingested",
             Event::Quarantined { .. } => "quarantined",
             Event::Freshness { .. } => "freshness",
+            Event::Decision { .. } => "decision",
             Event::Published { .. } => "published",
         }
     }

@@ -12,6 +12,8 @@
 //! - [`freshness`]: how old each product's data is against its SLO;
 //! - [`registry`]: deploys and activations (ownership, DAG check, activation as one step), and
 //!   the active manifest and owner of each product, as everything else reads them;
+//! - [`governance`]: the federation's policies evaluated at every lifecycle event, decision
+//!   records, waivers;
 //! - [`dag`]: upstream resolution and cycle checks over the products' inputs;
 //! - [`ingest`]: data pushed into ingest ports, validated while it streams in;
 //! - [`listener`]: connections, client timeouts, and hyper's own refusals in the JSON shape;
@@ -32,6 +34,7 @@ pub mod encode;
 pub mod error;
 pub mod events;
 pub mod freshness;
+pub mod governance;
 pub mod ingest;
 pub mod listener;
 pub mod metrics;

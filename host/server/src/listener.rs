@@ -254,6 +254,7 @@ pub fn json_answer(written: &[u8]) -> Option<Vec<u8>> {
             message: message.to_string(),
             hint: Some(hint.to_string()),
             errors: Vec::new(),
+            violations: Vec::new(),
         },
     })
     .ok()?;

@@ -1,6 +1,7 @@
 //! Prometheus metrics for `GET /metrics`: runs by product and status, run durations, HTTP
 //! requests by route and status, runs executing now, bytes of output served, rows ingested, and
-//! per product its freshness, staleness, last run outcome, failing checks and rows per port.
+//! per product its freshness, staleness, last run outcome, failing checks and rows per port, and
+//! policy decisions by event and outcome.
 
 use std::sync::atomic::{AtomicI64, AtomicU64};
 
@@ -36,6 +37,12 @@ struct PortLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DecisionLabels {
+    event: String,
+    outcome: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ServedLabels {
     product: String,
     format: String,
@@ -63,6 +70,7 @@ pub struct Metrics {
     runs_live: Gauge<i64, AtomicI64>,
     bytes_served: Family<ServedLabels, Counter>,
     rows_ingested: Family<ProductLabel, Counter>,
+    decisions: Family<DecisionLabels, Counter>,
     freshness_seconds: Family<ProductLabel, Gauge<f64, AtomicU64>>,
     stale: Family<ProductLabel, Gauge<i64, AtomicI64>>,
     last_run_succeeded: Family<ProductLabel, Gauge<i64, AtomicI64>>,
@@ -113,6 +121,12 @@ impl Default for Metrics {
             "Rows accepted into ingest ports, by product",
             rows_ingested.clone(),
         );
+        let decisions = Family::<DecisionLabels, Counter>::default();
+        registry.register(
+            "policy_decisions",
+            "Policy evaluations, by lifecycle event and outcome (allowed, warned, denied)",
+            decisions.clone(),
+        );
         let freshness_seconds = Family::<ProductLabel, Gauge<f64, AtomicU64>>::default();
         registry.register(
             "product_freshness_seconds",
@@ -150,6 +164,7 @@ impl Default for Metrics {
             checks_failing,
             rows,
             rows_ingested,
+            decisions,
             registry,
             runs,
             run_seconds,
@@ -222,6 +237,16 @@ impl Metrics {
                 product: product.to_string(),
             })
             .inc_by(rows);
+    }
+
+    /// The policies were evaluated at `event` with `outcome`.
+    pub fn decision(&self, event: &str, outcome: &str) {
+        self.decisions
+            .get_or_create(&DecisionLabels {
+                event: event.to_string(),
+                outcome: outcome.to_string(),
+            })
+            .inc();
     }
 
     /// A run started executing.

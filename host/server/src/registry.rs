@@ -5,7 +5,9 @@
 //! stays in its domain unless an admin moves it), the DAG check of the manifest about to become
 //! active, the store write and the activation happen with no other deploy or activation in
 //! between, so the mesh checked is the mesh changed. This is the one place a policy decision
-//! about a deployment belongs. Everything else (the DAG, the scheduler, the runner, the API)
+//! about a deployment is made: the contract diff against the active version, the semantic
+//! versioning rule, and the federation's policies ([`crate::governance`]) at `deploy` and
+//! `activate`. Everything else (the DAG, the scheduler, the runner, the API)
 //! reads the registry through [`active_manifest`] and its neighbours.
 
 use std::sync::Arc;
@@ -51,6 +53,8 @@ pub struct Deployed {
     pub deployment: Deployment,
     /// The product's active version afterwards.
     pub active: Option<String>,
+    /// The policy decision of the deploy, when policies applied (allowed or warned).
+    pub decision: Option<tessera_store::DecisionRecord>,
 }
 
 /// Deploys (and by default activates) an upload as one step: ownership, the DAG check, the
@@ -86,6 +90,26 @@ pub async fn deploy(
             .unwrap_or_default(),
     };
     let existing = state.store().deployments(&name)?;
+    let decision = if existing.iter().any(|d| d.version == version) {
+        None
+    } else {
+        let current = active_manifest(state, &name)?.and_then(|(m, active)| active.map(|_| m));
+        let input = crate::governance::manifest_change_input(
+            state,
+            tessera_store::PolicyEvent::Deploy,
+            caller,
+            manifest,
+            current.as_deref(),
+        )?;
+        let decision = crate::governance::judge(state, input.clone(), version.clone()).await?;
+        if upload.activate {
+            // Deploying with activation is an activation too.
+            let mut activation = input;
+            activation.event = tessera_store::PolicyEvent::Activate;
+            crate::governance::judge(state, activation, version.clone()).await?;
+        }
+        decision
+    };
     let outcome = match existing.iter().find(|d| d.version == version) {
         Some(d) if d.hash == hash => DeployOutcome::Unchanged,
         Some(_) => {
@@ -126,6 +150,7 @@ pub async fn deploy(
         outcome,
         deployment,
         active,
+        decision,
     })
 }
 
@@ -157,6 +182,22 @@ pub async fn activate(
     let _registry = state.registry_lock().await;
     require_same_domain(state, caller, &candidate, caller.require_admin().is_ok())?;
     crate::dag::Mesh::load(state)?.check(&candidate)?;
+    let current = active_manifest(state, name)?.and_then(|(m, active)| active.map(|_| m));
+    if current
+        .as_ref()
+        .map(|m| m.product.version.to_string())
+        .as_deref()
+        != Some(version)
+    {
+        let input = crate::governance::manifest_change_input(
+            state,
+            tessera_store::PolicyEvent::Activate,
+            caller,
+            &candidate,
+            current.as_deref(),
+        )?;
+        crate::governance::judge(state, input, version.to_string()).await?;
+    }
     state.store().activate(name, version)?;
     state.forget_view(name);
     state.events().emit(Event::Activated {

@@ -277,7 +277,56 @@ async fn run_and_finish(
         .into_iter()
         .filter_map(|(port, handle)| handle.take().map(|s| (port, s)))
         .collect();
+    if let Some(refusal) = judge_publication(state, product.manifest(), record, &stats).await? {
+        return Ok(Ending::Quarantined(refusal));
+    }
     publish(state, product.manifest(), record, &outcome, stats).map(|()| Ending::Published)
+}
+
+/// The federation's `publish` policies, after the checks and before the version becomes
+/// visible: a denial sets the outputs aside like a failed check, with the policies' messages.
+async fn judge_publication(
+    state: &AppState,
+    manifest: &Manifest,
+    record: &RunRecord,
+    stats: &BTreeMap<String, tessera_quality::PortStats>,
+) -> Result<Option<String>, (FailureKind, String)> {
+    let host = |e: crate::error::ServiceError| (FailureKind::Host, e.message);
+    let mut input = crate::governance::input_for(
+        state,
+        tessera_store::PolicyEvent::Publish,
+        crate::governance::host_actor(),
+        manifest,
+    )
+    .map_err(host)?;
+    input.run = Some(tessera_governance::input::RunFacts {
+        id: record.id.clone(),
+        checks: record
+            .checks
+            .iter()
+            .map(|c| tessera_governance::input::CheckFacts {
+                port: c.port.clone(),
+                check: c.check.clone(),
+                severity: c.severity.name().to_string(),
+                passed: c.passed,
+                failed_rows: c.failed,
+            })
+            .collect(),
+        stats: stats.clone(),
+        rows: record.outputs.clone(),
+    });
+    match crate::governance::judge(state, input, record.id.clone()).await {
+        Ok(_) => Ok(None),
+        Err(e) if e.code == "policy_denied" => Ok(Some(format!(
+            "the federation's policies refuse to publish, so nothing was published: {}",
+            e.violations
+                .iter()
+                .map(|v| format!("{}@{}: {}", v.policy, v.version, v.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ))),
+        Err(e) => Err(host(e)),
+    }
 }
 
 /// How often a run pins its inputs again when a pinned version went before it was opened.

@@ -177,6 +177,16 @@ impl AppState {
             .ok()
             .and_then(|mut r| r.take())
             .unwrap_or_default();
+        if self.inner.config.governance.library {
+            match crate::governance::install_library(self) {
+                Ok(added) if !added.is_empty() => tracing::info!(
+                    policies = added.len(),
+                    "installed the policy library shipped with the host"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e.message, "cannot install the policy library"),
+            }
+        }
         self.inner.scheduler.resume(self, &report);
     }
 

@@ -3,6 +3,7 @@
 //!
 //! - [`Catalog`] holds every record: deployments, published versions with their lineage and
 //!   statistics, input versions, runs, tokens, idempotency keys, schedules, usage, garbage.
+//!   Policies, waivers and decision records are behind [`GovernanceCatalog`].
 //!   Changes that must be atomic are single commits with a compare-and-swap on the pointer
 //!   they move. [`SledCatalog`] keeps it in sled.
 //! - [`Blobs`] holds bytes by key: components, ingested segments, staged and published
@@ -25,6 +26,7 @@
 
 mod blobs;
 mod catalog;
+mod governance;
 mod model;
 mod storage;
 
@@ -37,6 +39,10 @@ pub use blobs::{BlobCursor, BlobReader, BlobWriter, Blobs, LocalBlobs, MemoryBlo
 pub use catalog::{
     Catalog, DropCommit, Garbage, InputCommit, InputCommitted, SledCatalog, UnfinishedRuns,
     VersionCommit,
+};
+pub use governance::{
+    DECISIONS_KEPT, DecisionOutcome, DecisionRecord, Effect, GovernanceCatalog, PolicyEvent,
+    PolicyRecord, PolicyScope, PolicyVerdict, VerdictResult, Waiver,
 };
 pub use model::{
     Deployment, FailureKind, GpuRecord, IngestMode, IngestOutcome, InputPin, InputVersion,
@@ -282,6 +288,9 @@ pub trait Store: Send + Sync {
 
     /// Deletes the token with public id `id`; `false` when there is none.
     fn revoke_token(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// Policies, waivers and decision records.
+    fn governance(&self) -> &dyn GovernanceCatalog;
 
     /// Cleans up after a crash: deletes blobs no record names, marks runs that were running
     /// as interrupted and lists the queued ones. Call once at start-up.

@@ -477,6 +477,29 @@ pub enum Role {
     Owner,
     /// Read.
     Reader,
+    /// The federation: manages global policies and waivers, reads every decision; reads the
+    /// catalog like a reader without a domain.
+    Governance,
+}
+
+impl Role {
+    /// Every role.
+    pub const ALL: [Role; 4] = [Role::Admin, Role::Owner, Role::Reader, Role::Governance];
+
+    /// The role's name, as the API and the CLI write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Owner => "owner",
+            Role::Reader => "reader",
+            Role::Governance => "governance",
+        }
+    }
+
+    /// The role called `name`.
+    pub fn parse(name: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.name() == name)
+    }
 }
 
 /// An API token. Only the SHA-256 of its secret is stored.

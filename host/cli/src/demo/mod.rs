@@ -56,7 +56,7 @@ pub fn build_products(root: &Path, progress: Progress) -> Result<Vec<PathBuf>> {
 pub fn demo(args: DemoArgs) -> Result<()> {
     let root = project_root()?;
     let data_dir = args.data.unwrap_or_else(|| PathBuf::from("tessera-demo"));
-    let config = ServerConfig::load(
+    let mut config = ServerConfig::load(
         None,
         std::env::vars(),
         &Overrides {
@@ -64,6 +64,8 @@ pub fn demo(args: DemoArgs) -> Result<()> {
             addr: args.addr,
         },
     )?;
+    // The demo mesh follows the federation's shipped policies.
+    config.governance.library = true;
     anstream::eprintln!("building the five products (cargo reuses up-to-date builds)…");
     let components = build_products(&root, Progress::Show)?;
     let data = tessera_demo_data::DemoData::generate(&root.join("examples/data"))?;

@@ -107,6 +107,7 @@ pub(super) struct RawColumn {
     pub required: bool,
     pub unique: bool,
     pub description: String,
+    pub classification: Option<Spanned<String>>,
 }
 
 impl<'de> Deserialize<'de> for RawSchema {
@@ -144,6 +145,7 @@ impl<'de> Deserialize<'de> for RawColumn {
                     required: false,
                     unique: false,
                     description: String::new(),
+                    classification: None,
                 })
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawColumn, A::Error> {
@@ -158,6 +160,8 @@ impl<'de> Deserialize<'de> for RawColumn {
                     unique: bool,
                     #[serde(default)]
                     description: String,
+                    #[serde(default)]
+                    classification: Option<Spanned<String>>,
                 }
                 let t = Table::deserialize(de::value::MapAccessDeserializer::new(map))?;
                 Ok(RawColumn {
@@ -165,6 +169,7 @@ impl<'de> Deserialize<'de> for RawColumn {
                     required: t.required,
                     unique: t.unique,
                     description: t.description,
+                    classification: t.classification,
                 })
             }
         }

@@ -12,7 +12,7 @@ use super::{
     Check, CheckRule, InputPort, InputSource, Manifest, ManifestError, ManifestErrors, OutputPort,
     Parameter, ProductInfo, Resources, Retention, Slo, Trigger, UpstreamRef, View, ViewKind,
 };
-use crate::schema::{Column, DataType, Schema};
+use crate::schema::{Classification, Column, DataType, Schema};
 
 const MANUAL: &str = "see docs/MANIFEST.md for every key and its type";
 
@@ -351,7 +351,19 @@ fn build_schema(ctx: &mut Ctx<'_>, raw: Spanned<RawSchema>) -> Schema {
             required,
             unique,
             description,
+            classification,
         } = column.into_inner();
+        let classification = classification.and_then(|c| {
+            let parsed = Classification::parse(c.get_ref());
+            if parsed.is_none() {
+                ctx.error(
+                    c.span(),
+                    format!("`{}` is not a classification", c.get_ref()),
+                    "classifications: pii (personal data), phi (health data), confidential",
+                );
+            }
+            parsed
+        });
         if !is_column_name(name.get_ref()) {
             ctx.error(name.span(), format!("invalid column name `{}`", name.get_ref()), "column names are identifiers: letters, digits and underscores, not starting with a digit");
         } else if !seen.insert(name.get_ref().clone()) {
@@ -383,6 +395,7 @@ fn build_schema(ctx: &mut Ctx<'_>, raw: Spanned<RawSchema>) -> Schema {
             required,
             unique,
             description,
+            classification,
         });
     }
     Schema::new(columns)

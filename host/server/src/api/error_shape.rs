@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::error::{DataProblem, ErrorKind, ServiceError};
+use crate::error::{DataProblem, ErrorKind, PolicyViolation, ServiceError};
 
 /// The JSON body of every error.
 #[derive(Debug, Serialize, ToSchema)]
@@ -38,6 +38,9 @@ pub struct ErrorDetail {
     /// For rejected data: the first problems, by row and column.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<DataProblem>,
+    /// For a refusal by policies: each policy's id, version and message.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub violations: Vec<PolicyViolation>,
 }
 
 /// The HTTP status of each kind of error.
@@ -87,6 +90,7 @@ impl IntoResponse for ServiceError {
                 message: self.message,
                 hint: self.hint,
                 errors: self.errors,
+                violations: self.violations,
             },
         };
         let mut response = (status, Json(body)).into_response();

@@ -229,6 +229,7 @@ pub async fn push(
             format,
             mode,
             key: key.as_deref(),
+            actor: crate::governance::actor(&caller),
         },
         body,
     )

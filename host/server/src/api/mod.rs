@@ -12,9 +12,11 @@ pub mod metrics;
 pub mod model;
 pub mod observe;
 pub mod outputs;
+pub mod policies;
 pub mod products;
 pub mod query;
 pub mod runs;
+pub mod standards;
 pub mod tokens;
 
 use axum::Json;
@@ -47,6 +49,7 @@ use crate::state::AppState;
         (name = "quality", description = "Freshness, checks, statistics and run health"),
         (name = "events", description = "Server-Sent Events"),
         (name = "tokens", description = "API tokens (admins)"),
+        (name = "governance", description = "The federation's policies, waivers and decision records"),
     )
 )]
 struct ApiDoc;
@@ -72,6 +75,13 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(events::product))
         .routes(routes!(tokens::create, tokens::list))
         .routes(routes!(tokens::revoke))
+        .routes(routes!(policies::add, policies::list))
+        .routes(routes!(policies::show))
+        .routes(routes!(policies::decisions))
+        .routes(routes!(policies::product_decisions))
+        .routes(routes!(policies::grant_waiver, policies::waivers))
+        .routes(routes!(standards::product_odps))
+        .routes(routes!(standards::port_contract))
         .split_for_parts();
     let document = std::sync::Arc::new(document);
     router

@@ -22,6 +22,30 @@ pub struct VersionInfo {
     pub deployed_at: String,
     /// Whether runs use this version.
     pub active: bool,
+    /// The federation's decision on this deploy, when policies applied (deploy answers only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision: Option<DecisionSummary>,
+}
+
+/// A decision in brief: its id, outcome and the warnings of `warn` policies.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DecisionSummary {
+    /// The decision record's id.
+    pub id: String,
+    /// allowed or warned (a denial is an error answer).
+    pub outcome: String,
+    /// What `warn` policies said.
+    pub warnings: Vec<crate::error::PolicyViolation>,
+}
+
+impl From<&tessera_store::DecisionRecord> for DecisionSummary {
+    fn from(d: &tessera_store::DecisionRecord) -> DecisionSummary {
+        DecisionSummary {
+            id: d.id.clone(),
+            outcome: crate::governance::outcome_name(d.outcome).to_string(),
+            warnings: crate::governance::warnings_of(d),
+        }
+    }
 }
 
 impl VersionInfo {
@@ -34,6 +58,7 @@ impl VersionInfo {
             bytes: deployment.bytes,
             deployed_at: rfc3339(deployment.deployed_at_us),
             active: active == Some(deployment.version.as_str()),
+            decision: None,
         }
     }
 }

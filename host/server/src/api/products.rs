@@ -34,7 +34,7 @@ use crate::state::AppState;
         (status = 409, description = "The version exists with different code", body = ErrorBody),
         (status = 413, description = "Larger than the upload limit", body = ErrorBody),
         (status = 415, description = "A Content-Type other than application/wasm or application/octet-stream", body = ErrorBody),
-        (status = 422, description = "The manifest asks for more than the server allows", body = ErrorBody),
+        (status = 422, description = "The manifest asks for more than the server allows, a breaking change in a minor or patch release, or a policy refuses it", body = ErrorBody),
     )
 )]
 pub async fn deploy(
@@ -50,7 +50,12 @@ pub async fn deploy(
     // Refuse callers who could deploy nothing before reading and compiling the upload.
     match &caller {
         Caller::Anonymous => return Err(ServiceError::unauthorized("deploying needs a token")),
-        Caller::Token(token) if token.role == tessera_store::Role::Reader => {
+        Caller::Token(token)
+            if matches!(
+                token.role,
+                tessera_store::Role::Reader | tessera_store::Role::Governance
+            ) =>
+        {
             return Err(ServiceError::forbidden(format!(
                 "{} may not deploy; that needs an owner or admin token",
                 caller.describe()
@@ -93,13 +98,12 @@ pub async fn deploy(
         crate::registry::DeployOutcome::Created => StatusCode::CREATED,
         crate::registry::DeployOutcome::Unchanged => StatusCode::OK,
     };
-    Ok((
-        status,
-        Json(VersionInfo::new(
-            &deployed.deployment,
-            deployed.active.as_deref(),
-        )),
-    ))
+    let mut info = VersionInfo::new(&deployed.deployment, deployed.active.as_deref());
+    info.decision = deployed
+        .decision
+        .as_ref()
+        .map(crate::api::model::DecisionSummary::from);
+    Ok((status, Json(info)))
 }
 
 /// The media types a component upload may carry.
@@ -178,7 +182,7 @@ async fn spool_body(state: &AppState, body: Body, limit: u64) -> ServiceResult<b
         drop(file);
         std::fs::read(&spooled.0)
     });
-    let ((), copied) = tokio::join!(forward, copying);
+    let (_, copied) = tokio::join!(forward, copying);
     let copied = copied.map_err(ServiceError::internal)?;
     if too_large.load(std::sync::atomic::Ordering::SeqCst) {
         return Err(ServiceError::too_large(limit));

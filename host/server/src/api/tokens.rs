@@ -169,16 +169,12 @@ pub async fn create(
             r#"send JSON like {"role": "reader", "domain": "labeling", "grants": ["labeled-studies/consensus"]}"#,
         )
     })?;
-    let role = match request.role.as_str() {
-        "admin" => Role::Admin,
-        "owner" => Role::Owner,
-        "reader" => Role::Reader,
-        other => {
-            return Err(ServiceError::bad_request(format!(
-                "`{other}` is not a role; use admin, owner or reader"
-            )));
-        }
-    };
+    let role = Role::parse(&request.role).ok_or_else(|| {
+        ServiceError::bad_request(format!(
+            "`{}` is not a role; use admin, owner, reader or governance",
+            request.role
+        ))
+    })?;
     let expires_in = request
         .expires_in
         .as_deref()
@@ -191,6 +187,15 @@ pub async fn create(
                 })
         })
         .transpose()?;
+    crate::governance::judge_grants(
+        &state,
+        &caller,
+        role,
+        request.domain.as_deref(),
+        &request.grants,
+        expires_in,
+    )
+    .await?;
     let (secret, record) = auth::issue(
         state.store(),
         NewToken {

@@ -62,8 +62,8 @@ async fn drain_stream(stream: &mut axum::body::BodyDataStream, mut seen: u64, li
 
 /// Starts forwarding `body` into a [`Pipe`]; more than `limit` bytes ends the body with an
 /// error and sets `too_large`. Returns the pipe and the forwarding future (await it beside the
-/// decoder).
-pub fn pipe(body: Body, limit: u64) -> (Pipe, impl std::future::Future<Output = ()>) {
+/// decoder), which gives the bytes the body had.
+pub fn pipe(body: Body, limit: u64) -> (Pipe, impl std::future::Future<Output = u64>) {
     let (sender, chunks) = mpsc::channel::<Result<Bytes, String>>(8);
     let too_large = Arc::new(AtomicBool::new(false));
     let timed_out = Arc::new(AtomicBool::new(false));
@@ -81,7 +81,7 @@ pub fn pipe(body: Body, limit: u64) -> (Pipe, impl std::future::Future<Output = 
                         let _ = sender
                             .send(Err(format!("the body is larger than {limit} bytes")))
                             .await;
-                        return;
+                        return seen;
                     }
                     Ok(bytes)
                 }
@@ -95,15 +95,16 @@ pub fn pipe(body: Body, limit: u64) -> (Pipe, impl std::future::Future<Output = 
             if item.is_err() {
                 // The client broke off.
                 let _ = sender.send(item).await;
-                return;
+                return seen;
             }
             if sender.send(item).await.is_err() {
                 // The decoder stopped reading (it found enough problems, or the data ended):
                 // take the rest so the client can finish sending and read the answer.
                 drain_stream(&mut stream, seen, limit).await;
-                return;
+                return seen;
             }
         }
+        seen
     };
     (
         Pipe {

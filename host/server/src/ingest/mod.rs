@@ -37,6 +37,8 @@ pub struct IngestRequest<'a> {
     pub mode: IngestMode,
     /// The request's `Idempotency-Key`.
     pub key: Option<&'a str>,
+    /// Who pushes, for the federation's `ingest` policies.
+    pub actor: tessera_governance::input::Actor,
 }
 
 /// What an accepted ingest did.
@@ -86,7 +88,7 @@ pub async fn ingest(
             .map_err(|e| Rejection::Host(format!("cannot finish staging: {e}")))?;
         Ok(rows)
     });
-    let ((), decoded) = tokio::join!(forward, decoding);
+    let (body_bytes, decoded) = tokio::join!(forward, decoding);
     let _ = std::fs::remove_file(state.spool_dir().join(&staged_id));
     let decoded =
         decoded.map_err(|e| ServiceError::internal(format!("ingest task failed: {e}")))?;
@@ -143,6 +145,12 @@ pub async fn ingest(
         }
         return Err(refusal);
     }
+    if let Err(refusal) = judge_ingest(state, &request, &staged_id, body_bytes).await {
+        if let Err(e) = state.store().discard(&staged_id) {
+            tracing::warn!(ingest = %staged_id, error = %e, "cannot discard a refused ingest");
+        }
+        return Err(refusal);
+    }
     let store = state.clone();
     let (p, s, id, mode) = (product.clone(), port.clone(), staged_id, request.mode);
     let key = request.key.map(str::to_string);
@@ -185,6 +193,53 @@ pub async fn ingest(
         }
     }
     Ok(Ingested { outcome, run: None })
+}
+
+/// The federation's `ingest` policies, on the push's schema and size (not its rows), before
+/// the commit: a denial stores nothing.
+async fn judge_ingest(
+    state: &AppState,
+    request: &IngestRequest<'_>,
+    staged_id: &str,
+    body_bytes: u64,
+) -> ServiceResult<()> {
+    let manifest = request.manifest;
+    let columns = manifest
+        .input(request.port)
+        .and_then(|p| p.ingest_schema())
+        .map(|schema| {
+            schema
+                .columns
+                .iter()
+                .map(|c| tessera_governance::input::IngestColumn {
+                    name: c.name.clone(),
+                    data_type: c.data_type.name().to_string(),
+                    classification: c.classification.map(|c| c.name()),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut input = crate::governance::input_for(
+        state,
+        tessera_store::PolicyEvent::Ingest,
+        request.actor.clone(),
+        manifest,
+    )?;
+    input.ingest = Some(tessera_governance::input::IngestFacts {
+        port: request.port.to_string(),
+        format: request.format.extension().to_string(),
+        bytes: body_bytes,
+        stored_bytes: state.store().staged_size(staged_id, request.port)?,
+        mode: match request.mode {
+            IngestMode::Append => "append",
+            IngestMode::Replace => "replace",
+            IngestMode::Expire => "expire",
+        }
+        .to_string(),
+        columns,
+    });
+    crate::governance::judge(state, input, request.port.to_string()).await?;
+    Ok(())
 }
 
 /// Refuses an ingest whose staged bytes would take the product over its storage quota

@@ -238,6 +238,9 @@ pub trait Catalog: Send + Sync {
     /// Deletes the token with public id `id`; `false` when there is none.
     fn revoke_token(&self, id: &str) -> Result<bool, StoreError>;
 
+    /// Policies, waivers and decision records.
+    fn governance(&self) -> &dyn crate::GovernanceCatalog;
+
     /// Every blob key a record names (versions, input versions, quarantined runs, components,
     /// garbage not yet deleted). For recovery: reads every record.
     fn referenced_blobs(&self) -> Result<HashSet<String>, StoreError>;

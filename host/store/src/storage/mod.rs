@@ -425,6 +425,10 @@ impl Store for Storage {
         self.catalog.tokens()
     }
 
+    fn governance(&self) -> &dyn crate::GovernanceCatalog {
+        self.catalog.governance()
+    }
+
     fn revoke_token(&self, id: &str) -> Result<bool, StoreError> {
         self.catalog.revoke_token(id)
     }

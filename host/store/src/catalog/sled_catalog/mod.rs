@@ -3,6 +3,7 @@
 //! the compare-and-swap the [`Catalog`] trait promises holds even against other writers of the
 //! same database.
 
+mod governance;
 mod inputs;
 mod keys;
 mod runs;
@@ -53,6 +54,8 @@ pub struct SledCatalog {
     garbage: sled::Tree,
     /// The blobs each quarantined run set aside.
     quarantine: sled::Tree,
+    /// Policies, waivers and decisions.
+    governance: governance::SledGovernance,
 }
 
 impl SledCatalog {
@@ -77,6 +80,7 @@ impl SledCatalog {
             usage: db.open_tree("usage")?,
             garbage: db.open_tree("garbage")?,
             quarantine: db.open_tree("quarantine")?,
+            governance: governance::SledGovernance::open(&db)?,
             db,
         };
         catalog.index_runs()?;
@@ -113,6 +117,10 @@ fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError>
 }
 
 impl Catalog for SledCatalog {
+    fn governance(&self) -> &dyn crate::GovernanceCatalog {
+        &self.governance
+    }
+
     fn create_deployment(
         &self,
         deployment: &Deployment,

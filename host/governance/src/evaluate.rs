@@ -1,0 +1,292 @@
+//! Evaluating Rego policies: each policy is its own module with a `violation` rule, a set of
+//! messages; it is parsed and evaluated in a child process ([`crate::sandbox`]) under the
+//! interpreter's execution timer, an address-space limit and a deadline, so a policy that loops,
+//! hoards memory, nests without end or errors is a failed verdict with its reason, and the host
+//! carries on.
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::sandbox::{ChildEnd, ChildLimits, run_in_child};
+
+/// The rule every policy defines: a set of violation messages (strings, or objects whose `msg`
+/// is the message).
+pub const VIOLATION_RULE: &str = "violation";
+
+/// The largest policy accepted, in bytes.
+pub const MAX_POLICY_BYTES: usize = 64 * 1024;
+
+/// Messages kept per policy and evaluation; the rest are counted.
+pub const MAX_MESSAGES: usize = 20;
+
+/// Bytes kept of one message.
+pub const MAX_MESSAGE_BYTES: usize = 1024;
+
+/// Limits of evaluation.
+#[derive(Debug, Clone, Copy)]
+pub struct EvalLimits {
+    /// Interpreter time one policy may take.
+    pub per_policy: Duration,
+    /// Memory one evaluation may add.
+    pub memory: u64,
+}
+
+impl Default for EvalLimits {
+    fn default() -> Self {
+        EvalLimits {
+            per_policy: Duration::from_millis(250),
+            memory: 256 << 20,
+        }
+    }
+}
+
+/// A policy to evaluate: a name for messages and its Rego module.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PolicySource {
+    /// The policy's id (its module's file name in messages).
+    pub id: String,
+    /// The Rego module.
+    pub rego: String,
+}
+
+/// What evaluating one policy gave.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Evaluated {
+    /// The violation messages (empty: the policy passed).
+    Violations(Vec<String>),
+    /// The policy could not be evaluated, and why.
+    Failed(String),
+}
+
+/// One line of a child's output: the index of the policy and what it gave.
+#[derive(Serialize, Deserialize)]
+struct Line {
+    index: usize,
+    evaluated: Evaluated,
+}
+
+/// Evaluates each policy against `input` (a JSON document), in order. Every policy gets a
+/// result: one that crashes or outlives its limits is [`Evaluated::Failed`] with the reason,
+/// and those after it are evaluated in a fresh child.
+pub fn evaluate(policies: &[PolicySource], input: &str, limits: EvalLimits) -> Vec<Evaluated> {
+    let mut results: Vec<Option<Evaluated>> = vec![None; policies.len()];
+    let mut next = 0;
+    while next < policies.len() {
+        let batch = policies.get(next..).unwrap_or_default();
+        let deadline = limits
+            .per_policy
+            .saturating_mul(u32::try_from(batch.len()).unwrap_or(u32::MAX))
+            .saturating_add(Duration::from_secs(2));
+        let child = run_in_child(
+            ChildLimits {
+                memory: limits.memory,
+                deadline,
+                max_output: 4 << 20,
+            },
+            |out| {
+                quiet_panics();
+                for (offset, policy) in batch.iter().enumerate() {
+                    let line = Line {
+                        index: next + offset,
+                        evaluated: evaluate_one(policy, input, limits.per_policy),
+                    };
+                    if let Ok(mut bytes) = serde_json::to_vec(&line) {
+                        bytes.push(b'\n');
+                        out(&bytes);
+                    }
+                }
+            },
+        );
+        for text in child.output.split(|&b| b == b'\n') {
+            if let Ok(line) = serde_json::from_slice::<Line>(text)
+                && let Some(slot) = results.get_mut(line.index)
+            {
+                *slot = Some(line.evaluated);
+            }
+        }
+        let first_missing = results
+            .iter()
+            .position(Option::is_none)
+            .unwrap_or(policies.len());
+        if first_missing < policies.len() {
+            let why = match &child.end {
+                ChildEnd::Finished => "its evaluation gave no result".to_string(),
+                ChildEnd::TimedOut => format!(
+                    "it did not finish within {} ms",
+                    limits.per_policy.as_millis()
+                ),
+                ChildEnd::TooMuchOutput => "it produced too much output".to_string(),
+                ChildEnd::Crashed(why) => format!(
+                    "its evaluation died: {why} (the limit is {} MiB)",
+                    limits.memory >> 20
+                ),
+                ChildEnd::NotStarted(why) => format!("it could not be evaluated: {why}"),
+            };
+            if let Some(slot) = results.get_mut(first_missing) {
+                *slot = Some(Evaluated::Failed(why));
+            }
+        }
+        next = results
+            .iter()
+            .position(Option::is_none)
+            .unwrap_or(policies.len());
+    }
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Evaluated::Failed("not evaluated".into())))
+        .collect()
+}
+
+/// Checks that `rego` is a policy Tessera can evaluate: it parses, within the size limit, and
+/// declares a `violation` rule. Runs in a child like an evaluation.
+pub fn check_policy(id: &str, rego: &str, limits: EvalLimits) -> Result<(), String> {
+    if rego.len() > MAX_POLICY_BYTES {
+        return Err(format!(
+            "the policy is {} bytes; the limit is {MAX_POLICY_BYTES}",
+            rego.len()
+        ));
+    }
+    let source = PolicySource {
+        id: id.to_string(),
+        rego: rego.to_string(),
+    };
+    let child = run_in_child(
+        ChildLimits {
+            memory: limits.memory,
+            deadline: limits.per_policy.saturating_add(Duration::from_secs(2)),
+            max_output: 64 * 1024,
+        },
+        |out| {
+            quiet_panics();
+            let verdict = match load(&source, limits.per_policy) {
+                Ok(_) => String::new(),
+                Err(e) => e,
+            };
+            out(verdict.as_bytes());
+        },
+    );
+    match child.end {
+        ChildEnd::Finished if child.output.is_empty() => Ok(()),
+        ChildEnd::Finished => Err(String::from_utf8_lossy(&child.output).into_owned()),
+        ChildEnd::TimedOut => Err("parsing the policy took too long".into()),
+        ChildEnd::TooMuchOutput => Err("parsing the policy produced too much output".into()),
+        ChildEnd::Crashed(why) => Err(format!("parsing the policy died: {why}")),
+        ChildEnd::NotStarted(why) => Err(format!("the policy could not be checked: {why}")),
+    }
+}
+
+/// Parses a policy into an engine and returns it with the path of its `violation` rule.
+fn load(policy: &PolicySource, per_policy: Duration) -> Result<(regorus::Engine, String), String> {
+    let mut engine = regorus::Engine::new();
+    engine.set_execution_timer_config(regorus::utils::limits::ExecutionTimerConfig {
+        limit: per_policy,
+        check_interval: NonZeroU32::MIN,
+    });
+    let path = format!("{}.rego", policy.id);
+    let package = engine
+        .add_policy(path.clone(), policy.rego.clone())
+        .map_err(|e| format!("the policy does not parse: {e}"))?;
+    let is_plain = package
+        .strip_prefix("data.")
+        .is_some_and(|p| !p.is_empty() && p.split('.').all(is_identifier));
+    if !is_plain {
+        return Err(format!(
+            "package `{package}` is not a plain dotted name; write `package tessera.{}`",
+            policy.id.replace('-', "_")
+        ));
+    }
+    match engine.has_declared_rule_rooted_at(&path, VIOLATION_RULE) {
+        Ok(true) => {}
+        _ => {
+            return Err(format!(
+                "the policy declares no `{VIOLATION_RULE}` rule; write \
+                 `{VIOLATION_RULE} contains msg if {{ ... }}` with a message for each violation"
+            ));
+        }
+    }
+    Ok((engine, format!("{package}.{VIOLATION_RULE}")))
+}
+
+fn is_identifier(part: &str) -> bool {
+    let mut chars = part.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn evaluate_one(policy: &PolicySource, input: &str, per_policy: Duration) -> Evaluated {
+    let (mut engine, rule) = match load(policy, per_policy) {
+        Ok(loaded) => loaded,
+        Err(e) => return Evaluated::Failed(e),
+    };
+    if let Err(e) = engine.set_input_json(input) {
+        return Evaluated::Failed(format!("the input is not JSON: {e}"));
+    }
+    let value = match engine.eval_rule(rule) {
+        Ok(value) => value,
+        Err(e) => return Evaluated::Failed(shorten(format!("evaluation failed: {e}"))),
+    };
+    match messages(&value) {
+        Ok(messages) => Evaluated::Violations(messages),
+        Err(e) => Evaluated::Failed(e),
+    }
+}
+
+/// The messages of a `violation` value: a set (or array) of strings or of objects with `msg`.
+fn messages(value: &regorus::Value) -> Result<Vec<String>, String> {
+    if *value == regorus::Value::Undefined {
+        return Ok(Vec::new());
+    }
+    let json = value
+        .to_json_str()
+        .map_err(|e| format!("the violations are not data: {e}"))?;
+    let parsed: serde_json::Value =
+        serde_json::from_str(&json).map_err(|e| format!("the violations are not data: {e}"))?;
+    let items = match parsed {
+        serde_json::Value::Array(items) => items,
+        other => {
+            return Err(format!(
+                "`{VIOLATION_RULE}` must be a set of messages; it is {}",
+                shorten(other.to_string())
+            ));
+        }
+    };
+    let total = items.len();
+    let mut out: Vec<String> = items
+        .into_iter()
+        .take(MAX_MESSAGES)
+        .map(|item| match item {
+            serde_json::Value::String(s) => shorten(s),
+            serde_json::Value::Object(ref o) => match o.get("msg") {
+                Some(serde_json::Value::String(s)) => shorten(s.clone()),
+                _ => shorten(item.to_string()),
+            },
+            other => shorten(other.to_string()),
+        })
+        .collect();
+    if total > MAX_MESSAGES {
+        out.push(format!("… and {} more", total - MAX_MESSAGES));
+    }
+    Ok(out)
+}
+
+fn shorten(mut text: String) -> String {
+    if text.len() > MAX_MESSAGE_BYTES {
+        let mut cut = MAX_MESSAGE_BYTES;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}
+
+/// A panic in a child is reported by its exit status; its message would only reach the
+/// host's stderr.
+fn quiet_panics() {
+    std::panic::set_hook(Box::new(|_| {}));
+}
