@@ -39,7 +39,7 @@ fn text(output: &Output) -> (String, String) {
 fn every_command_has_help() {
     for command in [
         "new", "build", "run", "inspect", "package", "serve", "deploy", "ingest", "products",
-        "status", "trigger", "runs", "logs", "get", "token",
+        "status", "trigger", "runs", "logs", "get", "token", "policy", "waiver",
     ] {
         let output = tessera(&[command, "--help"]);
         assert!(output.status.success(), "{command} --help");
@@ -796,4 +796,58 @@ fn acknowledged_rows_are_published_after_two_kills_during_runs() {
     let published = read.len();
     read.dedup();
     assert_eq!(read.len(), published, "a version published twice: {runs:?}");
+}
+
+#[test]
+fn policy_test_evaluates_offline_and_fails_on_a_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    let hello = std::fs::read_to_string(workspace().join("examples/hello/product.toml")).unwrap();
+    // hello is source-aligned without a freshness SLO: the library's rule refuses it.
+    let output = tessera(&["policy", "test", "--library", "examples/hello/product.toml"]);
+    let (stdout, stderr) = text(&output);
+    assert!(!output.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("FAIL source-aligned-freshness"), "{stdout}");
+    assert!(stdout.contains("PASS owner-and-description"), "{stdout}");
+    let fresh = dir.path().join("product.toml");
+    std::fs::write(&fresh, format!("{hello}\n[slo]\nfreshness = \"24h\"\n")).unwrap();
+    let output = tessera(&["policy", "test", "--library", fresh.to_str().unwrap()]);
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}{stderr}");
+    assert_eq!(stdout.matches("PASS ").count(), 6, "{stdout}");
+    // A policy of one's own, and a breaking change against the version it replaces.
+    let rule = dir.path().join("no-examples.rego");
+    std::fs::write(
+        &rule,
+        "package tessera.no_examples\nviolation contains msg if {\n  \"example\" in input.product.tags\n  msg := \"no examples here\"\n}\n",
+    )
+    .unwrap();
+    let renamed = dir.path().join("renamed.toml");
+    std::fs::write(
+        &renamed,
+        hello
+            .replace("version = \"0.1.0\"", "version = \"0.1.1\"")
+            .replace(
+                "greeting = { type = \"text\", required = true }",
+                "greeting = \"text\"",
+            ),
+    )
+    .unwrap();
+    let output = tessera(&[
+        "policy",
+        "test",
+        rule.to_str().unwrap(),
+        renamed.to_str().unwrap(),
+        "--against",
+        "examples/hello/product.toml",
+    ]);
+    let (stdout, _) = text(&output);
+    assert!(!output.status.success());
+    assert!(
+        stdout.contains("FAIL no-examples\n     no examples here"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("FAIL semantic versioning: 0.1.1 is a patch release of 0.1.0"),
+        "{stdout}"
+    );
 }

@@ -184,15 +184,27 @@ fn a_breaking_minor_release_is_refused_naming_the_readers_of_the_broken_port_onl
     ];
     let minor = manifest(&edited.replace("1.0.0", "1.1.0"));
     let refusal = check_release(&diff(Some(&old), &minor), &consumers).unwrap_err();
-    assert!(refusal.message.contains("column `scores.note` is removed"), "{}", refusal.message);
-    assert!(refusal.message.contains("dashboard (owner bi@example.org, input `scores`)"));
+    assert!(
+        refusal.message.contains("column `scores.note` is removed"),
+        "{}",
+        refusal.message
+    );
+    assert!(
+        refusal
+            .message
+            .contains("dashboard (owner bi@example.org, input `scores`)")
+    );
     assert!(!refusal.message.contains("report"), "{}", refusal.message);
     let major = manifest(&edited.replace("1.0.0", "2.0.0"));
     assert!(check_release(&diff(Some(&old), &major), &consumers).is_ok());
     // A compatible minor release passes.
     let compatible = manifest(
         &BASE
-            .replacen(", note = \"text\" }", ", note = \"text\", extra = \"int64\" }", 1)
+            .replacen(
+                ", note = \"text\" }",
+                ", note = \"text\", extra = \"int64\" }",
+                1,
+            )
             .replace("1.0.0", "1.1.0"),
     );
     assert!(check_release(&diff(Some(&old), &compatible), &consumers).is_ok());
