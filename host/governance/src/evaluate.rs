@@ -31,6 +31,9 @@ pub struct EvalLimits {
     pub per_policy: Duration,
     /// Memory one evaluation may add.
     pub memory: u64,
+    /// Time all the policies of one evaluation may take together; the policies left when it
+    /// is spent fail without running.
+    pub total: Duration,
 }
 
 impl Default for EvalLimits {
@@ -38,6 +41,7 @@ impl Default for EvalLimits {
         EvalLimits {
             per_policy: Duration::from_millis(250),
             memory: 256 << 20,
+            total: Duration::from_secs(5),
         }
     }
 }
@@ -72,13 +76,25 @@ struct Line {
 /// and those after it are evaluated in a fresh child.
 pub fn evaluate(policies: &[PolicySource], input: &str, limits: EvalLimits) -> Vec<Evaluated> {
     let mut results: Vec<Option<Evaluated>> = vec![None; policies.len()];
+    let started = std::time::Instant::now();
     let mut next = 0;
     while next < policies.len() {
+        let left = limits.total.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            for slot in results.iter_mut().skip(next) {
+                *slot = Some(Evaluated::Failed(format!(
+                    "not evaluated: the evaluation's budget of {} ms for all policies ran out",
+                    limits.total.as_millis()
+                )));
+            }
+            break;
+        }
         let batch = policies.get(next..).unwrap_or_default();
         let deadline = limits
             .per_policy
             .saturating_mul(u32::try_from(batch.len()).unwrap_or(u32::MAX))
-            .saturating_add(Duration::from_secs(2));
+            .saturating_add(Duration::from_secs(2))
+            .min(left);
         let child = run_in_child(
             ChildLimits {
                 memory: limits.memory,

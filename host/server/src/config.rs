@@ -46,6 +46,8 @@ pub struct GovernanceConfig {
     pub policy_timeout: Duration,
     /// Memory one evaluation may add (`policy_memory`).
     pub policy_memory: u64,
+    /// Time all policies of one evaluation may take together (`evaluation_budget`).
+    pub evaluation_budget: Duration,
 }
 
 impl Default for GovernanceConfig {
@@ -54,6 +56,7 @@ impl Default for GovernanceConfig {
             library: false,
             policy_timeout: Duration::from_millis(250),
             policy_memory: 256 << 20,
+            evaluation_budget: Duration::from_secs(5),
         }
     }
 }
@@ -239,6 +242,7 @@ struct FileGovernance {
     library: Option<bool>,
     policy_timeout: Option<String>,
     policy_memory: Option<String>,
+    evaluation_budget: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -397,6 +401,10 @@ impl ServerConfig {
         }
         if let Some(v) = governance.policy_memory {
             self.governance.policy_memory = parse_size(&v, &source, "governance.policy_memory")?;
+        }
+        if let Some(v) = governance.evaluation_budget {
+            self.governance.evaluation_budget =
+                parse_span(&v, &source, "governance.evaluation_budget")?;
         }
         let scheduler = file.scheduler;
         if let Some(v) = scheduler.debounce {

@@ -28,6 +28,7 @@ pub fn limits(state: &AppState) -> EvalLimits {
     EvalLimits {
         per_policy: g.policy_timeout,
         memory: g.policy_memory,
+        total: g.evaluation_budget,
     }
 }
 
@@ -129,6 +130,12 @@ pub fn manifest_change_input(
     Ok(input)
 }
 
+/// Whether any policy is in force for `event` on products of `domain`: callers skip building
+/// an input (the consumers, a run's statistics) when none is.
+pub fn any_policy(state: &AppState, event: PolicyEvent, domain: &str) -> ServiceResult<bool> {
+    Ok(!applicable(&state.store().governance().policies()?, event, domain).is_empty())
+}
+
 /// Evaluates the policies in force for `input.event` on `input`'s product and records the
 /// decision. `None` when no policy applies (nothing is recorded); a denial is an error that
 /// lists each refusing policy.
@@ -222,6 +229,9 @@ pub fn denial(decision: &DecisionRecord) -> ServiceError {
     ))
 }
 
+/// The most policies one scope (global, or one domain) may hold.
+pub const MAX_POLICIES_PER_SCOPE: usize = 100;
+
 /// Adds the next version of a policy (its first when the id is new).
 pub fn add_policy(
     state: &AppState,
@@ -247,6 +257,22 @@ pub fn add_policy(
         // Whoever may write the scope may write the next version; the check above keeps a
         // domain's owners off a global policy's id.
         caller.require_policy_author(&newest.scope)?;
+    }
+    let in_scope = existing
+        .iter()
+        .filter(|p| p.scope == draft.scope && p.id != draft.id)
+        .map(|p| p.id.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    if newest.is_none() && in_scope >= MAX_POLICIES_PER_SCOPE {
+        return Err(ServiceError::unprocessable(
+            "too_many_policies",
+            format!(
+                "{} has {in_scope} policies; the limit is {MAX_POLICIES_PER_SCOPE}",
+                draft.scope.describe()
+            ),
+        )
+        .hint("retire a policy (a version with enabled = false) or fold rules into one"));
     }
     let draft = draft.check(limits(state)).map_err(|problems| {
         ServiceError::bad_request(format!("the policy cannot be added: {problems}")).hint(
@@ -395,6 +421,9 @@ pub async fn judge_grants(
         let Some((manifest, _)) = crate::registry::active_manifest(state, product)? else {
             continue;
         };
+        if !any_policy(state, PolicyEvent::Grant, &manifest.product.domain)? {
+            continue;
+        }
         let Some(output) = manifest.outputs.iter().find(|o| o.name == port) else {
             continue;
         };

@@ -292,6 +292,15 @@ async fn judge_publication(
     stats: &BTreeMap<String, tessera_quality::PortStats>,
 ) -> Result<Option<String>, (FailureKind, String)> {
     let host = |e: crate::error::ServiceError| (FailureKind::Host, e.message);
+    let in_force = crate::governance::any_policy(
+        state,
+        tessera_store::PolicyEvent::Publish,
+        &manifest.product.domain,
+    )
+    .map_err(host)?;
+    if !in_force {
+        return Ok(None);
+    }
     let mut input = crate::governance::input_for(
         state,
         tessera_store::PolicyEvent::Publish,

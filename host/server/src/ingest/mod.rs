@@ -204,6 +204,13 @@ async fn judge_ingest(
     body_bytes: u64,
 ) -> ServiceResult<()> {
     let manifest = request.manifest;
+    if !crate::governance::any_policy(
+        state,
+        tessera_store::PolicyEvent::Ingest,
+        &manifest.product.domain,
+    )? {
+        return Ok(());
+    }
     let columns = manifest
         .input(request.port)
         .and_then(|p| p.ingest_schema())
