@@ -213,6 +213,8 @@ fn runs(url: &str, token: &str) -> Vec<Duration> {
 }
 
 fn main() {
+    // As a server does when it starts: the zygotes that fork evaluation children.
+    tessera_governance::zygote::prestart();
     let mut rows: Vec<(String, f64, f64)> = Vec::new();
     for n in [0, 1, 20] {
         let mut samples = evaluation(n);

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::sandbox::{ChildEnd, ChildLimits, run_in_child};
+use crate::sandbox::{ChildEnd, ChildLimits};
 
 /// The rule every policy defines: a set of violation messages (strings, or objects whose `msg`
 /// is the message).
@@ -95,24 +95,17 @@ pub fn evaluate(policies: &[PolicySource], input: &str, limits: EvalLimits) -> V
             .saturating_mul(u32::try_from(batch.len()).unwrap_or(u32::MAX))
             .saturating_add(Duration::from_secs(2))
             .min(left);
-        let child = run_in_child(
+        let child = crate::zygote::run(
             ChildLimits {
                 memory: limits.memory,
                 deadline,
                 max_output: 4 << 20,
             },
-            |out| {
-                quiet_panics();
-                for (offset, policy) in batch.iter().enumerate() {
-                    let line = Line {
-                        index: next + offset,
-                        evaluated: evaluate_one(policy, input, limits.per_policy),
-                    };
-                    if let Ok(mut bytes) = serde_json::to_vec(&line) {
-                        bytes.push(b'\n');
-                        out(&bytes);
-                    }
-                }
+            &Job::Evaluate {
+                policies: batch.to_vec(),
+                first_index: next,
+                input: input.to_string(),
+                per_policy: limits.per_policy,
             },
         );
         for text in child.output.split(|&b| b == b'\n') {
@@ -168,19 +161,15 @@ pub fn check_policy(id: &str, rego: &str, limits: EvalLimits) -> Result<(), Stri
         id: id.to_string(),
         rego: rego.to_string(),
     };
-    let child = run_in_child(
+    let child = crate::zygote::run(
         ChildLimits {
             memory: limits.memory,
             deadline: limits.per_policy.saturating_add(Duration::from_secs(2)),
             max_output: 64 * 1024,
         },
-        |out| {
-            quiet_panics();
-            let verdict = match load(&source, limits.per_policy) {
-                Ok(_) => String::new(),
-                Err(e) => e,
-            };
-            out(verdict.as_bytes());
+        &Job::Check {
+            policy: source,
+            per_policy: limits.per_policy,
         },
     );
     match child.end {
@@ -190,6 +179,58 @@ pub fn check_policy(id: &str, rego: &str, limits: EvalLimits) -> Result<(), Stri
         ChildEnd::TooMuchOutput => Err("parsing the policy produced too much output".into()),
         ChildEnd::Crashed(why) => Err(format!("parsing the policy died: {why}")),
         ChildEnd::NotStarted(why) => Err(format!("the policy could not be checked: {why}")),
+    }
+}
+
+/// A job for a child: what it runs, as data, so a zygote can be handed it over a pipe.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Job {
+    /// Evaluate `policies` (the ones from `first_index` on) against `input`, one [`Line`] each.
+    Evaluate {
+        /// The policies.
+        policies: Vec<PolicySource>,
+        /// The index of the first, in the whole evaluation.
+        first_index: usize,
+        /// The input document, JSON.
+        input: String,
+        /// Interpreter time per policy.
+        per_policy: Duration,
+    },
+    /// Parse a policy: nothing written when it is fine, the reason otherwise.
+    Check {
+        /// The policy.
+        policy: PolicySource,
+        /// Interpreter time.
+        per_policy: Duration,
+    },
+}
+
+/// Runs `job` (in the child), writing its results to `out`.
+pub(crate) fn perform(job: &Job, out: &mut dyn FnMut(&[u8])) {
+    quiet_panics();
+    match job {
+        Job::Evaluate {
+            policies,
+            first_index,
+            input,
+            per_policy,
+        } => {
+            for (offset, policy) in policies.iter().enumerate() {
+                let line = Line {
+                    index: first_index + offset,
+                    evaluated: evaluate_one(policy, input, *per_policy),
+                };
+                if let Ok(mut bytes) = serde_json::to_vec(&line) {
+                    bytes.push(b'\n');
+                    out(&bytes);
+                }
+            }
+        }
+        Job::Check { policy, per_policy } => {
+            if let Err(e) = load(policy, *per_policy) {
+                out(e.as_bytes());
+            }
+        }
     }
 }
 

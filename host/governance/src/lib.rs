@@ -3,7 +3,8 @@
 //!
 //! - [`evaluate`]: Rego policies (each a module with a `violation` set of messages),
 //!   interpreted by `regorus` in a child process ([`sandbox`]) under a time, memory and
-//!   output limit, so a hostile or broken policy fails alone.
+//!   output limit, so a hostile or broken policy fails alone; [`zygote`]: the small processes
+//!   that fork those children, so the host's size does not make each evaluation slower.
 //! - [`input`]: the documented input document a policy sees.
 //! - [`diff`]: the contract diff of a new version against the active one, each change
 //!   classified breaking, warning or compatible, and the semantic-versioning rule built on it.
@@ -24,6 +25,7 @@ pub mod policy;
 pub mod sandbox;
 pub mod semver_rule;
 pub mod standards;
+pub mod zygote;
 
 pub use decide::{Occasion, applicable, decide};
 pub use diff::{ChangeClass, ChangeKind, ContractChange, ContractDiff, Release, diff};

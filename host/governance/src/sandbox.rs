@@ -10,8 +10,10 @@
 
 use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
+
 /// Limits of one child.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct ChildLimits {
     /// Address space the child may add to what it inherited.
     pub memory: u64,
@@ -22,7 +24,7 @@ pub struct ChildLimits {
 }
 
 /// How a child ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ChildEnd {
     /// The job returned.
     Finished,
@@ -37,7 +39,7 @@ pub enum ChildEnd {
 }
 
 /// What a child wrote, and how it ended.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChildResult {
     /// Bytes written by the job, whole or up to the point it ended.
     pub output: Vec<u8>,
@@ -68,7 +70,7 @@ pub fn run_in_child(limits: ChildLimits, job: impl FnOnce(&mut dyn FnMut(&[u8]))
 
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
-mod linux {
+pub(crate) mod linux {
     use super::*;
 
     /// Exit status of a child whose job panicked.
@@ -118,15 +120,7 @@ mod linux {
         };
         // SAFETY: a valid rlimit for this process.
         unsafe { libc::setrlimit(libc::RLIMIT_AS, &limit) };
-        // What the child would print (an allocation failure's report) is not the host's log.
-        // SAFETY: a NUL-terminated path; dup2 onto this process's own descriptors.
-        unsafe {
-            let null = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY);
-            if null >= 0 {
-                libc::dup2(null, 1);
-                libc::dup2(null, 2);
-            }
-        }
+        silence_output();
         let mut sink = |bytes: &[u8]| write_all(write_end, bytes);
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut sink)));
         let status = if outcome.is_ok() { 0 } else { PANICKED };
@@ -134,7 +128,40 @@ mod linux {
         unsafe { libc::_exit(status) }
     }
 
-    fn write_all(fd: i32, mut bytes: &[u8]) {
+    /// Points standard output and error at `/dev/null`: what a child would print (an
+    /// allocation failure's report) is not the host's log.
+    pub(crate) fn silence_output() {
+        // SAFETY: a NUL-terminated path; dup2 onto this process's own descriptors.
+        unsafe {
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY);
+            if null >= 0 {
+                libc::dup2(null, 1);
+                libc::dup2(null, 2);
+                if null > 2 {
+                    libc::close(null);
+                }
+            }
+        }
+    }
+
+    /// Closes every descriptor above 2 but `keep`: a long-lived child must not hold the host's
+    /// sockets and files open (a connection the host closed would stay open).
+    pub(crate) fn close_inherited(keep: &[i32]) {
+        let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
+            return;
+        };
+        let open: Vec<i32> = entries
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse().ok())
+            .collect();
+        for fd in open {
+            if fd > 2 && !keep.contains(&fd) {
+                close(fd);
+            }
+        }
+    }
+
+    pub(crate) fn write_all(fd: i32, mut bytes: &[u8]) {
         while !bytes.is_empty() {
             // SAFETY: `bytes` is valid for `bytes.len()` bytes.
             let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
@@ -238,13 +265,13 @@ mod linux {
         ChildEnd::Crashed(format!("it ended with wait status {status}"))
     }
 
-    fn close(fd: i32) {
+    pub(crate) fn close(fd: i32) {
         // SAFETY: closes a descriptor this function's caller owns.
         unsafe { libc::close(fd) };
     }
 
     /// The process's address space now, in bytes (`/proc/self/statm`), read before the fork.
-    fn current_address_space() -> u64 {
+    pub(crate) fn current_address_space() -> u64 {
         // SAFETY: sysconf has no preconditions.
         let page = u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
         std::fs::read_to_string("/proc/self/statm")

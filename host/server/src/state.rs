@@ -119,6 +119,8 @@ impl AppState {
         cache: PathBuf,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<AppState> {
+        // Before the sandbox exists: the policy zygotes keep what the host has now.
+        tessera_governance::zygote::prestart();
         let runtime = Runtime::new(RuntimeConfig {
             cache_dir: Some(cache.join("code")),
             max_concurrent_runs: config.limits.max_concurrent_runs,

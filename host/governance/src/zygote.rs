@@ -1,0 +1,264 @@
+//! Small processes that fork the evaluation children. Forking the host itself for every
+//! evaluation costs what the host's size costs: the kernel copies its page tables, and the host
+//! then takes a fault on the first write to every page it shares with the child (tens of
+//! milliseconds for a server with compiled products and a GPU device). So the host forks a
+//! few *zygotes* early ([`prestart`], before the host compiles products or opens a GPU), while
+//! that is still cheap and while the pages they keep are few; a zygote closes every descriptor
+//! it inherited but its two pipes, dies with the host, and forks a small child per job
+//! ([`crate::sandbox`]), whose limits are unchanged. A zygote that dies or stops answering is
+//! killed and not replaced (a replacement forked from a grown host would keep its pages); when
+//! no zygote is free, the host forks the child itself.
+//!
+//! Jobs and results cross the pipes as length-prefixed JSON frames.
+
+use std::time::Duration;
+
+use crate::evaluate::Job;
+use crate::sandbox::{ChildEnd, ChildLimits, ChildResult};
+
+/// Runs `job` in a child within `limits`, forked by a zygote where one can be had.
+pub(crate) fn run(limits: ChildLimits, job: &Job) -> ChildResult {
+    #[cfg(target_os = "linux")]
+    {
+        if let Some(result) = linux::run(limits, job) {
+            return result;
+        }
+    }
+    crate::sandbox::run_in_child(limits, |out| crate::evaluate::perform(job, out))
+}
+
+/// Starts the zygotes, unless they are running. Call it early: a zygote keeps the pages the
+/// host had when it was forked.
+pub fn prestart() {
+    #[cfg(target_os = "linux")]
+    linux::prestart();
+}
+
+/// How much longer than a job's own deadline the host waits for its zygote's answer.
+const ANSWER_MARGIN: Duration = Duration::from_secs(2);
+
+/// The largest frame read from a pipe.
+const MAX_FRAME: u64 = 64 << 20;
+
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+mod linux {
+    use std::sync::Mutex;
+    use std::time::Instant;
+
+    use super::*;
+    use crate::sandbox::linux::{close, close_inherited, silence_output, write_all};
+
+    /// A running zygote: its pid, where jobs go, where results come from.
+    struct Zygote {
+        pid: libc::pid_t,
+        jobs: i32,
+        results: i32,
+    }
+
+    /// Zygotes waiting for a job.
+    static IDLE: Mutex<Vec<Zygote>> = Mutex::new(Vec::new());
+
+    /// Zygotes started.
+    const KEPT: usize = 2;
+
+    enum Failure {
+        /// The zygote is gone, or its pipe broke: a fresh one may do.
+        Broken,
+        /// It did not answer in time.
+        TimedOut,
+    }
+
+    /// Zygotes started so far (started ones are never replaced).
+    static STARTED: Mutex<usize> = Mutex::new(0);
+
+    pub(super) fn prestart() {
+        let Ok(mut started) = STARTED.lock() else {
+            return;
+        };
+        while *started < KEPT {
+            *started += 1;
+            if let Some(zygote) = start() {
+                park(zygote);
+            }
+        }
+    }
+
+    /// `None` when no zygote is free (or the one taken broke before answering).
+    pub(super) fn run(limits: ChildLimits, job: &Job) -> Option<ChildResult> {
+        let request = serde_json::to_vec(&(limits, job)).ok()?;
+        let zygote = IDLE.lock().ok().and_then(|mut idle| idle.pop())?;
+        match exchange(
+            &zygote,
+            &request,
+            limits.deadline.saturating_add(ANSWER_MARGIN),
+        ) {
+            Ok(result) => {
+                park(zygote);
+                Some(result)
+            }
+            Err(Failure::TimedOut) => {
+                stop(zygote);
+                Some(ChildResult {
+                    output: Vec::new(),
+                    end: ChildEnd::TimedOut,
+                })
+            }
+            Err(Failure::Broken) => {
+                stop(zygote);
+                None
+            }
+        }
+    }
+
+    fn park(zygote: Zygote) {
+        match IDLE.lock() {
+            Ok(mut idle) => idle.push(zygote),
+            Err(_) => stop(zygote),
+        }
+    }
+
+    fn stop(zygote: Zygote) {
+        close(zygote.jobs);
+        close(zygote.results);
+        // SAFETY: `pid` is our child, not yet reaped.
+        unsafe { libc::kill(zygote.pid, libc::SIGKILL) };
+        let mut status = 0;
+        // SAFETY: reaps our own child.
+        unsafe { libc::waitpid(zygote.pid, &mut status, 0) };
+    }
+
+    fn pipe() -> Option<(i32, i32)> {
+        let mut fds = [0i32; 2];
+        // SAFETY: `fds` is a valid array of two descriptors for pipe2 to fill.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return None;
+        }
+        Some((fds[0], fds[1]))
+    }
+
+    fn start() -> Option<Zygote> {
+        let (job_read, job_write) = pipe()?;
+        let Some((result_read, result_write)) = pipe() else {
+            close(job_read);
+            close(job_write);
+            return None;
+        };
+        // SAFETY: the zygote runs only `zygote_main`, which touches no lock another thread of
+        // the host may hold, and never returns.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            for fd in [job_read, job_write, result_read, result_write] {
+                close(fd);
+            }
+            return None;
+        }
+        if pid == 0 {
+            zygote_main(job_read, result_write);
+        }
+        close(job_read);
+        close(result_write);
+        Some(Zygote {
+            pid,
+            jobs: job_write,
+            results: result_read,
+        })
+    }
+
+    fn zygote_main(jobs: i32, results: i32) -> ! {
+        // SAFETY: asks the kernel to kill this process when its parent, the host, dies.
+        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+        silence_output();
+        close_inherited(&[jobs, results]);
+        std::panic::set_hook(Box::new(|_| {}));
+        while let Some(frame) = read_frame(jobs, None) {
+            let result = match serde_json::from_slice::<(ChildLimits, Job)>(&frame) {
+                Ok((limits, job)) => {
+                    crate::sandbox::run_in_child(limits, |out| crate::evaluate::perform(&job, out))
+                }
+                Err(e) => ChildResult {
+                    output: Vec::new(),
+                    end: ChildEnd::NotStarted(format!("the zygote could not read the job: {e}")),
+                },
+            };
+            let Ok(bytes) = serde_json::to_vec(&result) else {
+                break;
+            };
+            write_frame(results, &bytes);
+        }
+        // SAFETY: ends the zygote without running the host's destructors.
+        unsafe { libc::_exit(0) }
+    }
+
+    fn exchange(zygote: &Zygote, request: &[u8], wait: Duration) -> Result<ChildResult, Failure> {
+        write_frame(zygote.jobs, request);
+        let deadline = Instant::now() + wait;
+        match read_frame(zygote.results, Some(deadline)) {
+            Some(frame) => serde_json::from_slice(&frame).map_err(|_| Failure::Broken),
+            None if Instant::now() >= deadline => Err(Failure::TimedOut),
+            None => Err(Failure::Broken),
+        }
+    }
+
+    fn write_frame(fd: i32, bytes: &[u8]) {
+        let length = u64::try_from(bytes.len()).unwrap_or(u64::MAX).to_le_bytes();
+        write_all(fd, &length);
+        write_all(fd, bytes);
+    }
+
+    /// Reads one frame; `None` at the end of the pipe, on an error, past `deadline`, or for a
+    /// frame larger than [`MAX_FRAME`].
+    fn read_frame(fd: i32, deadline: Option<Instant>) -> Option<Vec<u8>> {
+        let mut length = [0u8; 8];
+        read_exact(fd, &mut length, deadline)?;
+        let length = u64::from_le_bytes(length);
+        if length > MAX_FRAME {
+            return None;
+        }
+        let mut frame = vec![0u8; usize::try_from(length).ok()?];
+        read_exact(fd, &mut frame, deadline)?;
+        Some(frame)
+    }
+
+    fn read_exact(fd: i32, buffer: &mut [u8], deadline: Option<Instant>) -> Option<()> {
+        let mut filled = 0;
+        while filled < buffer.len() {
+            if let Some(deadline) = deadline {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return None;
+                }
+                let mut poll = libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                let wait_ms = i32::try_from(left.as_millis().max(1)).unwrap_or(i32::MAX);
+                // SAFETY: one valid pollfd.
+                let ready = unsafe { libc::poll(&mut poll, 1, wait_ms) };
+                if ready == 0 {
+                    continue;
+                }
+                if ready < 0 {
+                    if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                        continue;
+                    }
+                    return None;
+                }
+            }
+            let rest = buffer.get_mut(filled..)?;
+            // SAFETY: `rest` is valid for its length.
+            let n = unsafe { libc::read(fd, rest.as_mut_ptr().cast(), rest.len()) };
+            match usize::try_from(n) {
+                Ok(0) => return None,
+                Ok(n) => filled += n,
+                Err(_) => {
+                    if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+                        return None;
+                    }
+                }
+            }
+        }
+        Some(())
+    }
+}
