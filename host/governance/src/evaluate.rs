@@ -205,8 +205,9 @@ pub(crate) enum Job {
     },
 }
 
-/// Runs `job` (in the child), writing its results to `out`.
-pub(crate) fn perform(job: &Job, out: &mut dyn FnMut(&[u8])) {
+/// Runs `job` (in the child), writing its results to `out`; `parsed` holds policies parsed
+/// before.
+pub(crate) fn perform(job: &Job, parsed: &Parsed, out: &mut dyn FnMut(&[u8])) {
     quiet_panics();
     match job {
         Job::Evaluate {
@@ -215,10 +216,15 @@ pub(crate) fn perform(job: &Job, out: &mut dyn FnMut(&[u8])) {
             input,
             per_policy,
         } => {
+            let input = regorus::Value::from_json_str(input);
             for (offset, policy) in policies.iter().enumerate() {
+                let evaluated = match &input {
+                    Ok(input) => evaluate_one(policy, input, *per_policy, parsed),
+                    Err(e) => Evaluated::Failed(format!("the input is not JSON: {e}")),
+                };
                 let line = Line {
                     index: first_index + offset,
-                    evaluated: evaluate_one(policy, input, *per_policy),
+                    evaluated,
                 };
                 if let Ok(mut bytes) = serde_json::to_vec(&line) {
                     bytes.push(b'\n');
@@ -237,10 +243,7 @@ pub(crate) fn perform(job: &Job, out: &mut dyn FnMut(&[u8])) {
 /// Parses a policy into an engine and returns it with the path of its `violation` rule.
 fn load(policy: &PolicySource, per_policy: Duration) -> Result<(regorus::Engine, String), String> {
     let mut engine = regorus::Engine::new();
-    engine.set_execution_timer_config(regorus::utils::limits::ExecutionTimerConfig {
-        limit: per_policy,
-        check_interval: NonZeroU32::MIN,
-    });
+    engine.set_execution_timer_config(timer(per_policy));
     let path = format!("{}.rego", policy.id);
     let package = engine
         .add_policy(path.clone(), policy.rego.clone())
@@ -274,14 +277,76 @@ fn is_identifier(part: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-fn evaluate_one(policy: &PolicySource, input: &str, per_policy: Duration) -> Evaluated {
-    let (mut engine, rule) = match load(policy, per_policy) {
+/// Policies already parsed, by id and text. A zygote keeps the ones its children parsed
+/// without trouble (parsing is deterministic, so they parse the same in the zygote), and its
+/// children then only evaluate.
+#[derive(Default)]
+pub(crate) struct Parsed {
+    engines: std::collections::HashMap<(String, String), (regorus::Engine, String)>,
+}
+
+/// Policies a zygote keeps parsed.
+const PARSED_KEPT: usize = 512;
+
+impl Parsed {
+    /// Parses and keeps the policies of `job`, which a child has just evaluated whole.
+    pub(crate) fn learn(&mut self, job: &Job) {
+        let Job::Evaluate {
+            policies,
+            per_policy,
+            ..
+        } = job
+        else {
+            return;
+        };
+        for policy in policies {
+            let key = (policy.id.clone(), policy.rego.clone());
+            if self.engines.contains_key(&key) {
+                continue;
+            }
+            if self.engines.len() >= PARSED_KEPT {
+                self.engines.clear();
+            }
+            if let Ok(loaded) = load(policy, *per_policy) {
+                self.engines.insert(key, loaded);
+            }
+        }
+    }
+
+    fn engine(
+        &self,
+        policy: &PolicySource,
+        per_policy: Duration,
+    ) -> Result<(regorus::Engine, String), String> {
+        match self.engines.get(&(policy.id.clone(), policy.rego.clone())) {
+            Some((engine, rule)) => {
+                let mut engine = engine.clone();
+                engine.set_execution_timer_config(timer(per_policy));
+                Ok((engine, rule.clone()))
+            }
+            None => load(policy, per_policy),
+        }
+    }
+}
+
+fn timer(per_policy: Duration) -> regorus::utils::limits::ExecutionTimerConfig {
+    regorus::utils::limits::ExecutionTimerConfig {
+        limit: per_policy,
+        check_interval: NonZeroU32::MIN,
+    }
+}
+
+fn evaluate_one(
+    policy: &PolicySource,
+    input: &regorus::Value,
+    per_policy: Duration,
+    parsed: &Parsed,
+) -> Evaluated {
+    let (mut engine, rule) = match parsed.engine(policy, per_policy) {
         Ok(loaded) => loaded,
         Err(e) => return Evaluated::Failed(e),
     };
-    if let Err(e) = engine.set_input_json(input) {
-        return Evaluated::Failed(format!("the input is not JSON: {e}"));
-    }
+    engine.set_input(input.clone());
     let value = match engine.eval_rule(rule) {
         Ok(value) => value,
         Err(e) => return Evaluated::Failed(shorten(format!("evaluation failed: {e}"))),

@@ -9,7 +9,8 @@
 //! killed and not replaced (a replacement forked from a grown host would keep its pages); when
 //! no zygote is free, the host forks the child itself.
 //!
-//! Jobs and results cross the pipes as length-prefixed JSON frames.
+//! Jobs and results cross the pipes as length-prefixed JSON frames. A zygote keeps the policies
+//! its children evaluated without trouble parsed, so later children only evaluate.
 
 use std::time::Duration;
 
@@ -24,7 +25,10 @@ pub(crate) fn run(limits: ChildLimits, job: &Job) -> ChildResult {
             return result;
         }
     }
-    crate::sandbox::run_in_child(limits, |out| crate::evaluate::perform(job, out))
+    let nothing_parsed = crate::evaluate::Parsed::default();
+    crate::sandbox::run_in_child(limits, |out| {
+        crate::evaluate::perform(job, &nothing_parsed, out)
+    })
 }
 
 /// Starts the zygotes, unless they are running. Call it early: a zygote keeps the pages the
@@ -171,11 +175,13 @@ mod linux {
         silence_output();
         close_inherited(&[jobs, results]);
         std::panic::set_hook(Box::new(|_| {}));
+        let mut parsed = crate::evaluate::Parsed::default();
         while let Some(frame) = read_frame(jobs, None) {
-            let result = match serde_json::from_slice::<(ChildLimits, Job)>(&frame) {
-                Ok((limits, job)) => {
-                    crate::sandbox::run_in_child(limits, |out| crate::evaluate::perform(&job, out))
-                }
+            let job = serde_json::from_slice::<(ChildLimits, Job)>(&frame);
+            let result = match &job {
+                Ok((limits, job)) => crate::sandbox::run_in_child(*limits, |out| {
+                    crate::evaluate::perform(job, &parsed, out)
+                }),
                 Err(e) => ChildResult {
                     output: Vec::new(),
                     end: ChildEnd::NotStarted(format!("the zygote could not read the job: {e}")),
@@ -185,6 +191,10 @@ mod linux {
                 break;
             };
             write_frame(results, &bytes);
+            // Only what a child parsed and evaluated whole is parsed here.
+            if let (Ok((_, job)), ChildEnd::Finished) = (&job, &result.end) {
+                parsed.learn(job);
+            }
         }
         // SAFETY: ends the zygote without running the host's destructors.
         unsafe { libc::_exit(0) }

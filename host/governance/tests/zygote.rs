@@ -46,3 +46,25 @@ fn a_zygote_outlives_a_policy_that_kills_its_child_and_holds_no_host_descriptor(
     reader.read_to_end(&mut rest).unwrap();
     assert!(rest.is_empty());
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_policy_kept_parsed_by_a_zygote_still_stops_at_its_time_limit() {
+    tessera_governance::zygote::prestart();
+    let spin = policy(
+        "spin",
+        "package tessera.spin\nviolation contains \"x\" if {\n    some a in numbers.range(1, 5000)\n    some b in numbers.range(1, 5000)\n    some c in numbers.range(1, 5000)\n    a + b + c < 0\n}\n",
+    );
+    let limits = EvalLimits {
+        per_policy: std::time::Duration::from_millis(100),
+        ..EvalLimits::default()
+    };
+    // Both zygotes see it (each keeps it parsed after its first evaluation), then again.
+    for _ in 0..4 {
+        let results = evaluate(std::slice::from_ref(&spin), "{}", limits);
+        match &results[0] {
+            Evaluated::Failed(why) => assert!(why.contains("time limit"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}
