@@ -130,6 +130,7 @@ pub fn decide(
         actor: input.actor.id.clone(),
         outcome,
         verdicts,
+        evaluation_us: 0,
     }
 }
 

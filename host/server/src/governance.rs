@@ -156,10 +156,12 @@ pub async fn judge(
         subject,
     };
     let limits = limits(state);
-    let decision =
+    let started = std::time::Instant::now();
+    let mut decision =
         tokio::task::spawn_blocking(move || decide(&policies, &waivers, &input, occasion, limits))
             .await
             .map_err(|e| ServiceError::internal(format!("policy evaluation stopped: {e}")))?;
+    decision.evaluation_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     governance.record_decision(&decision)?;
     let outcome = outcome_name(decision.outcome);
     state.metrics().decision(decision.event.name(), outcome);

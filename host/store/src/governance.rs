@@ -237,6 +237,9 @@ pub struct DecisionRecord {
     pub outcome: DecisionOutcome,
     /// Each policy evaluated, with its version and what it said.
     pub verdicts: Vec<PolicyVerdict>,
+    /// How long the evaluation took, in microseconds.
+    #[serde(default)]
+    pub evaluation_us: u64,
 }
 
 /// How many decision records the catalog keeps, mesh-wide; the oldest go first.

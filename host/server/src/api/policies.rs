@@ -250,6 +250,8 @@ pub struct DecisionInfo {
     pub outcome: String,
     /// Each policy evaluated.
     pub verdicts: Vec<VerdictInfo>,
+    /// How long the evaluation took, in milliseconds.
+    pub evaluation_ms: f64,
 }
 
 /// One policy's verdict.
@@ -296,6 +298,7 @@ impl From<&DecisionRecord> for DecisionInfo {
                     waiver: v.waiver.clone(),
                 })
                 .collect(),
+            evaluation_ms: d.evaluation_us as f64 / 1000.0,
         }
     }
 }
