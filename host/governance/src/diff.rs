@@ -24,6 +24,8 @@ use serde::{Deserialize, Serialize};
 use tessera_core::manifest::{Access, Check, CheckRule, Manifest, OutputPort, Severity};
 use tessera_core::schema::Column;
 
+use crate::input::access_name;
+
 /// How a change affects consumers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -236,14 +238,6 @@ fn access_rank(access: Access) -> u8 {
         Access::Public => 0,
         Access::Domain => 1,
         Access::Restricted => 2,
-    }
-}
-
-fn access_name(access: Access) -> &'static str {
-    match access {
-        Access::Public => "public",
-        Access::Domain => "domain",
-        Access::Restricted => "restricted",
     }
 }
 

@@ -57,13 +57,6 @@ pub fn host_actor() -> Actor {
     }
 }
 
-/// Now, RFC 3339.
-fn now_text(at_us: i64) -> String {
-    chrono::DateTime::from_timestamp_micros(at_us)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_default()
-}
-
 /// Every active product that reads a port of `product`.
 pub fn consumers(state: &AppState, product: &str) -> ServiceResult<Vec<Consumer>> {
     let mut manifests: Vec<Arc<Manifest>> = Vec::new();
@@ -90,7 +83,7 @@ pub fn input_for(
 ) -> ServiceResult<PolicyInput> {
     Ok(PolicyInput {
         event,
-        at: now_text(now_us()),
+        at: crate::schedule::clock::rfc3339(now_us()),
         actor,
         product: ProductFacts::of(manifest),
         proposed: Some(manifest.clone()),
@@ -130,10 +123,19 @@ pub fn manifest_change_input(
     Ok(input)
 }
 
-/// Whether any policy is in force for `event` on products of `domain`: callers skip building
-/// an input (the consumers, a run's statistics) when none is.
-pub fn any_policy(state: &AppState, event: PolicyEvent, domain: &str) -> ServiceResult<bool> {
-    Ok(!applicable(&state.store().governance().policies()?, event, domain).is_empty())
+/// The policies in force for `event` on products of `domain`. Callers that would build an
+/// expensive input (the consumers, a run's statistics) skip it when there are none, and hand
+/// these to [`judge_with`].
+pub fn in_force(
+    state: &AppState,
+    event: PolicyEvent,
+    domain: &str,
+) -> ServiceResult<Vec<PolicyRecord>> {
+    Ok(applicable(
+        &state.store().governance().policies()?,
+        event,
+        domain,
+    ))
 }
 
 /// Evaluates the policies in force for `input.event` on `input`'s product and records the
@@ -144,11 +146,21 @@ pub async fn judge(
     input: PolicyInput,
     subject: String,
 ) -> ServiceResult<Option<DecisionRecord>> {
-    let governance = state.store().governance();
-    let policies = applicable(&governance.policies()?, input.event, &input.product.domain);
+    let policies = in_force(state, input.event, &input.product.domain)?;
+    judge_with(state, policies, input, subject).await
+}
+
+/// [`judge`] with the policies in force already read.
+pub async fn judge_with(
+    state: &AppState,
+    policies: Vec<PolicyRecord>,
+    input: PolicyInput,
+    subject: String,
+) -> ServiceResult<Option<DecisionRecord>> {
     if policies.is_empty() {
         return Ok(None);
     }
+    let governance = state.store().governance();
     let waivers = governance.waivers()?;
     let occasion = Occasion {
         id: format!("dec_{}", uuid::Uuid::now_v7().simple()),
@@ -348,9 +360,9 @@ pub const MAX_WAIVER: std::time::Duration = std::time::Duration::from_secs(366 *
 pub fn grant_waiver(state: &AppState, caller: &Caller, new: NewWaiver) -> ServiceResult<Waiver> {
     caller.require_governance("grant waivers")?;
     let governance = state.store().governance();
-    if !governance.policies()?.iter().any(|p| p.id == new.policy) {
-        let ids: std::collections::BTreeSet<String> =
-            governance.policies()?.into_iter().map(|p| p.id).collect();
+    let policies = governance.policies()?;
+    if !policies.iter().any(|p| p.id == new.policy) {
+        let ids: std::collections::BTreeSet<String> = policies.into_iter().map(|p| p.id).collect();
         return Err(ServiceError::not_found(
             format!("no policy `{}`", new.policy),
             &ids.into_iter().collect::<Vec<_>>(),
@@ -414,7 +426,7 @@ pub async fn judge_grants(
 ) -> ServiceResult<()> {
     let expires_at = expires_in.map(|span| {
         let micros = i64::try_from(span.as_micros()).unwrap_or(i64::MAX);
-        now_text(now_us().saturating_add(micros))
+        crate::schedule::clock::rfc3339(now_us().saturating_add(micros))
     });
     for grant in grants {
         let Some((product, port)) = grant.split_once('/') else {
@@ -423,7 +435,8 @@ pub async fn judge_grants(
         let Some((manifest, _)) = crate::registry::active_manifest(state, product)? else {
             continue;
         };
-        if !any_policy(state, PolicyEvent::Grant, &manifest.product.domain)? {
+        let policies = in_force(state, PolicyEvent::Grant, &manifest.product.domain)?;
+        if policies.is_empty() {
             continue;
         }
         let Some(output) = manifest.outputs.iter().find(|o| o.name == port) else {
@@ -441,7 +454,7 @@ pub async fn judge_grants(
             access: tessera_governance::input::access_name(output.access),
             expires_at: expires_at.clone(),
         });
-        judge(state, input, grant.clone()).await?;
+        judge_with(state, policies, input, grant.clone()).await?;
     }
     Ok(())
 }

@@ -292,13 +292,13 @@ async fn judge_publication(
     stats: &BTreeMap<String, tessera_quality::PortStats>,
 ) -> Result<Option<String>, (FailureKind, String)> {
     let host = |e: crate::error::ServiceError| (FailureKind::Host, e.message);
-    let in_force = crate::governance::any_policy(
+    let policies = crate::governance::in_force(
         state,
         tessera_store::PolicyEvent::Publish,
         &manifest.product.domain,
     )
     .map_err(host)?;
-    if !in_force {
+    if policies.is_empty() {
         return Ok(None);
     }
     let mut input = crate::governance::input_for(
@@ -324,7 +324,7 @@ async fn judge_publication(
         stats: stats.clone(),
         rows: record.outputs.clone(),
     });
-    match crate::governance::judge(state, input, record.id.clone()).await {
+    match crate::governance::judge_with(state, policies, input, record.id.clone()).await {
         Ok(_) => Ok(None),
         Err(e) if e.code == "policy_denied" => Ok(Some(format!(
             "the federation's policies refuse to publish, so nothing was published: {}",

@@ -17,13 +17,8 @@ use crate::api::query::Params;
 use crate::auth::Caller;
 use crate::error::{ServiceError, ServiceResult};
 use crate::governance::{self, NewWaiver};
+use crate::schedule::clock::rfc3339;
 use crate::state::AppState;
-
-fn rfc3339(us: i64) -> String {
-    chrono::DateTime::from_timestamp_micros(us)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_default()
-}
 
 /// A policy to add (the next version of `id`, or its first).
 #[derive(Debug, Deserialize, ToSchema)]

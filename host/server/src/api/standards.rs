@@ -29,6 +29,24 @@ fn base_url(state: &AppState, headers: &HeaderMap) -> String {
     }
 }
 
+/// What both documents start from, for a caller who may read the catalog: the product's
+/// active (or newest) manifest, the base URL, and whether a version is active.
+fn described(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    headers: &HeaderMap,
+) -> ServiceResult<(
+    std::sync::Arc<tessera_core::manifest::Manifest>,
+    String,
+    bool,
+)> {
+    caller.require_reader(state.config().public_reads)?;
+    let manifest = crate::registry::deployed_manifest(state, name)?;
+    let active = active_manifest(state, name)?.is_some_and(|(_, active)| active.is_some());
+    Ok((manifest, base_url(state, headers), active))
+}
+
 /// JSON, or YAML when asked for.
 fn render(
     document: serde_json::Value,
@@ -83,17 +101,10 @@ pub async fn product_odps(
     headers: HeaderMap,
 ) -> ServiceResult<Response> {
     let params = params.allow(&["format"])?;
-    caller.require_reader(state.config().public_reads)?;
-    let Some((manifest, active)) = active_manifest(&state, &name)? else {
-        return Err(ServiceError::not_found(
-            format!("no product named `{name}` is deployed"),
-            &state.store().products()?,
-        ));
-    };
-    let base = base_url(&state, &headers);
+    let (manifest, base, active) = described(&state, &caller, &name, &headers)?;
     let served = Served {
         base_url: &base,
-        active: active.is_some(),
+        active,
     };
     render(odps(&manifest, &served), params, &headers)
 }
@@ -119,13 +130,7 @@ pub async fn port_contract(
     headers: HeaderMap,
 ) -> ServiceResult<Response> {
     let params = params.allow(&["format"])?;
-    caller.require_reader(state.config().public_reads)?;
-    let Some((manifest, active)) = active_manifest(&state, &name)? else {
-        return Err(ServiceError::not_found(
-            format!("no product named `{name}` is deployed"),
-            &state.store().products()?,
-        ));
-    };
+    let (manifest, base, active) = described(&state, &caller, &name, &headers)?;
     let Some(output) = manifest.output(&port) else {
         return Err(ServiceError::not_found(
             format!("{name} has no output port `{port}`"),
@@ -136,10 +141,9 @@ pub async fn port_contract(
                 .collect::<Vec<_>>(),
         ));
     };
-    let base = base_url(&state, &headers);
     let served = Served {
         base_url: &base,
-        active: active.is_some(),
+        active,
     };
     render(odcs(&manifest, output, &served), params, &headers)
 }

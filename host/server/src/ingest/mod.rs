@@ -204,11 +204,12 @@ async fn judge_ingest(
     body_bytes: u64,
 ) -> ServiceResult<()> {
     let manifest = request.manifest;
-    if !crate::governance::any_policy(
+    let policies = crate::governance::in_force(
         state,
         tessera_store::PolicyEvent::Ingest,
         &manifest.product.domain,
-    )? {
+    )?;
+    if policies.is_empty() {
         return Ok(());
     }
     let columns = manifest
@@ -245,7 +246,7 @@ async fn judge_ingest(
         .to_string(),
         columns,
     });
-    crate::governance::judge(state, input, request.port.to_string()).await?;
+    crate::governance::judge_with(state, policies, input, request.port.to_string()).await?;
     Ok(())
 }
 
