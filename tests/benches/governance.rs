@@ -91,6 +91,7 @@ fn evaluation(policies: usize) -> Vec<Duration> {
         facts: Some(ManifestFacts::of(&manifest)),
         diff: Some(tessera_governance::diff(Some(&manifest), &manifest)),
         consumers: Vec::new(),
+        deprecation: None,
         run: None,
         grant: None,
         ingest: None,

@@ -8,8 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tessera_core::quality::PortStats;
 use tessera_store::{
-    Catalog, Deployment, DropCommit, Garbage, InputCommit, InputCommitted, InputVersion, RunRecord,
-    SledCatalog, StoreError, TokenRecord, UnfinishedRuns, Version, VersionCommit,
+    Catalog, Deployment, DropCommit, Garbage, InputCommit, InputCommitted, InputVersion,
+    RetainedMajor, RunRecord, SledCatalog, StoreError, TokenRecord, UnfinishedRuns, Version,
+    VersionCommit,
 };
 
 pub(crate) struct FaultyCatalog {
@@ -64,11 +65,17 @@ impl Catalog for FaultyCatalog {
     fn deployments(&self, product: &str) -> R<Vec<Deployment>> {
         self.inner.deployments(product)
     }
-    fn set_active(&self, product: &str, version: &str) -> R<()> {
-        self.inner.set_active(product, version)
+    fn set_active(&self, product: &str, version: &str, retained: &[RetainedMajor]) -> R<()> {
+        self.inner.set_active(product, version, retained)
     }
     fn active(&self, product: &str) -> R<Option<String>> {
         self.inner.active(product)
+    }
+    fn retained_majors(&self, product: &str) -> R<Vec<RetainedMajor>> {
+        self.inner.retained_majors(product)
+    }
+    fn latest_version_number(&self, product: &str) -> R<Option<u64>> {
+        self.inner.latest_version_number(product)
     }
     fn products(&self) -> R<Vec<String>> {
         self.inner.products()

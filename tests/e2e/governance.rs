@@ -652,3 +652,61 @@ async fn every_demo_product_is_a_valid_odps_document_and_every_port_a_valid_odcs
         "{table_rules:?}"
     );
 }
+
+/// A federation rule over the deprecation an owner gives: a new major needs 30 days.
+const THIRTY_DAY_DEPRECATION: &str = r#"
+package tessera.deprecation
+violation contains msg if {
+    input.diff.release == "major"
+    count(input.consumers) > 0
+    not input.deprecation.days >= 30
+    msg := sprintf("%s %s replaces a major that consumers read; give it a deprecation of 30 days or more", [input.product.name, input.diff.to])
+}
+"#;
+
+#[tokio::test]
+async fn a_policy_reads_the_deprecation_an_owner_gives_a_new_major() {
+    let api = Api::new();
+    let fed = governance(&api);
+    api.deploy(hello_version("1.0.0")).await;
+    let reader = repackage(&crate::server::greeting_copy(), |m| {
+        m.replace("from = \"hello/greetings\"", "from = \"hello/greetings@1\"")
+    });
+    assert_eq!(api.deploy(reader).await.status, StatusCode::CREATED);
+    add_policy(
+        &api,
+        &fed,
+        "thirty-day-deprecation",
+        &["deploy"],
+        "deny",
+        THIRTY_DAY_DEPRECATION,
+    )
+    .await;
+    let two = hello_version("2.0.0");
+    for short in ["", "?deprecate_after=7d"] {
+        let (code, message) = api
+            .post(&format!("/v1/products{short}"), two.clone())
+            .await
+            .error(StatusCode::UNPROCESSABLE_ENTITY);
+        // Without a deprecation the host refuses first; with a short one the policy does.
+        let expected = if short.is_empty() {
+            "pinned_consumers"
+        } else {
+            "policy_denied"
+        };
+        assert_eq!(code, expected, "{message}");
+    }
+    let answer = api.post("/v1/products?deprecate_after=45d", two).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    assert_eq!(
+        tessera_store::Store::retained_majors(api.store.as_ref(), "hello")
+            .unwrap()
+            .len(),
+        1
+    );
+}

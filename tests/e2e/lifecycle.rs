@@ -10,7 +10,7 @@ use tessera_core::package;
 use tessera_server::schedule::clock::ManualClock;
 use tessera_store::{ReplayReport, Role, RunRecord, RunState, Store};
 
-use crate::server::{Api, hello, repackage, token};
+use crate::server::{Api, RUN_PATIENCE, hello, repackage, token};
 
 /// `hello` at another version (and optionally another domain).
 fn hello_as(version: &str, domain: &str) -> Vec<u8> {
@@ -219,7 +219,8 @@ async fn replay_of_version_1(api: &Api) -> crate::server::Answer {
 }
 
 async fn wait_running(api: &Api, id: &str) {
-    for _ in 0..500 {
+    let started = std::time::Instant::now();
+    while started.elapsed() < RUN_PATIENCE {
         let run = api
             .get_as(Some(&api.admin), &format!("/v1/runs/{id}"))
             .await;

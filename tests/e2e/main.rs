@@ -11,6 +11,7 @@ mod governance;
 mod gpu;
 mod hostile;
 mod lifecycle;
+mod majors;
 mod products;
 mod quality;
 mod sandbox;

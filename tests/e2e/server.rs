@@ -20,6 +20,10 @@ use tessera_server::{AppState, Limits, ServerConfig};
 use tessera_store::{Role, Storage, Store};
 use tower::ServiceExt;
 
+/// How long a test waits for a run to get where it expects. Generous: runs compete with every
+/// other test for a shared machine's cores, so this bounds a hang, not a speed.
+pub(crate) const RUN_PATIENCE: Duration = Duration::from_secs(300);
+
 pub(crate) struct Api {
     pub(crate) state: AppState,
     pub(crate) store: Arc<Storage>,
@@ -246,7 +250,8 @@ impl Api {
 
     /// Polls a run until it leaves queued/running.
     pub(crate) async fn finished_run(&self, id: &str) -> Value {
-        for _ in 0..600 {
+        let started = std::time::Instant::now();
+        while started.elapsed() < RUN_PATIENCE {
             let run = self
                 .get_as(Some(&self.admin), &format!("/v1/runs/{id}"))
                 .await
@@ -262,7 +267,8 @@ impl Api {
     /// Waits until `product` has `count` runs and none is queued or running; returns them,
     /// newest first.
     pub(crate) async fn settled_runs(&self, product: &str, count: usize) -> Vec<Value> {
-        for _ in 0..600 {
+        let started = std::time::Instant::now();
+        while started.elapsed() < RUN_PATIENCE {
             let runs = self
                 .get_as(Some(&self.admin), &format!("/v1/products/{product}/runs"))
                 .await

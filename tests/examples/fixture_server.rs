@@ -41,7 +41,7 @@ async fn main() {
         .unwrap();
     state
         .store()
-        .activate("hello", &manifest.product.version.to_string())
+        .activate("hello", &manifest.product.version.to_string(), &[])
         .unwrap();
     tessera_tests::fixtures::publish_greetings(state.store(), "hello", "fixture", 1000);
     let listener = tokio::net::TcpListener::bind(&addr).await.unwrap();

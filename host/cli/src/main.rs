@@ -93,6 +93,10 @@ enum Command {
         /// Keep the active version; only upload this one.
         #[arg(long)]
         no_activate: bool,
+        /// When this version replaces a major that consumers pin (`product/port@MAJOR`), keep
+        /// that major running for them this long (e.g. 90d).
+        #[arg(long, value_name = "DURATION", value_parser = tessera_core::manifest::units::Span::parse)]
+        deprecate_after: Option<tessera_core::manifest::units::Span>,
         #[command(flatten)]
         remote: Remote,
     },
@@ -558,9 +562,14 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Deploy {
             target,
             no_activate,
+            deprecate_after,
             remote,
         } => {
-            remote::deploy(&remote.client()?, &target, !no_activate, remote.json)?;
+            let how = remote::DeployArgs {
+                activate: !no_activate,
+                deprecate_after,
+            };
+            remote::deploy(&remote.client()?, &target, &how, remote.json)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Ingest {

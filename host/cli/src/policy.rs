@@ -306,6 +306,7 @@ pub fn test(request: &TestPolicies) -> Result<bool> {
         facts: Some(ManifestFacts::of(&manifest)),
         diff: Some(diff.clone()),
         consumers: Vec::new(),
+        deprecation: None,
         run: None,
         grant: None,
         ingest: None,

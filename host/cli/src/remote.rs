@@ -63,8 +63,16 @@ impl<R: std::io::Read> std::io::Read for Counted<R> {
     }
 }
 
+/// How `tessera deploy` deploys.
+pub struct DeployArgs {
+    /// Make the new version the active one.
+    pub activate: bool,
+    /// How long a replaced major that consumers pin keeps running for them.
+    pub deprecate_after: Option<tessera_core::manifest::units::Span>,
+}
+
 /// `tessera deploy [DIR|FILE.wasm]`: builds a directory first, uploads with a progress bar.
-pub fn deploy(client: &Client, target: &Path, activate: bool, json: bool) -> Result<()> {
+pub fn deploy(client: &Client, target: &Path, how: &DeployArgs, json: bool) -> Result<()> {
     let wasm: PathBuf = local_run::resolve_target(target, Progress::Show)?;
     let length = std::fs::metadata(&wasm)
         .with_context(|| format!("cannot read {}", wasm.display()))?
@@ -75,12 +83,12 @@ pub fn deploy(client: &Client, target: &Path, activate: bool, json: bool) -> Res
         inner: file,
         bar: bar.clone(),
     };
-    let path = if activate {
-        "/v1/products"
-    } else {
-        "/v1/products?activate=false"
-    };
-    let answer = client.post_reader(path, "application/wasm", length, &[], &mut body);
+    let mut path = format!("/v1/products?activate={}", how.activate);
+    if let Some(span) = how.deprecate_after {
+        // A span prints as digits and a unit letter: safe in a query.
+        path.push_str(&format!("&deprecate_after={span}"));
+    }
+    let answer = client.post_reader(&path, "application/wasm", length, &[], &mut body);
     bar.finish_and_clear();
     let answer = answer?;
     emit(json, &answer, |v| {

@@ -456,6 +456,10 @@ fn get_json(server: &str, token: &str, path: &str) -> serde_json::Value {
     serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap()
 }
 
+/// How long a test waits for runs to get where it expects. Generous: the runs compete with
+/// every other test for a shared machine's cores, so this bounds a hang, not a speed.
+const RUNS_PATIENCE: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// Polls a product's runs (newest first) until `done` says they are as expected.
 fn runs_until(
     server: &str,
@@ -463,15 +467,17 @@ fn runs_until(
     product: &str,
     done: impl Fn(&[serde_json::Value]) -> bool,
 ) -> Vec<serde_json::Value> {
-    for _ in 0..2000 {
-        let runs = get_json(server, token, &format!("/v1/products/{product}/runs"));
-        let runs = runs.as_array().cloned().unwrap_or_default();
+    let started = std::time::Instant::now();
+    let mut runs = Vec::new();
+    while started.elapsed() < RUNS_PATIENCE {
+        let listed = get_json(server, token, &format!("/v1/products/{product}/runs"));
+        runs = listed.as_array().cloned().unwrap_or_default();
         if done(&runs) {
             return runs;
         }
-        std::thread::sleep(std::time::Duration::from_millis(5));
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    panic!("the runs of {product} never got there");
+    panic!("the runs of {product} never got there in {RUNS_PATIENCE:?}: {runs:?}");
 }
 
 fn settled(runs: &[serde_json::Value]) -> bool {

@@ -48,12 +48,25 @@ pub struct PolicyInput {
     pub diff: Option<ContractDiff>,
     /// The products that read this one's ports.
     pub consumers: Vec<Consumer>,
+    /// When the major this change replaces stops running for the consumers that pin it, if
+    /// the owner gave a deprecation (deploy, activate).
+    pub deprecation: Option<Deprecation>,
     /// The run about to publish (publish).
     pub run: Option<RunFacts>,
     /// The access being granted (grant).
     pub grant: Option<GrantFacts>,
     /// The push (ingest).
     pub ingest: Option<IngestFacts>,
+}
+
+/// The deprecation an owner gives the major a new one replaces.
+#[derive(Debug, Clone, Serialize)]
+pub struct Deprecation {
+    /// The date, RFC 3339.
+    pub until: String,
+    /// Whole days from the event to that date (policies compare numbers; no time functions
+    /// needed).
+    pub days: u64,
 }
 
 /// Who acts.

@@ -56,6 +56,7 @@ fn input_for(manifest: &Manifest) -> String {
         facts: Some(ManifestFacts::of(manifest)),
         diff: None,
         consumers: Vec::new(),
+        deprecation: None,
         run: None,
         grant: None,
         ingest: None,

@@ -1,10 +1,13 @@
 //! The product DAG: which product reads which, checked whenever it could change.
 //!
 //! Edges come from `from = "product/port[@MAJOR]"` inputs of each product's *active* manifest.
-//! [`Mesh::check`] runs at deploy and activation with the manifest about to become active: every
-//! upstream must be deployed and active, export the port, and match a pinned major version;
-//! products that read the changing one must still find their ports and majors; and no cycle
-//! may form. [`Mesh::downstream`] names the products to wake after a publish.
+//! A pin to a major resolves against the active version when it is of that major, else against
+//! a *retained major*: an earlier major kept running beside the active one, until its
+//! deprecation date, for the consumers that pin it ([`crate::registry`] keeps it at an
+//! activation). [`Mesh::check`] runs at deploy and activation with the manifest about to become
+//! active: every upstream must be deployed and active, export the port, and match a pinned
+//! major version; products that read the changing one must still find their ports and majors;
+//! and no cycle may form. [`Mesh::downstream`] names the products to wake after a publish.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -15,21 +18,29 @@ use crate::error::{ServiceError, ServiceResult};
 use crate::registry::active_manifest;
 use crate::state::AppState;
 
-/// The active manifests of every product on a host.
+/// The active manifests of every product on a host, and the manifests of their retained
+/// majors.
 pub struct Mesh {
     products: BTreeMap<String, Arc<Manifest>>,
+    /// Per product, the live retained majors' manifests by major.
+    retained: BTreeMap<String, BTreeMap<u64, Arc<Manifest>>>,
 }
 
 impl Mesh {
     /// The mesh as it is now: every product with an active version.
     pub fn load(state: &AppState) -> ServiceResult<Mesh> {
         let mut products = BTreeMap::new();
+        let mut retained = BTreeMap::new();
         for name in state.store().products()? {
             if let Some((manifest, Some(_))) = active_manifest(state, &name)? {
+                let lines = crate::registry::retained_manifests(state, &name)?;
+                if !lines.is_empty() {
+                    retained.insert(name.clone(), lines);
+                }
                 products.insert(name, manifest);
             }
         }
-        Ok(Mesh { products })
+        Ok(Mesh { products, retained })
     }
 
     /// A mesh of the given manifests (for tests and tools).
@@ -39,6 +50,7 @@ impl Mesh {
                 .into_iter()
                 .map(|m| (m.product.name.clone(), Arc::new(m)))
                 .collect(),
+            retained: BTreeMap::new(),
         }
     }
 
@@ -47,16 +59,46 @@ impl Mesh {
         &self.products
     }
 
-    /// Checks that `candidate` can become the active manifest of its product: its upstreams
-    /// resolve, its readers still resolve, and no cycle forms. Errors are 422s that list what
-    /// exists or print the cycle.
-    pub fn check(&self, candidate: &Manifest) -> ServiceResult<()> {
+    /// The products (and their inputs) that read `product` pinned to major `major`.
+    pub fn pinned_readers(&self, product: &str, major: u64) -> Vec<(String, String)> {
+        let mut found = Vec::new();
+        for (reader, manifest) in &self.products {
+            for input in &manifest.inputs {
+                if let InputSource::Upstream(upstream) = &input.source
+                    && upstream.product == product
+                    && upstream.major == Some(major)
+                {
+                    found.push((reader.clone(), input.name.clone()));
+                }
+            }
+        }
+        found
+    }
+
+    /// The manifest a reader of `product` pinned to `major` reads: the active one when it is
+    /// of that major, else a retained major's.
+    fn of_major(&self, product: &str, major: u64) -> Option<&Manifest> {
+        match self.products.get(product) {
+            Some(active) if active.product.version.major == major => Some(active),
+            _ => self
+                .retained
+                .get(product)
+                .and_then(|lines| lines.get(&major))
+                .map(Arc::as_ref),
+        }
+    }
+
+    /// Checks that `candidate` can become the active manifest of its product, with the majors
+    /// in `kept` retained beside it: its upstreams resolve, its readers still resolve (those
+    /// pinned to a kept major against that major), and no cycle forms. Errors are 422s that
+    /// list what exists or print the cycle.
+    pub fn check(&self, candidate: &Manifest, kept: &[u64]) -> ServiceResult<()> {
         let name = &candidate.product.name;
         for input in &candidate.inputs {
             let InputSource::Upstream(upstream) = &input.source else {
                 continue;
             };
-            let Some(target) = (if &upstream.product == name {
+            let Some(active) = (if &upstream.product == name {
                 Some(candidate)
             } else {
                 self.products.get(&upstream.product).map(Arc::as_ref)
@@ -84,6 +126,12 @@ impl Mesh {
                     )
                 }));
             };
+            let target = match upstream.major {
+                Some(major) if &upstream.product != name => {
+                    self.of_major(&upstream.product, major).unwrap_or(active)
+                }
+                _ => active,
+            };
             resolve_port(name, &input.name, upstream, target)?;
         }
         for (reader, manifest) in &self.products {
@@ -94,6 +142,13 @@ impl Mesh {
                 if let InputSource::Upstream(upstream) = &input.source
                     && &upstream.product == name
                 {
+                    if let Some(major) = upstream.major
+                        && major != candidate.product.version.major
+                        && kept.contains(&major)
+                    {
+                        // Served by the retained major, which it resolved against before.
+                        continue;
+                    }
                     resolve_port(reader, &input.name, upstream, candidate).map_err(|e| {
                         ServiceError::unprocessable(
                             "breaks_downstream",
@@ -119,15 +174,21 @@ impl Mesh {
         Ok(())
     }
 
-    /// The products that read `product`'s outputs and run when it publishes.
-    pub fn downstream(&self, product: &str) -> Vec<String> {
+    /// The products that read what `product` just published and run when it does: code of
+    /// major `major` published it, from a retained major when `retained`. Readers pinned to
+    /// that major wake; unpinned readers wake only for the active version's publications.
+    pub fn downstream(&self, product: &str, major: u64, retained: bool) -> Vec<String> {
         self.products
             .iter()
             .filter(|(_, m)| m.trigger.on_input)
             .filter(|(_, m)| {
-                m.inputs
-                    .iter()
-                    .any(|i| matches!(&i.source, InputSource::Upstream(u) if u.product == product))
+                m.inputs.iter().any(|i| match &i.source {
+                    InputSource::Upstream(u) if u.product == product => match u.major {
+                        Some(pinned) => pinned == major,
+                        None => !retained,
+                    },
+                    _ => false,
+                })
             })
             .map(|(name, _)| name.clone())
             .collect()

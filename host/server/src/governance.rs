@@ -91,6 +91,7 @@ pub fn input_for(
         facts: Some(ManifestFacts::of(manifest)),
         diff: None,
         consumers: consumers(state, &manifest.product.name)?,
+        deprecation: None,
         run: None,
         grant: None,
         ingest: None,

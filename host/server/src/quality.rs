@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use tessera_core::io::BatchSource;
 use tessera_core::manifest::{CheckRule, Manifest, OutputPort};
 use tessera_quality::{CheckEnv, CheckResult, check_source, numbers, reference_key, texts};
-use tessera_store::StoreError;
+use tessera_store::{RunRecord, StoreError};
 
 use crate::state::AppState;
 
@@ -15,11 +15,12 @@ use crate::state::AppState;
 pub fn check_outputs(
     state: &AppState,
     manifest: &Manifest,
-    run_id: &str,
+    run: &RunRecord,
 ) -> Result<Vec<CheckResult>, String> {
+    let run_id = run.id.as_str();
     let mut results = Vec::new();
     for output in manifest.outputs.iter().filter(|o| !o.checks.is_empty()) {
-        let env = environment(state, manifest, output, run_id).map_err(|e| e.to_string())?;
+        let env = environment(state, manifest, output, run).map_err(|e| e.to_string())?;
         let mut source = state
             .store()
             .read_staged(run_id, &output.name)
@@ -37,11 +38,16 @@ fn environment(
     state: &AppState,
     manifest: &Manifest,
     output: &OutputPort,
-    run_id: &str,
+    run: &RunRecord,
 ) -> Result<CheckEnv, StoreError> {
     let store = state.store();
     let product = &manifest.product.name;
-    let previous = store.current_version(product)?;
+    let run_id = run.id.as_str();
+    // A retained major's run compares with its own major's previous version.
+    let previous = match run.line {
+        Some(major) => store.current_of_major(product, major)?,
+        None => store.current_version(product)?,
+    };
     let mut env = CheckEnv {
         now_us: state.scheduler().clock().now_us(),
         previous_rows: previous

@@ -25,10 +25,20 @@ use crate::replay;
 use crate::schedule::Cause;
 use crate::state::AppState;
 
-/// Records a queued run of the product's active version (the scheduler decides when it runs).
-pub fn queue(state: &AppState, name: &str, cause: &Cause) -> ServiceResult<RunRecord> {
-    let version = state.active_version(name)?;
+/// Records a queued run of the product's active version, or of its retained major `line`
+/// (the scheduler decides when it runs).
+pub fn queue(
+    state: &AppState,
+    name: &str,
+    line: Option<u64>,
+    cause: &Cause,
+) -> ServiceResult<RunRecord> {
+    let version = match line {
+        None => state.active_version(name)?,
+        Some(major) => retained_line(state, name, major)?.version,
+    };
     let mut record = RunRecord::queued(new_run_id(), name, &version, now_us());
+    record.line = line;
     record.cause = cause.kind();
     if let Cause::Retry { of, attempt, after } = cause {
         record.attempt = *attempt;
@@ -39,6 +49,29 @@ pub fn queue(state: &AppState, name: &str, cause: &Cause) -> ServiceResult<RunRe
     state.store().put_run(&record)?;
     announce(state, &record);
     Ok(record)
+}
+
+/// The live retained major `major` of `name`, or a 409 saying it is retired or was never kept.
+fn retained_line(
+    state: &AppState,
+    name: &str,
+    major: u64,
+) -> ServiceResult<tessera_store::RetainedMajor> {
+    match state
+        .store()
+        .retained_majors(name)?
+        .into_iter()
+        .find(|line| line.major == major)
+    {
+        Some(line) if !line.retired(now_us()) => Ok(line),
+        Some(line) => Err(crate::error::ServiceError::conflict(format!(
+            "{name} {major}.x was retired on {} (its deprecation date)",
+            crate::schedule::clock::rfc3339(line.deprecation_us)
+        ))),
+        None => Err(crate::error::ServiceError::conflict(format!(
+            "{name} keeps no {major}.x beside its active version"
+        ))),
+    }
 }
 
 /// A unique, time-ordered run id.
@@ -64,14 +97,34 @@ pub async fn execute(state: &AppState, mut record: RunRecord) -> RunRecord {
         seed: seed_from_run_id(&record.id),
     });
     record.logical = Some(logical.clone());
-    if record.replay.is_none()
-        && let Ok(active) = state.active_version(&record.product)
-    {
-        // A run queued before an activation runs the version active when it starts.
-        record.product_version = active;
-    }
-    let finished = match state.product(&record.product, &record.product_version) {
-        Ok(product) => {
+    let retired = match record.line {
+        // A retained major's run runs its version while the major is kept.
+        Some(major) if record.replay.is_none() => {
+            match retained_line(state, &record.product, major) {
+                Ok(line) => {
+                    record.product_version = line.version;
+                    None
+                }
+                Err(e) => Some(e.message),
+            }
+        }
+        Some(_) => None,
+        None => {
+            if record.replay.is_none()
+                && let Ok(active) = state.active_version(&record.product)
+            {
+                // A run queued before an activation runs the version active when it starts.
+                record.product_version = active;
+            }
+            None
+        }
+    };
+    let finished = match (
+        retired,
+        state.product(&record.product, &record.product_version),
+    ) {
+        (Some(reason), _) => Ok(Ending::Retired(reason)),
+        (None, Ok(product)) => {
             // A replay comes with its pins; any other run pins what is current now.
             let pinned = match record.replay {
                 Some(_) => Ok(()),
@@ -87,7 +140,7 @@ pub async fn execute(state: &AppState, mut record: RunRecord) -> RunRecord {
                 (Ok(()), _) => run_and_finish(state, &product, &mut record, &logical).await,
             }
         }
-        Err(e) => Err((
+        (None, Err(e)) => Err((
             FailureKind::Host,
             format!(
                 "cannot load {} {}: {}",
@@ -97,6 +150,10 @@ pub async fn execute(state: &AppState, mut record: RunRecord) -> RunRecord {
     };
     match finished {
         Ok(Ending::Published) => record.state = RunState::Succeeded,
+        Ok(Ending::Retired(reason)) => {
+            record.state = RunState::Interrupted;
+            record.reason = Some(reason);
+        }
         Ok(Ending::Waiting(upstream)) => {
             record.state = RunState::Waiting;
             record.reason = Some(format!(
@@ -174,7 +231,7 @@ pub async fn execute(state: &AppState, mut record: RunRecord) -> RunRecord {
     announce(state, &record);
     state.run_finished(&record.id);
     if record.published_version.is_some() {
-        wake_downstream(state, &record.product);
+        wake_downstream(state, &record);
     }
     record
 }
@@ -187,6 +244,8 @@ enum Ending {
     Quarantined(String),
     /// Not run: this upstream (`product/port`) has published nothing yet.
     Waiting(String),
+    /// Not run: the retained major it was queued for is retired or no longer kept.
+    Retired(String),
 }
 
 /// Wires, runs, checks and then publishes (or, for a replay, compares) one run.
@@ -253,7 +312,7 @@ async fn run_and_finish(
     if record.replay.is_some() {
         return replay::compare(state, record).map(|()| Ending::Published);
     }
-    record.checks = quality::check_outputs(state, product.manifest(), &record.id)
+    record.checks = quality::check_outputs(state, product.manifest(), record)
         .map_err(|e| (FailureKind::Host, format!("the checks could not run: {e}")))?;
     if let Some(inputs) = check_inputs {
         let custom = custom_checks(state, product, record, logical, inputs).await?;
@@ -497,6 +556,7 @@ fn publish(
         product_version: record.product_version.clone(),
         inputs: record.inputs.clone(),
         stats,
+        line: record.line,
         record: Some(Box::new(record.clone())),
     };
     let version = store
@@ -537,10 +597,12 @@ fn span_us(span: tessera_core::manifest::Span) -> i64 {
     i64::try_from(span.duration().as_micros()).unwrap_or(i64::MAX)
 }
 
-/// Queues a run of every product that reads `product` and runs on new input.
-fn wake_downstream(state: &AppState, product: &str) {
+/// Queues a run of every product that reads what `record` published and runs on new input.
+fn wake_downstream(state: &AppState, record: &RunRecord) {
+    let product = &record.product;
+    let major = tessera_store::major_of(&record.product_version).unwrap_or(0);
     let downstream = match Mesh::load(state) {
-        Ok(mesh) => mesh.downstream(product),
+        Ok(mesh) => mesh.downstream(product, major, record.line.is_some()),
         Err(e) => {
             tracing::error!(%product, error = %e.message, "cannot find downstream products");
             return;
@@ -670,15 +732,19 @@ fn pin_inputs(state: &AppState, manifest: &Manifest) -> Result<BTreeMap<String, 
                     version: v.number,
                     ingested: true,
                 }),
-            InputSource::Upstream(upstream) => store
-                .current_version(&upstream.product)
-                .map_err(|e| e.to_string())?
-                .map(|v| InputPin {
-                    product: upstream.product.clone(),
-                    port: upstream.port.clone(),
-                    version: v.number,
-                    ingested: false,
-                }),
+            InputSource::Upstream(upstream) => match upstream.major {
+                // A pinned reader reads its major's newest version, from the active version
+                // or a retained major.
+                Some(major) => store.current_of_major(&upstream.product, major),
+                None => store.current_version(&upstream.product),
+            }
+            .map_err(|e| e.to_string())?
+            .map(|v| InputPin {
+                product: upstream.product.clone(),
+                port: upstream.port.clone(),
+                version: v.number,
+                ingested: false,
+            }),
         };
         if let Some(pin) = pin {
             pins.insert(input.name.clone(), pin);

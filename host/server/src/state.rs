@@ -512,7 +512,7 @@ impl AppState {
                     attempt: run.attempt + 1,
                     after: std::time::Duration::ZERO,
                 };
-                if let Err(e) = crate::runner::queue(self, &run.product, &retry) {
+                if let Err(e) = crate::runner::queue(self, &run.product, run.line, &retry) {
                     tracing::error!(run = %id, error = %e.message, "cannot queue a retry");
                 }
             }

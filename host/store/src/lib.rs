@@ -47,7 +47,8 @@ pub use governance::{
 pub use model::{
     Deployment, FailureKind, GpuRecord, IngestMode, IngestOutcome, InputPin, InputVersion,
     LogicalRun, PortMatch, PortVersion, PruneReport, Publication, RecoveryReport, ReplayReport,
-    RetentionPolicy, Role, RunCause, RunLogLine, RunRecord, RunState, TokenRecord, Version,
+    RetainedMajor, RetentionPolicy, Role, RunCause, RunLogLine, RunRecord, RunState, TokenRecord,
+    Version, major_of,
 };
 pub use storage::{DEFAULT_DELETION_GRACE, Storage};
 
@@ -268,11 +269,24 @@ pub trait Store: Send + Sync {
     /// The bytes of a deployed component.
     fn component(&self, product: &str, version: &str) -> Result<Vec<u8>, StoreError>;
 
-    /// Makes a deployed version the one runs use.
-    fn activate(&self, product: &str, version: &str) -> Result<(), StoreError>;
+    /// Makes a deployed version the one runs use, with the earlier majors that keep running
+    /// beside it for the consumers that pin them (empty: none).
+    fn activate(
+        &self,
+        product: &str,
+        version: &str,
+        retained: &[RetainedMajor],
+    ) -> Result<(), StoreError>;
 
     /// The version runs use, if any.
     fn active(&self, product: &str) -> Result<Option<String>, StoreError>;
+
+    /// The earlier majors kept running beside the active version.
+    fn retained_majors(&self, product: &str) -> Result<Vec<RetainedMajor>, StoreError>;
+
+    /// The newest published version that code of major `major` produced: what a consumer
+    /// pinned to `product/port@MAJOR` reads.
+    fn current_of_major(&self, product: &str, major: u64) -> Result<Option<Version>, StoreError>;
 
     /// Every product with at least one deployment, by name.
     fn products(&self) -> Result<Vec<String>, StoreError>;

@@ -110,6 +110,10 @@ pub struct RunRecord {
     /// The input versions it read, pinned when it started.
     #[serde(default)]
     pub inputs: BTreeMap<String, InputPin>,
+    /// The retained major it runs for (see [`RetainedMajor`]); `None` for a run of the
+    /// active version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
     /// What the product sees as its run: the id, clock and seed that make it reproducible.
     #[serde(default)]
     pub logical: Option<LogicalRun>,
@@ -239,6 +243,7 @@ impl RunRecord {
             retry_of: None,
             not_before_us: None,
             inputs: BTreeMap::new(),
+            line: None,
             logical: None,
             replay: None,
             checks: Vec::new(),
@@ -275,6 +280,34 @@ pub struct Deployment {
     pub deployed_at_us: i64,
     /// The embedded `product.toml`, as text.
     pub manifest: String,
+}
+
+/// An earlier major version kept running beside the active one for the consumers that pin it
+/// (`from = "product/port@MAJOR"`), until its deprecation date. Its runs publish versions of
+/// their own major; those never become the product's current version, which stays the active
+/// major's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetainedMajor {
+    /// The major version number.
+    pub major: u64,
+    /// The deployed version that runs for it (the newest of that major when it was retained).
+    pub version: String,
+    /// From when it no longer runs or serves (µs since the epoch).
+    pub deprecation_us: i64,
+    /// When a newer major replaced it as the active version.
+    pub retained_at_us: i64,
+}
+
+impl RetainedMajor {
+    /// Whether its deprecation date has come.
+    pub fn retired(&self, now_us: i64) -> bool {
+        now_us >= self.deprecation_us
+    }
+}
+
+/// The major number of a semantic version string (`"2.1.0"` → 2).
+pub fn major_of(version: &str) -> Option<u64> {
+    version.split('.').next()?.parse().ok()
 }
 
 /// One port of a published version.
@@ -336,6 +369,9 @@ pub struct Publication {
     pub inputs: BTreeMap<String, InputPin>,
     /// Column statistics per port, stored beside the version.
     pub stats: BTreeMap<String, tessera_core::quality::PortStats>,
+    /// The retained major whose run publishes (see [`RetainedMajor`]); `None` for a run of
+    /// the active version. A retained major's version does not become the current one.
+    pub line: Option<u64>,
     /// The run's record as it reads once published (outputs, checks, log); the publish
     /// transaction writes it, marked succeeded with the new version, so no reader sees the run
     /// succeeded without what it did. Without it the stored record is marked.

@@ -190,11 +190,11 @@ fn contract(store: &dyn Store) {
             .collect::<Vec<_>>(),
         ["1.0.0", "1.1.0"]
     );
-    store.activate("demo", "1.1.0").unwrap();
-    store.activate("demo", "1.0.0").unwrap();
+    store.activate("demo", "1.1.0", &[]).unwrap();
+    store.activate("demo", "1.0.0", &[]).unwrap();
     assert_eq!(store.active("demo").unwrap().as_deref(), Some("1.0.0"));
     assert!(matches!(
-        store.activate("demo", "2.0.0"),
+        store.activate("demo", "2.0.0", &[]),
         Err(StoreError::NotFound(_))
     ));
     assert_eq!(store.products().unwrap(), ["demo"]);
@@ -596,4 +596,119 @@ fn a_crash_during_ingest_stores_nothing_half_done() {
         ),
         (2, false)
     );
+}
+
+#[test]
+fn a_retained_major_publishes_beside_the_current_version_and_outlives_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Storage::local(dir.path())
+        .unwrap()
+        .with_deletion_grace(Duration::ZERO);
+    for version in ["1.0.0", "2.0.0"] {
+        store
+            .deploy(&deployment(version, 1), version.as_bytes())
+            .unwrap();
+    }
+    let line = tessera_store::RetainedMajor {
+        major: 1,
+        version: "1.0.0".into(),
+        deprecation_us: i64::MAX,
+        retained_at_us: 1,
+    };
+    // Neither the active major nor a version of another major may be kept as a line.
+    for bad in [
+        tessera_store::RetainedMajor {
+            major: 2,
+            version: "2.0.0".into(),
+            ..line.clone()
+        },
+        tessera_store::RetainedMajor {
+            major: 3,
+            ..line.clone()
+        },
+    ] {
+        assert!(matches!(
+            store.activate("demo", "2.0.0", &[bad]),
+            Err(StoreError::Conflict(_))
+        ));
+    }
+    store
+        .activate("demo", "2.0.0", std::slice::from_ref(&line))
+        .unwrap();
+    assert_eq!(
+        store.retained_majors("demo").unwrap(),
+        std::slice::from_ref(&line)
+    );
+
+    // 2.x publishes 1, 1.x publishes 2, 2.x publishes 3, 1.x publishes 4, 2.x publishes 5.
+    let publish = |run_id: &str, major: u64| {
+        store.put_run(&run(run_id, RunState::Running, 1)).unwrap();
+        let rows = stage(&store, run_id, "out", &[batch(&["a"], &[1])]);
+        let publication = Publication {
+            product_version: format!("{major}.0.0"),
+            line: (major == 1).then_some(1),
+            ..ports(&[("out", rows)])
+        };
+        store.publish("demo", run_id, &publication).unwrap().number
+    };
+    let numbers: Vec<u64> = [("r1", 2), ("r2", 1), ("r3", 2), ("r4", 1), ("r5", 2)]
+        .iter()
+        .map(|(id, major)| publish(id, *major))
+        .collect();
+    assert_eq!(numbers, [1, 2, 3, 4, 5], "one sequence of numbers");
+    assert_eq!(store.current_version("demo").unwrap().unwrap().number, 5);
+    assert_eq!(
+        store.current_of_major("demo", 1).unwrap().unwrap().number,
+        4
+    );
+    assert_eq!(
+        store.current_of_major("demo", 2).unwrap().unwrap().number,
+        5
+    );
+    assert!(store.current_of_major("demo", 3).unwrap().is_none());
+    // A line's publication is the newest version but not the current one.
+    store.put_run(&run("r6", RunState::Running, 1)).unwrap();
+    let rows = stage(&store, "r6", "out", &[batch(&["b"], &[2])]);
+    let six = Publication {
+        product_version: "1.0.0".into(),
+        line: Some(1),
+        ..ports(&[("out", rows)])
+    };
+    assert_eq!(store.publish("demo", "r6", &six).unwrap().number, 6);
+    assert_eq!(store.current_version("demo").unwrap().unwrap().number, 5);
+
+    // Keeping one version keeps the newest overall, the current one and 1.x's newest.
+    let policy = RetentionPolicy {
+        keep_versions: Some(1),
+        ..RetentionPolicy::default()
+    };
+    store
+        .prune("demo", policy, tessera_store::now_us())
+        .unwrap();
+    let kept: Vec<u64> = store
+        .versions("demo")
+        .unwrap()
+        .iter()
+        .map(|v| v.number)
+        .collect();
+    assert_eq!(kept, [5, 6]);
+    // Without the line, only the newest and the current one stay.
+    store.activate("demo", "2.0.0", &[]).unwrap();
+    store.put_run(&run("r7", RunState::Running, 1)).unwrap();
+    let rows = stage(&store, "r7", "out", &[batch(&["c"], &[3])]);
+    let seven = Publication {
+        product_version: "2.0.0".into(),
+        ..ports(&[("out", rows)])
+    };
+    assert_eq!(store.publish("demo", "r7", &seven).unwrap().number, 7);
+    store
+        .prune("demo", policy, tessera_store::now_us())
+        .unwrap();
+    let kept: Vec<u64> = store
+        .versions("demo")
+        .unwrap()
+        .iter()
+        .map(|v| v.number)
+        .collect();
+    assert_eq!(kept, [7]);
 }

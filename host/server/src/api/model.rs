@@ -145,6 +145,27 @@ pub struct Descriptor {
     pub outputs: Vec<PortInfo>,
     /// Deployed code versions, oldest first.
     pub versions: Vec<VersionInfo>,
+    /// Earlier majors still running beside the active version for the consumers that pin
+    /// them, oldest first.
+    pub retained_majors: Vec<RetainedMajorInfo>,
+}
+
+/// An earlier major version kept running beside the active one for the consumers that pin it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RetainedMajorInfo {
+    /// The major number.
+    pub major: u64,
+    /// The deployed version that runs for it.
+    pub version: String,
+    /// When it stops running and serving (RFC 3339).
+    pub deprecation: String,
+    /// Whether that date has come.
+    pub retired: bool,
+    /// Its newest published data version, if it published one.
+    pub data_version: Option<u64>,
+    /// The products still reading it, pinned to `product/port@MAJOR`, with the input that
+    /// does.
+    pub consumers: Vec<String>,
 }
 
 /// One input port of a product.

@@ -36,6 +36,7 @@ use crate::state::AppState;
         ("limit" = Option<u64>, Query, description = "Most rows to return"),
         ("offset" = Option<u64>, Query, description = "Rows to skip first"),
         ("version" = Option<u64>, Query, description = "A published data version (default: the current one)"),
+        ("major" = Option<u64>, Query, description = "The newest version published by code of this major: the active one, or an earlier major retained for pinned consumers"),
         ("run" = Option<String>, Query, description = "A quarantined run: its unpublished outputs (owners and admins)"),
     ),
     responses(
@@ -57,7 +58,9 @@ pub async fn read_output(
     params: Params,
     headers: HeaderMap,
 ) -> ServiceResult<Response> {
-    params.allow(&["format", "columns", "limit", "offset", "version", "run"])?;
+    params.allow(&[
+        "format", "columns", "limit", "offset", "version", "major", "run",
+    ])?;
     let manifest = readable_output(&state, &caller, &name, &port)?;
     let declared = manifest
         .output(&port)
@@ -131,8 +134,18 @@ pub async fn read_output(
     }
     let store = state.store();
     let pinned = params.number("version")?;
-    let version = match pinned {
-        Some(number) => store.version(&name, number)?.ok_or_else(|| {
+    let major = params.number("major")?;
+    let version = match (pinned, major) {
+        (None, Some(major)) => store.current_of_major(&name, major)?.ok_or_else(|| {
+            ServiceError::not_found(
+                format!("{name} has no published data of major version {major}"),
+                &[],
+            )
+            .hint(format!(
+                "GET /v1/products/{name} lists the active version and the retained majors"
+            ))
+        })?,
+        (Some(number), _) => store.version(&name, number)?.ok_or_else(|| {
             let existing: Vec<String> = store
                 .versions(&name)
                 .unwrap_or_default()
@@ -141,7 +154,7 @@ pub async fn read_output(
                 .collect();
             ServiceError::not_found(format!("{name} has no data version {number}"), &existing)
         })?,
-        None => store.current_version(&name)?.ok_or_else(|| {
+        (None, None) => store.current_version(&name)?.ok_or_else(|| {
             ServiceError::not_found(format!("{name} has published no data yet"), &[]).hint(format!(
                 "trigger a run with POST /v1/products/{name}/runs, then read again"
             ))

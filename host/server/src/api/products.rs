@@ -10,8 +10,8 @@ use tessera_runtime::LoadError;
 
 use crate::api::error_shape::ErrorBody;
 use crate::api::model::{
-    CatalogEntry, CatalogPage, DataVersionInfo, Descriptor, InputInfo, PortInfo, RunInfo,
-    VersionInfo, manifest_json, serde_name, state_name,
+    CatalogEntry, CatalogPage, DataVersionInfo, Descriptor, InputInfo, PortInfo, RetainedMajorInfo,
+    RunInfo, VersionInfo, manifest_json, serde_name, state_name,
 };
 use crate::api::query::Params;
 use crate::auth::Caller;
@@ -23,7 +23,10 @@ use crate::state::AppState;
 /// `tessera build` makes it).
 #[utoipa::path(
     post, path = "/v1/products", tag = "products",
-    params(("activate" = Option<bool>, Query, description = "Make the new version the one runs use (default true)")),
+    params(
+        ("activate" = Option<bool>, Query, description = "Make the new version the one runs use (default true)"),
+        ("deprecate_after" = Option<String>, Query, description = "When the new version replaces a major that consumers pin (`product/port@MAJOR`), keep that major running for them this long (e.g. `90d`)"),
+    ),
     request_body(content = Vec<u8>, content_type = "application/wasm"),
     responses(
         (status = 201, description = "Deployed", body = VersionInfo),
@@ -44,8 +47,9 @@ pub async fn deploy(
     headers: axum::http::HeaderMap,
     body: Body,
 ) -> ServiceResult<(StatusCode, Json<VersionInfo>)> {
-    let params = params.allow(&["activate", "move_domain"])?;
+    let params = params.allow(&["activate", "move_domain", "deprecate_after"])?;
     let activate = params.boolean("activate")?.unwrap_or(true);
+    let deprecation_us = deprecation(params)?;
     let move_domain = params.boolean("move_domain")?.unwrap_or(false);
     // Refuse callers who could deploy nothing before reading and compiling the upload.
     match &caller {
@@ -91,6 +95,7 @@ pub async fn deploy(
             manifest: &manifest,
             activate,
             move_domain,
+            deprecation_us,
         },
     )
     .await?;
@@ -390,7 +395,10 @@ pub async fn descriptor(
                 }
             }
             InputSource::Upstream(upstream) => {
-                let current = state.store().current_version(&upstream.product)?;
+                let current = match upstream.major {
+                    Some(major) => state.store().current_of_major(&upstream.product, major)?,
+                    None => state.store().current_version(&upstream.product)?,
+                };
                 InputInfo {
                     name: input.name.clone(),
                     kind: "upstream",
@@ -426,7 +434,37 @@ pub async fn descriptor(
             .iter()
             .map(|d| VersionInfo::new(d, active.as_deref()))
             .collect(),
+        retained_majors: retained_majors(&state, &name)?,
     }))
+}
+
+/// The retained majors of a product with the consumers still on each.
+fn retained_majors(state: &AppState, name: &str) -> ServiceResult<Vec<RetainedMajorInfo>> {
+    let lines = state.store().retained_majors(name)?;
+    if lines.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mesh = crate::dag::Mesh::load(state)?;
+    let now = tessera_store::now_us();
+    let mut found = Vec::new();
+    for line in lines {
+        found.push(RetainedMajorInfo {
+            major: line.major,
+            deprecation: crate::api::model::rfc3339(line.deprecation_us),
+            retired: line.retired(now),
+            data_version: state
+                .store()
+                .current_of_major(name, line.major)?
+                .map(|v| v.number),
+            consumers: mesh
+                .pinned_readers(name, line.major)
+                .into_iter()
+                .map(|(reader, input)| format!("{reader} (input `{input}`)"))
+                .collect(),
+            version: line.version,
+        });
+    }
+    Ok(found)
 }
 
 /// The deployed code versions of a product, oldest first.
@@ -460,17 +498,32 @@ pub async fn versions(
     params(
         ("product" = String, Path, description = "Product name"),
         ("version" = String, Path, description = "A deployed version, e.g. 0.2.0"),
+        ("deprecate_after" = Option<String>, Query, description = "When this version replaces a major that consumers pin, keep that major running for them this long (e.g. `90d`)"),
     ),
     responses(
         (status = 200, description = "The versions, with the new active one", body = Vec<VersionInfo>),
+        (status = 422, description = "The DAG or a policy refuses it, or consumers pin the major it replaces and no deprecation was given", body = ErrorBody),
         (status = 404, description = "No such product or version; the hint lists what exists", body = ErrorBody),
     )
 )]
 pub async fn activate(
     State(state): State<AppState>,
     caller: Caller,
+    params: Params,
     Path((name, version)): Path<(String, String)>,
 ) -> ServiceResult<Json<Vec<VersionInfo>>> {
-    crate::registry::activate(&state, &caller, &name, &version).await?;
+    let deprecation_us = deprecation(params.allow(&["deprecate_after"])?)?;
+    crate::registry::activate(&state, &caller, &name, &version, deprecation_us).await?;
     versions(State(state), caller, Path(name)).await
+}
+
+/// The deprecation date `?deprecate_after=SPAN` asks for (µs since the epoch).
+fn deprecation(params: &Params) -> ServiceResult<Option<i64>> {
+    let Some(text) = params.text("deprecate_after") else {
+        return Ok(None);
+    };
+    let span = tessera_core::manifest::Span::parse(text)
+        .map_err(|e| ServiceError::bad_request(format!("deprecate_after: {e}")))?;
+    let micros = i64::try_from(span.duration().as_micros()).unwrap_or(i64::MAX);
+    Ok(Some(tessera_store::now_us().saturating_add(micros)))
 }

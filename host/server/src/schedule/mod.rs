@@ -2,7 +2,8 @@
 //!
 //! Every run request — manual, an ingest, a new upstream version, a cron occurrence, a retry —
 //! goes through [`Scheduler::request`]. A product has at most one run executing and at most one
-//! queued: a request while a run is queued joins that run instead of adding another, so a burst
+//! queued (a retained major, kept running beside the active version for the consumers that pin
+//! it, has a slot of its own, and every trigger but a manual request or a retry reaches it too): a request while a run is queued joins that run instead of adding another, so a burst
 //! of ingests makes one run. Ingest-triggered runs wait `debounce` for more ingests (each one
 //! restarts the wait, up to `max_delay` in all). A global semaphore bounds the runs executing
 //! at once over all products.
@@ -66,6 +67,15 @@ pub enum Cause {
 }
 
 impl Cause {
+    /// Whether the request reaches the product's retained majors too: data and time move
+    /// every version that runs; a manual request or a retry is for one run.
+    fn reaches_retained_majors(&self) -> bool {
+        matches!(
+            self,
+            Cause::Input | Cause::Upstream | Cause::Schedule | Cause::PendingInput
+        )
+    }
+
     /// The cause recorded with the run.
     pub fn kind(&self) -> RunCause {
         match self {
@@ -75,6 +85,23 @@ impl Cause {
             Cause::Schedule => RunCause::Schedule,
             Cause::Retry { .. } => RunCause::Retry,
             Cause::PendingInput => RunCause::PendingInput,
+        }
+    }
+}
+
+/// Which queue slot a run takes: its product's, or a retained major's of it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct SlotKey {
+    product: String,
+    /// The retained major; `None` for the active version.
+    line: Option<u64>,
+}
+
+impl SlotKey {
+    fn of(product: &str, line: Option<u64>) -> SlotKey {
+        SlotKey {
+            product: product.to_string(),
+            line,
         }
     }
 }
@@ -101,7 +128,7 @@ struct Pending {
 pub struct Scheduler {
     config: SchedulerConfig,
     clock: Arc<dyn Clock>,
-    slots: Mutex<HashMap<String, Slot>>,
+    slots: Mutex<HashMap<SlotKey, Slot>>,
     cron: Mutex<CronTable>,
     permits: Arc<Semaphore>,
     wake: Arc<Notify>,
@@ -138,18 +165,39 @@ impl Scheduler {
         self.clock.as_ref()
     }
 
-    /// Asks for a run of `product`'s active version. Returns the queued run this request made,
-    /// or the one it joined.
+    /// Asks for a run of `product`'s active version (and, for data and time triggers, of each
+    /// retained major). Returns the active version's queued run this request made, or the one
+    /// it joined.
     pub fn request(
         &self,
         state: &AppState,
         product: &str,
         cause: Cause,
     ) -> ServiceResult<RunRecord> {
+        let record = self.request_line(state, product, None, cause.clone())?;
+        if cause.reaches_retained_majors() {
+            for line in crate::registry::live_majors(state, product)? {
+                if let Err(e) = self.request_line(state, product, Some(line.major), cause.clone()) {
+                    tracing::warn!(%product, major = line.major, error = %e.message, "run of a retained major not queued");
+                }
+            }
+        }
+        Ok(record)
+    }
+
+    /// Asks for a run of `product`'s active version (`line` `None`) or of its retained major
+    /// `line`. Returns the queued run this request made, or the one it joined.
+    fn request_line(
+        &self,
+        state: &AppState,
+        product: &str,
+        line: Option<u64>,
+        cause: Cause,
+    ) -> ServiceResult<RunRecord> {
         self.ensure_started(state);
         let now = Instant::now();
         let mut slots = self.lock_slots()?;
-        let slot = slots.entry(product.to_string()).or_default();
+        let slot = slots.entry(SlotKey::of(product, line)).or_default();
         if let Some(pending) = &mut slot.queued {
             pending.ready_at = match &cause {
                 Cause::Input => (now + self.config.debounce).min(pending.latest),
@@ -169,7 +217,7 @@ impl Scheduler {
             Cause::Retry { after, .. } => *after,
             _ => Duration::ZERO,
         };
-        let record = runner::queue(state, product, &cause)?;
+        let record = runner::queue(state, product, line, &cause)?;
         slot.queued = Some(Pending {
             run_id: record.id.clone(),
             ready_at: now + delay,
@@ -184,7 +232,7 @@ impl Scheduler {
     pub fn request_replay(&self, state: &AppState, record: RunRecord) -> ServiceResult<RunRecord> {
         self.ensure_started(state);
         let mut slots = self.lock_slots()?;
-        let slot = slots.entry(record.product.clone()).or_default();
+        let slot = slots.entry(SlotKey::of(&record.product, None)).or_default();
         if slot.replays.len() >= self.config.max_queued_replays {
             return Err(ServiceError::busy(format!(
                 "{} replays of {} are waiting already; this server queues at most that many",
@@ -222,7 +270,7 @@ impl Scheduler {
                 attempt: record.attempt + 1,
                 after: Duration::ZERO,
             };
-            match self.request(state, &record.product, retry) {
+            match self.request_line(state, &record.product, record.line, retry) {
                 Ok(run) => tracing::info!(run = %run.id, retry_of = %id, "interrupted run retried"),
                 Err(e) => {
                     tracing::warn!(run = %id, error = %e.message, "cannot retry an interrupted run")
@@ -242,7 +290,9 @@ impl Scheduler {
         let Ok(mut slots) = self.lock_slots() else {
             return;
         };
-        let slot = slots.entry(record.product.clone()).or_default();
+        let slot = slots
+            .entry(SlotKey::of(&record.product, record.line))
+            .or_default();
         if record.replay.is_some() {
             slot.replays.push_back(record.id.clone());
             tracing::info!(run = %record.id, product = %record.product, "queued replay resumed");
@@ -284,7 +334,7 @@ impl Scheduler {
             // A run in line or executing reads the current inputs anyway.
             let busy = self.lock_slots().is_ok_and(|slots| {
                 slots
-                    .get(&product)
+                    .get(&SlotKey::of(&product, None))
                     .is_some_and(|slot| slot.running.is_some() || slot.queued.is_some())
             });
             if busy {
@@ -375,7 +425,7 @@ impl Scheduler {
         self.wake.notify_one();
     }
 
-    fn lock_slots(&self) -> ServiceResult<std::sync::MutexGuard<'_, HashMap<String, Slot>>> {
+    fn lock_slots(&self) -> ServiceResult<std::sync::MutexGuard<'_, HashMap<SlotKey, Slot>>> {
         self.slots
             .lock()
             .map_err(|_| ServiceError::internal("run queue lock poisoned"))
@@ -392,7 +442,7 @@ impl Scheduler {
     }
 
     /// Takes every queued run that may start now; returns them and the next time another may.
-    fn take_ready(&self) -> (Vec<(String, String)>, Option<Instant>) {
+    fn take_ready(&self) -> (Vec<(SlotKey, String)>, Option<Instant>) {
         let now = Instant::now();
         let mut ready = Vec::new();
         let mut next: Option<Instant> = None;
@@ -423,9 +473,9 @@ impl Scheduler {
         (ready, next)
     }
 
-    fn finished(&self, product: &str) {
+    fn finished(&self, key: &SlotKey) {
         if let Ok(mut slots) = self.slots.lock()
-            && let Some(slot) = slots.get_mut(product)
+            && let Some(slot) = slots.get_mut(key)
         {
             slot.running = None;
         }
@@ -444,8 +494,8 @@ async fn dispatch(weak: WeakState) {
             return;
         }
         let (ready, next) = scheduler.take_ready();
-        for (product, run_id) in ready {
-            tokio::spawn(execute_queued(state.clone(), product, run_id));
+        for (key, run_id) in ready {
+            tokio::spawn(execute_queued(state.clone(), key, run_id));
         }
         scheduler.poll_schedules(&state);
         crate::freshness::watch(&state);
@@ -462,7 +512,7 @@ async fn dispatch(weak: WeakState) {
 
 /// Runs one queued run once a global permit is free, then frees the product's slot and retries
 /// the run if the host failed it.
-async fn execute_queued(state: AppState, product: String, run_id: String) {
+async fn execute_queued(state: AppState, key: SlotKey, run_id: String) {
     let scheduler = state.scheduler();
     let permit = scheduler.permits().acquire_owned().await;
     let record = match state.store().run(&run_id) {
@@ -478,7 +528,7 @@ async fn execute_queued(state: AppState, product: String, run_id: String) {
         None => None,
     };
     drop(permit);
-    scheduler.finished(&product);
+    scheduler.finished(&key);
     let Some(finished) = finished else {
         return;
     };
@@ -492,7 +542,7 @@ async fn execute_queued(state: AppState, product: String, run_id: String) {
             attempt: finished.attempt + 1,
             after,
         };
-        match scheduler.request(&state, &product, retry) {
+        match scheduler.request_line(&state, &key.product, key.line, retry) {
             Ok(run) => {
                 tracing::warn!(run = %run.id, retry_of = %finished.id, ?after, "host failure; run retried")
             }

@@ -14,7 +14,7 @@ mod sled_catalog;
 use std::collections::{BTreeMap, HashSet};
 
 use crate::StoreError;
-use crate::model::{Deployment, InputVersion, RunRecord, TokenRecord, Version};
+use crate::model::{Deployment, InputVersion, RetainedMajor, RunRecord, TokenRecord, Version};
 pub use sled_catalog::SledCatalog;
 use tessera_core::quality::PortStats;
 
@@ -30,6 +30,9 @@ pub struct VersionCommit {
     pub run: Option<RunRecord>,
     /// The product's usage once committed.
     pub usage_after: u64,
+    /// Whether the version becomes the product's current one (a retained major's does not;
+    /// it still takes the next number).
+    pub moves_current: bool,
 }
 
 /// A port's next input version.
@@ -107,17 +110,29 @@ pub trait Catalog: Send + Sync {
     fn deployments(&self, product: &str) -> Result<Vec<Deployment>, StoreError>;
 
     /// Points the product's active version at `version` (which the caller checked is
-    /// deployed).
-    fn set_active(&self, product: &str, version: &str) -> Result<(), StoreError>;
+    /// deployed) and sets the earlier majors that keep running beside it, in one write.
+    fn set_active(
+        &self,
+        product: &str,
+        version: &str,
+        retained: &[RetainedMajor],
+    ) -> Result<(), StoreError>;
 
     /// The product's active version.
     fn active(&self, product: &str) -> Result<Option<String>, StoreError>;
 
+    /// The earlier majors kept running beside the active version, oldest first.
+    fn retained_majors(&self, product: &str) -> Result<Vec<RetainedMajor>, StoreError>;
+
     /// Every product with a deployment, by name.
     fn products(&self) -> Result<Vec<String>, StoreError>;
 
-    /// The number of the product's current version.
+    /// The number of the product's current version (the active major's newest; retained
+    /// majors publish beside it without moving it).
     fn current_version_number(&self, product: &str) -> Result<Option<u64>, StoreError>;
+
+    /// The highest version number the product published (its own or a retained major's).
+    fn latest_version_number(&self, product: &str) -> Result<Option<u64>, StoreError>;
 
     /// One published version.
     fn version(&self, product: &str, number: u64) -> Result<Option<Version>, StoreError>;

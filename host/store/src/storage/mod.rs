@@ -27,7 +27,7 @@ use crate::blobs::{Blobs, LocalBlobs, StagedBlob};
 use crate::catalog::{Catalog, SledCatalog};
 use crate::model::{
     Deployment, IngestMode, IngestOutcome, InputVersion, PruneReport, Publication, RecoveryReport,
-    RetentionPolicy, RunRecord, TokenRecord, Version,
+    RetainedMajor, RetentionPolicy, RunRecord, TokenRecord, Version, major_of,
 };
 use crate::{Store, StoreError, now_us};
 pub(crate) use source::IpcSource;
@@ -396,17 +396,48 @@ impl Store for Storage {
         self.blobs.get(&key)
     }
 
-    fn activate(&self, product: &str, version: &str) -> Result<(), StoreError> {
-        if self.catalog.deployment(product, version)?.is_none() {
-            return Err(StoreError::NotFound(format!(
-                "{product} {version} is not deployed"
+    fn activate(
+        &self,
+        product: &str,
+        version: &str,
+        retained: &[RetainedMajor],
+    ) -> Result<(), StoreError> {
+        for version in std::iter::once(version).chain(retained.iter().map(|r| r.version.as_str())) {
+            if self.catalog.deployment(product, version)?.is_none() {
+                return Err(StoreError::NotFound(format!(
+                    "{product} {version} is not deployed"
+                )));
+            }
+        }
+        let active_major = major_of(version);
+        if let Some(line) = retained
+            .iter()
+            .find(|r| Some(r.major) == active_major || major_of(&r.version) != Some(r.major))
+        {
+            return Err(StoreError::Conflict(format!(
+                "{product} {} cannot be kept as major {} beside the active {version}",
+                line.version, line.major
             )));
         }
-        self.catalog.set_active(product, version)
+        self.catalog.set_active(product, version, retained)
     }
 
     fn active(&self, product: &str) -> Result<Option<String>, StoreError> {
         self.catalog.active(product)
+    }
+
+    fn retained_majors(&self, product: &str) -> Result<Vec<RetainedMajor>, StoreError> {
+        self.catalog.retained_majors(product)
+    }
+
+    fn current_of_major(&self, product: &str, major: u64) -> Result<Option<Version>, StoreError> {
+        // Versions are few (retention keeps the newest of each major); newest first.
+        Ok(self
+            .catalog
+            .versions(product)?
+            .into_iter()
+            .rev()
+            .find(|v| major_of(&v.product_version) == Some(major)))
     }
 
     fn products(&self) -> Result<Vec<String>, StoreError> {

@@ -14,7 +14,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use super::Storage;
 use crate::StoreError;
 use crate::catalog::{DropCommit, InputCommit, InputCommitted};
-use crate::model::{IngestMode, InputVersion, PruneReport, RetentionPolicy, Version};
+use crate::model::{IngestMode, InputVersion, PruneReport, RetentionPolicy, Version, major_of};
 
 impl Storage {
     pub(super) fn prune_impl(
@@ -33,11 +33,31 @@ impl Storage {
         }
         let versions = self.catalog.versions(product)?;
         let newest = versions.len();
+        // The current version and the newest of each retained major stay whatever the policy
+        // says: unpinned consumers and those pinned to a major read them.
+        let retained: HashSet<u64> = self
+            .catalog
+            .retained_majors(product)?
+            .iter()
+            .map(|r| r.major)
+            .collect();
+        let mut newest_of_major: HashMap<u64, u64> = HashMap::new();
+        for version in &versions {
+            if let Some(major) = major_of(&version.product_version)
+                && retained.contains(&major)
+            {
+                newest_of_major.insert(major, version.number);
+            }
+        }
+        let current = self.catalog.current_version_number(product)?;
         let mut kept: Vec<&Version> = Vec::new();
         let mut dropped: Vec<&Version> = Vec::new();
         for (i, version) in versions.iter().enumerate() {
             let newer = (newest - 1 - i) as u64;
-            if policy.keeps(newer, version.published_at_us, now_us) {
+            let serving = current == Some(version.number)
+                || major_of(&version.product_version).and_then(|major| newest_of_major.get(&major))
+                    == Some(&version.number);
+            if serving || policy.keeps(newer, version.published_at_us, now_us) {
                 kept.push(version);
             } else {
                 dropped.push(version);

@@ -100,7 +100,7 @@ impl Storage {
                 },
             );
         }
-        let number = self.catalog.current_version_number(product)?.unwrap_or(0) + 1;
+        let number = self.catalog.latest_version_number(product)?.unwrap_or(0) + 1;
         let version = Version {
             product: product.to_string(),
             number,
@@ -127,6 +127,7 @@ impl Storage {
             stats: publication.stats.clone(),
             run,
             usage_after,
+            moves_current: publication.line.is_none(),
         };
         if let Err(e) = self.catalog.commit_version(&commit) {
             if matches!(e, StoreError::Conflict(_)) {
@@ -143,7 +144,9 @@ impl Storage {
         for blob in staged.into_values() {
             self.blobs.delete(&blob.key)?;
         }
-        if let Ok(mut cache) = self.current.write() {
+        if commit.moves_current
+            && let Ok(mut cache) = self.current.write()
+        {
             cache.insert(product.to_string(), commit.version.clone());
         }
         Ok(commit.version)

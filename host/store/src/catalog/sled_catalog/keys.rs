@@ -10,6 +10,21 @@ pub(crate) fn product_prefix(product: &str) -> Vec<u8> {
     key
 }
 
+/// `product \0 majors`: where the `active` tree keeps a product's retained majors.
+pub(crate) fn retained_key(product: &str) -> Vec<u8> {
+    let mut key = product_prefix(product);
+    key.extend_from_slice(b"majors");
+    key
+}
+
+/// `product \0 latest`: where the `current` tree keeps the highest version number a product
+/// published (a retained major's versions take numbers without becoming current).
+pub(crate) fn latest_version_key(product: &str) -> Vec<u8> {
+    let mut key = product_prefix(product);
+    key.extend_from_slice(b"latest");
+    key
+}
+
 /// `product \0 number`.
 pub(crate) fn version_key(product: &str, number: u64) -> Vec<u8> {
     let mut key = product_prefix(product);

@@ -18,8 +18,8 @@ use super::{
     Catalog, DropCommit, Garbage, InputCommit, InputCommitted, UnfinishedRuns, VersionCommit,
 };
 use crate::StoreError;
-use crate::model::{Deployment, InputVersion, RunRecord, TokenRecord, Version};
-use keys::{decode_number, deployment_key, product_prefix};
+use crate::model::{Deployment, InputVersion, RetainedMajor, RunRecord, TokenRecord, Version};
+use keys::{decode_number, deployment_key, product_prefix, retained_key};
 
 /// The catalog in a sled database.
 pub struct SledCatalog {
@@ -170,9 +170,25 @@ impl Catalog for SledCatalog {
         Ok(found)
     }
 
-    fn set_active(&self, product: &str, version: &str) -> Result<(), StoreError> {
-        self.active.insert(product.as_bytes(), version.as_bytes())?;
+    fn set_active(
+        &self,
+        product: &str,
+        version: &str,
+        retained: &[RetainedMajor],
+    ) -> Result<(), StoreError> {
+        // One batch: a reader never sees the new active version with the old lines.
+        let mut batch = sled::Batch::default();
+        batch.insert(product.as_bytes(), version.as_bytes());
+        batch.insert(retained_key(product), serde_json::to_vec(retained)?);
+        self.active.apply_batch(batch)?;
         self.flush()
+    }
+
+    fn retained_majors(&self, product: &str) -> Result<Vec<RetainedMajor>, StoreError> {
+        match self.active.get(retained_key(product))? {
+            None => Ok(Vec::new()),
+            Some(bytes) => Ok(serde_json::from_slice(&bytes)?),
+        }
     }
 
     fn active(&self, product: &str) -> Result<Option<String>, StoreError> {
@@ -197,6 +213,13 @@ impl Catalog for SledCatalog {
 
     fn current_version_number(&self, product: &str) -> Result<Option<u64>, StoreError> {
         Ok(self.current.get(product)?.map(|v| decode_number(&v)))
+    }
+
+    fn latest_version_number(&self, product: &str) -> Result<Option<u64>, StoreError> {
+        match self.current.get(keys::latest_version_key(product))? {
+            Some(latest) => Ok(Some(decode_number(&latest))),
+            None => self.current_version_number(product),
+        }
     }
 
     fn version(&self, product: &str, number: u64) -> Result<Option<Version>, StoreError> {

@@ -5,7 +5,9 @@ use sled::Transactional;
 use sled::transaction::ConflictableTransactionError::Abort;
 
 use super::SledCatalog;
-use super::keys::{decode_number, garbage_key, input_key, time_bytes, version_key};
+use super::keys::{
+    decode_number, garbage_key, input_key, latest_version_key, time_bytes, version_key,
+};
 use crate::StoreError;
 use crate::catalog::{DropCommit, Garbage, VersionCommit};
 use crate::model::{RunRecord, RunState, Version};
@@ -38,7 +40,12 @@ impl SledCatalog {
             &self.usage,
         )
             .transaction(|(versions, current, stats_tree, runs, usage)| {
-                let previous = current.get(product.as_bytes())?.map(|v| decode_number(&v));
+                // The highest number taken; stores from before retained majors have only the
+                // current pointer.
+                let previous = match current.get(latest_version_key(product))? {
+                    Some(latest) => Some(decode_number(&latest)),
+                    None => current.get(product.as_bytes())?.map(|v| decode_number(&v)),
+                };
                 if previous.unwrap_or(0) + 1 != number {
                     return Err(Abort(format!(
                         "{product} is at version {} now, not {}: another publish came first",
@@ -63,7 +70,10 @@ impl SledCatalog {
                 if !commit.stats.is_empty() {
                     stats_tree.insert(version_key(product, number), stats.clone())?;
                 }
-                current.insert(product.as_bytes(), &number.to_be_bytes())?;
+                current.insert(latest_version_key(product), &number.to_be_bytes())?;
+                if commit.moves_current {
+                    current.insert(product.as_bytes(), &number.to_be_bytes())?;
+                }
                 usage.insert(product.as_bytes(), &commit.usage_after.to_be_bytes())?;
                 Ok(())
             });
