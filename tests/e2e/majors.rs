@@ -142,14 +142,14 @@ async fn a_new_major_keeps_pinned_consumers_on_the_old_one_until_its_deprecation
     // own; the pinned consumer reads 1.x's, the unpinned one 2.x's.
     ingest(&api, "name,language\nGrace,en\n").await;
     let runs = api.settled_runs("hello", 3).await;
-    let mut ran: Vec<&str> = runs
+    let mut ran: Vec<(&str, Option<u64>)> = runs
         .iter()
         .take(2)
         .filter(|r| r["state"] == "succeeded")
-        .filter_map(|r| r["product_version"].as_str())
+        .filter_map(|r| Some((r["product_version"].as_str()?, r["retained_major"].as_u64())))
         .collect();
     ran.sort();
-    assert_eq!(ran, ["1.0.0", "2.0.0"], "{runs:?}");
+    assert_eq!(ran, [("1.0.0", Some(1)), ("2.0.0", None)], "{runs:?}");
     let current = api.store.current_version("hello").unwrap().unwrap();
     assert_eq!(current.product_version, "2.0.0");
     let of_one = api.store.current_of_major("hello", 1).unwrap().unwrap();

@@ -233,6 +233,10 @@ pub struct RunInfo {
     pub product: String,
     /// Product code version it ran.
     pub product_version: String,
+    /// The retained major it ran for, beside the active version (see `retained_majors` on the
+    /// product); absent for a run of the active version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retained_major: Option<u64>,
     /// queued, running, succeeded, failed or interrupted.
     pub state: String,
     /// The kind of failure (product-error, panic, timeout, out-of-memory, ...).
@@ -312,6 +316,7 @@ impl RunInfo {
             id: run.id.clone(),
             product: run.product.clone(),
             product_version: run.product_version.clone(),
+            retained_major: run.line,
             state: state_name(run.state).into(),
             failure: run.failure.map(|f| f.name().to_string()),
             reason: run.reason.clone(),
