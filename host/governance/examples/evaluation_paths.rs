@@ -1,5 +1,5 @@
-//! Where an evaluation's time goes: 20 policies on a deploy input, through a zygote's child
-//! (`decide`), and the interpreter alone in this process (parsed engines cloned, input set,
+//! Where an evaluation's time goes: 20 policies on a deploy input, through a zygote's evaluator
+//! (`decide`, as the server evaluates), and the interpreter alone in this process (parsed engines cloned, input set,
 //! rule evaluated), p50 and p90 of 200 rounds each.
 //!
 //! `cargo run --release -p tessera-governance --example evaluation_paths`
@@ -108,7 +108,7 @@ fn main() {
         decide(i);
     });
     table_row(
-        "decide through a zygote's child",
+        "decide through a zygote's evaluator",
         (0..ROUNDS).map(decide).collect(),
     );
 

@@ -74,7 +74,7 @@ pub(crate) mod linux {
     use super::*;
 
     /// Exit status of a child whose job panicked.
-    const PANICKED: i32 = 70;
+    pub(crate) const PANICKED: i32 = 70;
 
     pub(super) fn run(limits: ChildLimits, job: impl FnOnce(&mut dyn FnMut(&[u8]))) -> ChildResult {
         let mut fds = [0i32; 2];
@@ -231,7 +231,7 @@ pub(crate) mod linux {
         ChildResult { output, end }
     }
 
-    fn reap(pid: libc::pid_t) -> i32 {
+    pub(crate) fn reap(pid: libc::pid_t) -> i32 {
         let mut status = 0;
         loop {
             // SAFETY: waits for our own child.
@@ -244,7 +244,7 @@ pub(crate) mod linux {
         }
     }
 
-    fn describe_exit(status: i32) -> ChildEnd {
+    pub(crate) fn describe_exit(status: i32) -> ChildEnd {
         if libc::WIFEXITED(status) {
             return match libc::WEXITSTATUS(status) {
                 0 => ChildEnd::Finished,

@@ -4,13 +4,21 @@
 //! milliseconds for a server with compiled products and a GPU device). So the host forks a
 //! few *zygotes* early ([`prestart`], before the host compiles products or opens a GPU), while
 //! that is still cheap and while the pages they keep are few; a zygote closes every descriptor
-//! it inherited but its two pipes, dies with the host, and forks a small child per job
-//! ([`crate::sandbox`]), whose limits are unchanged. A zygote that dies or stops answering is
-//! killed and not replaced (a replacement forked from a grown host would keep its pages); when
-//! no zygote is free, the host forks the child itself.
+//! it inherited but its two pipes, and dies with the host. A zygote that dies or stops answering
+//! is killed and not replaced (a replacement forked from a grown host would keep its pages);
+//! when no zygote is free, the host forks a child for the job itself ([`crate::sandbox`]).
 //!
-//! Jobs and results cross the pipes as length-prefixed JSON frames. A zygote keeps the policies
-//! its children evaluated without trouble parsed, so later children only evaluate.
+//! A zygote hands its jobs to an *evaluator*: a child it forks, under the same limits a child
+//! per job had (an address-space limit, the job's deadline, an output cap), that serves job
+//! after job so that no fork sits on an evaluation's path. An evaluator that overruns a
+//! deadline, writes too much, crashes or runs out of memory is killed, that job fails with the
+//! reason, and the next job gets a fresh one; one that has grown by more than half its memory
+//! allowance, or served [`JOBS_PER_EVALUATOR`] jobs, is replaced after it answers, so one
+//! policy's leftovers never shrink another's allowance for long.
+//!
+//! Jobs and results cross the pipes as length-prefixed JSON frames. Evaluators keep the
+//! policies they parsed; a zygote parses those its evaluators evaluated without trouble, so
+//! a fresh evaluator starts with them parsed.
 
 use std::time::Duration;
 
@@ -44,6 +52,9 @@ const ANSWER_MARGIN: Duration = Duration::from_secs(2);
 /// The largest frame read from a pipe.
 const MAX_FRAME: u64 = 64 << 20;
 
+/// Jobs one evaluator serves before a fresh one replaces it.
+const JOBS_PER_EVALUATOR: u32 = 256;
+
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
 mod linux {
@@ -51,7 +62,10 @@ mod linux {
     use std::time::Instant;
 
     use super::*;
-    use crate::sandbox::linux::{close, close_inherited, silence_output, write_all};
+    use crate::sandbox::linux::{
+        PANICKED, close, close_inherited, current_address_space, describe_exit, reap,
+        silence_output, write_all,
+    };
 
     /// A running zygote: its pid, where jobs go, where results come from.
     struct Zygote {
@@ -176,12 +190,11 @@ mod linux {
         close_inherited(&[jobs, results]);
         std::panic::set_hook(Box::new(|_| {}));
         let mut parsed = crate::evaluate::Parsed::default();
+        let mut evaluator: Option<Evaluator> = None;
         while let Some(frame) = read_frame(jobs, None) {
             let job = serde_json::from_slice::<(ChildLimits, Job)>(&frame);
             let result = match &job {
-                Ok((limits, job)) => crate::sandbox::run_in_child(*limits, |out| {
-                    crate::evaluate::perform(job, &parsed, out)
-                }),
+                Ok((limits, job)) => evaluate_in(&mut evaluator, &mut parsed, *limits, job),
                 Err(e) => ChildResult {
                     output: Vec::new(),
                     end: ChildEnd::NotStarted(format!("the zygote could not read the job: {e}")),
@@ -191,12 +204,196 @@ mod linux {
                 break;
             };
             write_frame(results, &bytes);
-            // Only what a child parsed and evaluated whole is parsed here.
+            // Off the job's path: what an evaluator parsed and evaluated whole is parsed here,
+            // and a worn evaluator is replaced.
             if let (Ok((_, job)), ChildEnd::Finished) = (&job, &result.end) {
                 parsed.learn(job);
             }
+            if evaluator.as_ref().is_some_and(Evaluator::worn) {
+                retire(evaluator.take());
+            }
         }
+        retire(evaluator.take());
         // SAFETY: ends the zygote without running the host's destructors.
+        unsafe { libc::_exit(0) }
+    }
+
+    /// A child of a zygote that evaluates job after job.
+    struct Evaluator {
+        pid: libc::pid_t,
+        jobs: i32,
+        results: i32,
+        /// The memory allowance it was started with.
+        memory: u64,
+        /// Its address space when it started.
+        started_at: u64,
+        /// Jobs it answered.
+        served: u32,
+    }
+
+    impl Evaluator {
+        /// Served its share of jobs, or grew by more than half its allowance.
+        fn worn(&self) -> bool {
+            self.served >= JOBS_PER_EVALUATOR
+                || address_space_of(self.pid)
+                    .is_none_or(|now| now > self.started_at.saturating_add(self.memory / 2))
+        }
+    }
+
+    fn address_space_of(pid: libc::pid_t) -> Option<u64> {
+        // SAFETY: sysconf has no preconditions.
+        let page = u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
+        let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
+        let pages: u64 = statm.split_whitespace().next()?.parse().ok()?;
+        Some(pages.saturating_mul(page))
+    }
+
+    fn retire(evaluator: Option<Evaluator>) {
+        let Some(evaluator) = evaluator else {
+            return;
+        };
+        close(evaluator.jobs);
+        close(evaluator.results);
+        // SAFETY: `pid` is this zygote's child, not yet reaped.
+        unsafe { libc::kill(evaluator.pid, libc::SIGKILL) };
+        reap(evaluator.pid);
+    }
+
+    /// Runs `job` in the zygote's evaluator (started, or restarted for other limits, first),
+    /// within `limits`; without one, in a child of its own.
+    fn evaluate_in(
+        evaluator: &mut Option<Evaluator>,
+        parsed: &mut crate::evaluate::Parsed,
+        limits: ChildLimits,
+        job: &Job,
+    ) -> ChildResult {
+        if evaluator
+            .as_ref()
+            .is_some_and(|e| e.memory != limits.memory)
+        {
+            retire(evaluator.take());
+        }
+        if evaluator.is_none() {
+            *evaluator = start_evaluator(parsed, limits.memory);
+        }
+        let (Some(running), Ok(request)) = (evaluator.as_mut(), serde_json::to_vec(job)) else {
+            return crate::sandbox::run_in_child(limits, |out| {
+                crate::evaluate::perform(job, parsed, out)
+            });
+        };
+        write_frame(running.jobs, &request);
+        let deadline = Instant::now() + limits.deadline;
+        let mut length = [0u8; 8];
+        let answer = read_exact(running.results, &mut length, Some(deadline)).and_then(|()| {
+            let length = u64::from_le_bytes(length);
+            if length > u64::try_from(limits.max_output).unwrap_or(u64::MAX) {
+                return Some(Err(ChildEnd::TooMuchOutput));
+            }
+            let mut output = vec![0u8; usize::try_from(length).ok()?];
+            read_exact(running.results, &mut output, Some(deadline))?;
+            Some(Ok(output))
+        });
+        match answer {
+            Some(Ok(output)) => {
+                running.served += 1;
+                ChildResult {
+                    output,
+                    end: ChildEnd::Finished,
+                }
+            }
+            Some(Err(end)) => {
+                retire(evaluator.take());
+                ChildResult {
+                    output: Vec::new(),
+                    end,
+                }
+            }
+            None => {
+                let end = if Instant::now() >= deadline {
+                    // SAFETY: `pid` is this zygote's child, not yet reaped.
+                    unsafe { libc::kill(running.pid, libc::SIGKILL) };
+                    ChildEnd::TimedOut
+                } else {
+                    // The pipe ended: it died; its wait status says how.
+                    describe_exit(reap(running.pid))
+                };
+                if let Some(gone) = evaluator.take() {
+                    close(gone.jobs);
+                    close(gone.results);
+                    if end == ChildEnd::TimedOut {
+                        reap(gone.pid);
+                    }
+                }
+                ChildResult {
+                    output: Vec::new(),
+                    end,
+                }
+            }
+        }
+    }
+
+    /// Forks an evaluator with the policies `parsed` holds, under an address-space limit of
+    /// the zygote's size plus `memory`.
+    fn start_evaluator(parsed: &mut crate::evaluate::Parsed, memory: u64) -> Option<Evaluator> {
+        let (job_read, job_write) = pipe()?;
+        let Some((result_read, result_write)) = pipe() else {
+            close(job_read);
+            close(job_write);
+            return None;
+        };
+        let started_at = current_address_space();
+        // SAFETY: the zygote is single-threaded; the child runs `evaluator_main` only.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            for fd in [job_read, job_write, result_read, result_write] {
+                close(fd);
+            }
+            return None;
+        }
+        if pid == 0 {
+            let limit = libc::rlimit {
+                rlim_cur: started_at.saturating_add(memory),
+                rlim_max: started_at.saturating_add(memory),
+            };
+            // SAFETY: sets this child's own limit; dies with the zygote.
+            unsafe {
+                libc::setrlimit(libc::RLIMIT_AS, &limit);
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            }
+            close_inherited(&[job_read, result_write]);
+            evaluator_main(job_read, result_write, std::mem::take(parsed));
+        }
+        close(job_read);
+        close(result_write);
+        Some(Evaluator {
+            pid,
+            jobs: job_write,
+            results: result_read,
+            memory,
+            started_at,
+            served: 0,
+        })
+    }
+
+    fn evaluator_main(jobs: i32, results: i32, mut parsed: crate::evaluate::Parsed) -> ! {
+        while let Some(frame) = read_frame(jobs, None) {
+            let Ok(job) = serde_json::from_slice::<Job>(&frame) else {
+                break;
+            };
+            let mut output = Vec::new();
+            let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                crate::evaluate::perform(&job, &parsed, &mut |bytes| {
+                    output.extend_from_slice(bytes)
+                })
+            }));
+            if done.is_err() {
+                // SAFETY: ends the evaluator; the zygote reads the status.
+                unsafe { libc::_exit(PANICKED) }
+            }
+            write_frame(results, &output);
+            parsed.learn(&job);
+        }
+        // SAFETY: ends the evaluator without running the zygote's destructors.
         unsafe { libc::_exit(0) }
     }
 
