@@ -59,12 +59,27 @@ fn a_policy_kept_parsed_by_a_zygote_still_stops_at_its_time_limit() {
         per_policy: std::time::Duration::from_millis(100),
         ..EvalLimits::default()
     };
-    // Both zygotes see it (each keeps it parsed after its first evaluation), then again.
-    for _ in 0..4 {
-        let results = evaluate(std::slice::from_ref(&spin), "{}", limits);
+    let fine = policy(
+        "fine",
+        "package tessera.fine\nviolation contains sprintf(\"n = %d\", [input.n]) if { input.n > 0 }\n",
+    );
+    // Both zygotes see it (each keeps it parsed after its first evaluation), then again; each
+    // time the evaluator that served it answers the next job too.
+    for round in 0..4 {
+        let results = evaluate(
+            &[spin.clone(), fine.clone()],
+            &format!(r#"{{"n": {round}}}"#),
+            limits,
+        );
         match &results[0] {
             Evaluated::Failed(why) => assert!(why.contains("time limit"), "{why}"),
             other => panic!("{other:?}"),
         }
+        let expected = if round > 0 {
+            vec![format!("n = {round}")]
+        } else {
+            Vec::new()
+        };
+        assert_eq!(results[1], Evaluated::Violations(expected));
     }
 }
