@@ -174,10 +174,23 @@ fn output_past_the_capture_limit_is_cut_not_fatal() {
     assert_eq!(
         note.message,
         format!(
-            "[{} more bytes of stdout were dropped past the capture limit]",
-            3 * 1024 * 1024 - (1 << 20)
+            "[{} more bytes of stdout were dropped past the capture limit; writing them made \
+             the product wait {} ms]",
+            3 * 1024 * 1024 - (1 << 20),
+            waited_ms(&note.message)
         )
     );
+    // 2 MiB in 2,048 lines past the limit cost about 51 ms at the paced rates.
+    assert!(waited_ms(&note.message) <= 60, "{}", note.message);
+}
+
+/// The wait a capture note reports.
+fn waited_ms(note: &str) -> u64 {
+    note.split("wait ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(u64::MAX)
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! Standard output and error of a run, captured in memory up to a limit. Past the limit the
 //! bytes are counted and dropped, never written and never an error: a product that prints a
-//! lot keeps running, and its log says how much was cut.
+//! lot keeps running, and its log says how much was cut. What it writes past the limit is
+//! paced ([`crate::pacing`]): the stream offers no room until that is paid for, and its
+//! readiness waits for it, so a blocking write waits.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -15,6 +17,7 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 struct Captured {
     kept: Vec<u8>,
     dropped: u64,
+    pacer: crate::pacing::Pacer,
 }
 
 /// One captured stream; clones share the buffer.
@@ -40,8 +43,28 @@ impl CapturedOutput {
             captured
                 .kept
                 .extend_from_slice(bytes.get(..kept).unwrap_or_default());
-            captured.dropped += (bytes.len() - kept) as u64;
+            let past = bytes.len() - kept;
+            captured.dropped += past as u64;
+            if past > 0 {
+                captured.pacer.charge(past, std::time::Instant::now());
+            }
         }
+    }
+
+    /// How long writing past the limit made the writer wait, in all.
+    pub fn waited(&self) -> std::time::Duration {
+        self.captured
+            .lock()
+            .map(|c| c.pacer.waited)
+            .unwrap_or_default()
+    }
+
+    /// How long a writer must wait before this stream takes more.
+    fn owed(&self) -> std::time::Duration {
+        self.captured
+            .lock()
+            .map(|c| c.pacer.owed(std::time::Instant::now()))
+            .unwrap_or_default()
     }
 
     /// What was kept, and how many bytes were dropped past the limit.
@@ -80,13 +103,22 @@ impl OutputStream for CapturedOutput {
     }
 
     fn check_write(&mut self) -> Result<usize, StreamError> {
-        Ok(64 * 1024)
+        if self.owed().is_zero() {
+            Ok(64 * 1024)
+        } else {
+            Ok(0)
+        }
     }
 }
 
 #[wasmtime_wasi::async_trait]
 impl Pollable for CapturedOutput {
-    async fn ready(&mut self) {}
+    async fn ready(&mut self) {
+        let owed = self.owed();
+        if !owed.is_zero() {
+            tokio::time::sleep(owed).await;
+        }
+    }
 }
 
 impl AsyncWrite for CapturedOutput {
@@ -116,8 +148,16 @@ mod tests {
     fn keeps_up_to_the_capacity_and_counts_the_rest() {
         let mut out = CapturedOutput::new(8);
         out.write(Bytes::from_static(b"hello ")).unwrap();
-        out.write(Bytes::from_static(b"world")).unwrap();
         assert_eq!(out.check_write().unwrap(), 64 * 1024);
+        out.write(Bytes::from_static(b"world")).unwrap();
         assert_eq!(out.contents(), (b"hello wo".to_vec(), 3));
+        // A few bytes past the limit owe too little to wait for; 4 MiB past it do.
+        assert_eq!(out.check_write().unwrap(), 64 * 1024);
+        out.write(Bytes::from(vec![b'x'; 4 << 20])).unwrap();
+        assert_eq!(out.check_write().unwrap(), 0);
+        let owed = out.owed();
+        assert!(owed >= crate::pacing::MIN_PAUSE && owed <= crate::pacing::MAX_PAUSE);
+        std::thread::sleep(owed + std::time::Duration::from_millis(20));
+        assert_eq!(out.check_write().unwrap(), 64 * 1024);
     }
 }

@@ -33,6 +33,7 @@ mod host;
 mod limits;
 mod log_budget;
 pub mod outcome;
+mod pacing;
 mod priority;
 mod run;
 mod state;

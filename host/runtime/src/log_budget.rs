@@ -11,7 +11,8 @@
 //!   the first line held back emits one warning, and the run's log counts the rest.
 //!
 //! So a run's log costs at most `max_log_bytes` plus about 64 bytes a line of host memory,
-//! whatever the product does, and its share of the server log is bounded the same way.
+//! whatever the product does, and its share of the server log is bounded the same way. Lines
+//! past the kept budget are also paced ([`crate::pacing`]): the product waits for them.
 //!
 //! [`RuntimeConfig::max_log_bytes`]: crate::RuntimeConfig::max_log_bytes
 
@@ -31,6 +32,8 @@ pub(crate) const MAX_TRACED_BYTES: usize = 256 * 1024;
 /// One run's log budgets and what they held back.
 #[derive(Debug)]
 pub(crate) struct LogBudget {
+    /// The debt of lines written past the kept budget ([`crate::pacing`]).
+    pub pacer: crate::pacing::Pacer,
     max_kept_bytes: usize,
     kept_bytes: usize,
     kept_lines: usize,
@@ -53,12 +56,15 @@ pub(crate) struct Admitted {
     pub trace: bool,
     /// Whether this is the first line held back from `tracing` (warn once).
     pub first_untraced: bool,
+    /// How long the writer waits before it goes on: a line past the kept budget is paced.
+    pub pause: std::time::Duration,
 }
 
 impl LogBudget {
     /// Budgets for a run that may keep `max_kept_bytes` of log messages.
     pub(crate) fn new(max_kept_bytes: usize) -> Self {
         LogBudget {
+            pacer: crate::pacing::Pacer::default(),
             max_kept_bytes,
             kept_bytes: 0,
             kept_lines: 0,
@@ -95,6 +101,11 @@ impl LogBudget {
             self.dropped_bytes += message.len() as u64;
             None
         };
+        let pause = if kept.is_none() {
+            self.pacer.charge(message.len(), now)
+        } else {
+            std::time::Duration::ZERO
+        };
         let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
         self.refilled = now;
         self.tokens = (self.tokens + elapsed * TRACE_PER_SECOND).min(TRACE_BURST);
@@ -110,6 +121,7 @@ impl LogBudget {
             kept,
             trace,
             first_untraced,
+            pause,
         }
     }
 }

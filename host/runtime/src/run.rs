@@ -281,8 +281,12 @@ pub(crate) fn collect_log(
             level: LogLevel::Warn,
             message: format!(
                 "[{} log lines were dropped past the run's log budget ({} bytes not kept in \
-                 all, with cut lines); {} lines were not passed on to the host's log]",
-                budget.dropped_lines, budget.dropped_bytes, budget.untraced_lines
+                 all, with cut lines); {} lines were not passed on to the host's log; writing \
+                 past the budget made the product wait {} ms]",
+                budget.dropped_lines,
+                budget.dropped_bytes,
+                budget.untraced_lines,
+                budget.pacer.waited.as_millis()
             ),
             at_ms: duration.as_millis() as u64,
         });
@@ -292,9 +296,19 @@ pub(crate) fn collect_log(
     let stderr = String::from_utf8_lossy(&stderr).into_owned();
     let stdout = String::from_utf8_lossy(&stdout).into_owned();
     let at_ms = duration.as_millis() as u64;
-    for (level, text, dropped) in [
-        (LogLevel::Stdout, &stdout, stdout_dropped),
-        (LogLevel::Stderr, &stderr, stderr_dropped),
+    for (level, text, dropped, waited) in [
+        (
+            LogLevel::Stdout,
+            &stdout,
+            stdout_dropped,
+            pipes.stdout.waited(),
+        ),
+        (
+            LogLevel::Stderr,
+            &stderr,
+            stderr_dropped,
+            pipes.stderr.waited(),
+        ),
     ] {
         log.extend(text.lines().map(|l| LogLine {
             level,
@@ -305,8 +319,10 @@ pub(crate) fn collect_log(
             log.push(LogLine {
                 level,
                 message: format!(
-                    "[{dropped} more bytes of {} were dropped past the capture limit]",
-                    level.name()
+                    "[{dropped} more bytes of {} were dropped past the capture limit; writing \
+                     them made the product wait {} ms]",
+                    level.name(),
+                    waited.as_millis()
                 ),
                 at_ms,
             });

@@ -9,6 +9,10 @@ impl Host for RunState {
     fn write(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
         let admitted = self.log_budget.admit(&message);
         drop(message);
+        if !admitted.pause.is_zero() {
+            // The run's own thread waits; the run's deadline still applies when it returns.
+            std::thread::sleep(admitted.pause);
+        }
         let product = &self.manifest.product.name;
         let version = self.manifest.product.version.to_string();
         let run = &self.run_id;
