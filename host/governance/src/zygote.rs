@@ -156,14 +156,23 @@ mod linux {
     }
 
     fn start() -> Option<Zygote> {
+        // SAFETY (of the fork): the zygote runs only `zygote_main`, which touches no lock
+        // another thread of the host may hold, and never returns.
+        let (pid, jobs, results) = fork_with_pipes(|jobs, results| zygote_main(jobs, results))?;
+        Some(Zygote { pid, jobs, results })
+    }
+
+    /// Forks a child that reads jobs from one pipe and writes results to another; `child`
+    /// gets its ends (jobs to read, results to write) and ends the process. Returns the child's
+    /// pid and the parent's ends (jobs to write, results to read).
+    fn fork_with_pipes(child: impl FnOnce(i32, i32)) -> Option<(libc::pid_t, i32, i32)> {
         let (job_read, job_write) = pipe()?;
         let Some((result_read, result_write)) = pipe() else {
             close(job_read);
             close(job_write);
             return None;
         };
-        // SAFETY: the zygote runs only `zygote_main`, which touches no lock another thread of
-        // the host may hold, and never returns.
+        // SAFETY: the callers' children run only their own main loop (see each caller).
         let pid = unsafe { libc::fork() };
         if pid < 0 {
             for fd in [job_read, job_write, result_read, result_write] {
@@ -172,15 +181,15 @@ mod linux {
             return None;
         }
         if pid == 0 {
-            zygote_main(job_read, result_write);
+            close(job_write);
+            close(result_read);
+            child(job_read, result_write);
+            // SAFETY: the children's main loops end the process themselves; never reached.
+            unsafe { libc::_exit(0) }
         }
         close(job_read);
         close(result_write);
-        Some(Zygote {
-            pid,
-            jobs: job_write,
-            results: result_read,
-        })
+        Some((pid, job_write, result_read))
     }
 
     fn zygote_main(jobs: i32, results: i32) -> ! {
@@ -335,22 +344,9 @@ mod linux {
     /// Forks an evaluator with the policies `parsed` holds, under an address-space limit of
     /// the zygote's size plus `memory`.
     fn start_evaluator(parsed: &mut crate::evaluate::Parsed, memory: u64) -> Option<Evaluator> {
-        let (job_read, job_write) = pipe()?;
-        let Some((result_read, result_write)) = pipe() else {
-            close(job_read);
-            close(job_write);
-            return None;
-        };
         let started_at = current_address_space();
-        // SAFETY: the zygote is single-threaded; the child runs `evaluator_main` only.
-        let pid = unsafe { libc::fork() };
-        if pid < 0 {
-            for fd in [job_read, job_write, result_read, result_write] {
-                close(fd);
-            }
-            return None;
-        }
-        if pid == 0 {
+        // The zygote is single-threaded; the child runs `evaluator_main` only.
+        let (pid, jobs, results) = fork_with_pipes(|job_read, result_write| {
             let limit = libc::rlimit {
                 rlim_cur: started_at.saturating_add(memory),
                 rlim_max: started_at.saturating_add(memory),
@@ -361,14 +357,12 @@ mod linux {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
             }
             close_inherited(&[job_read, result_write]);
-            evaluator_main(job_read, result_write, std::mem::take(parsed));
-        }
-        close(job_read);
-        close(result_write);
+            evaluator_main(job_read, result_write, std::mem::take(parsed))
+        })?;
         Some(Evaluator {
             pid,
-            jobs: job_write,
-            results: result_read,
+            jobs,
+            results,
             memory,
             started_at,
             served: 0,
