@@ -6,12 +6,14 @@
 mod custom_checks;
 mod demo;
 mod faulty;
+mod flight;
 mod flow;
 mod governance;
 mod gpu;
 mod hostile;
 mod lifecycle;
 mod majors;
+mod openlineage;
 mod products;
 mod quality;
 mod sandbox;

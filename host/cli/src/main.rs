@@ -81,6 +81,9 @@ enum Command {
         /// Address to listen on (default: 127.0.0.1:8080, or TESSERA_ADDR).
         #[arg(long)]
         addr: Option<String>,
+        /// Address for Arrow Flight (gRPC) readers (default: none, or TESSERA_FLIGHT_ADDR).
+        #[arg(long)]
+        flight_addr: Option<String>,
         /// A tessera.toml with server settings and limits.
         #[arg(long)]
         config: Option<PathBuf>,
@@ -692,8 +695,18 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             tessera_cli::demo::demo(tessera_cli::demo::DemoArgs { data, addr })?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { data, addr, config } => {
-            tessera_cli::serve::serve(tessera_cli::serve::ServeArgs { data, addr, config })?;
+        Command::Serve {
+            data,
+            addr,
+            flight_addr,
+            config,
+        } => {
+            tessera_cli::serve::serve(tessera_cli::serve::ServeArgs {
+                data,
+                addr,
+                flight_addr,
+                config,
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Inspect { file, json } => {

@@ -1,4 +1,4 @@
-//! `tessera serve`: the HTTP server, configured from a file, `TESSERA_*` variables and flags.
+//! `tessera serve`: the HTTP server (and Arrow Flight, where configured), configured from a file, `TESSERA_*` variables and flags.
 
 use std::path::PathBuf;
 
@@ -11,6 +11,8 @@ pub struct ServeArgs {
     pub data: Option<PathBuf>,
     /// `--addr`.
     pub addr: Option<String>,
+    /// `--flight-addr`.
+    pub flight_addr: Option<String>,
     /// `--config`.
     pub config: Option<PathBuf>,
 }
@@ -23,6 +25,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         &Overrides {
             data_dir: args.data,
             addr: args.addr,
+            flight_addr: args.flight_addr,
         },
     )?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -42,7 +45,25 @@ pub fn serve(args: ServeArgs) -> Result<()> {
             "tessera serving on http://{addr} (data in {}); API at http://{addr}/v1/openapi.json",
             data.display()
         );
-        tessera_server::serve(listener, state, tessera_server::shutdown_signal()).await?;
+        let flight = match state.config().flight_addr {
+            Some(flight_addr) => {
+                let flight = tokio::net::TcpListener::bind(flight_addr)
+                    .await
+                    .with_context(|| {
+                        format!("cannot listen for Arrow Flight on {flight_addr}; is another server using it?")
+                    })?;
+                anstream::eprintln!("Arrow Flight on grpc://{flight_addr}");
+                Some(flight)
+            }
+            None => None,
+        };
+        tessera_server::serve_with_flight(
+            listener,
+            flight,
+            state,
+            tessera_server::shutdown_signal(),
+        )
+        .await?;
         Ok(())
     })
 }

@@ -13,6 +13,9 @@ pub struct CheckResult {
     pub check: String,
     /// Its kind (`not_null`, `unique`, ...).
     pub kind: String,
+    /// The one column it tests, if it tests one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
     /// `error` (blocks publication) or `warn`.
     pub severity: crate::manifest::Severity,
     /// Whether it passed.

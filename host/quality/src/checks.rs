@@ -517,6 +517,7 @@ fn conclude(port: &str, active: Active, rows: u64, env: &CheckEnv) -> CheckResul
         port: port.to_string(),
         check: label(&check.rule),
         kind: kind(&check.rule).to_string(),
+        column: check.rule.column().map(str::to_string),
         severity: check.severity,
         passed,
         evaluated,

@@ -16,6 +16,9 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// The address to listen on.
     pub addr: SocketAddr,
+    /// Where Arrow Flight (gRPC) listens, if anywhere (`flight_addr`, `TESSERA_FLIGHT_ADDR`,
+    /// `--flight-addr`).
+    pub flight_addr: Option<SocketAddr>,
     /// Limits that protect the host.
     pub limits: Limits,
     /// Whether public output ports can be read without a token.
@@ -34,6 +37,43 @@ pub struct ServerConfig {
     pub http: HttpLimits,
     /// How the federation's policies are evaluated.
     pub governance: GovernanceConfig,
+    /// Where OpenLineage events about runs go.
+    pub lineage: LineageConfig,
+}
+
+/// `[lineage]` in the file: OpenLineage events (a `START` and a `COMPLETE`, `FAIL` or `ABORT`
+/// per run) sent to an HTTP endpoint such as Marquez's `/api/v1/lineage`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineageConfig {
+    /// The endpoint events are POSTed to (`openlineage_url`, `TESSERA_OPENLINEAGE_URL`); none
+    /// sends nothing. Plain `http://` only.
+    pub openlineage_url: Option<String>,
+    /// The namespace of the jobs (products) and datasets (ports) the events name.
+    pub namespace: String,
+    /// A bearer token the endpoint expects (`api_key`, `TESSERA_OPENLINEAGE_API_KEY`).
+    pub api_key: Option<String>,
+    /// Events waiting to be sent; past this, new ones are dropped (and counted).
+    pub queue: usize,
+    /// The longest one POST may take.
+    pub timeout: Duration,
+    /// Attempts per event (the first counts) before it is given up.
+    pub attempts: u32,
+    /// The wait before the second attempt; it doubles after each failure.
+    pub backoff: Duration,
+}
+
+impl Default for LineageConfig {
+    fn default() -> Self {
+        LineageConfig {
+            openlineage_url: None,
+            namespace: "tessera".into(),
+            api_key: None,
+            queue: 1024,
+            timeout: Duration::from_secs(5),
+            attempts: 5,
+            backoff: Duration::from_millis(500),
+        }
+    }
 }
 
 /// `[governance]` in the file.
@@ -180,6 +220,7 @@ impl Default for ServerConfig {
         ServerConfig {
             data_dir: PathBuf::from("tessera-data"),
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            flight_addr: None,
             limits: Limits::default(),
             public_reads: true,
             shutdown_grace: Duration::from_secs(30),
@@ -188,6 +229,7 @@ impl Default for ServerConfig {
             gpu: GpuSetting::Auto,
             http: HttpLimits::default(),
             governance: GovernanceConfig::default(),
+            lineage: LineageConfig::default(),
         }
     }
 }
@@ -222,6 +264,7 @@ pub struct ConfigError {
 struct FileConfig {
     data: Option<PathBuf>,
     addr: Option<String>,
+    flight_addr: Option<String>,
     public_reads: Option<bool>,
     shutdown_grace: Option<String>,
     deletion_grace: Option<String>,
@@ -234,6 +277,20 @@ struct FileConfig {
     http: FileHttp,
     #[serde(default)]
     governance: FileGovernance,
+    #[serde(default)]
+    lineage: FileLineage,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLineage {
+    openlineage_url: Option<String>,
+    namespace: Option<String>,
+    api_key: Option<String>,
+    queue: Option<usize>,
+    timeout: Option<String>,
+    attempts: Option<u32>,
+    backoff: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -283,6 +340,8 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     /// `--addr`.
     pub addr: Option<String>,
+    /// `--flight-addr`.
+    pub flight_addr: Option<String>,
 }
 
 impl ServerConfig {
@@ -304,6 +363,9 @@ impl ServerConfig {
         }
         if let Some(addr) = &overrides.addr {
             config.addr = parse_addr(addr, "--addr", "addr")?;
+        }
+        if let Some(addr) = &overrides.flight_addr {
+            config.flight_addr = Some(parse_addr(addr, "--flight-addr", "flight_addr")?);
         }
         config.validate()?;
         Ok(config)
@@ -332,6 +394,9 @@ impl ServerConfig {
         }
         if let Some(addr) = file.addr {
             self.addr = parse_addr(&addr, &source, "addr")?;
+        }
+        if let Some(addr) = file.flight_addr {
+            self.flight_addr = Some(parse_addr(&addr, &source, "flight_addr")?);
         }
         if let Some(gpu) = file.gpu {
             self.gpu = GpuSetting::parse(&gpu);
@@ -406,6 +471,7 @@ impl ServerConfig {
             self.governance.evaluation_budget =
                 parse_span(&v, &source, "governance.evaluation_budget")?;
         }
+        self.apply_file_lineage(file.lineage, &source)?;
         let scheduler = file.scheduler;
         if let Some(v) = scheduler.debounce {
             self.scheduler.debounce = parse_span(&v, &source, "scheduler.debounce")?;
@@ -428,6 +494,33 @@ impl ServerConfig {
         Ok(())
     }
 
+    fn apply_file_lineage(&mut self, file: FileLineage, source: &str) -> Result<(), ConfigError> {
+        let lineage = &mut self.lineage;
+        if let Some(url) = file.openlineage_url {
+            lineage.openlineage_url =
+                Some(parse_http_url(&url, source, "lineage.openlineage_url")?);
+        }
+        if let Some(v) = file.namespace {
+            lineage.namespace = v;
+        }
+        if let Some(v) = file.api_key {
+            lineage.api_key = Some(v);
+        }
+        if let Some(v) = file.queue {
+            lineage.queue = v;
+        }
+        if let Some(v) = file.timeout {
+            lineage.timeout = parse_span(&v, source, "lineage.timeout")?;
+        }
+        if let Some(v) = file.attempts {
+            lineage.attempts = v;
+        }
+        if let Some(v) = file.backoff {
+            lineage.backoff = parse_span(&v, source, "lineage.backoff")?;
+        }
+        Ok(())
+    }
+
     fn apply_env(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
         let Some(setting) = name.strip_prefix("TESSERA_") else {
             return Ok(());
@@ -436,6 +529,9 @@ impl ServerConfig {
         match setting {
             "DATA" => self.data_dir = PathBuf::from(value),
             "ADDR" => self.addr = parse_addr(value, &source, "addr")?,
+            "FLIGHT_ADDR" => {
+                self.flight_addr = Some(parse_addr(value, &source, "flight_addr")?);
+            }
             "PUBLIC_READS" => {
                 self.public_reads = match value {
                     "true" | "1" => true,
@@ -482,6 +578,11 @@ impl ServerConfig {
                     message: format!("`{value}` is not a whole number"),
                 })?;
             }
+            "OPENLINEAGE_URL" => {
+                self.lineage.openlineage_url =
+                    Some(parse_http_url(value, &source, "lineage.openlineage_url")?);
+            }
+            "OPENLINEAGE_API_KEY" => self.lineage.api_key = Some(value.to_string()),
             // Variables of the CLI client and of other tools share the prefix.
             _ => {}
         }
@@ -539,6 +640,27 @@ impl ServerConfig {
                 "must be at least 1 (the first attempt counts)",
             ));
         }
+        if self.lineage.queue == 0 {
+            return Err(invalid(
+                "lineage.queue",
+                "must be at least 1 (every event would be dropped)",
+            ));
+        }
+        if self.lineage.attempts == 0 {
+            return Err(invalid(
+                "lineage.attempts",
+                "must be at least 1 (the first attempt counts)",
+            ));
+        }
+        if self.lineage.timeout.is_zero() {
+            return Err(invalid("lineage.timeout", "must be longer than zero"));
+        }
+        if self.lineage.namespace.trim().is_empty() {
+            return Err(invalid(
+                "lineage.namespace",
+                "must not be empty (events name their jobs and datasets in it)",
+            ));
+        }
         if self.scheduler.max_delay < self.scheduler.debounce {
             return Err(invalid(
                 "max_delay",
@@ -555,6 +677,29 @@ fn parse_addr(value: &str, source: &str, setting: &str) -> Result<SocketAddr, Co
         setting: setting.into(),
         message: format!("`{value}` is not a socket address; write it as 127.0.0.1:8080"),
     })
+}
+
+/// An `http://host[:port]/path` URL, as events are sent to it.
+fn parse_http_url(value: &str, source: &str, setting: &str) -> Result<String, ConfigError> {
+    let error = |message: String| ConfigError {
+        source_name: source.into(),
+        setting: setting.into(),
+        message,
+    };
+    let uri: axum::http::Uri = value
+        .parse()
+        .map_err(|e| error(format!("`{value}` is not a URL: {e}")))?;
+    match uri.scheme_str() {
+        Some("http") if uri.host().is_some_and(|h| !h.is_empty()) => Ok(value.to_string()),
+        Some("https") => Err(error(format!(
+            "`{value}`: this host sends lineage over plain HTTP only; point it at an http:// \
+             endpoint (a TLS-terminating proxy beside it, say)"
+        ))),
+        _ => Err(error(format!(
+            "`{value}` is not an http:// URL with a host; write it as \
+             http://marquez:5000/api/v1/lineage"
+        ))),
+    }
 }
 
 fn parse_size(value: &str, source: &str, setting: &str) -> Result<u64, ConfigError> {

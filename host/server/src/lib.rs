@@ -8,7 +8,9 @@
 //! - [`schedule`]: when runs happen: triggers, debounce, one run per product, cron, retries;
 //! - [`runner`]: a run from the queue to atomic publication, with lineage and retention;
 //! - [`replay`]: re-running a published version and comparing its outputs;
+//! - [`outputs`]: which published data a caller may read, for every protocol that serves it;
 //! - [`quality`]: the data tests that stand between a run's outputs and publication;
+//! - [`flight`]: Arrow Flight: published outputs as record-batch streams, on a port of its own;
 //! - [`freshness`]: how old each product's data is against its SLO;
 //! - [`registry`]: deploys and activations (ownership, DAG check, activation as one step), and
 //!   the active manifest and owner of each product, as everything else reads them;
@@ -16,6 +18,8 @@
 //!   records, waivers;
 //! - [`dag`]: upstream resolution and cycle checks over the products' inputs;
 //! - [`ingest`]: data pushed into ingest ports, validated while it streams in;
+//! - [`lineage`]: OpenLineage events about runs, sent to a configured endpoint from a bounded
+//!   queue;
 //! - [`listener`]: connections, client timeouts, and hyper's own refusals in the JSON shape;
 //! - [`events`]: what happens, broadcast to Server-Sent Events subscribers;
 //! - [`metrics`]: Prometheus metrics and the request-counting middleware;
@@ -33,11 +37,14 @@ pub mod dag;
 pub mod encode;
 pub mod error;
 pub mod events;
+pub mod flight;
 pub mod freshness;
 pub mod governance;
 pub mod ingest;
+pub mod lineage;
 pub mod listener;
 pub mod metrics;
+pub mod outputs;
 pub mod quality;
 pub mod registry;
 pub mod replay;
@@ -46,6 +53,10 @@ pub mod schedule;
 pub mod state;
 
 use std::future::Future;
+use std::time::Duration;
+
+/// The longest a shutdown waits for queued OpenLineage events to be sent.
+const LINEAGE_FLUSH_AT_SHUTDOWN: Duration = Duration::from_secs(5);
 
 pub use config::{ConfigError, HttpLimits, Limits, Overrides, ServerConfig};
 pub use state::AppState;
@@ -58,15 +69,46 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with_flight(listener, None, state, shutdown).await
+}
+
+/// [`serve`], with Arrow Flight on `flight` as well (it stops with the HTTP server).
+pub async fn serve_with_flight(
+    listener: tokio::net::TcpListener,
+    flight: Option<tokio::net::TcpListener>,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     state.start();
     let app = api::router(state.clone()).layer(tower_http::trace::TraceLayer::new_for_http());
     let events = state.events().clone();
+    let (stopping, stop) = tokio::sync::watch::channel(false);
+    let flight = flight.map(|listener| {
+        let mut stop = stop.clone();
+        tokio::spawn(flight::serve(listener, state.clone(), async move {
+            let _ = stop.wait_for(|stopping| *stopping).await;
+        }))
+    });
     listener::run(listener, app, state.config().http.clone(), async move {
         shutdown.await;
+        let _ = stopping.send(true);
         // Followers of the event stream would hold their connections open for ever.
         events.close();
     })
     .await?;
+    if let Some(mut flight) = flight {
+        // Open Flight streams get the HTTP connections' drain time, then are cut.
+        let drain = state.config().http.drain_timeout;
+        match tokio::time::timeout(drain, &mut flight).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => tracing::error!(error = %e, "the Arrow Flight server failed"),
+            Ok(Err(e)) => tracing::error!(error = %e, "the Arrow Flight server stopped"),
+            Err(_) => {
+                tracing::warn!("Arrow Flight streams still open at shutdown were cut");
+                flight.abort();
+            }
+        }
+    }
     state.scheduler().stop();
     let grace = state.config().shutdown_grace;
     let interrupted = state.drain(grace).await;
@@ -74,6 +116,19 @@ pub async fn serve(
         tracing::warn!(
             interrupted,
             "runs still executing at shutdown were marked interrupted"
+        );
+    }
+    // The last runs' lineage events (an `ABORT` for each interrupted run) go out if the
+    // endpoint takes them soon; the shutdown never waits on it for long.
+    let lineage = state.clone();
+    let unsent =
+        tokio::task::spawn_blocking(move || lineage.lineage().flush(LINEAGE_FLUSH_AT_SHUTDOWN))
+            .await
+            .unwrap_or(0);
+    if unsent > 0 {
+        tracing::warn!(
+            unsent,
+            "OpenLineage events were still unsent when the server stopped"
         );
     }
     Ok(())

@@ -1,7 +1,7 @@
 //! Prometheus metrics for `GET /metrics`: runs by product and status, run durations, HTTP
 //! requests by route and status, runs executing now, bytes of output served, rows ingested, and
 //! per product its freshness, staleness, last run outcome, failing checks and rows per port, and
-//! policy decisions by event and outcome.
+//! policy decisions by event and outcome, and OpenLineage events by outcome.
 
 use std::sync::atomic::{AtomicI64, AtomicU64};
 
@@ -48,6 +48,58 @@ struct ServedLabels {
     format: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
+/// What became of an OpenLineage event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineageOutcome {
+    /// The endpoint accepted it.
+    Sent,
+    /// An attempt failed and another follows.
+    Retried,
+    /// Given up: refused for good, or every attempt failed.
+    Failed,
+    /// Never queued: the queue was full.
+    Dropped,
+}
+
+impl LineageOutcome {
+    fn name(self) -> &'static str {
+        match self {
+            LineageOutcome::Sent => "sent",
+            LineageOutcome::Retried => "retried",
+            LineageOutcome::Failed => "failed",
+            LineageOutcome::Dropped => "dropped",
+        }
+    }
+}
+
+/// The lineage sender's metrics, shared with its thread.
+#[derive(Debug, Clone, Default)]
+pub struct LineageMetrics {
+    events: Family<OutcomeLabel, Counter>,
+    queued: Gauge<i64, AtomicI64>,
+}
+
+impl LineageMetrics {
+    /// One more event with `outcome`.
+    pub fn count(&self, outcome: LineageOutcome) {
+        self.events
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.name(),
+            })
+            .inc();
+    }
+
+    /// Events queued or being sent now.
+    pub fn queued(&self, events: i64) {
+        self.queued.set(events);
+    }
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn run_duration_histogram() -> Histogram {
@@ -76,6 +128,7 @@ pub struct Metrics {
     last_run_succeeded: Family<ProductLabel, Gauge<i64, AtomicI64>>,
     checks_failing: Family<ProductLabel, Gauge<i64, AtomicI64>>,
     rows: Family<PortLabels, Gauge<i64, AtomicI64>>,
+    lineage: LineageMetrics,
 }
 
 impl Default for Metrics {
@@ -157,7 +210,19 @@ impl Default for Metrics {
             "Rows in the current published version of each output port",
             rows.clone(),
         );
+        let lineage = LineageMetrics::default();
+        registry.register(
+            "lineage_events",
+            "OpenLineage events by outcome (sent, retried, failed, dropped)",
+            lineage.events.clone(),
+        );
+        registry.register(
+            "lineage_queue_depth",
+            "OpenLineage events queued or being sent",
+            lineage.queued.clone(),
+        );
         Metrics {
+            lineage,
             freshness_seconds,
             stale,
             last_run_succeeded,
@@ -278,6 +343,11 @@ impl Metrics {
                 format: format.into(),
             })
             .inc_by(bytes);
+    }
+
+    /// The lineage sender's metrics.
+    pub fn lineage(&self) -> LineageMetrics {
+        self.lineage.clone()
     }
 
     /// The Prometheus text exposition.

@@ -158,6 +158,7 @@ pub fn custom_results(
             port: check.port,
             check: check.name,
             kind: "custom".to_string(),
+            column: None,
             severity: check.severity,
             passed: check.passed,
             evaluated: check.evaluated,

@@ -205,6 +205,7 @@ pub async fn execute(state: &AppState, mut record: RunRecord) -> RunRecord {
         state.run_finished(&record.id);
         return record;
     }
+    crate::lineage::run_ended(state, &record);
     let seconds = record
         .started_at_us
         .zip(record.finished_at_us)
@@ -283,6 +284,7 @@ async fn run_and_finish(
     // `running` from here: its inputs are pinned and open, whatever retention does next.
     save(state, record);
     announce(state, record);
+    crate::lineage::run_started(state, product.manifest(), record);
     let outcome = state.runtime().run(product, request).await;
     record.peak_memory = outcome.peak_memory;
     record.cpu_ms = outcome

@@ -46,6 +46,7 @@ struct Inner {
     spool: PathBuf,
     events: EventBus,
     metrics: Metrics,
+    lineage: crate::lineage::emitter::Emitter,
     views: RwLock<HashMap<String, ProductView>>,
     rendered: Mutex<RenderCache>,
     scheduler: Scheduler,
@@ -134,8 +135,11 @@ impl AppState {
             clock,
             config.limits.max_concurrent_runs,
         );
+        let metrics = Metrics::default();
+        let lineage = crate::lineage::emitter::Emitter::new(&config.lineage, metrics.lineage());
         Ok(AppState {
             inner: Arc::new(Inner {
+                lineage,
                 uploads: Arc::new(tokio::sync::Semaphore::new(
                     config.http.max_concurrent_uploads,
                 )),
@@ -153,7 +157,7 @@ impl AppState {
                 parquet_cache: cache.join("parquet"),
                 spool: cache.join("spool"),
                 events: EventBus::default(),
-                metrics: Metrics::default(),
+                metrics,
                 views: RwLock::new(HashMap::new()),
                 rendered: Mutex::new(RenderCache::default()),
             }),
@@ -331,6 +335,11 @@ impl AppState {
     }
 
     /// The Prometheus metrics.
+    pub fn lineage(&self) -> &crate::lineage::emitter::Emitter {
+        &self.inner.lineage
+    }
+
+    /// The server's metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
     }
@@ -502,7 +511,11 @@ impl AppState {
                     continue;
                 }
             }
-            if let Ok(Some(run)) = self.store().run(id)
+            let stored = self.store().run(id).ok().flatten();
+            if let Some(run) = &stored {
+                crate::lineage::run_ended(self, run);
+            }
+            if let Some(run) = stored
                 && run.attempt < 2
                 && run.replay.is_none()
             {

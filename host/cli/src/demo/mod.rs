@@ -62,6 +62,7 @@ pub fn demo(args: DemoArgs) -> Result<()> {
         &Overrides {
             data_dir: Some(data_dir.clone()),
             addr: args.addr,
+            flight_addr: None,
         },
     )?;
     // The demo mesh follows the federation's shipped policies.
@@ -83,8 +84,11 @@ pub fn demo(args: DemoArgs) -> Result<()> {
             format!("cannot listen on {addr}; is another server using it? (--addr)")
         })?;
         let addr = listener.local_addr().unwrap_or(addr);
-        let server = tokio::spawn(tessera_server::serve(
+        let flight = flight_listener(state.config().flight_addr, addr).await?;
+        let flight_addr = flight.local_addr().ok();
+        let server = tokio::spawn(tessera_server::serve_with_flight(
             listener,
+            Some(flight),
             state.clone(),
             tessera_server::shutdown_signal(),
         ));
@@ -95,10 +99,42 @@ pub fn demo(args: DemoArgs) -> Result<()> {
             .context("the demo pipeline stopped")??;
         anstream::print!("{}", report.render());
         anstream::print!("{}", where_to_look(&url, &token, &data_dir));
+        if let Some(flight) = flight_addr {
+            anstream::print!("{}", flight_snippet(flight, &token));
+        }
         server.await.context("the server stopped")??;
         anstream::eprintln!("stopped; the data stays in {}", data_dir.display());
         Ok(())
     })
+}
+
+/// Where the demo serves Arrow Flight: the configured address, else port 8815 beside the HTTP
+/// address, else any free port there.
+async fn flight_listener(
+    configured: Option<std::net::SocketAddr>,
+    http: std::net::SocketAddr,
+) -> Result<tokio::net::TcpListener> {
+    if let Some(addr) = configured {
+        return tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen for Arrow Flight on {addr}"));
+    }
+    let preferred = std::net::SocketAddr::new(http.ip(), 8815);
+    match tokio::net::TcpListener::bind(preferred).await {
+        Ok(listener) => Ok(listener),
+        Err(_) => tokio::net::TcpListener::bind(std::net::SocketAddr::new(http.ip(), 0))
+            .await
+            .with_context(|| format!("cannot listen for Arrow Flight on {}", http.ip())),
+    }
+}
+
+fn flight_snippet(addr: std::net::SocketAddr, token: &str) -> String {
+    format!(
+        "\x20 Arrow Flight grpc://{addr}\n\
+         \x20   import pyarrow.flight as fl\n\
+         \x20   c = fl.connect(\"grpc://{addr}\"); o = fl.FlightCallOptions(headers=[(b\"authorization\", b\"Bearer {token}\")])\n\
+         \x20   c.do_get(fl.Ticket(b\"labeled-studies/consensus\"), o).read_pandas()\n"
+    )
 }
 
 /// An admin token for this demo session (tokens are stored hashed, so each start issues one).

@@ -378,6 +378,29 @@ pub enum CheckRule {
     },
 }
 
+impl CheckRule {
+    /// The one column the rule tests, if it tests one (a `unique` over several columns, a row
+    /// count or a row-count change test none).
+    pub fn column(&self) -> Option<&str> {
+        match self {
+            CheckRule::NotNull { column }
+            | CheckRule::AcceptedValues { column, .. }
+            | CheckRule::Regex { column, .. }
+            | CheckRule::Range { column, .. }
+            | CheckRule::Relationships { column, .. }
+            | CheckRule::Freshness { column, .. }
+            | CheckRule::MeanBetween { column, .. }
+            | CheckRule::StddevBetween { column, .. } => Some(column),
+            CheckRule::Unique { columns } => match columns.as_slice() {
+                [only] => Some(only),
+                _ => None,
+            },
+            CheckRule::Change { column, .. } => column.as_deref(),
+            CheckRule::RowCount { .. } => None,
+        }
+    }
+}
+
 /// A chart of an output port for the docs page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct View {

@@ -14,11 +14,11 @@ use utoipa::ToSchema;
 
 use crate::api::error_shape::ErrorBody;
 use crate::api::model::rfc3339;
-use crate::api::outputs::readable_output;
 use crate::api::query::Params;
 use crate::auth::Caller;
 use crate::dag::Mesh;
 use crate::error::{ServiceError, ServiceResult};
+use crate::outputs::readable_output;
 use crate::state::AppState;
 
 /// One published version of an output port.

@@ -22,7 +22,7 @@ use crate::api::query::Params;
 use crate::auth::Caller;
 use crate::encode::{ChunkWriter, OutputFormat, Selection, encode};
 use crate::error::{ServiceError, ServiceResult};
-use crate::registry::deployed_manifest;
+use crate::outputs::{VersionChoice, projection, readable_output, readable_version};
 use crate::state::AppState;
 
 /// Reads one output port of a product's published data.
@@ -62,32 +62,16 @@ pub async fn read_output(
         "format", "columns", "limit", "offset", "version", "major", "run",
     ])?;
     let manifest = readable_output(&state, &caller, &name, &port)?;
-    let declared = manifest
-        .output(&port)
-        .ok_or_else(|| ServiceError::internal(format!("{name} lost its port {port}")))?;
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let format = OutputFormat::negotiate(params.text("format"), accept)?;
 
     // Published files have exactly the declared columns, in the declared order.
-    let declared_schema = &declared.schema;
     let columns = match params.text("columns") {
         None => None,
-        Some(list) => Some(
-            list.split(',')
-                .map(str::trim)
-                .map(|c| {
-                    declared_schema.index_of(c).ok_or_else(|| {
-                        ServiceError::bad_parameter(
-                            "columns",
-                            format!(
-                                "`{c}` is not a column of {port}; its columns are {}",
-                                declared_schema.names().join(", ")
-                            ),
-                        )
-                    })
-                })
-                .collect::<ServiceResult<Vec<usize>>>()?,
-        ),
+        Some(list) => {
+            let names: Vec<&str> = list.split(',').map(str::trim).collect();
+            Some(projection(&manifest, &port, &names, "columns")?)
+        }
     };
     let selection = Selection {
         columns,
@@ -134,57 +118,12 @@ pub async fn read_output(
     }
     let store = state.store();
     let pinned = params.number("version")?;
-    let major = params.number("major")?;
-    let version = match (pinned, major) {
-        (None, Some(major)) => store.current_of_major(&name, major)?.ok_or_else(|| {
-            ServiceError::not_found(
-                format!("{name} has no published data of major version {major}"),
-                &[],
-            )
-            .hint(format!(
-                "GET /v1/products/{name} lists the active version and the retained majors"
-            ))
-        })?,
-        (Some(number), _) => store.version(&name, number)?.ok_or_else(|| {
-            let existing: Vec<String> = store
-                .versions(&name)
-                .unwrap_or_default()
-                .iter()
-                .map(|v| v.number.to_string())
-                .collect();
-            ServiceError::not_found(format!("{name} has no data version {number}"), &existing)
-        })?,
-        (None, None) => store.current_version(&name)?.ok_or_else(|| {
-            ServiceError::not_found(format!("{name} has published no data yet"), &[]).hint(format!(
-                "trigger a run with POST /v1/products/{name}/runs, then read again"
-            ))
-        })?,
+    let choice = match (pinned, params.number("major")?) {
+        (Some(number), _) => VersionChoice::Pinned(number),
+        (None, Some(major)) => VersionChoice::Major(major),
+        (None, None) => VersionChoice::Current,
     };
-    // A version is read under the access it was published with as well as today's: making a
-    // port public in a new code version does not open what older versions published.
-    // Only another code version's manifest needs reading (kept in memory: it never changes).
-    let published_by_active = manifest.product.version.to_string() == version.product_version;
-    if !published_by_active
-        && let Some(then) = state.version_manifest(&name, &version.product_version)?
-        && let Some(declared_then) = then.output(&port)
-    {
-        caller.require_port(
-            state.config().public_reads,
-            &name,
-            &then.product.domain,
-            &port,
-            declared_then.access,
-        )?;
-    }
-    if !version.ports.contains_key(&port) {
-        return Err(ServiceError::not_found(
-            format!(
-                "data version {} of {name} has no port `{port}`",
-                version.number
-            ),
-            &version.ports.keys().cloned().collect::<Vec<_>>(),
-        ));
-    }
+    let version = readable_version(&state, &caller, &manifest, &port, choice)?;
     let etag = etag(&name, version.number, &port, format, &selection);
     let mut response_headers = HeaderMap::new();
     insert(&mut response_headers, header::ETAG, &etag);
@@ -305,35 +244,6 @@ fn stream_encoded(
         state.metrics().served(&name, format.name(), out.sent());
     });
     (response_headers, Body::from_stream(stream(receiver))).into_response()
-}
-
-/// The manifest of `name`, after checking that `port` is one of its output ports and that the
-/// caller may read it (404s list what exists; 401/403 say what is missing).
-pub fn readable_output(
-    state: &AppState,
-    caller: &Caller,
-    name: &str,
-    port: &str,
-) -> ServiceResult<std::sync::Arc<tessera_core::manifest::Manifest>> {
-    let manifest = deployed_manifest(state, name)?;
-    let Some(declared) = manifest.output(port) else {
-        return Err(ServiceError::not_found(
-            format!("{name} has no output port `{port}`"),
-            &manifest
-                .outputs
-                .iter()
-                .map(|o| o.name.clone())
-                .collect::<Vec<_>>(),
-        ));
-    };
-    caller.require_port(
-        state.config().public_reads,
-        name,
-        &manifest.product.domain,
-        port,
-        declared.access,
-    )?;
-    Ok(manifest)
 }
 
 /// Outputs (as stored) up to this size are encoded on the request's task; larger ones stream

@@ -33,6 +33,18 @@ fn next_after(cron: &Cron, us: i64) -> Option<i64> {
         .map(|t| t.timestamp_micros())
 }
 
+/// The occurrence of `expression` a run queued at `at_us` is for (the latest at or before it)
+/// and the occurrence after that, as OpenLineage's nominal start and end times; `None` for an
+/// expression that does not parse or never occurred.
+pub fn nominal_window(expression: &str, at_us: i64) -> Option<(i64, Option<i64>)> {
+    let cron = Cron::from_str(expression).ok()?;
+    let start = cron
+        .find_previous_occurrence(&to_datetime(at_us), true)
+        .ok()?
+        .timestamp_micros();
+    Some((start, next_after(&cron, start)))
+}
+
 impl CronTable {
     /// Sets (or, with `None`, removes) a product's schedule as of `now_us`. An unchanged
     /// expression keeps its next occurrence. Returns an error for an expression that does not
@@ -94,6 +106,21 @@ mod tests {
         DateTime::parse_from_rfc3339(text)
             .map(|t| t.timestamp_micros())
             .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_scheduled_run_is_for_the_occurrence_before_it() {
+        // Queued 7 s after 12:05, the occurrence of a five-minute schedule it is for.
+        assert_eq!(
+            nominal_window("*/5 * * * *", at("2026-01-01T12:05:07Z")),
+            Some((at("2026-01-01T12:05:00Z"), Some(at("2026-01-01T12:10:00Z"))))
+        );
+        // Queued on the occurrence itself.
+        assert_eq!(
+            nominal_window("0 3 * * *", at("2026-01-02T03:00:00Z")),
+            Some((at("2026-01-02T03:00:00Z"), Some(at("2026-01-03T03:00:00Z"))))
+        );
+        assert_eq!(nominal_window("not cron", at("2026-01-02T03:00:00Z")), None);
     }
 
     #[test]

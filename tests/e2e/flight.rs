@@ -1,0 +1,134 @@
+//! Arrow Flight against a real gRPC socket, read by the official clients: `pyarrow.flight`,
+//! pandas and Polars (`tests/flight_client.py`). What Flight returns is compared with what the
+//! HTTP API serves as JSON, another encoder over the same stored files.
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use tessera_store::{Role, Store};
+
+use crate::server::{Api, config, greeting_copy, hello, repackage, token};
+
+/// The rows of a JSON answer as `[name, greeting]` pairs.
+fn rows(answer: &Value) -> Vec<[String; 2]> {
+    answer
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            [
+                row["name"].as_str().unwrap().to_string(),
+                row["greeting"].as_str().unwrap().to_string(),
+            ]
+        })
+        .collect()
+}
+
+async fn ingest(api: &Api, csv: &str) {
+    let answer = api
+        .post_data(
+            "/v1/products/hello/inputs/people",
+            "text/csv",
+            &[],
+            csv.to_string(),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::CREATED);
+}
+
+fn served_over_flight(metrics: &str) -> f64 {
+    let series = r#"tessera_output_bytes_served_total{product="hello",format="flight"}"#;
+    metrics
+        .lines()
+        .find(|l| l.starts_with(series))
+        .and_then(|l| l.rsplit(' ').next())
+        .map_or(0.0, |v| v.parse().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pyarrow_pandas_and_polars_read_published_ports_over_flight_under_the_api_rules() {
+    let api = Api::with_config(config());
+    assert_eq!(api.deploy(hello()).await.status, StatusCode::CREATED);
+    let restricted = repackage(&greeting_copy(), |m| {
+        m.replace(
+            "name = \"copy\"\n",
+            "name = \"copy\"\naccess = \"restricted\"\n",
+        )
+    });
+    assert_eq!(api.deploy(restricted).await.status, StatusCode::CREATED);
+    ingest(&api, "name,language\nAda,en\nGrace,en\n").await;
+    api.settled_runs("hello", 1).await;
+    api.settled_runs("greeting-copy", 1).await;
+    ingest(&api, "name,language\nZoë,fr\n").await;
+    let runs = api.settled_runs("hello", 2).await;
+    assert_eq!(runs[0]["state"], "succeeded", "{}", runs[0]);
+    let copies = api.settled_runs("greeting-copy", 2).await;
+    assert_eq!(copies[0]["state"], "succeeded", "{}", copies[0]);
+
+    let as_json = |uri: &'static str| {
+        let api = &api;
+        async move {
+            let answer = api.get_as(Some(&api.admin), uri).await;
+            assert_eq!(answer.status, StatusCode::OK, "{uri}");
+            rows(&answer.json())
+        }
+    };
+    let current = as_json("/v1/products/hello/outputs/greetings?format=json").await;
+    let first = as_json("/v1/products/hello/outputs/greetings?format=json&version=1").await;
+    let copy = as_json("/v1/products/greeting-copy/outputs/copy?format=json").await;
+    assert_eq!(current.len(), 3);
+    assert_eq!(first.len(), 2);
+    let current_version = api.store.current_version("hello").unwrap().unwrap().number;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(tessera_server::flight::serve(
+        listener,
+        api.state.clone(),
+        std::future::pending(),
+    ));
+    let given = json!({
+        "url": format!("grpc://{addr}"),
+        "admin": api.admin,
+        "reader": token(api.store.as_ref(), Role::Reader, None, &[]),
+        "granted": token(api.store.as_ref(), Role::Reader, None, &["greeting-copy/copy"]),
+        "current": current,
+        "current_version": current_version,
+        "first": first,
+        "copy": copy,
+    });
+    let output = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let script = tessera_tests::workspace().join("tests/flight_client.py");
+        let mut child = std::process::Command::new("python3")
+            .arg(script)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs (the tests need it with pyarrow, pandas and polars)");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(given.to_string().as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the Flight clients disagreed:\n{printed}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Every check the script makes printed a line.
+    assert_eq!(
+        printed.lines().filter(|l| l.starts_with("ok ")).count(),
+        16,
+        "{printed}"
+    );
+
+    let metrics = String::from_utf8(api.get("/metrics").await.body.to_vec()).unwrap();
+    assert!(served_over_flight(&metrics) > 0.0, "{metrics}");
+}
