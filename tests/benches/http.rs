@@ -9,64 +9,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::collections::BTreeMap;
 use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use arrow::array::{Float64Array, StringBuilder};
-use arrow::datatypes::{DataType, Field, Schema};
-use arrow::record_batch::RecordBatch;
 use tessera_server::{AppState, ServerConfig};
-use tessera_store::Store;
-
-/// Publishes `rows` rows of (a, b, c: float64, label: text) as `product`'s port `rows`.
-fn publish_wide(store: &dyn Store, product: &str, rows: usize) {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("a", DataType::Float64, true),
-        Field::new("b", DataType::Float64, true),
-        Field::new("c", DataType::Float64, true),
-        Field::new("label", DataType::Utf8, true),
-    ]));
-    let mut sink = store
-        .stage(product, "wide", "rows", schema.clone())
-        .unwrap();
-    let mut start = 0;
-    while start < rows {
-        let n = (rows - start).min(64 * 1024);
-        let a: Float64Array = (start..start + n).map(|i| i as f64).collect();
-        let b: Float64Array = (start..start + n).map(|i| (i as f64).sqrt()).collect();
-        let c: Float64Array = (start..start + n).map(|i| (i % 97) as f64 * 0.5).collect();
-        let mut label = StringBuilder::with_capacity(n, n * 10);
-        for i in start..start + n {
-            label.append_value(format!("label-{:04}", i % 5000));
-        }
-        let batch = RecordBatch::try_new(
-            schema.clone(),
-            vec![
-                Arc::new(a),
-                Arc::new(b),
-                Arc::new(c),
-                Arc::new(label.finish()),
-            ],
-        )
-        .unwrap();
-        sink.write(&batch).unwrap();
-        start += n;
-    }
-    sink.finish().unwrap();
-    store
-        .publish(
-            product,
-            "wide",
-            &tessera_store::Publication::outputs(BTreeMap::from([(
-                "rows".to_string(),
-                rows as u64,
-            )])),
-        )
-        .unwrap();
-}
 
 async fn serve_minimal(body: bytes::Bytes) -> std::net::SocketAddr {
     let app = axum::Router::new().route(
@@ -155,7 +103,7 @@ fn main() {
         let store = state.store();
         publish_wide_product(&state, &admin, addr);
         let began = Instant::now();
-        publish_wide(store, "wide", rows);
+        tessera_tests::wide::publish(store, "wide", rows);
         let publish_time = began.elapsed();
         let before = tessera_tests::rss_bytes();
         let peak = Arc::new(AtomicU64::new(before));
@@ -214,22 +162,9 @@ fn main() {
     });
 }
 
-/// Deploys a second product (hello under another name, with a `rows` port) to hold the large
-/// output.
+/// Deploys the `wide` product, which holds the large output.
 fn publish_wide_product(_state: &AppState, admin: &str, addr: std::net::SocketAddr) {
-    let hello = std::fs::read(tessera_tests::built("examples/hello")).unwrap();
-    let manifest = tessera_core::package::read_embedded(&hello)
-        .unwrap()
-        .manifest
-        .unwrap();
-    let manifest = manifest
-        .replace("name = \"hello\"", "name = \"wide\"")
-        .replace(
-            "name = \"greetings\"\ndescription = \"One greeting per person\"\nschema = { name = { type = \"text\", required = true }, greeting = { type = \"text\", required = true } }\nchecks = [{ kind = \"not_null\", column = \"greeting\" }]",
-            "name = \"rows\"\nschema = { a = \"float64\", b = \"float64\", c = \"float64\", label = \"text\" }",
-        );
-    let wasm = tessera_core::package::embed(&hello, &manifest, None).unwrap();
-    let answer = ureq_post(addr, "/v1/products", admin, &wasm);
+    let answer = ureq_post(addr, "/v1/products", admin, &tessera_tests::wide::product());
     assert!(answer.contains("\"product\":\"wide\""), "{answer}");
 }
 

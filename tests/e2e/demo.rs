@@ -79,6 +79,7 @@ async fn the_demo_mesh_publishes_figures_that_match_independent_computations() {
     })
     .await;
     let gpu = tessera_tests::gpu_available(state.runtime());
+    let profiles = dir.path().to_path_buf();
     tokio::task::spawn_blocking(move || {
         let client = Client::new(&format!("http://{addr}"), Some(admin)).unwrap();
         let first = run_pipeline(&client, &components, &data).unwrap();
@@ -93,6 +94,7 @@ async fn the_demo_mesh_publishes_figures_that_match_independent_computations() {
         };
         assert_eq!(runs(&again), runs(&first));
         the_shipped_policies_allowed_every_deploy(&client);
+        every_demo_table_reads_over_delta_sharing(&client, &profiles);
         bad_annotations_are_quarantined(&client);
     })
     .await
@@ -333,4 +335,57 @@ fn bad_annotations_are_quarantined(client: &Client) {
     assert_eq!(failed, vec!["rejected-share-within-limit"]);
     assert_eq!(rows(client, "labeled-studies", "consensus").len(), 569);
     assert_eq!(rows(client, "labeled-studies", "rejected").len(), 12);
+}
+
+/// Every output port of the demo mesh, shared and read back by the official Delta Sharing
+/// client: the same columns and, for every column JSON writes as plain values, the same rows
+/// as the HTTP API serves.
+fn every_demo_table_reads_over_delta_sharing(client: &Client, dir: &std::path::Path) {
+    let mut tables = Vec::new();
+    let mut expected = serde_json::Map::new();
+    for product in PRODUCTS {
+        let descriptor = client.get_json(&format!("/v1/products/{product}")).unwrap();
+        for port in descriptor["outputs"].as_array().unwrap() {
+            let name = port["name"].as_str().unwrap();
+            let schema = port["schema"].as_array().unwrap();
+            let all: Vec<&str> = schema.iter().map(|c| c["name"].as_str().unwrap()).collect();
+            // Timestamps and bytes are written differently by the two encoders.
+            let plain: Vec<&str> = schema
+                .iter()
+                .filter(|c| !matches!(c["type"].as_str(), Some("timestamp" | "binary")))
+                .map(|c| c["name"].as_str().unwrap())
+                .collect();
+            let answer = rows(client, product, name);
+            let values: Vec<Vec<Value>> = answer
+                .iter()
+                .map(|row| plain.iter().map(|c| row[*c].clone()).collect())
+                .collect();
+            tables.push(format!("{product}/{name}"));
+            expected.insert(
+                format!("{product}.{name}"),
+                serde_json::json!({"all_columns": all, "columns": plain, "rows": values}),
+            );
+        }
+    }
+    client
+        .post_json(
+            "/v1/shares",
+            &serde_json::json!({"name": "imaging-mesh", "tables": tables}),
+        )
+        .unwrap();
+    let profile = dir.join("imaging-mesh.share");
+    crate::sharing::write_profile(client, "imaging-mesh", &profile);
+    let printed = crate::sharing::delta_sharing_client(&serde_json::json!({
+        "profile": profile,
+        "share": "imaging-mesh",
+        "tables": expected,
+    }));
+    assert_eq!(
+        printed
+            .lines()
+            .filter(|l| l.starts_with("ok load_as_pandas"))
+            .count(),
+        tables.len(),
+        "{printed}"
+    );
 }

@@ -46,6 +46,10 @@ impl Catalog for FaultyCatalog {
         self.inner.governance()
     }
 
+    fn sharing(&self) -> &dyn tessera_store::SharingCatalog {
+        self.inner.sharing()
+    }
+
     fn commit_version(&self, commit: &VersionCommit) -> R<()> {
         if self.fail_next_publish.swap(false, Ordering::SeqCst) {
             return Err(StoreError::Io("the disk went away (on purpose)".into()));

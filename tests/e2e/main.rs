@@ -18,4 +18,5 @@ mod products;
 mod quality;
 mod sandbox;
 mod server;
+mod sharing;
 mod uploads;

@@ -9,6 +9,7 @@
 //! - [`demo`]: `tessera demo`, the medical-imaging mesh with its data in one command.
 //! - [`client`], [`remote`]: the commands that talk to a server.
 //! - [`token`]: `tessera token create`, offline.
+//! - [`share`]: `tessera share`, Delta Sharing shares and recipients' profiles.
 //! - [`policy`]: `tessera policy` and `tessera waiver`, and `tessera policy test` offline.
 
 pub mod build;
@@ -21,5 +22,6 @@ pub mod quality_report;
 pub mod remote;
 pub mod scaffold;
 pub mod serve;
+pub mod share;
 pub mod style;
 pub mod token;

@@ -191,6 +191,11 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Delta Sharing: shares of output ports, and recipients' profiles (admin token).
+    Share {
+        #[command(subcommand)]
+        command: ShareCommand,
+    },
     /// The federation's policies: list, add, show, test offline, and the decisions they made.
     Policy {
         #[command(subcommand)]
@@ -343,6 +348,52 @@ fn parse_event(text: &str) -> Result<tessera_store::PolicyEvent, String> {
 }
 
 #[derive(Subcommand)]
+enum ShareCommand {
+    /// Create a share of output ports (or replace the tables of the share of that name).
+    Create {
+        /// The share's name (lower-case letters, digits, `-` and `_`).
+        name: String,
+        /// An output port to share, as PRODUCT/PORT; repeat for more.
+        #[arg(long = "table", value_name = "PRODUCT/PORT", required = true)]
+        tables: Vec<String>,
+        /// What the share is for.
+        #[arg(long, default_value = "")]
+        description: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Grant a share to an existing token, by its id.
+    Grant {
+        /// The share.
+        name: String,
+        /// The token's id, as `tessera token list` shows it.
+        #[arg(long)]
+        token: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Issue a recipient's token for a share and write the profile file its Delta Sharing
+    /// client reads.
+    Profile {
+        /// The share.
+        name: String,
+        /// Where to write the profile (owner-only; it holds the token); printed if left out.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        /// How long the recipient's token is accepted: 90d, 12h (default: until revoked).
+        #[arg(long, value_name = "DURATION")]
+        expires_in: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// List the shares, their tables and the tokens they are granted to.
+    List {
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+#[derive(Subcommand)]
 enum TokenCommand {
     /// Create a token in a data directory (with the server stopped) and print it once.
     Create {
@@ -382,6 +433,35 @@ enum TokenCommand {
 
 fn parse_span(text: &str) -> Result<std::time::Duration, String> {
     tessera_core::manifest::units::Span::parse(text).map(|s| s.duration())
+}
+
+fn run_share(command: ShareCommand) -> Result<()> {
+    use tessera_cli::share;
+    match command {
+        ShareCommand::Create {
+            name,
+            tables,
+            description,
+            remote,
+        } => share::create(&remote.client()?, &name, &tables, &description),
+        ShareCommand::Grant {
+            name,
+            token,
+            remote,
+        } => share::grant(&remote.client()?, &name, &token),
+        ShareCommand::Profile {
+            name,
+            out,
+            expires_in,
+            remote,
+        } => share::profile(
+            &remote.client()?,
+            &name,
+            expires_in.as_deref(),
+            out.as_deref(),
+        ),
+        ShareCommand::List { remote } => share::list(&remote.client()?, remote.json),
+    }
 }
 
 fn run_policy(command: PolicyCommand) -> Result<ExitCode> {
@@ -687,6 +767,10 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         } => {
             tessera_cli::token::revoke(&remote.client()?, &id)?;
             anstream::eprintln!("{}revoked{} token {id}", GOOD.render(), GOOD.render_reset());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Share { command } => {
+            run_share(command)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Policy { command } => run_policy(command),

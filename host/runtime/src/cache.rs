@@ -9,7 +9,6 @@
 //! write is refused, and the runtime does not start until it is fixed or removed.
 
 use std::hash::{Hash, Hasher};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use hmac::{Hmac, Mac};
@@ -20,7 +19,7 @@ use wasmtime::component::Component;
 type Tag = Hmac<Sha256>;
 
 /// Bytes of the cache key.
-const KEY_BYTES: usize = 32;
+const KEY_BYTES: usize = crate::host_key::KEY_BYTES;
 
 pub(crate) struct CodeCache {
     dir: PathBuf,
@@ -33,7 +32,7 @@ impl CodeCache {
     /// the cache cannot be used safely; the caller compiles without it.
     pub fn new(dir: &Path, engine: &Engine) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir)?;
-        let key = load_or_create_key(&key_path(dir))?;
+        let key = crate::host_key::load_or_create(&key_path(dir), "the code cache key")?;
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         env!("CARGO_PKG_VERSION").hash(&mut hasher);
@@ -122,56 +121,6 @@ pub(crate) fn key_path(dir: &Path) -> PathBuf {
     let mut name = dir.file_name().unwrap_or_default().to_os_string();
     name.push(".key");
     dir.with_file_name(name)
-}
-
-fn load_or_create_key(path: &Path) -> std::io::Result<[u8; KEY_BYTES]> {
-    match create_key(path) {
-        Ok(key) => return Ok(key),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(e),
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path)?.permissions().mode();
-        if mode & 0o077 != 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::PermissionDenied,
-                format!(
-                    "the code cache key {} may be read or written by others (mode {:o}); \
-                     remove it (and the cache) or make it owner-only (chmod 600)",
-                    path.display(),
-                    mode & 0o777
-                ),
-            ));
-        }
-    }
-    let bytes = std::fs::read(path)?;
-    <[u8; KEY_BYTES]>::try_from(bytes.as_slice()).map_err(|_| {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!(
-                "the code cache key {} is not {KEY_BYTES} bytes; remove it to make a new one",
-                path.display()
-            ),
-        )
-    })
-}
-
-fn create_key(path: &Path) -> std::io::Result<[u8; KEY_BYTES]> {
-    let mut key = [0u8; KEY_BYTES];
-    getrandom::fill(&mut key).map_err(|e| std::io::Error::other(e.to_string()))?;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    file.write_all(&key)?;
-    file.sync_all()?;
-    Ok(key)
 }
 
 #[cfg(test)]

@@ -30,6 +30,7 @@ mod cpu;
 mod determinism;
 mod epoch;
 mod host;
+pub mod host_key;
 mod limits;
 mod log_budget;
 pub mod outcome;

@@ -86,7 +86,8 @@ impl Caller {
         }
     }
 
-    fn token(&self) -> ServiceResult<&TokenRecord> {
+    /// The caller's token; a 401 for an anonymous caller.
+    pub fn token(&self) -> ServiceResult<&TokenRecord> {
         match self {
             Caller::Token(t) => Ok(t),
             Caller::Anonymous => Err(ServiceError::unauthorized("this request needs a token")),

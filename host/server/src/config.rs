@@ -39,6 +39,23 @@ pub struct ServerConfig {
     pub governance: GovernanceConfig,
     /// Where OpenLineage events about runs go.
     pub lineage: LineageConfig,
+    /// Delta Sharing.
+    pub sharing: SharingConfig,
+}
+
+/// `[sharing]` in the file: Delta Sharing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SharingConfig {
+    /// How long the pre-signed URL of a shared file stays valid (`url_lifetime`).
+    pub url_lifetime: Duration,
+}
+
+impl Default for SharingConfig {
+    fn default() -> Self {
+        SharingConfig {
+            url_lifetime: Duration::from_secs(3600),
+        }
+    }
 }
 
 /// `[lineage]` in the file: OpenLineage events (a `START` and a `COMPLETE`, `FAIL` or `ABORT`
@@ -230,6 +247,7 @@ impl Default for ServerConfig {
             http: HttpLimits::default(),
             governance: GovernanceConfig::default(),
             lineage: LineageConfig::default(),
+            sharing: SharingConfig::default(),
         }
     }
 }
@@ -279,6 +297,14 @@ struct FileConfig {
     governance: FileGovernance,
     #[serde(default)]
     lineage: FileLineage,
+    #[serde(default)]
+    sharing: FileSharing,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSharing {
+    url_lifetime: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -472,6 +498,9 @@ impl ServerConfig {
                 parse_span(&v, &source, "governance.evaluation_budget")?;
         }
         self.apply_file_lineage(file.lineage, &source)?;
+        if let Some(v) = file.sharing.url_lifetime {
+            self.sharing.url_lifetime = parse_span(&v, &source, "sharing.url_lifetime")?;
+        }
         let scheduler = file.scheduler;
         if let Some(v) = scheduler.debounce {
             self.scheduler.debounce = parse_span(&v, &source, "scheduler.debounce")?;
@@ -638,6 +667,14 @@ impl ServerConfig {
             return Err(invalid(
                 "retries",
                 "must be at least 1 (the first attempt counts)",
+            ));
+        }
+        if self.sharing.url_lifetime.is_zero()
+            || self.sharing.url_lifetime > Duration::from_secs(7 * 24 * 3600)
+        {
+            return Err(invalid(
+                "sharing.url_lifetime",
+                "must be longer than zero and at most 7 days",
             ));
         }
         if self.lineage.queue == 0 {

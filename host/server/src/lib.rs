@@ -23,6 +23,7 @@
 //! - [`listener`]: connections, client timeouts, and hyper's own refusals in the JSON shape;
 //! - [`events`]: what happens, broadcast to Server-Sent Events subscribers;
 //! - [`metrics`]: Prometheus metrics and the request-counting middleware;
+//! - [`sharing`]: Delta Sharing's shares and what their recipients may read;
 //! - [`auth`]: tokens, roles and access classes;
 //! - [`error`]: the one JSON error shape.
 
@@ -50,6 +51,7 @@ pub mod registry;
 pub mod replay;
 pub mod runner;
 pub mod schedule;
+pub mod sharing;
 pub mod state;
 
 use std::future::Future;

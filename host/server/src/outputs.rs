@@ -4,12 +4,14 @@
 //! that data. Every protocol that serves outputs (the HTTP routes, Arrow Flight) reads through
 //! here, so the rules are one set.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tessera_core::manifest::Manifest;
 use tessera_store::Version;
 
 use crate::auth::Caller;
+use crate::encode::{OutputFormat, Selection, encode};
 use crate::error::{ServiceError, ServiceResult};
 use crate::registry::deployed_manifest;
 use crate::state::AppState;
@@ -201,4 +203,46 @@ pub fn readable_ports(state: &AppState, caller: &Caller) -> ServiceResult<Vec<Re
         }
     }
     Ok(ports)
+}
+
+/// The whole port of a published version as a Parquet file, written once into the cache
+/// beside the store (a published version never changes) and reused; its path.
+pub async fn parquet_rendition(
+    state: &AppState,
+    name: &str,
+    version: u64,
+    port: &str,
+) -> ServiceResult<PathBuf> {
+    let dir = state.parquet_cache().join(name).join(version.to_string());
+    let path = dir.join(format!("{port}.parquet"));
+    if path.exists() {
+        return Ok(path);
+    }
+    let source = state.store().read(name, version, port)?;
+    let target = path.clone();
+    let port = port.to_string();
+    tokio::task::spawn_blocking(move || -> Result<(), String> {
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let temporary = dir.join(format!(
+            ".{port}.{:x}.partial",
+            std::process::id() as u64 ^ tessera_store::now_us() as u64
+        ));
+        let file = std::fs::File::create(&temporary).map_err(|e| e.to_string())?;
+        let file = encode(
+            source,
+            Selection::default(),
+            OutputFormat::Parquet,
+            std::io::BufWriter::new(file),
+        )
+        .map_err(|e| e.to_string())?;
+        file.into_inner()
+            .map_err(|e| e.to_string())?
+            .sync_all()
+            .map_err(|e| e.to_string())?;
+        std::fs::rename(&temporary, &target).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(ServiceError::internal)?
+    .map_err(|e| ServiceError::internal(format!("writing the Parquet rendition failed: {e}")))?;
+    Ok(path)
 }

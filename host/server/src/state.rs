@@ -47,6 +47,8 @@ struct Inner {
     events: EventBus,
     metrics: Metrics,
     lineage: crate::lineage::emitter::Emitter,
+    /// Signs and checks the URLs of files shared through Delta Sharing.
+    signer: crate::sharing::signing::Signer,
     views: RwLock<HashMap<String, ProductView>>,
     rendered: Mutex<RenderCache>,
     scheduler: Scheduler,
@@ -137,9 +139,12 @@ impl AppState {
         );
         let metrics = Metrics::default();
         let lineage = crate::lineage::emitter::Emitter::new(&config.lineage, metrics.lineage());
+        std::fs::create_dir_all(&cache)?;
+        let signer = crate::sharing::signing::Signer::open(&cache.join("sharing.key"))?;
         Ok(AppState {
             inner: Arc::new(Inner {
                 lineage,
+                signer,
                 uploads: Arc::new(tokio::sync::Semaphore::new(
                     config.http.max_concurrent_uploads,
                 )),
@@ -334,7 +339,12 @@ impl AppState {
         &self.inner.events
     }
 
-    /// The Prometheus metrics.
+    /// The signer of shared files' URLs.
+    pub fn signer(&self) -> &crate::sharing::signing::Signer {
+        &self.inner.signer
+    }
+
+    /// The OpenLineage emitter.
     pub fn lineage(&self) -> &crate::lineage::emitter::Emitter {
         &self.inner.lineage
     }

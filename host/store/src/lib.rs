@@ -3,7 +3,8 @@
 //!
 //! - [`Catalog`] holds every record: deployments, published versions with their lineage and
 //!   statistics, input versions, runs, tokens, idempotency keys, schedules, usage, garbage.
-//!   Policies, waivers and decision records are behind [`GovernanceCatalog`].
+//!   Policies, waivers and decision records are behind [`GovernanceCatalog`], Delta Sharing's
+//!   shares behind [`SharingCatalog`].
 //!   Changes that must be atomic are single commits with a compare-and-swap on the pointer
 //!   they move. [`SledCatalog`] keeps it in sled.
 //! - [`Blobs`] holds bytes by key: components, ingested segments, staged and published
@@ -28,6 +29,7 @@ mod blobs;
 mod catalog;
 mod governance;
 mod model;
+mod sharing;
 mod storage;
 
 use std::collections::BTreeMap;
@@ -50,6 +52,7 @@ pub use model::{
     RetainedMajor, RetentionPolicy, Role, RunCause, RunLogLine, RunRecord, RunState, TokenRecord,
     Version, major_of,
 };
+pub use sharing::{ShareRecord, SharedTable, SharingCatalog};
 pub use storage::{DEFAULT_DELETION_GRACE, Storage};
 
 /// How long an `Idempotency-Key` keeps answering with what it made: 24 hours from its first
@@ -305,6 +308,9 @@ pub trait Store: Send + Sync {
 
     /// Policies, waivers and decision records.
     fn governance(&self) -> &dyn GovernanceCatalog;
+
+    /// Shares for Delta Sharing.
+    fn sharing(&self) -> &dyn SharingCatalog;
 
     /// Cleans up after a crash: deletes blobs no record names, marks runs that were running
     /// as interrupted and lists the queued ones. Call once at start-up.

@@ -3,6 +3,7 @@
 
 pub mod body_limits;
 pub mod caller;
+pub mod delta_sharing;
 pub mod docs;
 pub mod error_shape;
 pub mod events;
@@ -16,6 +17,7 @@ pub mod policies;
 pub mod products;
 pub mod query;
 pub mod runs;
+pub mod shares;
 pub mod standards;
 pub mod tokens;
 
@@ -50,6 +52,7 @@ use crate::state::AppState;
         (name = "events", description = "Server-Sent Events"),
         (name = "tokens", description = "API tokens (admins)"),
         (name = "governance", description = "The federation's policies, waivers and decision records"),
+        (name = "sharing", description = "Shares of output ports for Delta Sharing recipients (admins); the protocol is under /delta-sharing"),
     )
 )]
 struct ApiDoc;
@@ -82,6 +85,10 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(policies::grant_waiver, policies::waivers))
         .routes(routes!(standards::product_odps))
         .routes(routes!(standards::port_contract))
+        .routes(routes!(shares::create, shares::list))
+        .routes(routes!(shares::delete))
+        .routes(routes!(shares::grant))
+        .routes(routes!(shares::recipient))
         .split_for_parts();
     let document = std::sync::Arc::new(document);
     router
@@ -89,6 +96,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(observe::render))
+        .merge(delta_sharing::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -22,7 +22,9 @@ use crate::api::query::Params;
 use crate::auth::Caller;
 use crate::encode::{ChunkWriter, OutputFormat, Selection, encode};
 use crate::error::{ServiceError, ServiceResult};
-use crate::outputs::{VersionChoice, projection, readable_output, readable_version};
+use crate::outputs::{
+    VersionChoice, parquet_rendition, projection, readable_output, readable_version,
+};
 use crate::state::AppState;
 
 /// Reads one output port of a product's published data.
@@ -179,7 +181,7 @@ pub async fn read_output(
             insert(&mut response_headers, header::CACHE_CONTROL, "no-cache");
             return Ok((StatusCode::TEMPORARY_REDIRECT, response_headers).into_response());
         }
-        let file = parquet_file(&state, &name, version.number, &port).await?;
+        let file = parquet_rendition(&state, &name, version.number, &port).await?;
         insert(&mut response_headers, header::ACCEPT_RANGES, "bytes");
         return serve_file(state.clone(), name, file, &etag, range, response_headers).await;
     }
@@ -266,7 +268,14 @@ fn insert(headers: &mut HeaderMap, name: header::HeaderName, value: &str) {
 
 /// A strong validator: the same product, data version, port, format and selection always
 /// produce the same bytes.
-fn etag(name: &str, version: u64, port: &str, format: OutputFormat, s: &Selection) -> String {
+/// The strong `ETag` of `port` at `version` in `format` with selection `s`.
+pub(crate) fn etag(
+    name: &str,
+    version: u64,
+    port: &str,
+    format: OutputFormat,
+    s: &Selection,
+) -> String {
     let key = format!(
         "{name}\0{version}\0{port}\0{}\0{:?}\0{}\0{:?}",
         format.name(),
@@ -285,47 +294,6 @@ fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
         .flat_map(|v| v.split(','))
         .map(|t| t.trim().trim_start_matches("W/"))
         .any(|t| t == etag || t == "*")
-}
-
-/// The Parquet rendition of a published port, written on first request.
-async fn parquet_file(
-    state: &AppState,
-    name: &str,
-    version: u64,
-    port: &str,
-) -> ServiceResult<PathBuf> {
-    let dir = state.parquet_cache().join(name).join(version.to_string());
-    let path = dir.join(format!("{port}.parquet"));
-    if path.exists() {
-        return Ok(path);
-    }
-    let source = state.store().read(name, version, port)?;
-    let target = path.clone();
-    let port = port.to_string();
-    tokio::task::spawn_blocking(move || -> Result<(), String> {
-        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-        let temporary = dir.join(format!(
-            ".{port}.{:x}.partial",
-            std::process::id() as u64 ^ tessera_store::now_us() as u64
-        ));
-        let file = std::fs::File::create(&temporary).map_err(|e| e.to_string())?;
-        let file = encode(
-            source,
-            Selection::default(),
-            OutputFormat::Parquet,
-            std::io::BufWriter::new(file),
-        )
-        .map_err(|e| e.to_string())?;
-        file.into_inner()
-            .map_err(|e| e.to_string())?
-            .sync_all()
-            .map_err(|e| e.to_string())?;
-        std::fs::rename(&temporary, &target).map_err(|e| e.to_string())
-    })
-    .await
-    .map_err(ServiceError::internal)?
-    .map_err(|e| ServiceError::internal(format!("writing the Parquet rendition failed: {e}")))?;
-    Ok(path)
 }
 
 /// A single byte range: `bytes=a-b`, `bytes=a-` or `bytes=-n`. `None` means "send it all"
@@ -369,7 +337,9 @@ fn parse_range(value: &str, length: u64) -> Result<Option<(u64, u64)>, ServiceEr
     Ok(Some((start, end)))
 }
 
-async fn serve_file(
+/// Serves the file at `path` (whole, or the byte range a `Range` header asks for) as the
+/// response body, streamed from a blocking thread when large.
+pub(crate) async fn serve_file(
     state: AppState,
     product: String,
     path: PathBuf,

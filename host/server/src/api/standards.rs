@@ -16,7 +16,7 @@ use crate::state::AppState;
 
 /// The base URL documents name: the request's `Host` when it is a plain host and port, the
 /// configured address otherwise.
-fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+pub(crate) fn base_url(state: &AppState, headers: &HeaderMap) -> String {
     let plain = |h: &str| {
         !h.is_empty()
             && h.len() <= 255

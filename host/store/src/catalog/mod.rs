@@ -256,6 +256,9 @@ pub trait Catalog: Send + Sync {
     /// Policies, waivers and decision records.
     fn governance(&self) -> &dyn crate::GovernanceCatalog;
 
+    /// Shares for Delta Sharing.
+    fn sharing(&self) -> &dyn crate::SharingCatalog;
+
     /// Every blob key a record names (versions, input versions, quarantined runs, components,
     /// garbage not yet deleted). For recovery: reads every record.
     fn referenced_blobs(&self) -> Result<HashSet<String>, StoreError>;

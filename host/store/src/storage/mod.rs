@@ -460,6 +460,10 @@ impl Store for Storage {
         self.catalog.governance()
     }
 
+    fn sharing(&self) -> &dyn crate::SharingCatalog {
+        self.catalog.sharing()
+    }
+
     fn revoke_token(&self, id: &str) -> Result<bool, StoreError> {
         self.catalog.revoke_token(id)
     }

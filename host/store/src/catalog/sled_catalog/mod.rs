@@ -7,6 +7,7 @@ mod governance;
 mod inputs;
 mod keys;
 mod runs;
+mod sharing;
 mod versions;
 
 use std::collections::{BTreeMap, HashSet};
@@ -56,6 +57,7 @@ pub struct SledCatalog {
     quarantine: sled::Tree,
     /// Policies, waivers and decisions.
     governance: governance::SledGovernance,
+    sharing: sharing::SledSharing,
 }
 
 impl SledCatalog {
@@ -81,6 +83,7 @@ impl SledCatalog {
             garbage: db.open_tree("garbage")?,
             quarantine: db.open_tree("quarantine")?,
             governance: governance::SledGovernance::open(&db)?,
+            sharing: sharing::SledSharing::open(&db)?,
             db,
         };
         catalog.index_runs()?;
@@ -119,6 +122,10 @@ fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError>
 impl Catalog for SledCatalog {
     fn governance(&self) -> &dyn crate::GovernanceCatalog {
         &self.governance
+    }
+
+    fn sharing(&self) -> &dyn crate::SharingCatalog {
+        &self.sharing
     }
 
     fn create_deployment(

@@ -1,0 +1,73 @@
+//! The `wide` product and its large output, for the benchmarks that read many rows: four
+//! columns (a, b, c: float64, label: text of 5,000 distinct values) in batches of 65,536 rows.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{Float64Array, StringBuilder};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::record_batch::RecordBatch;
+use tessera_store::Store;
+
+/// Publishes `rows` rows of (a, b, c: float64, label: text) as `product`'s port `rows`.
+pub fn publish(store: &dyn Store, product: &str, rows: usize) {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("a", DataType::Float64, true),
+        Field::new("b", DataType::Float64, true),
+        Field::new("c", DataType::Float64, true),
+        Field::new("label", DataType::Utf8, true),
+    ]));
+    let mut sink = store
+        .stage(product, "wide", "rows", schema.clone())
+        .unwrap();
+    let mut start = 0;
+    while start < rows {
+        let n = (rows - start).min(64 * 1024);
+        let a: Float64Array = (start..start + n).map(|i| i as f64).collect();
+        let b: Float64Array = (start..start + n).map(|i| (i as f64).sqrt()).collect();
+        let c: Float64Array = (start..start + n).map(|i| (i % 97) as f64 * 0.5).collect();
+        let mut label = StringBuilder::with_capacity(n, n * 10);
+        for i in start..start + n {
+            label.append_value(format!("label-{:04}", i % 5000));
+        }
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(a),
+                Arc::new(b),
+                Arc::new(c),
+                Arc::new(label.finish()),
+            ],
+        )
+        .unwrap();
+        sink.write(&batch).unwrap();
+        start += n;
+    }
+    sink.finish().unwrap();
+    store
+        .publish(
+            product,
+            "wide",
+            &tessera_store::Publication::outputs(BTreeMap::from([(
+                "rows".to_string(),
+                rows as u64,
+            )])),
+        )
+        .unwrap();
+}
+
+/// The `wide` product: hello under another name, with a `rows` port of the wide schema.
+pub fn product() -> Vec<u8> {
+    let hello = std::fs::read(crate::built("examples/hello")).unwrap();
+    let manifest = tessera_core::package::read_embedded(&hello)
+        .unwrap()
+        .manifest
+        .unwrap();
+    let manifest = manifest
+        .replace("name = \"hello\"", "name = \"wide\"")
+        .replace(
+            "name = \"greetings\"\ndescription = \"One greeting per person\"\nschema = { name = { type = \"text\", required = true }, greeting = { type = \"text\", required = true } }\nchecks = [{ kind = \"not_null\", column = \"greeting\" }]",
+            "name = \"rows\"\nschema = { a = \"float64\", b = \"float64\", c = \"float64\", label = \"text\" }",
+        );
+    tessera_core::package::embed(&hello, &manifest, None).unwrap()
+}
