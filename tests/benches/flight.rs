@@ -1,6 +1,7 @@
 //! Reading a large output three ways, as a consumer would with pyarrow: Arrow Flight
 //! (`DoGet`), HTTP as an Arrow IPC stream, and HTTP as Parquet (the server's cached rendition,
-//! built by the first request). Prints a table: best of three reads each, throughput, and the
+//! built by the first request), beside the peer: `pyarrow.flight` serving the same table from
+//! memory (`flight_peer.py`). Prints a table: best of three reads each, throughput, and the
 //! server's CPU time for that read (the server runs in this process, the client in a child).
 //!
 //! Run with `cargo bench -p tessera-tests --bench flight` (needs `python3` with pyarrow;
@@ -100,7 +101,30 @@ fn main() {
         println!("stored Arrow IPC file: {:.0} MB\n", stored as f64 / 1e6);
 
         let http = format!("http://{addr}/v1/products/wide/outputs/rows");
-        let methods: [(&str, Vec<String>); 3] = [
+        // The peer: pyarrow.flight serving the same table from memory.
+        let mut peer = std::process::Command::new("python3")
+            .arg(tessera_tests::workspace().join("tests/benches/flight_peer.py"))
+            .args([&http, &admin])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs (with pyarrow)");
+        let peer_port = {
+            use std::io::BufRead;
+            let stdout = peer.stdout.take().unwrap();
+            let mut line = String::new();
+            std::io::BufReader::new(stdout).read_line(&mut line).unwrap();
+            line.trim().parse::<u16>().expect("the peer prints its port")
+        };
+        let methods: [(&str, Vec<String>); 5] = [
+            (
+                "pyarrow.flight from memory (peer)",
+                vec![
+                    "flight".into(),
+                    format!("grpc://127.0.0.1:{peer_port}"),
+                    admin.clone(),
+                    "wide/rows".into(),
+                ],
+            ),
             (
                 "Arrow Flight DoGet",
                 vec![
@@ -108,6 +132,15 @@ fn main() {
                     format!("grpc://{flight_addr}"),
                     admin.clone(),
                     "wide/rows".into(),
+                ],
+            ),
+            (
+                "Arrow Flight DoGet, every column named (decoded, re-encoded)",
+                vec![
+                    "flight".into(),
+                    format!("grpc://{flight_addr}"),
+                    admin.clone(),
+                    "wide/rows?columns=a,b,c,label".into(),
                 ],
             ),
             (
@@ -122,7 +155,7 @@ fn main() {
         // The first Parquet request converts the stored file and caches the rendition.
         let began = Instant::now();
         let (first, _) = tokio::task::spawn_blocking({
-            let args = methods[2].1.clone();
+            let args = methods[4].1.clone();
             move || read(&args)
         })
         .await
@@ -130,6 +163,8 @@ fn main() {
         let conversion = began.elapsed().as_secs_f64() - first["seconds"].as_f64().unwrap();
         println!("| read | best of 3 | rows/s | Arrow MB/s | server CPU | received |");
         println!("|---|---:|---:|---:|---:|---:|");
+        let mut peer_seconds = None;
+        let mut flight_seconds = None;
         for (label, args) in methods {
             let mut best: Option<(Value, f64)> = None;
             for _ in 0..3 {
@@ -148,16 +183,35 @@ fn main() {
             }
             let (result, cpu) = best.unwrap();
             let seconds = result["seconds"].as_f64().unwrap();
+            if label.contains("peer") {
+                peer_seconds = Some(seconds);
+            } else if label == "Arrow Flight DoGet" {
+                flight_seconds = Some(seconds);
+            }
+            // The peer runs in its own process: this process's CPU says nothing of it.
+            let cpu = if label.contains("peer") {
+                "(its own process)".to_string()
+            } else {
+                format!("{cpu:.2} s")
+            };
             let arrow = result["arrow_bytes"].as_f64().unwrap();
             let received = result["received"]
                 .as_f64()
                 .map_or("—".to_string(), |b| format!("{:.0} MB", b / 1e6));
             println!(
-                "| {label} | {seconds:.2} s | {:.1} M | {:.0} | {cpu:.2} s | {received} |",
+                "| {label} | {seconds:.2} s | {:.1} M | {:.0} | {cpu} | {received} |",
                 rows as f64 / seconds / 1e6,
                 arrow / 1e6 / seconds,
             );
         }
+        if let (Some(ours), Some(peer)) = (flight_seconds, peer_seconds) {
+            println!(
+                "\nTessera's Flight read took {:.2}× the time of pyarrow.flight serving from memory",
+                ours / peer
+            );
+        }
+        let _ = peer.kill();
+        let _ = peer.wait();
         println!(
             "\n(the first Parquet request, which converts and caches the file, took {:.1} s more \
              than a cached read's client time)",

@@ -53,7 +53,7 @@ pub use model::{
     Version, major_of,
 };
 pub use sharing::{ShareRecord, SharedTable, SharingCatalog};
-pub use storage::{DEFAULT_DELETION_GRACE, Storage};
+pub use storage::{DEFAULT_DELETION_GRACE, EncodedMessage, EncodedMessages, Storage};
 
 /// How long an `Idempotency-Key` keeps answering with what it made: 24 hours from its first
 /// use, whatever retention does to the input version meanwhile. A key used again after the
@@ -221,6 +221,15 @@ pub trait Store: Send + Sync {
         number: u64,
         port: &str,
     ) -> Result<Box<dyn BatchSource>, StoreError>;
+
+    /// Reads one port of one published version as its stored Arrow IPC messages, for
+    /// protocols that send them as they are.
+    fn read_encoded(
+        &self,
+        product: &str,
+        number: u64,
+        port: &str,
+    ) -> Result<EncodedMessages, StoreError>;
 
     /// Creates or replaces a run record.
     fn put_run(&self, run: &RunRecord) -> Result<(), StoreError>;

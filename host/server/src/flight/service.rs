@@ -8,7 +8,9 @@
 //!   `[product, port]`, or a command descriptor holding a ticket's text); the endpoint's ticket
 //!   pins the version described, so the data read later is the data described;
 //! - `DoGet` streams a ticket's record batches from the stored Arrow file, read on a blocking
-//!   thread a few batches ahead of the client.
+//!   thread a few batches ahead of the client: the stored messages as they are when the whole
+//!   port is asked for (no decoding, no re-encoding), decoded and re-encoded for a projection,
+//!   a file with dictionaries, or a batch past 4 MiB (what gRPC clients take by default).
 //!
 //! Writes (`DoPut`, `DoExchange`) and actions are refused: data enters through ingest ports.
 
@@ -29,6 +31,7 @@ use arrow_flight::{
 use base64::Engine;
 use futures_util::stream::{self, BoxStream, StreamExt};
 use tessera_core::io::BatchSource;
+use tessera_store::EncodedMessages;
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::{Request, Response, Status, Streaming};
 
@@ -41,6 +44,10 @@ use crate::state::AppState;
 
 /// Batches read ahead of the client.
 const READ_AHEAD: usize = 4;
+
+/// The largest stored message sent as it is; a file with a larger batch is re-encoded in
+/// pieces the size gRPC clients accept by default.
+const MAX_PASSTHROUGH: u64 = 4 << 20;
 
 /// Tessera's Flight service over the server's state.
 #[derive(Clone)]
@@ -276,6 +283,52 @@ fn batches(opened: Opened) -> BoxStream<'static, Result<RecordBatch, FlightError
     .boxed()
 }
 
+/// Sends a port's stored Arrow IPC messages as they are: the schema, then each record
+/// batch's header and body straight from the file, read on a blocking thread a few ahead.
+fn stored_messages(
+    mut messages: EncodedMessages,
+    schema: &Schema,
+) -> BoxStream<'static, Result<FlightData, Status>> {
+    let first = FlightData::from(SchemaAsIpc::new(schema, &IpcWriteOptions::default()));
+    let (sender, receiver) = tokio::sync::mpsc::channel(READ_AHEAD);
+    tokio::task::spawn_blocking(move || {
+        loop {
+            let next = match messages.next_message() {
+                Ok(Some(message)) => Ok(FlightData {
+                    flight_descriptor: None,
+                    data_header: message.header.into(),
+                    app_metadata: Default::default(),
+                    data_body: message.body.into(),
+                }),
+                Ok(None) => break,
+                Err(e) => Err(status(ServiceError::from(e))),
+            };
+            let failed = next.is_err();
+            if sender.blocking_send(next).is_err() || failed {
+                break;
+            }
+        }
+    });
+    let rest = stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|item| (item, receiver))
+    });
+    stream::once(async move { Ok(first) }).chain(rest).boxed()
+}
+
+/// The stored messages of what `opened` names, when they can be sent as they are: all columns,
+/// no dictionaries, no message past [`MAX_PASSTHROUGH`].
+fn passthrough(state: &AppState, opened: &Opened) -> Option<EncodedMessages> {
+    if opened.indices.is_some() {
+        return None;
+    }
+    let messages = state
+        .store()
+        .read_encoded(&opened.ticket.product, opened.version, &opened.ticket.port)
+        .ok()?;
+    (!messages.has_dictionaries() && messages.largest_message() <= MAX_PASSTHROUGH)
+        .then_some(messages)
+}
+
 /// Counts the bytes a stream sends and reports them when it ends or is dropped.
 struct Served {
     state: AppState,
@@ -409,8 +462,12 @@ impl FlightService for TesseraFlight {
         let caller = self.caller(request.metadata())?;
         let ticket = PortTicket::parse(&request.get_ref().ticket).map_err(status)?;
         let product = ticket.product.clone();
-        let opened = self
-            .blocking(move |state| open(&state, &caller, &ticket))
+        let (opened, stored) = self
+            .blocking(move |state| {
+                let opened = open(&state, &caller, &ticket)?;
+                let stored = passthrough(&state, &opened);
+                Ok((opened, stored))
+            })
             .await?;
         let schema: Arc<Schema> = opened.schema.clone();
         let served = Served {
@@ -419,19 +476,22 @@ impl FlightService for TesseraFlight {
             bytes: Arc::new(AtomicU64::new(0)),
         };
         let counted = served.bytes.clone();
-        let data = FlightDataEncoderBuilder::new()
-            .with_schema(schema)
-            .build(batches(opened))
+        let frames = match stored {
+            Some(messages) => stored_messages(messages, &schema),
+            None => FlightDataEncoderBuilder::new()
+                .with_schema(schema)
+                .build(batches(opened))
+                .map(|item| item.map_err(Status::from))
+                .boxed(),
+        };
+        let data = frames
             .map(move |item| {
                 let _keep = &served;
-                match item {
-                    Ok(data) => {
-                        let size = data.data_body.len() + data.data_header.len();
-                        counted.fetch_add(size as u64, Ordering::Relaxed);
-                        Ok(data)
-                    }
-                    Err(e) => Err(Status::from(e)),
+                if let Ok(data) = &item {
+                    let size = data.data_body.len() + data.data_header.len();
+                    counted.fetch_add(size as u64, Ordering::Relaxed);
                 }
+                item
             })
             .boxed();
         Ok(Response::new(data))

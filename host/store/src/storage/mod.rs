@@ -9,6 +9,7 @@
 //! progress) finishes reading, on any backend. Recovery at start-up deletes blobs no record
 //! names (a crash before a commit) and marks runs that were running interrupted.
 
+mod encoded;
 mod ingest;
 mod recover;
 mod retention;
@@ -30,6 +31,7 @@ use crate::model::{
     RetainedMajor, RetentionPolicy, RunRecord, TokenRecord, Version, major_of,
 };
 use crate::{Store, StoreError, now_us};
+pub use encoded::{EncodedMessage, EncodedMessages};
 pub(crate) use source::IpcSource;
 
 /// How long a blob no record names any more is kept before its deletion, by default.
@@ -134,6 +136,22 @@ fn check_version(version: &str) -> Result<(), StoreError> {
         Ok(())
     } else {
         Err(StoreError::Conflict(format!("invalid version `{version}`")))
+    }
+}
+
+impl Storage {
+    /// The blob key of `port` in published version `number` of `product`.
+    fn published_blob(&self, product: &str, number: u64, port: &str) -> Result<String, StoreError> {
+        let version = self
+            .catalog
+            .version(product, number)?
+            .ok_or_else(|| StoreError::NotFound(format!("{product} has no version {number}")))?;
+        let file = version.ports.get(port).ok_or_else(|| {
+            StoreError::NotFound(format!(
+                "version {number} of {product} has no port `{port}`"
+            ))
+        })?;
+        Ok(file.file.clone())
     }
 }
 
@@ -290,16 +308,18 @@ impl Store for Storage {
         number: u64,
         port: &str,
     ) -> Result<Box<dyn BatchSource>, StoreError> {
-        let version = self
-            .catalog
-            .version(product, number)?
-            .ok_or_else(|| StoreError::NotFound(format!("{product} has no version {number}")))?;
-        let file = version.ports.get(port).ok_or_else(|| {
-            StoreError::NotFound(format!(
-                "version {number} of {product} has no port `{port}`"
-            ))
-        })?;
-        Ok(Box::new(IpcSource::open(self.blobs(), &file.file, number)?))
+        let file = self.published_blob(product, number, port)?;
+        Ok(Box::new(IpcSource::open(self.blobs(), &file, number)?))
+    }
+
+    fn read_encoded(
+        &self,
+        product: &str,
+        number: u64,
+        port: &str,
+    ) -> Result<EncodedMessages, StoreError> {
+        let file = self.published_blob(product, number, port)?;
+        EncodedMessages::open(self.blobs(), &file)
     }
 
     fn put_run(&self, run: &RunRecord) -> Result<(), StoreError> {
