@@ -17,6 +17,12 @@ pub use service::TesseraFlight;
 
 use crate::state::AppState;
 
+/// Calls one connection may have open at once.
+const MAX_STREAMS_PER_CONNECTION: u32 = 64;
+
+/// The longest a call may take to start answering (a handshake waiting for its payload, say).
+const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Serves Flight on `listener` until `shutdown` resolves; streams still open then end.
 pub async fn serve(
     listener: tokio::net::TcpListener,
@@ -26,7 +32,15 @@ pub async fn serve(
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     let service =
         arrow_flight::flight_service_server::FlightServiceServer::new(TesseraFlight::new(state));
+    // Bounds for untrusted clients: streams per connection, the time a call may take to answer
+    // (a stream's body is bounded by HTTP/2 flow control, not by this), and pings that close
+    // connections whose peer went away.
     tonic::transport::Server::builder()
+        .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
+        .timeout(CALL_TIMEOUT)
+        .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(std::time::Duration::from_secs(10)))
+        .tcp_keepalive(Some(std::time::Duration::from_secs(60)))
         .add_service(service)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await

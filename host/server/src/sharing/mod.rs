@@ -24,6 +24,10 @@ use crate::state::AppState;
 /// Most tables one share holds.
 pub const MAX_TABLES: usize = 1000;
 
+/// Most table versions one answer (a query from `startingVersion`, a change feed) lists: each
+/// needs its Parquet rendition, which the first request for it writes.
+pub const MAX_VERSIONS: usize = 100;
+
 /// What an admin asks for when creating a share.
 #[derive(Debug, Clone)]
 pub struct NewShare {
@@ -294,6 +298,16 @@ impl OpenTable {
                 // Each version is read under the access it was published with.
                 versions.push(self.version(state, VersionChoice::Pinned(version.number))?);
             }
+        }
+        if versions.len() > MAX_VERSIONS {
+            return Err(ServiceError::bad_parameter(
+                "startingVersion",
+                format!(
+                    "versions {start} to {end} are {} versions; ask for at most {MAX_VERSIONS} \
+                     at a time",
+                    versions.len()
+                ),
+            ));
         }
         if versions.first().is_none_or(|v| v.number != start) {
             return Err(ServiceError::not_found(
