@@ -976,13 +976,22 @@ async fn retention_keeps_the_newest_versions_and_quota_blocks_publishing() {
         .await;
         api.settled_runs("hello", i + 1).await;
     }
-    let versions: Vec<u64> = api
-        .store
-        .versions("hello")
-        .unwrap()
-        .iter()
-        .map(|v| v.number)
-        .collect();
+    // A run reads `succeeded` from its publication's commit on; retention runs just after
+    // it, so it is waited for (bounded).
+    let started = std::time::Instant::now();
+    let versions = loop {
+        let versions: Vec<u64> = api
+            .store
+            .versions("hello")
+            .unwrap()
+            .iter()
+            .map(|v| v.number)
+            .collect();
+        if versions.len() <= 2 || started.elapsed() > crate::server::RUN_PATIENCE {
+            break versions;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert!(versions.len() == 2 && versions[1] >= 3, "{versions:?}");
     let listed = api
         .get("/v1/products/hello/outputs/greetings/versions")
