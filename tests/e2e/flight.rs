@@ -23,18 +23,6 @@ fn rows(answer: &Value) -> Vec<[String; 2]> {
         .collect()
 }
 
-async fn ingest(api: &Api, csv: &str) {
-    let answer = api
-        .post_data(
-            "/v1/products/hello/inputs/people",
-            "text/csv",
-            &[],
-            csv.to_string(),
-        )
-        .await;
-    assert_eq!(answer.status, StatusCode::CREATED);
-}
-
 fn served_over_flight(metrics: &str) -> f64 {
     let series = r#"tessera_output_bytes_served_total{product="hello",format="flight"}"#;
     metrics
@@ -55,10 +43,10 @@ async fn pyarrow_pandas_and_polars_read_published_ports_over_flight_under_the_ap
         )
     });
     assert_eq!(api.deploy(restricted).await.status, StatusCode::CREATED);
-    ingest(&api, "name,language\nAda,en\nGrace,en\n").await;
+    api.ingest_people("name,language\nAda,en\nGrace,en\n").await;
     api.settled_runs("hello", 1).await;
     api.settled_runs("greeting-copy", 1).await;
-    ingest(&api, "name,language\nZoë,fr\n").await;
+    api.ingest_people("name,language\nZoë,fr\n").await;
     let runs = api.settled_runs("hello", 2).await;
     assert_eq!(runs[0]["state"], "succeeded", "{}", runs[0]);
     let copies = api.settled_runs("greeting-copy", 2).await;
@@ -161,7 +149,8 @@ async fn raw_frames(
 async fn a_whole_port_goes_out_as_its_stored_messages_and_a_projection_is_re_encoded() {
     let api = Api::with_config(config());
     assert_eq!(api.deploy(hello()).await.status, StatusCode::CREATED);
-    ingest(&api, "name,language\nAda,en\nGrace,fr\nLinus,fi\n").await;
+    api.ingest_people("name,language\nAda,en\nGrace,fr\nLinus,fi\n")
+        .await;
     let runs = api.settled_runs("hello", 1).await;
     assert_eq!(runs[0]["state"], "succeeded", "{}", runs[0]);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -46,18 +46,6 @@ fn reader(name: &str, from: &str) -> Vec<u8> {
     })
 }
 
-async fn ingest(api: &Api, csv: &str) {
-    let answer = api
-        .post_data(
-            "/v1/products/hello/inputs/people",
-            "text/csv",
-            &[],
-            csv.to_string(),
-        )
-        .await;
-    assert_eq!(answer.status, StatusCode::CREATED, "{:?}", answer.json());
-}
-
 /// The input version the newest succeeded run of `product` read from its `rows` input.
 async fn newest_read(api: &Api, product: &str, count: usize) -> u64 {
     let runs = api.settled_runs(product, count).await;
@@ -90,7 +78,7 @@ async fn a_new_major_keeps_pinned_consumers_on_the_old_one_until_its_deprecation
         let answer = api.deploy(reader(name, from)).await;
         assert_eq!(answer.status, StatusCode::CREATED, "{:?}", answer.json());
     }
-    ingest(&api, "name,language\nAda,en\n").await;
+    api.ingest_people("name,language\nAda,en\n").await;
     api.settled_runs("hello", 1).await;
     assert_eq!(newest_read(&api, "pinned", 1).await, 1);
     assert_eq!(newest_read(&api, "follower", 1).await, 1);
@@ -140,7 +128,7 @@ async fn a_new_major_keeps_pinned_consumers_on_the_old_one_until_its_deprecation
 
     // New data runs both majors: 2.x publishes the current version, 1.x a version of its
     // own; the pinned consumer reads 1.x's, the unpinned one 2.x's.
-    ingest(&api, "name,language\nGrace,en\n").await;
+    api.ingest_people("name,language\nGrace,en\n").await;
     let runs = api.settled_runs("hello", 3).await;
     let mut ran: Vec<(&str, Option<u64>)> = runs
         .iter()
@@ -199,7 +187,7 @@ async fn a_new_major_keeps_pinned_consumers_on_the_old_one_until_its_deprecation
     let descriptor = api.get("/v1/products/hello").await.json();
     assert_eq!(descriptor["retained_majors"][0]["retired"], true);
     let hello_runs = api.settled_runs("hello", 3).await.len();
-    ingest(&api, "name,language\nZoë,fr\n").await;
+    api.ingest_people("name,language\nZoë,fr\n").await;
     let runs = api.settled_runs("hello", hello_runs + 1).await;
     assert_eq!(
         runs.len(),

@@ -95,18 +95,6 @@ fn checked_hello() -> Vec<u8> {
     })
 }
 
-async fn ingest(api: &Api, csv: &str) {
-    let answer = api
-        .post_data(
-            "/v1/products/hello/inputs/people",
-            "text/csv",
-            &[],
-            csv.to_string(),
-        )
-        .await;
-    assert_eq!(answer.status, StatusCode::CREATED);
-}
-
 /// The events about `run` (its API id), in the order they arrived.
 fn about<'a>(events: &'a [Value], run: &Value) -> Vec<&'a Value> {
     let id = run["id"].as_str().unwrap();
@@ -204,11 +192,11 @@ async fn each_run_sends_a_start_and_an_end_that_the_official_client_reads() {
     );
 
     // Two people: hello publishes version 1, greeting-copy reads it and publishes.
-    ingest(&api, "name\nAda\nGrace\n").await;
+    api.ingest_people("name\nAda\nGrace\n").await;
     let hello_runs = api.settled_runs("hello", 1).await;
     let copy_runs = api.settled_runs("greeting-copy", 1).await;
     // Two more: four greetings break the row count, and the run is quarantined.
-    ingest(&api, "name\nLinus\nBarbara\n").await;
+    api.ingest_people("name\nLinus\nBarbara\n").await;
     let hello_runs_now = api.settled_runs("hello", 2).await;
     // A replay of version 1 is a child of the run that published it.
     let body = json!({"replay_of": {"port": "greetings", "version": 1}}).to_string();
@@ -374,7 +362,7 @@ async fn a_silent_endpoint_never_holds_a_run_up_and_what_does_not_fit_is_dropped
     assert_eq!(api.deploy(hello()).await.status, StatusCode::CREATED);
 
     for (n, csv) in ["name\nAda\n", "name\nGrace\n"].iter().enumerate() {
-        ingest(&api, csv).await;
+        api.ingest_people(csv).await;
         let runs = api.settled_runs("hello", n + 1).await;
         assert_eq!(runs[0]["state"], "succeeded", "{}", runs[0]);
     }

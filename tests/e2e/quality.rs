@@ -25,19 +25,6 @@ fn checked_hello() -> Vec<u8> {
     })
 }
 
-async fn ingest(api: &Api, csv: &str) -> Value {
-    let answer = api
-        .post_data(
-            "/v1/products/hello/inputs/people",
-            "text/csv",
-            &[],
-            csv.to_string(),
-        )
-        .await;
-    assert_eq!(answer.status, StatusCode::CREATED);
-    answer.json()
-}
-
 #[tokio::test]
 async fn a_failed_error_check_quarantines_and_a_warning_publishes() {
     let api = Api::with_config(config());
@@ -46,7 +33,7 @@ async fn a_failed_error_check_quarantines_and_a_warning_publishes() {
         StatusCode::CREATED
     );
 
-    ingest(&api, "name\nAda\ngrace\n").await;
+    api.ingest_people("name\nAda\ngrace\n").await;
     let runs = api.settled_runs("hello", 1).await;
     let run = api.get(runs[0]["url"].as_str().unwrap()).await.json();
     assert_eq!(run["state"], "succeeded", "{run}");
@@ -67,7 +54,7 @@ async fn a_failed_error_check_quarantines_and_a_warning_publishes() {
 
     // Two more rows: four greetings break the error check.
     let mut events = api.state.events().subscribe();
-    ingest(&api, "name\nLinus\nBarbara\n").await;
+    api.ingest_people("name\nLinus\nBarbara\n").await;
     let runs = api.settled_runs("hello", 2).await;
     let run = api.get(runs[0]["url"].as_str().unwrap()).await.json();
     assert_eq!(run["state"], "quarantined", "{run}");
@@ -149,7 +136,7 @@ async fn metrics_report_freshness_statistics_checks_and_gauges() {
     assert_eq!(metrics["freshness"]["slo_seconds"], 3600.0);
     assert_eq!(metrics["last_run"], Value::Null);
 
-    ingest(&api, "name,language\nAda,en\ngrace,fr\n").await;
+    api.ingest_people("name,language\nAda,en\ngrace,fr\n").await;
     api.settled_runs("hello", 1).await;
     let metrics = api.get("/v1/products/hello/metrics").await.json();
     assert_eq!(metrics["freshness"]["state"], "fresh", "{metrics}");

@@ -244,6 +244,21 @@ impl Api {
         self.call(request.body(body.into()).unwrap()).await
     }
 
+    /// Pushes `csv` into hello's `people` port as the admin; asserts it was taken and returns
+    /// the answer's JSON.
+    pub(crate) async fn ingest_people(&self, csv: &str) -> Value {
+        let answer = self
+            .post_data(
+                "/v1/products/hello/inputs/people",
+                "text/csv",
+                &[],
+                csv.to_string(),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{:?}", answer.json());
+        answer.json()
+    }
+
     pub(crate) async fn deploy(&self, wasm: Vec<u8>) -> Answer {
         self.post("/v1/products", wasm).await
     }

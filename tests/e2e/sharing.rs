@@ -211,15 +211,7 @@ async fn shares_are_managed_by_admins_and_read_only_by_their_recipients() {
     config.sharing.url_lifetime = Duration::from_secs(1);
     let api = Api::with_config(config);
     assert_eq!(api.deploy(hello()).await.status, StatusCode::CREATED);
-    let ingested = api
-        .post_data(
-            "/v1/products/hello/inputs/people",
-            "text/csv",
-            &[],
-            "name\nAda\nGrace\n".to_string(),
-        )
-        .await;
-    assert_eq!(ingested.status, StatusCode::CREATED);
+    api.ingest_people("name\nAda\nGrace\n").await;
     let runs = api.settled_runs("hello", 1).await;
     assert_eq!(runs[0]["state"], "succeeded");
 

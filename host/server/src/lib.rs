@@ -24,6 +24,7 @@
 //! - [`events`]: what happens, broadcast to Server-Sent Events subscribers;
 //! - [`metrics`]: Prometheus metrics and the request-counting middleware;
 //! - [`sharing`]: Delta Sharing's shares and what their recipients may read;
+//! - [`ids`]: stable UUIDs made from names;
 //! - [`auth`]: tokens, roles and access classes;
 //! - [`error`]: the one JSON error shape.
 
@@ -41,6 +42,7 @@ pub mod events;
 pub mod flight;
 pub mod freshness;
 pub mod governance;
+pub mod ids;
 pub mod ingest;
 pub mod lineage;
 pub mod listener;

@@ -37,14 +37,7 @@ pub fn readable_output(
 ) -> ServiceResult<Arc<Manifest>> {
     let manifest = deployed_manifest(state, name)?;
     let Some(declared) = manifest.output(port) else {
-        return Err(ServiceError::not_found(
-            format!("{name} has no output port `{port}`"),
-            &manifest
-                .outputs
-                .iter()
-                .map(|o| o.name.clone())
-                .collect::<Vec<_>>(),
-        ));
+        return Err(no_such_port(&manifest, port));
     };
     caller.require_port(
         state.config().public_reads,
@@ -54,6 +47,18 @@ pub fn readable_output(
         declared.access,
     )?;
     Ok(manifest)
+}
+
+/// The 404 for `port`, which is none of `manifest`'s output ports; the hint lists them.
+pub fn no_such_port(manifest: &Manifest, port: &str) -> ServiceError {
+    ServiceError::not_found(
+        format!("{} has no output port `{port}`", manifest.product.name),
+        &manifest
+            .outputs
+            .iter()
+            .map(|o| o.name.clone())
+            .collect::<Vec<_>>(),
+    )
 }
 
 /// The published version of `name` that `choice` names, once `caller` may read `port` of it:

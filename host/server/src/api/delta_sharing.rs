@@ -118,16 +118,7 @@ struct TableItem {
 
 /// A table's stable id: a UUID made from the share and the port.
 fn table_id(share_id: &str, product: &str, port: &str) -> String {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(format!("{share_id}\n{product}\n{port}").as_bytes());
-    let mut bytes = [0u8; 16];
-    for (to, from) in bytes.iter_mut().zip(digest.iter()) {
-        *to = *from;
-    }
-    uuid::Builder::from_custom_bytes(bytes)
-        .into_uuid()
-        .hyphenated()
-        .to_string()
+    crate::ids::uuid_of(&format!("{share_id}\n{product}\n{port}"))
 }
 
 async fn list_shares(

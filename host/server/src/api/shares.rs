@@ -14,6 +14,7 @@ use crate::api::error_shape::ErrorBody;
 use crate::api::products::read_body;
 use crate::api::query::Params;
 use crate::api::standards::base_url;
+use crate::api::tokens::parse_expires_in;
 use crate::auth::Caller;
 use crate::error::{ServiceError, ServiceResult};
 use crate::sharing::{self, NewShare};
@@ -66,14 +67,10 @@ pub struct ShareInfo {
 impl From<ShareRecord> for ShareInfo {
     fn from(share: ShareRecord) -> Self {
         ShareInfo {
+            tables: sharing::table_names(&share),
             name: share.name,
             id: share.id,
             description: share.description,
-            tables: share
-                .tables
-                .iter()
-                .map(|t| format!("{}/{}", t.product, t.port))
-                .collect(),
             grants: share.grants,
         }
     }
@@ -266,18 +263,7 @@ pub async fn recipient(
     } else {
         parse(&bytes, r#"{"expires_in": "90d"}"#)?
     };
-    let expires_in = request
-        .expires_in
-        .as_deref()
-        .map(|text| {
-            tessera_core::manifest::units::Span::parse(text)
-                .map(|span| span.duration())
-                .map_err(|e| {
-                    ServiceError::bad_request(format!("expires_in `{text}`: {e}"))
-                        .hint("write a duration such as 90d, 12h, 30m or 45s")
-                })
-        })
-        .transpose()?;
+    let expires_in = parse_expires_in(request.expires_in.as_deref())?;
     // A recipient may read the share's tables: the federation's policies judge that as they
     // judge any grant.
     let tables = sharing::tables_of(&state, &caller, &share)?;

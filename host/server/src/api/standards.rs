@@ -132,14 +132,7 @@ pub async fn port_contract(
     let params = params.allow(&["format"])?;
     let (manifest, base, active) = described(&state, &caller, &name, &headers)?;
     let Some(output) = manifest.output(&port) else {
-        return Err(ServiceError::not_found(
-            format!("{name} has no output port `{port}`"),
-            &manifest
-                .outputs
-                .iter()
-                .map(|o| o.name.clone())
-                .collect::<Vec<_>>(),
-        ));
+        return Err(crate::outputs::no_such_port(&manifest, &port));
     };
     let served = Served {
         base_url: &base,

@@ -55,6 +55,20 @@ pub struct TokenInfo {
     pub expired: bool,
 }
 
+/// An `expires_in` of a request body (`90d`, `12h`, `30m`, `45s`) as a duration; a 400 that
+/// says how to write one otherwise.
+pub(crate) fn parse_expires_in(text: Option<&str>) -> ServiceResult<Option<std::time::Duration>> {
+    text.map(|text| {
+        tessera_core::manifest::units::Span::parse(text)
+            .map(|span| span.duration())
+            .map_err(|e| {
+                ServiceError::bad_request(format!("expires_in `{text}`: {e}"))
+                    .hint("write a duration such as 90d, 12h, 30m or 45s")
+            })
+    })
+    .transpose()
+}
+
 fn rfc3339(us: i64) -> String {
     chrono::DateTime::from_timestamp_micros(us)
         .map(|t| t.to_rfc3339())
@@ -175,18 +189,7 @@ pub async fn create(
             request.role
         ))
     })?;
-    let expires_in = request
-        .expires_in
-        .as_deref()
-        .map(|text| {
-            tessera_core::manifest::units::Span::parse(text)
-                .map(|span| span.duration())
-                .map_err(|e| {
-                    ServiceError::bad_request(format!("expires_in `{text}`: {e}"))
-                        .hint("write a duration such as 90d, 12h, 30m or 45s")
-                })
-        })
-        .transpose()?;
+    let expires_in = parse_expires_in(request.expires_in.as_deref())?;
     crate::governance::judge_grants(
         &state,
         &caller,

@@ -47,18 +47,7 @@ pub fn run_uuid(run_id: &str) -> String {
     match uuid::Uuid::try_parse(hex) {
         Ok(id) => id.hyphenated().to_string(),
         // An id of another shape still names one run: its digest, shaped as a UUID.
-        Err(_) => {
-            use sha2::Digest;
-            let digest = sha2::Sha256::digest(run_id.as_bytes());
-            let mut bytes = [0u8; 16];
-            for (to, from) in bytes.iter_mut().zip(digest.iter()) {
-                *to = *from;
-            }
-            uuid::Builder::from_custom_bytes(bytes)
-                .into_uuid()
-                .hyphenated()
-                .to_string()
-        }
+        Err(_) => crate::ids::uuid_of(run_id),
     }
 }
 

@@ -66,14 +66,7 @@ pub fn create(state: &AppState, caller: &Caller, new: NewShare) -> ServiceResult
         };
         let manifest = deployed_manifest(state, product)?;
         if manifest.output(port).is_none() {
-            return Err(ServiceError::not_found(
-                format!("{product} has no output port `{port}`"),
-                &manifest
-                    .outputs
-                    .iter()
-                    .map(|o| o.name.clone())
-                    .collect::<Vec<_>>(),
-            ));
+            return Err(crate::outputs::no_such_port(&manifest, port));
         }
         tables.push(SharedTable {
             product: product.to_string(),
@@ -118,16 +111,8 @@ pub fn grants_to_judge(
     let existing_share = state.store().sharing().share(share)?;
     let tables: Vec<String> = match (tables, &existing_share) {
         (Some(tables), _) => tables.to_vec(),
-        (None, Some(record)) => record
-            .tables
-            .iter()
-            .map(|t| format!("{}/{}", t.product, t.port))
-            .collect(),
-        (None, None) => {
-            return Err(existing(state, share)
-                .err()
-                .unwrap_or_else(|| ServiceError::internal("a share vanished while it was read")));
-        }
+        (None, Some(record)) => table_names(record),
+        (None, None) => return Err(unknown_share(share)),
     };
     let mut ids: Vec<String> = existing_share.map(|s| s.grants).unwrap_or_default();
     ids.extend(new_token.map(str::to_string));
@@ -166,11 +151,7 @@ pub fn grant(
 /// The tables of `share` as `product/port`: what a recipient of it may read. Admins only.
 pub fn tables_of(state: &AppState, caller: &Caller, share: &str) -> ServiceResult<Vec<String>> {
     caller.require_admin()?;
-    Ok(existing(state, share)?
-        .tables
-        .iter()
-        .map(|t| format!("{}/{}", t.product, t.port))
-        .collect())
+    Ok(table_names(&existing(state, share)?))
 }
 
 /// Issues a reader token for a recipient of `share`, granted the share and nothing else, and
@@ -210,10 +191,7 @@ pub fn delete(state: &AppState, caller: &Caller, share: &str) -> ServiceResult<(
     if state.store().sharing().delete_share(share)? {
         Ok(())
     } else {
-        Err(ServiceError::not_found(
-            format!("no share is called `{share}`"),
-            &[],
-        ))
+        Err(unknown_share(share))
     }
 }
 
@@ -367,12 +345,7 @@ fn as_recipient(caller: &Caller, share: &ShareRecord) -> Caller {
     match caller {
         Caller::Token(token) => {
             let mut token = token.clone();
-            token.grants.extend(
-                share
-                    .tables
-                    .iter()
-                    .map(|t| format!("{}/{}", t.product, t.port)),
-            );
+            token.grants.extend(table_names(share));
             Caller::Token(token)
         }
         Caller::Anonymous => Caller::Anonymous,
@@ -380,15 +353,31 @@ fn as_recipient(caller: &Caller, share: &ShareRecord) -> Caller {
 }
 
 fn existing(state: &AppState, name: &str) -> ServiceResult<ShareRecord> {
-    // No listing of the shares that exist: a recipient sees only its own (GET …/shares).
-    state.store().sharing().share(name)?.ok_or_else(|| {
-        ServiceError::of(
-            crate::error::ErrorKind::NotFound,
-            "not_found",
-            format!("no share is called `{name}`"),
-        )
-        .hint("GET /delta-sharing/shares lists the shares your token may read")
-    })
+    state
+        .store()
+        .sharing()
+        .share(name)?
+        .ok_or_else(|| unknown_share(name))
+}
+
+/// The 404 for a share that does not exist. No listing of those that do: a recipient sees
+/// only its own (GET …/shares).
+fn unknown_share(name: &str) -> ServiceError {
+    ServiceError::of(
+        crate::error::ErrorKind::NotFound,
+        "not_found",
+        format!("no share is called `{name}`"),
+    )
+    .hint("GET /delta-sharing/shares lists the shares your token may read")
+}
+
+/// A share's tables as `product/port`.
+pub fn table_names(share: &ShareRecord) -> Vec<String> {
+    share
+        .tables
+        .iter()
+        .map(|t| format!("{}/{}", t.product, t.port))
+        .collect()
 }
 
 fn check_name(name: &str) -> ServiceResult<()> {
