@@ -5,11 +5,15 @@
 //! flood), the bench keeps the hostile product running (a new run as soon as the last one
 //! ends, each stopped by its 1 s timeout) while wrk reads a published 1,000-row output as JSON
 //! for 8 s; meanwhile a well-behaved product (`hello`) is run through an ingest, and its run is
-//! reported. The first row is the same server idle, measured in the same process, so the p99
-//! ratios compare like with like.
+//! reported. The first row is the same server idle, measured in the same process after a
+//! warm-up window that is not reported (the first window pays for compiling `hello` and cold
+//! caches), so the p99 ratios compare like with like; the last row measures idle again, to
+//! show the drift over the run.
 //!
 //! `TESSERA_BENCH_IDLE_AFTER_MS` sets `limits.idle_priority_after` (milliseconds of CPU time a
 //! run keeps nice 10; `never` keeps it there); by default runs are idle-class from the start.
+//! `TESSERA_BENCH_YIELD=false` sets `limits.yield_to_requests = false` (runs are not held back
+//! while requests wait for the cores).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
@@ -76,12 +80,14 @@ fn main() {
         Ok(ms) => Duration::from_millis(ms.parse().unwrap()),
         Err(_) => Duration::ZERO,
     };
+    let yield_to_requests = std::env::var("TESSERA_BENCH_YIELD").as_deref() != Ok("false");
     let data = tempfile::tempdir().unwrap();
     let (state, addr, admin) = runtime.block_on(tessera_tests::serve_in_process(ServerConfig {
         data_dir: data.path().to_path_buf(),
         limits: Limits {
             max_concurrent_runs: 2,
             idle_priority_after: idle_after,
+            yield_to_requests,
             ..Limits::default()
         },
         ..ServerConfig::default()
@@ -99,16 +105,27 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         std::env::consts::ARCH
     );
-    println!("runs move to the idle scheduling class after {idle_after:?} of CPU time\n");
+    println!(
+        "runs move to the idle scheduling class after {idle_after:?} of CPU time; \
+         held back while requests wait for the cores: {yield_to_requests}\n"
+    );
     println!(
         "| hostile product | hostile runs | requests/s | p99 | p99 vs idle | hello's run meanwhile |"
     );
     println!("|---|---:|---:|---:|---:|---|");
     let mut idle_p99 = None;
-    for mode in ["(idle)", "loop", "grow", "log-flood"] {
+    for mode in [
+        "(warm-up)",
+        "(idle)",
+        "loop",
+        "grow",
+        "log-flood",
+        "(idle again)",
+    ] {
+        let idle = mode.starts_with('(');
         let stop = Arc::new(AtomicBool::new(false));
         let runs = Arc::new(AtomicU64::new(0));
-        let driver = (mode != "(idle)").then(|| {
+        let driver = (!idle).then(|| {
             let csv = format!("mode\n{mode}\n");
             post(
                 addr,
@@ -190,6 +207,9 @@ fn main() {
             println!("| {mode} | | wrk not found or failed | | | {hello_saw} |");
             continue;
         };
+        if mode == "(warm-up)" {
+            continue;
+        }
         let idle = *idle_p99.get_or_insert(load.p99_ms);
         println!(
             "| {mode} | {} | {:.0} | {:.2} ms | {:.2}× | {hello_saw} |",

@@ -165,6 +165,67 @@ async fn a_run_that_keeps_computing_drops_to_the_idle_class() {
     assert!(fine.succeeded(), "{:?}", fine.status);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_loop_is_held_back_while_request_threads_wait_for_the_cores() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let foreground = Arc::new(tessera_runtime::Foreground::default());
+    let runtime = tessera_runtime::Runtime::new(tessera_runtime::RuntimeConfig {
+        max_concurrent_runs: 2,
+        foreground: Some(foreground.clone()),
+        ..Default::default()
+    })
+    .unwrap();
+    let wasm = std::fs::read(tessera_tests::built("tests/fixtures/hostile")).unwrap();
+    let product = runtime.load(&wasm).unwrap();
+    // Stand-ins for request threads: twice as many as cores, each computing half the time, so
+    // that they often wait for a CPU, and the cores still have gaps a run could fill.
+    let stop = Arc::new(AtomicBool::new(false));
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let busy: Vec<_> = (0..cores * 2)
+        .map(|_| {
+            let (foreground, stop) = (foreground.clone(), stop.clone());
+            std::thread::spawn(move || {
+                foreground.register_current_thread();
+                while !stop.load(Ordering::SeqCst) {
+                    let busy = std::time::Instant::now();
+                    while busy.elapsed() < Duration::from_millis(2) {
+                        std::hint::black_box((0..1_000u64).sum::<u64>());
+                    }
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            })
+        })
+        .collect();
+    let (outcome, _) = run_on_guest_thread(&runtime, &product, "loop").await;
+    stop.store(true, Ordering::SeqCst);
+    for thread in busy {
+        thread.join().unwrap();
+    }
+    assert_failed(&outcome, FailureKind::Timeout, "");
+    let note = outcome
+        .log
+        .iter()
+        .find(|l| l.message.contains("held back"))
+        .unwrap_or_else(|| panic!("no note of the hold in {:?}", outcome.log));
+    let held_ms: u64 = note
+        .message
+        .split_whitespace()
+        .find_map(|w| w.parse().ok())
+        .unwrap();
+    // Held for much of its 1 s: each hold is 150 ms, after at most one tick of computing.
+    assert!(held_ms >= 300, "{}", note.message);
+    // With nobody waiting, the same loop is not held.
+    let (alone, _) = run_on_guest_thread(&runtime, &product, "loop").await;
+    assert_failed(&alone, FailureKind::Timeout, "");
+    assert!(
+        !alone.log.iter().any(|l| l.message.contains("held back")),
+        "{:?}",
+        alone.log
+    );
+}
+
 async fn run_on_guest_thread(
     runtime: &tessera_runtime::Runtime,
     product: &tessera_runtime::Product,

@@ -8,6 +8,11 @@
 //! probe's work; a guarded loop only adds to it), and a run may have queued, not yet waited
 //! for, at most [`BUDGET_SHARE`] of the time left before its deadline. Past that the dispatch is
 //! refused with `limit`, naming the estimate and what is left.
+//!
+//! Built-in operations are priced by their element operations: at the probe's rate until the
+//! run has timed one of [`TIMED_BUILTIN_WORK`] or more, then at the speed that one showed.
+//! Such a large operation is waited for as soon as it is submitted, so a run has at most one
+//! queued and a flood of them is refused before its deadline, not found stuck at it.
 
 use std::time::Instant;
 
@@ -18,6 +23,10 @@ use crate::error::GpuError;
 const PROBE_INVOCATIONS: u32 = 64 * 4096;
 /// The share of a run's remaining time its queued GPU work may take.
 pub(crate) const BUDGET_SHARE: f64 = 0.5;
+/// Element operations from which a built-in operation is waited for as soon as it is
+/// submitted, and timed: the speed it shows (memory-bound work is slower than the probe)
+/// prices the run's next built-ins. About 10 ms on lavapipe on two cores.
+pub(crate) const TIMED_BUILTIN_WORK: u64 = 1 << 22;
 /// The rate assumed when the probe cannot run: a slow CPU adapter's.
 const FALLBACK_RATE: f64 = 1e8;
 

@@ -143,25 +143,35 @@ impl Session {
         Ok(out)
     }
 
-    /// Runs a built-in kernel into a new output buffer of `len` values of `element`.
+    /// Runs a built-in kernel doing `work` element operations into a new output buffer of
+    /// `len` values of `element`, once the run's deadline admits it (see [`crate::cost`]).
     fn builtin(
         &mut self,
         kernel: (&'static str, &'static str),
         params: &[u32],
         inputs: &[&Buffer],
         (element, len): (Element, u64),
-        workgroups: [u32; 3],
+        (workgroups, work): ([u32; 3], u64),
     ) -> Result<Buffer, GpuError> {
         let Some(device) = self.device().cloned() else {
             return Err(GpuError::Gpu("no device for a GPU operation".into()));
         };
+        let timed = self.admit_builtin(&device, kernel.0, work)?;
         let out = self.output(element, len)?;
+        let since = std::time::Instant::now();
         let mut buffers = Vec::with_capacity(inputs.len() + 1);
         for input in inputs {
             buffers.push(device_buffer(input)?.as_entire_buffer_binding());
         }
         buffers.push(device_buffer(&out)?.as_entire_buffer_binding());
-        match run_builtin(self, &device, kernel, params, &buffers, workgroups) {
+        let ran = run_builtin(self, &device, kernel, params, &buffers, workgroups).and_then(|()| {
+            if timed {
+                self.time_builtin(kernel.0, since, work)
+            } else {
+                Ok(())
+            }
+        });
+        match ran {
             Ok(()) => Ok(out),
             Err(e) => {
                 self.release(&out);
@@ -217,7 +227,7 @@ impl Session {
                 &[m, k, n],
                 &[a, b],
                 (Element::F32, m64 * n64),
-                grid(tiles)?,
+                (grid(tiles)?, m64 * k64 * n64),
             );
         }
         let shape = crate::bands::RowShape {
@@ -253,7 +263,7 @@ impl Session {
             &[a.len(), 0],
             &[a, b],
             (Element::F32, len),
-            grid(len.div_ceil(256))?,
+            (grid(len.div_ceil(256))?, len),
         )
     }
 
@@ -280,7 +290,7 @@ impl Session {
             &[a.len(), 0],
             &[a],
             (Element::F32, len),
-            grid(len.div_ceil(256))?,
+            (grid(len.div_ceil(256))?, len),
         )
     }
 
@@ -297,7 +307,7 @@ impl Session {
             &[a.len(), factor.to_bits()],
             &[a],
             (Element::F32, len),
-            grid(len.div_ceil(256))?,
+            (grid(len.div_ceil(256))?, len),
         )
     }
 
@@ -330,7 +340,7 @@ impl Session {
             &[rows, cols],
             &[a],
             (element, u64::from(rows)),
-            grid(u64::from(rows))?,
+            (grid(u64::from(rows))?, u64::from(rows) * u64::from(cols)),
         )
     }
 
@@ -346,7 +356,10 @@ impl Session {
             &[rows, cols],
             &[a],
             (Element::F32, u64::from(rows) * u64::from(cols)),
-            grid(u64::from(rows))?,
+            (
+                grid(u64::from(rows))?,
+                3 * u64::from(rows) * u64::from(cols),
+            ),
         )
     }
 
@@ -381,7 +394,7 @@ impl Session {
                 &[n_a, n_b, dim],
                 &[a, b],
                 (Element::F32, na * nb),
-                grid(na.div_ceil(TILE) * nb.div_ceil(TILE))?,
+                (grid(na.div_ceil(TILE) * nb.div_ceil(TILE))?, na * nb * d),
             );
         }
         let shape = crate::bands::RowShape {
@@ -418,7 +431,7 @@ impl Session {
             &params,
             &[image],
             (Element::F32, pixels),
-            grid(tiles)?,
+            (grid(tiles)?, 9 * pixels),
         )
     }
 
@@ -452,7 +465,7 @@ impl Session {
             &[values.len(), bins, lo.to_bits(), hi.to_bits()],
             &[values],
             (Element::U32, u64::from(bins)),
-            grid(len.div_ceil(4096))?,
+            (grid(len.div_ceil(4096))?, len),
         )
     }
 }

@@ -55,8 +55,12 @@ pub struct Session {
     pending: Option<(wgpu::SubmissionIndex, Instant)>,
     /// Timestamps around each compute pass, where the device has them.
     timer: Option<PassTimer>,
-    /// Estimated seconds of product kernels submitted and not yet waited for.
+    /// Estimated seconds of product kernels and built-in operations submitted and not yet
+    /// waited for.
     queued_estimate: f64,
+    /// Seconds per unit of work of this session's last large built-in operation of each
+    /// kernel, as measured (see [`Session::admit_builtin`]).
+    builtin_speed: std::collections::HashMap<&'static str, f64>,
 }
 
 /// Largest buffer on the CPU path: 4 GiB of values (a u32 count).
@@ -87,6 +91,7 @@ impl Session {
             dispatches: 0,
             pending: None,
             queued_estimate: 0.0,
+            builtin_speed: std::collections::HashMap::new(),
         })
     }
 
@@ -406,9 +411,48 @@ impl Session {
             .map(|&n| u64::from(n))
             .product::<u64>();
         let estimate = crate::cost::seconds(invocations, crate::cost::invocation_rate(&device));
+        self.admit(estimate)?;
+        crate::dispatch::run_kernel(self, &device, kernel, bindings, workgroups)
+    }
+
+    /// Queues `estimate` seconds of device work, or refuses it (see [`crate::cost::admit`]).
+    fn admit(&mut self, estimate: f64) -> Result<(), GpuError> {
         crate::cost::admit(self.queued_estimate, estimate, self.limits.deadline)?;
         self.queued_estimate += estimate;
-        crate::dispatch::run_kernel(self, &device, kernel, bindings, workgroups)
+        Ok(())
+    }
+
+    /// Admits a built-in operation of `work` element operations (see [`crate::cost`]): its
+    /// estimate is the session's measured speed for large built-ins where it has one, else the
+    /// device's probed rate (a lower bound: memory-bound operations are slower than the
+    /// probe). Returns whether the operation is large enough to be waited for and timed.
+    pub(crate) fn admit_builtin(
+        &mut self,
+        device: &crate::device::DeviceState,
+        kernel: &'static str,
+        work: u64,
+    ) -> Result<bool, GpuError> {
+        let estimate = match self.builtin_speed.get(kernel) {
+            Some(per_work) => work as f64 * per_work,
+            None => crate::cost::seconds(work, crate::cost::invocation_rate(device)),
+        };
+        self.admit(estimate)?;
+        Ok(work >= crate::cost::TIMED_BUILTIN_WORK)
+    }
+
+    /// Waits for a large built-in operation of `kernel` submitted at `since` and keeps its
+    /// measured speed for the next estimates: so at most one large operation is queued at a
+    /// time, and the next is refused when the time left cannot hold it.
+    pub(crate) fn time_builtin(
+        &mut self,
+        kernel: &'static str,
+        since: Instant,
+        work: u64,
+    ) -> Result<(), GpuError> {
+        self.finish()?;
+        self.builtin_speed
+            .insert(kernel, since.elapsed().as_secs_f64() / work.max(1) as f64);
+        Ok(())
     }
 
     /// A new buffer on the session's device for a built-in op's result.

@@ -78,3 +78,49 @@ fn a_dispatch_flood_is_refused_and_the_device_serves_the_next_run() {
     next.dispatch(&kernel, &[&out], [1, 1, 1]).unwrap();
     assert_eq!(next.read(&out).unwrap(), Data::U32(vec![1]));
 }
+
+#[test]
+fn a_flood_of_element_wise_operations_is_refused_before_the_deadline() {
+    let deadline = Duration::from_secs(2);
+    let opened = Instant::now();
+    let Some(mut s) = session(deadline) else {
+        return;
+    };
+    let host = common::host().unwrap();
+    let retired = host.retired_devices();
+    let cpu_adapter = host.adapter().is_some_and(|a| a.device_type == "cpu");
+    // 4 Mi values (16 MiB); 2,000 additions of them are many seconds of a CPU adapter's
+    // memory bandwidth, microseconds each on a real GPU.
+    let n = 4 << 20;
+    let a = s.create(&Data::F32(vec![1.0; n])).unwrap();
+    let mut outcome = Ok(());
+    for _ in 0..2000 {
+        match s.binary(tessera_gpu::ops::BinaryOp::Add, &a, &a) {
+            Ok(sum) => s.release(&sum),
+            Err(e) => {
+                outcome = Err(e);
+                break;
+            }
+        }
+    }
+    let outcome = outcome.and_then(|()| s.finish());
+    let took = opened.elapsed();
+    match outcome {
+        Err(GpuError::Limit(message)) => {
+            assert!(message.contains("would keep the GPU busy"), "{message}");
+        }
+        Ok(()) if !cpu_adapter => {}
+        other => panic!("a CPU adapter cannot add 16 MiB 2,000 times in 2 s: {other:?}"),
+    }
+    // Refused as the time left ran out (the run uses its time up to the deadline, one large
+    // operation at a time), and the device was never held past it.
+    assert!(took < deadline + Duration::from_millis(250), "{took:?}");
+    assert_eq!(host.retired_devices(), retired, "the device was retired");
+    drop(s);
+    let mut next = common::session().unwrap();
+    let x = next.create(&Data::F32(vec![1.0, 2.0])).unwrap();
+    let y = next
+        .binary(tessera_gpu::ops::BinaryOp::Add, &x, &x)
+        .unwrap();
+    assert_eq!(common::floats(&mut next, &y), vec![2.0, 4.0]);
+}

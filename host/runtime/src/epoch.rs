@@ -1,32 +1,55 @@
 //! A run's epoch deadline, checked in guest code at every epoch tick: it ends the run at its
-//! timeout (a `Trap::Interrupt`, classified as a timeout), and it moves the run's thread to the
+//! timeout (a `Trap::Interrupt`, classified as a timeout), it moves the run's thread to the
 //! idle scheduling class once the run has used more CPU time than
-//! [`RuntimeConfig::idle_priority_after`](crate::RuntimeConfig::idle_priority_after).
+//! [`RuntimeConfig::idle_priority_after`](crate::RuntimeConfig::idle_priority_after), and, in
+//! the idle class, it holds the run back while the host's request threads wait for the cores
+//! (see [`crate::foreground`]).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmtime::{Store, UpdateDeadline};
 
+use crate::foreground::{Foreground, HOLD_TICKS};
 use crate::state::RunState;
 
 /// Arms `store`'s epoch deadline: the run may execute guest code for `timeout` from now
 /// (checked every `tick`), and drops to idle priority after `idle_after` of CPU time on the
-/// thread that runs it (at once, when `idle_after` is zero).
+/// thread that runs it (at once, when `idle_after` is zero). With `foreground`, a run in the
+/// idle class looks at every tick whether requests wait for the cores, and sleeps
+/// [`HOLD_TICKS`] ticks when they do (recorded in the run's state).
 pub(crate) fn arm(
     store: &mut Store<RunState>,
     timeout: Duration,
     tick: Duration,
     idle_after: Duration,
+    foreground: Option<Arc<Foreground>>,
 ) {
     let ends = Instant::now() + timeout;
     let tick = tick.max(Duration::from_nanos(1));
     let mut watch = IdleWatch::new(idle_after);
-    store.set_epoch_deadline(watch.next_check(ends, tick));
-    store.epoch_deadline_callback(move |_| {
+    let mut requests = foreground.map(crate::foreground::Watch::new);
+    store.set_epoch_deadline(if requests.is_some() {
+        1
+    } else {
+        watch.next_check(ends, tick)
+    });
+    store.epoch_deadline_callback(move |mut ctx| {
         if Instant::now() >= ends {
             return Ok(UpdateDeadline::Interrupt);
         }
         watch.look();
+        if let Some(requests) = requests.as_mut().filter(|_| watch.in_idle_class) {
+            if requests.requests_are_waiting() {
+                let hold = tick
+                    .saturating_mul(HOLD_TICKS)
+                    .min(ends.saturating_duration_since(Instant::now()));
+                std::thread::sleep(hold);
+                let state = ctx.data_mut();
+                state.held_for_requests = state.held_for_requests.saturating_add(hold);
+            }
+            return Ok(UpdateDeadline::Continue(1));
+        }
         Ok(UpdateDeadline::Continue(watch.next_check(ends, tick)))
     });
 }
@@ -38,16 +61,17 @@ struct IdleWatch {
     /// runs its guest).
     began: Option<Duration>,
     idle: bool,
+    /// Whether the thread did move to the idle class (only a run's own thread does).
+    in_idle_class: bool,
 }
 
 impl IdleWatch {
     fn new(after: Duration) -> IdleWatch {
         let began = crate::cpu::thread_cpu_time();
-        if after.is_zero() {
-            // Idle before any guest code runs (a no-op off a run's own thread).
-            crate::priority::idle_current_thread();
-        }
+        // Idle before any guest code runs (a no-op off a run's own thread).
+        let in_idle_class = after.is_zero() && crate::priority::idle_current_thread();
         IdleWatch {
+            in_idle_class,
             after,
             began,
             // Nothing more to watch: idle already, never, or no thread CPU clock to tell.
@@ -65,7 +89,8 @@ impl IdleWatch {
         };
         if now.saturating_sub(began) >= self.after {
             self.idle = true;
-            if crate::priority::idle_current_thread() {
+            self.in_idle_class = crate::priority::idle_current_thread();
+            if self.in_idle_class {
                 tracing::debug!(
                     cpu_ms = now.saturating_sub(began).as_millis(),
                     "a long run moves to idle priority"

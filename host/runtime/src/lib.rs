@@ -29,6 +29,7 @@ mod convert;
 mod cpu;
 mod determinism;
 mod epoch;
+mod foreground;
 mod host;
 pub mod host_key;
 mod limits;
@@ -54,6 +55,7 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 pub use determinism::seed_from_run_id;
+pub use foreground::Foreground;
 pub use outcome::{
     CheckOutcome, CustomCheck, FailureKind, GpuUsage, LogLevel, LogLine, PortSummary, RunOutcome,
     RunStatus,
@@ -92,6 +94,9 @@ pub struct RuntimeConfig {
     pub max_log_bytes: usize,
     /// How the host's GPU is found (it is looked for when a product first needs it).
     pub gpu: tessera_gpu::GpuConfig,
+    /// The threads that serve the host's requests; a run in the idle class is held back while
+    /// they wait for the cores (see [`Foreground`]). `None` never holds a run.
+    pub foreground: Option<Arc<Foreground>>,
 }
 
 impl Default for RuntimeConfig {
@@ -107,6 +112,7 @@ impl Default for RuntimeConfig {
             max_captured_output: 1 << 20,
             max_log_bytes: 1 << 20,
             gpu: tessera_gpu::GpuConfig::default(),
+            foreground: None,
         }
     }
 }

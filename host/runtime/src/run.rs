@@ -96,6 +96,7 @@ pub(crate) fn new_store(
         checking,
         gpu,
         started: Instant::now(),
+        held_for_requests: Duration::ZERO,
     };
     let mut store = Store::new(&runtime.engine, state);
     store.limiter(|s| &mut s.limiter);
@@ -104,6 +105,7 @@ pub(crate) fn new_store(
         product.inner.manifest.resources.timeout.duration(),
         runtime.config.epoch_tick,
         runtime.config.idle_priority_after,
+        runtime.config.foreground.clone(),
     );
     (store, pipes)
 }
@@ -287,6 +289,17 @@ pub(crate) fn collect_log(
                 budget.dropped_bytes,
                 budget.untraced_lines,
                 budget.pacer.waited.as_millis()
+            ),
+            at_ms: duration.as_millis() as u64,
+        });
+    }
+    if !state.held_for_requests.is_zero() {
+        log.push(LogLine {
+            level: LogLevel::Info,
+            message: format!(
+                "[the run was held back {} ms in all while the host's requests waited for the \
+                 cores; its timeout kept counting]",
+                state.held_for_requests.as_millis()
             ),
             at_ms: duration.as_millis() as u64,
         });

@@ -43,6 +43,8 @@ pub(crate) struct RunState {
     /// The GPU lent to this run (per the manifest's `resources.gpu`).
     pub gpu: crate::host::gpu::GpuSlot,
     pub started: Instant,
+    /// How long the epoch callback held the run back while requests waited for the cores.
+    pub held_for_requests: std::time::Duration,
 }
 
 impl RunState {

@@ -230,6 +230,10 @@ pub struct Limits {
     /// puts every run there from the start: requests keep their latency whatever runs do, and
     /// runs slow down only while the cores are saturated by other work.
     pub idle_priority_after: Duration,
+    /// Whether a run in the idle class is held back while the threads serving requests wait
+    /// for the cores (it then computes at most one epoch tick in sixteen; its timeout keeps
+    /// counting). On by default; off leaves it to the scheduler alone.
+    pub yield_to_requests: bool,
 }
 
 impl Default for ServerConfig {
@@ -260,6 +264,7 @@ impl Default for Limits {
             max_memory: 4 << 30,
             max_timeout: Duration::from_secs(3600),
             idle_priority_after: Duration::ZERO,
+            yield_to_requests: true,
         }
     }
 }
@@ -357,6 +362,7 @@ struct FileLimits {
     max_memory: Option<String>,
     max_timeout: Option<String>,
     idle_priority_after: Option<String>,
+    yield_to_requests: Option<bool>,
 }
 
 /// Settings given on the command line; `None` keeps what the file and environment said.
@@ -452,6 +458,9 @@ impl ServerConfig {
         if let Some(v) = limits.idle_priority_after {
             self.limits.idle_priority_after =
                 parse_span(&v, &source, "limits.idle_priority_after")?;
+        }
+        if let Some(v) = limits.yield_to_requests {
+            self.limits.yield_to_requests = v;
         }
         let http = file.http;
         for (value, setting, target) in [
@@ -561,18 +570,9 @@ impl ServerConfig {
             "FLIGHT_ADDR" => {
                 self.flight_addr = Some(parse_addr(value, &source, "flight_addr")?);
             }
-            "PUBLIC_READS" => {
-                self.public_reads = match value {
-                    "true" | "1" => true,
-                    "false" | "0" => false,
-                    _ => {
-                        return Err(ConfigError {
-                            source_name: source,
-                            setting: "public_reads".into(),
-                            message: format!("`{value}` is not a boolean; use true or false"),
-                        });
-                    }
-                }
+            "PUBLIC_READS" => self.public_reads = parse_bool(value, &source, "public_reads")?,
+            "YIELD_TO_REQUESTS" => {
+                self.limits.yield_to_requests = parse_bool(value, &source, "yield_to_requests")?;
             }
             "SHUTDOWN_GRACE" => {
                 self.shutdown_grace = parse_span(value, &source, "shutdown_grace")?;
@@ -749,6 +749,18 @@ fn parse_size(value: &str, source: &str, setting: &str) -> Result<u64, ConfigErr
         })
 }
 
+fn parse_bool(value: &str, source: &str, setting: &str) -> Result<bool, ConfigError> {
+    match value {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(ConfigError {
+            source_name: source.to_string(),
+            setting: setting.into(),
+            message: format!("`{value}` is not a boolean; use true or false"),
+        }),
+    }
+}
+
 fn parse_span(value: &str, source: &str, setting: &str) -> Result<Duration, ConfigError> {
     Span::parse(value)
         .map(Span::duration)
@@ -799,6 +811,26 @@ mod tests {
         assert_eq!(config.addr.port(), 9100);
         assert_eq!(config.limits.max_upload, 2 << 20);
         assert_eq!(config.limits.max_timeout, Duration::from_secs(300));
+        assert!(config.limits.yield_to_requests, "on unless turned off");
+
+        std::fs::write(&file, "[limits]\nyield_to_requests = false\n").unwrap();
+        let off = ServerConfig::load(Some(&file), env(&[]), &Overrides::default()).unwrap();
+        assert!(!off.limits.yield_to_requests);
+        let on = ServerConfig::load(
+            Some(&file),
+            env(&[("TESSERA_YIELD_TO_REQUESTS", "true")]),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert!(on.limits.yield_to_requests);
+        let err = ServerConfig::load(
+            None,
+            env(&[("TESSERA_YIELD_TO_REQUESTS", "sometimes")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert_eq!(err.setting, "yield_to_requests");
+        assert!(err.message.contains("not a boolean"), "{err}");
     }
 
     #[test]

@@ -39,6 +39,8 @@ struct Inner {
     config: ServerConfig,
     store: Arc<dyn Store>,
     runtime: Runtime,
+    /// The threads that serve requests, which runs yield to.
+    foreground: Arc<tessera_runtime::Foreground>,
     loaded: RwLock<HashMap<(String, String), Product>>,
     in_flight: Mutex<HashSet<String>>,
     runs_done: Notify,
@@ -124,12 +126,14 @@ impl AppState {
     ) -> anyhow::Result<AppState> {
         // Before the sandbox exists: the policy zygotes keep what the host has now.
         tessera_governance::zygote::prestart();
+        let foreground = Arc::new(tessera_runtime::Foreground::default());
         let runtime = Runtime::new(RuntimeConfig {
             cache_dir: Some(cache.join("code")),
             max_concurrent_runs: config.limits.max_concurrent_runs,
             max_memory: config.limits.max_memory,
             idle_priority_after: config.limits.idle_priority_after,
             gpu: config.gpu.to_config(),
+            foreground: config.limits.yield_to_requests.then(|| foreground.clone()),
             ..RuntimeConfig::default()
         })?;
         let scheduler = Scheduler::new(
@@ -145,6 +149,7 @@ impl AppState {
             inner: Arc::new(Inner {
                 lineage,
                 signer,
+                foreground,
                 uploads: Arc::new(tokio::sync::Semaphore::new(
                     config.http.max_concurrent_uploads,
                 )),
@@ -347,6 +352,11 @@ impl AppState {
     /// The OpenLineage emitter.
     pub fn lineage(&self) -> &crate::lineage::emitter::Emitter {
         &self.inner.lineage
+    }
+
+    /// The threads that serve requests, which runs in the idle class yield to.
+    pub fn foreground(&self) -> &tessera_runtime::Foreground {
+        &self.inner.foreground
     }
 
     /// The server's metrics.

@@ -8,8 +8,10 @@ use axum::response::Response;
 use crate::state::AppState;
 
 /// Middleware: counts every request by method, matched route and status, and times it to the
-/// response head.
+/// response head. The thread that serves it is one runs yield to (see
+/// [`tessera_runtime::Foreground`]).
 pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    state.foreground().register_current_thread();
     let method = request.method().to_string();
     let route = request
         .extensions()
