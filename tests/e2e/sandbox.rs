@@ -56,6 +56,16 @@ pub(crate) fn assert_failed(outcome: &RunOutcome, kind: FailureKind, needle: &st
 }
 
 #[test]
+fn a_product_without_a_gpu_never_makes_the_host_look_for_one() {
+    // `hostile` declares no GPU: loading and running it must not list adapters (listing them
+    // wakes the Vulkan loader and its layers, which print to the terminal).
+    let (runtime, product) = hostile();
+    let (outcome, _) = run(&product, "ok");
+    assert!(outcome.succeeded(), "{:?}", outcome.status);
+    assert!(!runtime.gpu().searched(), "the host looked for an adapter");
+}
+
+#[test]
 fn an_infinite_loop_times_out() {
     let (_, product) = hostile();
     let (outcome, _) = run(&product, "loop");

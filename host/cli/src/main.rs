@@ -564,7 +564,23 @@ fn run_waiver(command: WaiverCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Turns off Mesa's `device_select` Vulkan layer unless the user set `NODEVICE_SELECT`: the host
+/// ranks adapters itself (`tessera_gpu`), and the layer connects to a Wayland display while
+/// adapters are listed, printing "error: XDG_RUNTIME_DIR is invalid or not set" on every
+/// machine without a desktop session.
+fn quiet_vulkan_device_select() {
+    if std::env::var_os("NODEVICE_SELECT").is_none() {
+        // SAFETY: called first thing in `main`, before any thread exists, so nothing reads
+        // the environment concurrently.
+        #[allow(unsafe_code)]
+        unsafe {
+            std::env::set_var("NODEVICE_SELECT", "1");
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    quiet_vulkan_device_select();
     let cli = Cli::parse();
     // The server logs its requests and runs; the other commands only warnings.
     let default_filter = match cli.command {

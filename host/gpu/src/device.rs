@@ -320,6 +320,11 @@ impl GpuHost {
         self.inner.found.get_or_init(|| find(&self.inner.config))
     }
 
+    /// Whether the host has looked for an adapter yet (it does when a run first needs one).
+    pub fn searched(&self) -> bool {
+        self.inner.found.get().is_some()
+    }
+
     /// The adapter in use, if any (looked for on the first call).
     pub fn adapter(&self) -> Option<&AdapterInfo> {
         self.found().info.as_ref()

@@ -23,7 +23,11 @@ use crate::state::RunState;
 pub(crate) struct GpuSlot {
     mode: GpuMode,
     host: GpuHost,
-    limits: SessionLimits,
+    /// The memory and deadline of the run's session; its loop bound, which depends on the
+    /// adapter, is set when the session opens (a product that never uses the GPU never makes
+    /// the host look for one).
+    memory: u64,
+    deadline: Instant,
     session: Option<Session>,
     /// Set when a GPU wait outlived the run's deadline; the run then fails as timed out.
     pub timeout: Option<String>,
@@ -31,15 +35,11 @@ pub(crate) struct GpuSlot {
 
 impl GpuSlot {
     pub fn new(mode: GpuMode, host: GpuHost, memory: u64, deadline: Instant) -> GpuSlot {
-        let limits = SessionLimits {
-            memory,
-            deadline,
-            max_loop_iterations: host.max_loop_iterations(),
-        };
         GpuSlot {
             mode,
             host,
-            limits,
+            memory,
+            deadline,
             session: None,
             timeout: None,
         }
@@ -54,7 +54,12 @@ impl GpuSlot {
         }
         if self.session.is_none() {
             let fallback = self.mode == GpuMode::Optional;
-            self.session = Some(Session::open(&self.host, self.limits, fallback)?);
+            let limits = SessionLimits {
+                memory: self.memory,
+                deadline: self.deadline,
+                max_loop_iterations: self.host.max_loop_iterations(),
+            };
+            self.session = Some(Session::open(&self.host, limits, fallback)?);
         }
         self.session
             .as_mut()
