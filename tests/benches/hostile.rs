@@ -4,11 +4,13 @@
 //! For each misbehaviour of the `hostile` fixture (an endless loop, a memory bomb, a log
 //! flood), the bench keeps the hostile product running (a new run as soon as the last one
 //! ends, each stopped by its 1 s timeout) while wrk reads a published 1,000-row output as JSON
-//! for 8 s; meanwhile a well-behaved product (`hello`) is run through an ingest, and its run is
-//! reported. The first row is the same server idle, measured in the same process after a
-//! warm-up window that is not reported (the first window pays for compiling `hello` and cold
-//! caches), so the p99 ratios compare like with like; the last row measures idle again, to
-//! show the drift over the run.
+//! for 6 s; meanwhile a well-behaved product (`hello`) is run through an ingest, and its run is
+//! reported. The first row is the same server idle, measured in the same process, so the p99
+//! ratios compare like with like. A warm-up window that is not reported comes first (it pays
+//! for compiling `hello` and for cold caches), then `TESSERA_BENCH_ROUNDS` rounds (default 3)
+//! of one window per row, interleaved so that drift over the run falls on every row alike; a
+//! row reports the median of its rounds' p99s beside each of them (one window's p99 on two
+//! shared cores varies by a third from window to window).
 //!
 //! `TESSERA_BENCH_IDLE_AFTER_MS` sets `limits.idle_priority_after` (milliseconds of CPU time a
 //! run keeps nice 10; `never` keeps it there); by default runs are idle-class from the start.
@@ -64,6 +66,121 @@ fn last_finished(addr: SocketAddr, token: &str, product: &str) -> Option<serde_j
         .cloned()
 }
 
+/// Seconds of load in one window.
+const WINDOW_SECONDS: u32 = 6;
+
+/// What one window of load measured.
+struct Window {
+    hostile_runs: u64,
+    requests_per_second: f64,
+    p99_ms: f64,
+    /// What `hello`'s run pushed during the window did.
+    hello: String,
+}
+
+fn median(values: impl Iterator<Item = f64>) -> Option<f64> {
+    let mut values: Vec<f64> = values.collect();
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(values[n / 2]),
+        _ => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
+    }
+}
+
+/// One window of `wrk` reading `url` while the hostile product runs in `mode` (none for a mode
+/// in parentheses) and `hello` is run once in the middle.
+fn window(addr: SocketAddr, admin: &str, url: &str, mode: &str) -> Option<Window> {
+    let idle = mode.starts_with('(');
+    let stop = Arc::new(AtomicBool::new(false));
+    let runs = Arc::new(AtomicU64::new(0));
+    let driver = (!idle).then(|| {
+        let csv = format!("mode\n{mode}\n");
+        post(
+            addr,
+            "/v1/products/hostile/inputs/control?mode=replace",
+            &admin,
+            "text/csv",
+            csv.as_bytes(),
+        );
+        let (stop, runs, admin) = (stop.clone(), runs.clone(), admin.to_string());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                let queued: serde_json::Value = serde_json::from_str(&post(
+                    addr,
+                    "/v1/products/hostile/runs",
+                    &admin,
+                    "application/json",
+                    b"",
+                ))
+                .unwrap_or_default();
+                if let Some(id) = queued["id"].as_str() {
+                    // Wait for it to end (its timeout stops it), then start the next.
+                    let began = Instant::now();
+                    while began.elapsed() < Duration::from_secs(30) {
+                        let run = get_json(addr, &format!("/v1/runs/{id}"), &admin);
+                        if !matches!(run["state"].as_str(), Some("queued" | "running")) {
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    runs.fetch_add(1, Ordering::SeqCst);
+                } else {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        })
+    });
+    // A well-behaved product's run in the middle of the load.
+    let hello_run = {
+        let admin = admin.to_string();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(3));
+            let pushed = post(
+                addr,
+                "/v1/products/hello/inputs/people",
+                &admin,
+                "text/csv",
+                b"name\nAda\nGrace\n",
+            );
+            let pushed: serde_json::Value = serde_json::from_str(&pushed).unwrap_or_default();
+            let Some(id) = pushed["run"].as_str() else {
+                return "no run queued".to_string();
+            };
+            let began = Instant::now();
+            loop {
+                let run = get_json(addr, &format!("/v1/runs/{id}"), &admin);
+                let state = run["state"].as_str().unwrap_or("?").to_string();
+                if !matches!(state.as_str(), "queued" | "running") {
+                    return format!(
+                        "{state}, {} ms running, {:.1} s from the push",
+                        run["duration_ms"].as_u64().unwrap_or(0),
+                        began.elapsed().as_secs_f64()
+                    );
+                }
+                if began.elapsed() > Duration::from_secs(60) {
+                    return format!("still {state} after 60 s");
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    let load = tessera_tests::wrk(url, 16, WINDOW_SECONDS);
+    let hello = hello_run.join().unwrap();
+    stop.store(true, Ordering::SeqCst);
+    if let Some(driver) = driver {
+        driver.join().unwrap();
+    }
+    let load = load?;
+    Some(Window {
+        hostile_runs: runs.load(Ordering::SeqCst),
+        requests_per_second: load.requests_per_second,
+        p99_ms: load.p99_ms,
+        hello,
+    })
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
@@ -109,114 +226,45 @@ fn main() {
         "runs move to the idle scheduling class after {idle_after:?} of CPU time; \
          held back while requests wait for the cores: {yield_to_requests}\n"
     );
+    let rounds: usize = std::env::var("TESSERA_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3);
+    let modes = ["(idle)", "loop", "grow", "log-flood"];
+    let mut seen: Vec<Vec<Window>> = modes.iter().map(|_| Vec::new()).collect();
+    window(addr, &admin, &url, "(warm-up)");
+    for _ in 0..rounds {
+        for (mode, windows) in modes.iter().zip(&mut seen) {
+            if let Some(w) = window(addr, &admin, &url, mode) {
+                windows.push(w);
+            }
+        }
+    }
     println!(
-        "| hostile product | hostile runs | requests/s | p99 | p99 vs idle | hello's run meanwhile |"
+        "{rounds} rounds of one {WINDOW_SECONDS} s window per row; p99 is the median of the \
+         rounds' p99s, and the ratio is against the idle row's median\n"
     );
-    println!("|---|---:|---:|---:|---:|---|");
-    let mut idle_p99 = None;
-    for mode in [
-        "(warm-up)",
-        "(idle)",
-        "loop",
-        "grow",
-        "log-flood",
-        "(idle again)",
-    ] {
-        let idle = mode.starts_with('(');
-        let stop = Arc::new(AtomicBool::new(false));
-        let runs = Arc::new(AtomicU64::new(0));
-        let driver = (!idle).then(|| {
-            let csv = format!("mode\n{mode}\n");
-            post(
-                addr,
-                "/v1/products/hostile/inputs/control?mode=replace",
-                &admin,
-                "text/csv",
-                csv.as_bytes(),
-            );
-            let (stop, runs, admin) = (stop.clone(), runs.clone(), admin.clone());
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::SeqCst) {
-                    let queued: serde_json::Value = serde_json::from_str(&post(
-                        addr,
-                        "/v1/products/hostile/runs",
-                        &admin,
-                        "application/json",
-                        b"",
-                    ))
-                    .unwrap_or_default();
-                    if let Some(id) = queued["id"].as_str() {
-                        // Wait for it to end (its timeout stops it), then start the next.
-                        let began = Instant::now();
-                        while began.elapsed() < Duration::from_secs(30) {
-                            let run = get_json(addr, &format!("/v1/runs/{id}"), &admin);
-                            if !matches!(run["state"].as_str(), Some("queued" | "running")) {
-                                break;
-                            }
-                            std::thread::sleep(Duration::from_millis(50));
-                        }
-                        runs.fetch_add(1, Ordering::SeqCst);
-                    } else {
-                        std::thread::sleep(Duration::from_millis(100));
-                    }
-                }
-            })
-        });
-        // A well-behaved product's run in the middle of the load.
-        let hello_run = {
-            let admin = admin.clone();
-            std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_secs(3));
-                let pushed = post(
-                    addr,
-                    "/v1/products/hello/inputs/people",
-                    &admin,
-                    "text/csv",
-                    b"name\nAda\nGrace\n",
-                );
-                let pushed: serde_json::Value = serde_json::from_str(&pushed).unwrap_or_default();
-                let Some(id) = pushed["run"].as_str() else {
-                    return "no run queued".to_string();
-                };
-                let began = Instant::now();
-                loop {
-                    let run = get_json(addr, &format!("/v1/runs/{id}"), &admin);
-                    let state = run["state"].as_str().unwrap_or("?").to_string();
-                    if !matches!(state.as_str(), "queued" | "running") {
-                        return format!(
-                            "{state}, {} ms running, {:.1} s from the push",
-                            run["duration_ms"].as_u64().unwrap_or(0),
-                            began.elapsed().as_secs_f64()
-                        );
-                    }
-                    if began.elapsed() > Duration::from_secs(60) {
-                        return format!("still {state} after 60 s");
-                    }
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-            })
-        };
-        let url = url.clone();
-        let load = tessera_tests::wrk(&url, 16, 8);
-        let hello_saw = hello_run.join().unwrap();
-        stop.store(true, Ordering::SeqCst);
-        if let Some(driver) = driver {
-            driver.join().unwrap();
-        }
-        let Some(load) = load else {
-            println!("| {mode} | | wrk not found or failed | | | {hello_saw} |");
+    println!(
+        "| hostile product | hostile runs | requests/s | p99 (median) | p99 of each round | p99 vs idle | hello's runs meanwhile |"
+    );
+    println!("|---|---:|---:|---:|---|---:|---|");
+    let idle = seen
+        .first()
+        .and_then(|w| median(w.iter().map(|w| w.p99_ms)));
+    for (mode, windows) in modes.iter().zip(&seen) {
+        let Some(p99) = median(windows.iter().map(|w| w.p99_ms)) else {
+            println!("| {mode} | | wrk not found or failed | | | | |");
             continue;
         };
-        if mode == "(warm-up)" {
-            continue;
-        }
-        let idle = *idle_p99.get_or_insert(load.p99_ms);
+        let each: Vec<String> = windows.iter().map(|w| format!("{:.2}", w.p99_ms)).collect();
+        let hello: Vec<&str> = windows.iter().map(|w| w.hello.as_str()).collect();
         println!(
-            "| {mode} | {} | {:.0} | {:.2} ms | {:.2}× | {hello_saw} |",
-            runs.load(Ordering::SeqCst),
-            load.requests_per_second,
-            load.p99_ms,
-            load.p99_ms / idle
+            "| {mode} | {} | {:.0} | {p99:.2} ms | {} | {:.2}× | {} |",
+            windows.iter().map(|w| w.hostile_runs).sum::<u64>(),
+            median(windows.iter().map(|w| w.requests_per_second)).unwrap_or(0.0),
+            each.join(", "),
+            p99 / idle.unwrap_or(p99),
+            hello.join("; ")
         );
     }
     if let Some(run) = last_finished(addr, &admin, "hostile") {
