@@ -100,7 +100,7 @@ fn window(addr: SocketAddr, admin: &str, url: &str, mode: &str) -> Option<Window
         post(
             addr,
             "/v1/products/hostile/inputs/control?mode=replace",
-            &admin,
+            admin,
             "text/csv",
             csv.as_bytes(),
         );

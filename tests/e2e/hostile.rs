@@ -197,7 +197,7 @@ async fn an_endless_loop_is_held_back_while_request_threads_wait_for_the_cores()
                 foreground.register_current_thread();
                 while !stop.load(Ordering::SeqCst) {
                     let phase = epoch.elapsed().as_millis() / 5;
-                    if phase % 2 == 0 {
+                    if phase.is_multiple_of(2) {
                         std::hint::black_box((0..1_000u64).sum::<u64>());
                     } else {
                         let next = Duration::from_millis(5 * (phase as u64 + 1));

@@ -106,6 +106,9 @@ type BatchIter = Box<dyn Iterator<Item = Result<RecordBatch, ArrowError>> + Send
 /// A file read as a stream of batches that match a declared schema.
 pub struct FileSource {
     batches: BatchIter,
+    format: Format,
+    /// Whether a batch was asked for (a source is narrowed only before).
+    started: bool,
     schema: Schema,
     target: SchemaRef,
     rows: u64,
@@ -158,6 +161,8 @@ impl FileSource {
         };
         Ok(FileSource {
             batches,
+            format,
+            started: false,
             schema: schema.clone(),
             target: schema.to_arrow(),
             rows: 0,
@@ -204,6 +209,7 @@ impl BatchSource for FileSource {
     }
 
     fn next_batch(&mut self) -> Result<Option<RecordBatch>, DataError> {
+        self.started = true;
         match self.batches.next() {
             None => Ok(None),
             Some(Err(e)) => Err(self.explain(e)),
@@ -215,6 +221,81 @@ impl BatchSource for FileSource {
             }
         }
     }
+
+    /// Parquet and Arrow IPC files are opened again decoding only `columns` (Parquet by a
+    /// projection mask, Arrow by the IPC reader's projection); CSV and NDJSON are parsed whole.
+    fn project(&mut self, columns: &[usize]) -> bool {
+        if self.started || !matches!(self.format, Format::Parquet | Format::Arrow) {
+            return false;
+        }
+        let Some(narrowed) = columns
+            .iter()
+            .map(|&i| self.schema.columns.get(i).cloned())
+            .collect::<Option<Vec<_>>>()
+        else {
+            return false;
+        };
+        let names: Vec<&str> = narrowed.iter().map(|c| c.name.as_str()).collect();
+        let reopened = match self.format {
+            Format::Parquet => projected_parquet(&self.path, &names),
+            _ => projected_arrow(&self.path, &names),
+        };
+        let Some(batches) = reopened else {
+            return false;
+        };
+        self.batches = batches;
+        self.schema = Schema::new(narrowed);
+        self.target = self.schema.to_arrow();
+        true
+    }
+}
+
+/// `path`'s Parquet reader decoding only the root columns named `names` (in the file's order:
+/// [`conform`] puts them in the asked one); `None` when a name is not in the file or it cannot
+/// be opened again (the caller then reads it whole and reports what is wrong).
+fn projected_parquet(path: &Path, names: &[&str]) -> Option<BatchIter> {
+    let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        File::open(path).ok()?,
+    )
+    .ok()?;
+    let indices = names
+        .iter()
+        .map(|name| builder.schema().index_of(name).ok())
+        .collect::<Option<Vec<_>>>()?;
+    let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), indices);
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(READ_BATCH_ROWS)
+        .build()
+        .ok()?;
+    Some(Box::new(reader))
+}
+
+/// `path`'s Arrow IPC file or stream reader yielding only the columns named `names`, in that
+/// order; `None` as for [`projected_parquet`].
+fn projected_arrow(path: &Path, names: &[&str]) -> Option<BatchIter> {
+    let indices_in = |schema: &ArrowSchema| {
+        names
+            .iter()
+            .map(|name| schema.index_of(name).ok())
+            .collect::<Option<Vec<_>>>()
+    };
+    if let Ok(whole) = arrow::ipc::reader::FileReader::try_new(File::open(path).ok()?, None) {
+        let indices = indices_in(&whole.schema())?;
+        let reader =
+            arrow::ipc::reader::FileReader::try_new(File::open(path).ok()?, Some(indices)).ok()?;
+        return Some(Box::new(reader));
+    }
+    let whole =
+        arrow::ipc::reader::StreamReader::try_new(BufReader::new(File::open(path).ok()?), None)
+            .ok()?;
+    let indices = indices_in(&whole.schema())?;
+    let reader = arrow::ipc::reader::StreamReader::try_new(
+        BufReader::new(File::open(path).ok()?),
+        Some(indices),
+    )
+    .ok()?;
+    Some(Box::new(reader))
 }
 
 fn csv_reader(mut file: File, schema: &Schema) -> Result<(BatchIter, Vec<String>), DataError> {
@@ -475,6 +556,58 @@ mod tests {
             let back = read_all(&path, &schema()).unwrap();
             assert_eq!(back[0], batches[0], "{format}");
         }
+    }
+
+    #[test]
+    fn parquet_and_arrow_decode_only_the_projected_columns_in_the_asked_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("in.csv");
+        std::fs::write(
+            &csv,
+            "at,id,score\n2024-05-01T12:00:00Z,a,0.5\n2024-05-02T00:00:00Z,b,\n",
+        )
+        .unwrap();
+        let whole = read_all(&csv, &schema()).unwrap();
+        for format in Format::ALL {
+            let path = dir.path().join(format!("p.{}", format.extension()));
+            let mut sink = Box::new(FileSink::create(&path, format, &schema().to_arrow()).unwrap());
+            sink.write(&whole[0]).unwrap();
+            sink.finish().unwrap();
+            let mut source = FileSource::open(&path, format, &schema()).unwrap();
+            // `score` then `id`: declared order is id, score, at.
+            let pushed = source.project(&[1, 0]);
+            assert_eq!(
+                pushed,
+                matches!(format, Format::Parquet | Format::Arrow),
+                "{format:?}"
+            );
+            if !pushed {
+                continue;
+            }
+            let names: Vec<String> = source
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect();
+            assert_eq!(names, ["score", "id"], "{format:?}");
+            let batch = source.next_batch().unwrap().unwrap();
+            assert_eq!(batch.num_columns(), 2, "{format:?}");
+            assert_eq!(batch.column(0), whole[0].column(1), "{format:?}");
+            assert_eq!(batch.column(1), whole[0].column(0), "{format:?}");
+            // Once read from, a source is not narrowed again.
+            assert!(!source.project(&[0]));
+        }
+        // A column the file lacks: not pushed down, and reading whole reports it as before.
+        let path = dir.path().join("narrow.parquet");
+        let narrow = Schema::new(vec![Column::new("id", DataType::Text).required()]);
+        let mut sink =
+            Box::new(FileSink::create(&path, Format::Parquet, &narrow.to_arrow()).unwrap());
+        sink.write(&whole[0].project(&[0]).unwrap()).unwrap();
+        sink.finish().unwrap();
+        let mut source = FileSource::open(&path, Format::Parquet, &schema()).unwrap();
+        assert!(!source.project(&[1]));
+        assert!(source.next_batch().is_err());
     }
 
     #[test]

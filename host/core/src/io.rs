@@ -100,6 +100,16 @@ pub trait BatchSource: Send {
 
     /// The next batch, or `None` at the end.
     fn next_batch(&mut self) -> Result<Option<RecordBatch>, DataError>;
+
+    /// Narrows the source, before its first batch, to `columns` (indices into
+    /// [`BatchSource::schema`], in that order), so a reader that can skip columns decodes only
+    /// these; [`BatchSource::schema`] then describes the narrowed batches. Returns whether it
+    /// did: a source that cannot (the default, CSV, a source already read from) is left as it
+    /// was, and the caller projects its batches itself.
+    fn project(&mut self, columns: &[usize]) -> bool {
+        let _ = columns;
+        false
+    }
 }
 
 /// Rows and bytes written to a sink.

@@ -78,7 +78,7 @@ impl Host for RunState {
                 "no data was provided for input `{port}`"
             ))));
         };
-        let Some(source) = slot.take() else {
+        let Some(mut source) = slot.take() else {
             return Ok(Err(Error::Invalid(format!(
                 "input `{port}` is already open; open each input once per run"
             ))));
@@ -105,6 +105,9 @@ impl Host for RunState {
                 Some(indices)
             }
         };
+        // Pushed down where the source can decode only these columns; else cut here.
+        let projection = projection.filter(|columns| !source.project(columns));
+        let schema = source.schema();
         let fields: Vec<Field> = match &projection {
             None => schema.fields().iter().map(|f| field(f)).collect(),
             Some(p) => p.iter().map(|&i| field(schema.field(i))).collect(),

@@ -114,7 +114,7 @@ impl Storage {
         let segments = version
             .segments
             .iter()
-            .map(|s| IpcSource::open(self.blobs(), &s.file, number))
+            .map(|s| IpcSource::open(&self.blobs, &s.file, number))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Box::new(SegmentSource::new(segments, number)))
     }

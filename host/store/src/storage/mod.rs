@@ -177,7 +177,7 @@ impl Store for Storage {
 
     fn read_staged(&self, run_id: &str, port: &str) -> Result<Box<dyn BatchSource>, StoreError> {
         let blob = self.staged_blob(run_id, port)?;
-        Ok(Box::new(IpcSource::open(self.blobs(), &blob.key, 0)?))
+        Ok(Box::new(IpcSource::open(&self.blobs, &blob.key, 0)?))
     }
 
     fn quarantine(&self, run_id: &str) -> Result<(), StoreError> {
@@ -309,7 +309,7 @@ impl Store for Storage {
         port: &str,
     ) -> Result<Box<dyn BatchSource>, StoreError> {
         let file = self.published_blob(product, number, port)?;
-        Ok(Box::new(IpcSource::open(self.blobs(), &file, number)?))
+        Ok(Box::new(IpcSource::open(&self.blobs, &file, number)?))
     }
 
     fn read_encoded(

@@ -182,6 +182,6 @@ impl Storage {
         if self.blobs.size(&key)?.is_none() {
             return Err(missing());
         }
-        Ok(Box::new(IpcSource::open(self.blobs(), &key, 0)?))
+        Ok(Box::new(IpcSource::open(&self.blobs, &key, 0)?))
     }
 }
