@@ -24,4 +24,5 @@ pub mod scaffold;
 pub mod serve;
 pub mod share;
 pub mod style;
+pub mod timed;
 pub mod token;

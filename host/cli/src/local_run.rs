@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use tessera_core::formats::{FileSink, FileSource, Format, infer_schema};
 use tessera_core::io::{BatchSink, BatchSource};
-use tessera_core::manifest::InputSource;
+use tessera_core::manifest::{InputSource, Parameter};
 use tessera_runtime::{Product, RunOutcome, RunRequest, Runtime, RuntimeConfig};
 
 /// What `tessera run` was asked to do.
@@ -21,6 +21,8 @@ pub struct LocalRun {
     pub out: PathBuf,
     /// Output format.
     pub format: Format,
+    /// `NAME=VALUE` pairs that replace the manifest's parameters for this run.
+    pub params: Vec<(String, String)>,
 }
 
 /// What a local run produced.
@@ -35,6 +37,10 @@ pub struct LocalResult {
     pub skipped_checks: Vec<String>,
     /// Column statistics per output port (on success).
     pub stats: Vec<(String, tessera_quality::PortStats)>,
+    /// Time the host spent reading the inputs (decoding and checking the files) during the run.
+    pub reading: std::time::Duration,
+    /// Time the host spent writing the outputs (encoding and writing the files) during the run.
+    pub writing: std::time::Duration,
 }
 
 /// Where compiled code is cached between local runs.
@@ -47,6 +53,40 @@ pub fn cache_dir() -> PathBuf {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
         .unwrap_or_else(std::env::temp_dir);
     base.join("tessera").join("code")
+}
+
+/// Parses `NAME=VALUE` (a `--param`).
+pub fn parse_param(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
+        _ => Err(format!("expected NAME=VALUE, got `{text}`")),
+    }
+}
+
+/// The `--param` values, each read as the kind its manifest declares.
+fn parameters(product: &Product, params: &[(String, String)]) -> Result<Vec<(String, Parameter)>> {
+    let declared = &product.manifest().parameters;
+    params
+        .iter()
+        .map(|(name, text)| {
+            let Some(value) = declared.get(name) else {
+                let names: Vec<&str> = declared.keys().map(String::as_str).collect();
+                bail!(
+                    "--param {name}: `{}` declares no parameter `{name}` (its parameters: {})",
+                    product.manifest().product.name,
+                    if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                );
+            };
+            let value = value
+                .parse_like(text)
+                .map_err(|e| anyhow::anyhow!("--param {name}: {e}, as declared in product.toml"))?;
+            Ok((name.clone(), value))
+        })
+        .collect()
 }
 
 /// Parses `PORT=FILE`.
@@ -115,7 +155,19 @@ fn open_inputs(
 /// Runs an already loaded product (see [`run`]).
 pub fn run_product(product: &Product, request: &LocalRun) -> Result<LocalResult> {
     let manifest = product.manifest();
-    let sources = open_inputs(product, &request.inputs)?;
+    let params = parameters(product, &request.params)?;
+    let (reading, writing) = (
+        crate::timed::Spent::default(),
+        crate::timed::Spent::default(),
+    );
+    let sources = open_inputs(product, &request.inputs)?
+        .into_iter()
+        .map(|(port, source)| {
+            let timed: Box<dyn BatchSource> =
+                Box::new(crate::timed::TimedSource::new(source, &reading));
+            (port, timed)
+        })
+        .collect();
     std::fs::create_dir_all(&request.out)
         .with_context(|| format!("creating {}", request.out.display()))?;
     let mut sinks: HashMap<String, Box<dyn BatchSink>> = HashMap::new();
@@ -130,6 +182,7 @@ pub fn run_product(product: &Product, request: &LocalRun) -> Result<LocalResult>
         let schema = port.schema.to_arrow();
         let sink = FileSink::create(&partial, request.format, &schema)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let sink = crate::timed::TimedSink::new(Box::new(sink), &writing);
         let (sink, handle) = tessera_quality::StatsSink::wrap(Box::new(sink), &schema);
         sinks.insert(port.name.clone(), Box::new(sink));
         handles.push((port.name.clone(), handle));
@@ -137,7 +190,13 @@ pub fn run_product(product: &Product, request: &LocalRun) -> Result<LocalResult>
     }
     let run_id = format!("local-{}", std::process::id());
     let started_at = tessera_store::now_us();
-    let mut run = RunRequest::new(run_id.clone(), started_at);
+    let with_params = |mut run: RunRequest| {
+        for (name, value) in &params {
+            run = run.parameter(name.clone(), value.clone());
+        }
+        run
+    };
+    let mut run = with_params(RunRequest::new(run_id.clone(), started_at));
     run.inputs = sources;
     run.outputs = sinks;
     let outcome = product.run_blocking(run);
@@ -161,6 +220,8 @@ pub fn run_product(product: &Product, request: &LocalRun) -> Result<LocalResult>
         checks: Vec::new(),
         skipped_checks: Vec::new(),
         stats: Vec::new(),
+        reading: reading.total(),
+        writing: writing.total(),
     };
     if result.outcome.succeeded() {
         result.stats = handles
@@ -172,7 +233,7 @@ pub fn run_product(product: &Product, request: &LocalRun) -> Result<LocalResult>
             custom_checks(
                 product,
                 request,
-                RunRequest::new(run_id, started_at),
+                with_params(RunRequest::new(run_id, started_at)),
                 &mut result,
             )?;
         }

@@ -54,6 +54,10 @@ enum Command {
         /// Format of the output files.
         #[arg(long, default_value = "csv", value_parser = ["csv", "ndjson", "parquet", "arrow"])]
         format: String,
+        /// Replaces a parameter of the manifest for this run, as NAME=VALUE (of the declared
+        /// kind); repeat for each.
+        #[arg(long = "param", short = 'p', value_name = "NAME=VALUE", value_parser = local_run::parse_param)]
+        params: Vec<(String, String)>,
     },
     /// Show a packaged product's manifest, imports and exports.
     Inspect {
@@ -564,6 +568,11 @@ fn run_waiver(command: WaiverCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A duration in milliseconds with one decimal.
+fn millis(duration: std::time::Duration) -> String {
+    format!("{:.1}", duration.as_secs_f64() * 1000.0)
+}
+
 /// Turns off Mesa's `device_select` Vulkan layer unless the user set `NODEVICE_SELECT`: the host
 /// ranks adapters itself (`tessera_gpu`), and the layer connects to a Wayland display while
 /// adapters are listed, printing "error: XDG_RUNTIME_DIR is invalid or not set" on every
@@ -647,6 +656,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             inputs,
             out,
             format,
+            params,
         } => {
             let format: Format = format.parse().map_err(|e: String| anyhow::anyhow!(e))?;
             let wasm = local_run::resolve_target(&target, Progress::Show)?;
@@ -655,6 +665,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 inputs,
                 out,
                 format,
+                params,
             })?;
             Ok(report(&result))
         }
@@ -909,11 +920,16 @@ fn report(result: &local_run::LocalResult) -> ExitCode {
     match &outcome.status {
         RunStatus::Succeeded => {
             anstream::println!(
-                "{}succeeded{} in {:.1?} (start {:.0?}), peak memory {}",
+                "{}succeeded{} in {} ms ({}start {} ms, host reading {} ms, writing {} ms), peak memory {}",
                 GOOD.render(),
                 GOOD.render_reset(),
-                outcome.duration,
-                outcome.start_latency,
+                millis(outcome.duration),
+                outcome
+                    .cpu_time
+                    .map_or(String::new(), |cpu| format!("CPU {} ms; ", millis(cpu))),
+                millis(outcome.start_latency),
+                millis(result.reading),
+                millis(result.writing),
                 style::size(outcome.peak_memory)
             );
             anstream::println!("{:<20} {:>10} {:>8}  file", "port", "rows", "columns");

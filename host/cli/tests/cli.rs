@@ -863,3 +863,55 @@ fn policy_test_evaluates_offline_and_fails_on_a_refusal() {
         "{stdout}"
     );
 }
+
+#[test]
+fn param_overrides_a_manifest_parameter_for_a_local_run() {
+    let dir = tempfile::tempdir().unwrap();
+    // 29 benign annotations and one `uncertain`, a label the manifest does not list.
+    let mut csv = String::from("study_id,annotator_id,label,confidence,annotated_at\n");
+    for i in 0..29 {
+        csv.push_str(&format!("s{i},a1,benign,0.9,2024-05-01T00:00:00Z\n"));
+    }
+    csv.push_str("s29,a1,uncertain,0.5,2024-05-01T00:00:00Z\n");
+    let annotations = dir.path().join("annotations.csv");
+    std::fs::write(&annotations, csv).unwrap();
+    let input = format!("annotations={}", annotations.display());
+    let out = dir.path().join("out");
+    let run = |params: &[&str]| {
+        let mut args = vec![
+            "run",
+            "products/labeled-studies",
+            "-i",
+            &input,
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(params);
+        tessera(&args)
+    };
+    let (stdout, stderr) = text(&run(&[]));
+    assert!(stdout.contains("gauge rejected = 1"), "{stdout}\n{stderr}");
+    // The run line says where the time went.
+    assert!(
+        stdout.contains("host reading") && stdout.contains("writing"),
+        "{stdout}"
+    );
+
+    let output = run(&["--param", "labels=benign,malignant,uncertain"]);
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("gauge rejected = 0"), "{stdout}\n{stderr}");
+
+    // Only declared parameters, each of its declared kind.
+    let (_, stderr) = text(&run(&["--param", "labelz=x"]));
+    assert!(
+        stderr.contains("declares no parameter `labelz`")
+            && stderr.contains("labels, max_rejected_share"),
+        "{stderr}"
+    );
+    let (_, stderr) = text(&run(&["--param", "max_rejected_share=lots"]));
+    assert!(
+        stderr.contains("--param max_rejected_share: `lots` is not a number"),
+        "{stderr}"
+    );
+}

@@ -303,3 +303,37 @@ fn retention_takes_an_append_window() {
     let text = format!("{GOOD}\n[retention]\nappend_window = \"soon\"\n");
     assert!(Manifest::parse(&text, "product.toml").is_err());
 }
+
+#[test]
+fn a_parameter_is_read_from_text_as_the_kind_it_was_declared() {
+    use tessera_core::manifest::Parameter;
+    assert_eq!(
+        Parameter::Integer(20).parse_like("7"),
+        Ok(Parameter::Integer(7))
+    );
+    assert!(
+        Parameter::Integer(20)
+            .parse_like("7.5")
+            .unwrap_err()
+            .contains("not a whole number")
+    );
+    assert_eq!(
+        Parameter::Number(0.5).parse_like("3"),
+        Ok(Parameter::Number(3.0))
+    );
+    assert!(Parameter::Number(0.5).parse_like("NaN").is_err());
+    assert_eq!(
+        Parameter::Boolean(false).parse_like("true"),
+        Ok(Parameter::Boolean(true))
+    );
+    assert!(
+        Parameter::Boolean(false)
+            .parse_like("yes")
+            .unwrap_err()
+            .contains("use true or false")
+    );
+    assert_eq!(
+        Parameter::Text("a".into()).parse_like("b,c"),
+        Ok(Parameter::Text("b,c".into()))
+    );
+}

@@ -39,6 +39,7 @@ pub(crate) fn execute(product: &Product, request: RunRequest) -> CheckOutcome {
         started_at_us,
         seed,
         inputs,
+        parameters,
         ..
     } = request;
     let inputs = inputs.into_iter().map(|(k, v)| (k, Some(v))).collect();
@@ -48,7 +49,7 @@ pub(crate) fn execute(product: &Product, request: RunRequest) -> CheckOutcome {
         (started_at_us, seed),
         inputs,
         HashMap::new(),
-        true,
+        (true, parameters),
     );
     let info = RunInfo {
         run_id: run_id.clone(),

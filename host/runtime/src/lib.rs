@@ -41,7 +41,7 @@ mod run;
 mod state;
 mod validate;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -452,6 +452,9 @@ pub struct RunRequest {
     pub inputs: HashMap<String, Box<dyn BatchSource>>,
     /// Where each declared output port's batches go.
     pub outputs: HashMap<String, Box<dyn BatchSink>>,
+    /// Values that replace the manifest's `[parameters]` for this run (a local run's
+    /// `--param`); checked by the caller against the declared ones.
+    pub parameters: BTreeMap<String, tessera_core::manifest::Parameter>,
 }
 
 impl RunRequest {
@@ -464,7 +467,18 @@ impl RunRequest {
             started_at_us,
             inputs: HashMap::new(),
             outputs: HashMap::new(),
+            parameters: BTreeMap::new(),
         }
+    }
+
+    /// Replaces the manifest's value of parameter `name` for this run.
+    pub fn parameter(
+        mut self,
+        name: impl Into<String>,
+        value: tessera_core::manifest::Parameter,
+    ) -> Self {
+        self.parameters.insert(name.into(), value);
+        self
     }
 
     /// Sets the seed of the product's random numbers (a replay uses the original run's).

@@ -55,10 +55,15 @@ pub(crate) fn new_store(
     logical: (i64, u64),
     inputs: HashMap<String, Option<Box<dyn tessera_core::io::BatchSource>>>,
     outputs: HashMap<String, OutputPort>,
-    checking: bool,
+    (checking, parameters): (bool, BTreeMap<String, tessera_core::manifest::Parameter>),
 ) -> (Store<RunState>, Pipes) {
     let runtime = &product.inner.runtime;
-    let manifest = product.inner.manifest.clone();
+    let mut manifest = product.inner.manifest.clone();
+    if !parameters.is_empty() {
+        let mut overridden = (*manifest).clone();
+        overridden.parameters.extend(parameters);
+        manifest = std::sync::Arc::new(overridden);
+    }
     let pipes = Pipes {
         stdout: CapturedOutput::new(runtime.config.max_captured_output),
         stderr: CapturedOutput::new(runtime.config.max_captured_output),
@@ -120,6 +125,7 @@ pub(crate) fn execute(product: &Product, request: RunRequest) -> RunOutcome {
         seed,
         inputs,
         mut outputs,
+        parameters,
     } = request;
 
     if manifest.resources.gpu == tessera_core::manifest::GpuMode::Required
@@ -159,7 +165,7 @@ pub(crate) fn execute(product: &Product, request: RunRequest) -> RunOutcome {
         (started_at_us, seed),
         inputs,
         ports,
-        false,
+        (false, parameters),
     );
 
     let info = RunInfo {
@@ -451,7 +457,7 @@ pub(crate) fn measure_start(
         (0, 0),
         HashMap::new(),
         HashMap::new(),
-        false,
+        (false, BTreeMap::new()),
     );
     if with_instance_pre {
         product

@@ -85,6 +85,37 @@ pub enum Parameter {
     Text(String),
 }
 
+impl Parameter {
+    /// The kind of value, as the manifest's reader would say it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Parameter::Boolean(_) => "a boolean",
+            Parameter::Integer(_) => "a whole number",
+            Parameter::Number(_) => "a number",
+            Parameter::Text(_) => "text",
+        }
+    }
+
+    /// `text` read as a value of the same kind as this one (a command line's override of a
+    /// declared parameter); the error says what was expected.
+    pub fn parse_like(&self, text: &str) -> Result<Parameter, String> {
+        let refused = || format!("`{text}` is not {}", self.kind());
+        match self {
+            Parameter::Boolean(_) => match text {
+                "true" => Ok(Parameter::Boolean(true)),
+                "false" => Ok(Parameter::Boolean(false)),
+                _ => Err(format!("{}; use true or false", refused())),
+            },
+            Parameter::Integer(_) => text.parse().map(Parameter::Integer).map_err(|_| refused()),
+            Parameter::Number(_) => match text.parse::<f64>() {
+                Ok(n) if n.is_finite() => Ok(Parameter::Number(n)),
+                _ => Err(refused()),
+            },
+            Parameter::Text(_) => Ok(Parameter::Text(text.to_string())),
+        }
+    }
+}
+
 impl std::fmt::Display for Parameter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
