@@ -6,12 +6,14 @@
 //! a saturated host; on two shared cores that alone doubled request p99 beside an endless loop
 //! (`docs/BENCHMARKS.md`, "Runs held back while requests wait"). So the host also watches the
 //! threads that serve its requests: each one registers here the first time it serves one, and
-//! at every epoch tick a run in the idle class asks how long those threads waited for a CPU
-//! since its last look (the kernel's per-thread run-queue wait). When they waited for more than
+//! at every epoch tick a run in the idle class asks how much those threads computed and how long
+//! they waited for a CPU since its last look (the kernel's per-thread run time and run-queue
+//! wait). When they were busy (together at least [`BUSY`] of a core) and waited for more than
 //! [`PRESSURE`] of that time, the run sleeps [`HOLD_TICKS`] ticks: while requests queue for the
 //! cores, a run computes at most one tick in `HOLD_TICKS + 1`. A host whose requests get the
-//! cores they want never holds a run, whatever other processes do, and a client that only sends
-//! cheap requests cannot hold runs back, since its requests do not wait.
+//! cores they want never holds a run, nor does one that serves little while other processes load
+//! the machine; a client that only sends cheap requests cannot hold runs back, since its
+//! requests neither wait nor keep the threads busy.
 //!
 //! A run's timeout keeps counting while it is held (the timeout is wall-clock time); its log
 //! says how long it was held. `limits.yield_to_requests = false` turns this off.
@@ -22,6 +24,9 @@ use std::time::{Duration, Instant};
 /// The share of the time since a run's last look that the request threads together may have
 /// spent waiting for a CPU before the run is held.
 pub(crate) const PRESSURE: f64 = 0.1;
+/// The share of one core the request threads together must have used since a run's last look
+/// for the run to be held: requests are what the host is busy with.
+pub(crate) const BUSY: f64 = 0.1;
 /// Epoch ticks a run sleeps when the request threads are waiting for the cores.
 pub(crate) const HOLD_TICKS: u32 = 15;
 
@@ -57,15 +62,16 @@ impl Foreground {
         }
     }
 
-    /// How long the registered threads have waited for a CPU in all, since they started;
-    /// threads that ended are forgotten. `None` where the kernel does not say.
-    fn waited(&self) -> Option<Duration> {
+    /// How long the registered threads have run and waited for a CPU in all, since they
+    /// started; threads that ended are forgotten. `None` where the kernel does not say.
+    fn usage(&self) -> Option<Usage> {
         let mut threads = self.threads.lock().ok()?;
-        let mut total = Duration::ZERO;
+        let mut total = Usage::default();
         let mut known = false;
-        threads.retain(|&tid| match run_queue_wait(tid) {
-            Some(wait) => {
-                total += wait;
+        threads.retain(|&tid| match thread_usage(tid) {
+            Some(usage) => {
+                total.ran += usage.ran;
+                total.waited += usage.waited;
                 known = true;
                 true
             }
@@ -75,33 +81,42 @@ impl Foreground {
     }
 }
 
+/// Time on a CPU and time runnable but waiting for one.
+#[derive(Debug, Default, Clone, Copy)]
+struct Usage {
+    ran: Duration,
+    waited: Duration,
+}
+
 /// One run's look at the request threads at each epoch tick.
 pub(crate) struct Watch {
     foreground: std::sync::Arc<Foreground>,
-    last: Option<(Instant, Duration)>,
+    last: Option<(Instant, Usage)>,
 }
 
 impl Watch {
     /// Starts watching: the first look is taken now, so the run's first tick can already be
     /// held.
     pub(crate) fn new(foreground: std::sync::Arc<Foreground>) -> Watch {
-        let last = foreground.waited().map(|waited| (Instant::now(), waited));
+        let last = foreground.usage().map(|usage| (Instant::now(), usage));
         Watch { foreground, last }
     }
 
-    /// Whether the request threads waited for a CPU for more than [`PRESSURE`] of the time
-    /// since the last look.
+    /// Whether, since the last look, the request threads were busy (at least [`BUSY`] of a
+    /// core) and waited for a CPU for more than [`PRESSURE`] of the time.
     pub(crate) fn requests_are_waiting(&mut self) -> bool {
         let now = Instant::now();
-        let Some(waited) = self.foreground.waited() else {
+        let Some(usage) = self.foreground.usage() else {
             return false;
         };
-        let previous = self.last.replace((now, waited));
-        let Some((then, waited_then)) = previous else {
+        let previous = self.last.replace((now, usage));
+        let Some((then, before)) = previous else {
             return false;
         };
         let span = now.saturating_duration_since(then).as_secs_f64();
-        span > 0.0 && waited.saturating_sub(waited_then).as_secs_f64() > span * PRESSURE
+        let ran = usage.ran.saturating_sub(before.ran).as_secs_f64();
+        let waited = usage.waited.saturating_sub(before.waited).as_secs_f64();
+        span > 0.0 && ran >= span * BUSY && waited > span * PRESSURE
     }
 }
 
@@ -118,12 +133,17 @@ fn current_thread_id() -> Option<i32> {
     None
 }
 
-/// The time thread `tid` of this process has spent runnable but waiting for a CPU: the second
-/// field of `/proc/self/task/TID/schedstat`.
-fn run_queue_wait(tid: i32) -> Option<Duration> {
+/// The time thread `tid` of this process has spent on a CPU and runnable but waiting for one:
+/// the first two fields of `/proc/self/task/TID/schedstat`.
+fn thread_usage(tid: i32) -> Option<Usage> {
     let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok()?;
-    let nanos = text.split_whitespace().nth(1)?.parse::<u64>().ok()?;
-    Some(Duration::from_nanos(nanos))
+    let mut fields = text.split_whitespace().map(|f| f.parse::<u64>().ok());
+    let ran = fields.next()??;
+    let waited = fields.next()??;
+    Some(Usage {
+        ran: Duration::from_nanos(ran),
+        waited: Duration::from_nanos(waited),
+    })
 }
 
 #[cfg(all(test, target_os = "linux"))]
@@ -147,7 +167,7 @@ mod tests {
             .unwrap();
         assert_eq!(foreground.threads.lock().unwrap().len(), 2);
         // The spawned thread has ended: its schedstat is gone, so it is dropped.
-        assert!(foreground.waited().is_some());
+        assert!(foreground.usage().is_some());
         assert_eq!(foreground.threads.lock().unwrap().len(), 1);
     }
 

@@ -136,14 +136,42 @@ fn run(ctx: &mut Context) -> Result<()> {
         .iter()
         .map(|name| pool.f64(name))
         .collect::<Result<Vec<_>>>()?;
-    let rows: Vec<Vec<f64>> = (0..pool.num_rows())
-        .map(|i| {
-            columns
+    // A sample missing a feature the model needs (null, or not a finite number) cannot be
+    // scored: it is left out with the reason, never ranked.
+    let mut rows: Vec<Vec<f64>> = Vec::with_capacity(pool.num_rows());
+    let mut kept: Vec<&str> = Vec::with_capacity(pool.num_rows());
+    let mut excluded: Vec<String> = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let values: Vec<Option<f64>> = columns
+            .iter()
+            .map(|c| c.get(i).filter(|v| v.is_finite()))
+            .collect();
+        match values.iter().position(Option::is_none) {
+            Some(missing) => excluded.push(format!(
+                "{id} (no value for `{}`)",
+                spec.inputs.get(missing).map_or("?", String::as_str)
+            )),
+            None => {
+                rows.push(values.into_iter().flatten().collect());
+                kept.push(*id);
+            }
+        }
+    }
+    ctx.gauge("excluded_missing_features", excluded.len() as f64);
+    if !excluded.is_empty() {
+        tessera_sdk::warn!(
+            "{} pool samples lack a feature the model needs and are not ranked: {}{}",
+            excluded.len(),
+            excluded
                 .iter()
-                .map(|c| c.get(i).unwrap_or(f64::NAN))
-                .collect()
-        })
-        .collect();
+                .take(10)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
+            if excluded.len() > 10 { ", ..." } else { "" }
+        );
+    }
+    let ids = kept;
 
     let gpu = ctx.gpu()?;
     let scores = scores_on(&gpu, &spec, &rows)?;
@@ -279,6 +307,31 @@ mod tests {
             "{}",
             reasons[1]
         );
+    }
+
+    #[test]
+    fn a_sample_missing_a_feature_is_left_out_not_ranked() {
+        // `b` has no radius (and `c` an infinite one): neither can be scored, so neither may be
+        // queued, even though a missing score once looked like the most uncertain.
+        let pool = Batch::builder()
+            .text("sample_id", ["a", "b", "c", "d"])
+            .f64_opt(
+                "mean_radius",
+                [Some(12.0), None, Some(f64::INFINITY), Some(20.0)],
+            )
+            .build()
+            .unwrap();
+        let mut test = TestRun::new()
+            .parameters_from_manifest(include_str!("../product.toml"))
+            .unwrap()
+            .parameter("batch_size", 4i64)
+            .input("model", champion())
+            .input("pool", pool);
+        test.run(run).unwrap();
+        let queue = test.output("queue").unwrap();
+        let ids: Vec<&str> = queue.text("sample_id").unwrap().iter().flatten().collect();
+        assert_eq!(ids, vec!["a", "d"]);
+        assert_eq!(test.gauge("excluded_missing_features"), Some(2.0));
     }
 
     #[test]
