@@ -116,6 +116,14 @@ fn undeclared_ports_are_errors_the_product_sees() {
         "{}",
         outcome_text(&sink)
     );
+    let (outcome, sink) = run(&product, "repeated-columns");
+    assert!(outcome.succeeded(), "{:?}", outcome.status);
+    assert!(
+        outcome_text(&sink)
+            .starts_with("invalid: input `control`: column `mode` is asked for twice"),
+        "{}",
+        outcome_text(&sink)
+    );
     let (outcome, sink) = run(&product, "undeclared-output");
     assert!(outcome.succeeded(), "{:?}", outcome.status);
     assert!(

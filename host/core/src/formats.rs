@@ -225,7 +225,10 @@ impl BatchSource for FileSource {
     /// Parquet and Arrow IPC files are opened again decoding only `columns` (Parquet by a
     /// projection mask, Arrow by the IPC reader's projection); CSV and NDJSON are parsed whole.
     fn project(&mut self, columns: &[usize]) -> bool {
-        if self.started || !matches!(self.format, Format::Parquet | Format::Arrow) {
+        if self.started
+            || columns.is_empty()
+            || !matches!(self.format, Format::Parquet | Format::Arrow)
+        {
             return false;
         }
         let Some(narrowed) = columns
@@ -597,6 +600,9 @@ mod tests {
             assert_eq!(batch.column(1), whole[0].column(0), "{format:?}");
             // Once read from, a source is not narrowed again.
             assert!(!source.project(&[0]));
+            // No columns at all is left to the caller (it keeps the row count).
+            let mut fresh = FileSource::open(&path, format, &schema()).unwrap();
+            assert!(!fresh.project(&[]));
         }
         // A column the file lacks: not pushed down, and reading whole reports it as before.
         let path = dir.path().join("narrow.parquet");

@@ -73,6 +73,14 @@ impl Host for RunState {
                 "input `{port}` is not declared in product.toml (declared inputs: {declared}{outputs})"
             ))));
         }
+        if let Some(names) = &columns {
+            let mut seen = std::collections::HashSet::new();
+            if let Some(twice) = names.iter().find(|name| !seen.insert(name.as_str())) {
+                return Ok(Err(Error::Invalid(format!(
+                    "input `{port}`: column `{twice}` is asked for twice; name each column once"
+                ))));
+            }
+        }
         let Some(slot) = self.inputs.get_mut(&port) else {
             return Ok(Err(Error::NotFound(format!(
                 "no data was provided for input `{port}`"

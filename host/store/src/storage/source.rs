@@ -49,6 +49,10 @@ impl IpcSource {
     /// again so that only they are decoded, or, if that fails, each batch is cut down as it
     /// is read. False (and nothing changes) when a name is not a column or a batch was read.
     fn project_names(&mut self, names: &[String]) -> bool {
+        if names.is_empty() {
+            // No columns at all is left to the caller (it keeps the row count).
+            return false;
+        }
         let schema = self.reader.schema();
         let Some(indices) = names
             .iter()
@@ -164,7 +168,7 @@ impl BatchSource for SegmentSource {
             let schema = segment.schema();
             names.iter().all(|name| schema.index_of(name).is_ok())
         });
-        if self.started || !every_segment_has_them {
+        if self.started || names.is_empty() || !every_segment_has_them {
             return false;
         }
         for segment in &mut self.segments {
@@ -247,6 +251,8 @@ mod tests {
         }
         assert!(source.next_batch().unwrap().is_none());
         assert!(!source.project(&[0]), "read from already");
+        let segments = vec![IpcSource::open(&blobs, "one", 3).unwrap()];
+        assert!(!SegmentSource::new(segments, 3).project(&[]), "no columns");
     }
 
     #[test]
