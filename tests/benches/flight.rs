@@ -49,10 +49,7 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let rows: usize = std::env::var("TESSERA_BENCH_ROWS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(10_000_000);
+    let rows = tessera_tests::bench_rows(10_000_000);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

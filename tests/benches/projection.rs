@@ -40,10 +40,7 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let rows: usize = std::env::var("TESSERA_BENCH_ROWS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(5_000_000);
+    let rows = tessera_tests::bench_rows(5_000_000);
     let dir = tempfile::tempdir().unwrap();
     println!("# Projection pushed down to the file readers\n");
     println!("{rows} rows of a, b, c (float64) and label (text); reading `b` only; best of 3\n");

@@ -11,11 +11,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::array::{Float64Array, StringBuilder};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use tessera_core::formats::{FileSink, FileSource, Format};
 use tessera_core::io::{BatchSink, BatchSource};
@@ -59,34 +57,11 @@ fn start_latency(wasm: &[u8]) {
 }
 
 fn rows_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("a", DataType::Float64, true),
-        Field::new("b", DataType::Float64, true),
-        Field::new("c", DataType::Float64, true),
-        Field::new("label", DataType::Utf8, true),
-    ]))
+    tessera_tests::wide::schema()
 }
 
 fn make_batch(start: usize, rows: usize) -> RecordBatch {
-    let a: Float64Array = (start..start + rows).map(|i| i as f64).collect();
-    let b: Float64Array = (start..start + rows).map(|i| (i as f64).sqrt()).collect();
-    let c: Float64Array = (start..start + rows)
-        .map(|i| (i % 97) as f64 * 0.5)
-        .collect();
-    let mut label = StringBuilder::with_capacity(rows, rows * 10);
-    for i in start..start + rows {
-        label.append_value(format!("label-{:04}", i % 5000));
-    }
-    RecordBatch::try_new(
-        rows_schema(),
-        vec![
-            Arc::new(a),
-            Arc::new(b),
-            Arc::new(c),
-            Arc::new(label.finish()),
-        ],
-    )
-    .unwrap()
+    tessera_tests::wide::batch(&rows_schema(), start, rows)
 }
 
 fn publish_source(store: &Storage, rows: usize) -> u64 {
@@ -340,10 +315,7 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let rows: usize = std::env::var("TESSERA_BENCH_ROWS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(10_000_000);
+    let rows = tessera_tests::bench_rows(10_000_000);
     let hello = std::fs::read(tessera_tests::built("examples/hello")).unwrap();
     let identity = std::fs::read(tessera_tests::built("examples/identity")).unwrap();
     println!("# Tessera runtime benchmarks\n");

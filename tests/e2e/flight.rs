@@ -67,13 +67,7 @@ async fn pyarrow_pandas_and_polars_read_published_ports_over_flight_under_the_ap
     assert_eq!(first.len(), 2);
     let current_version = api.store.current_version("hello").unwrap().unwrap().number;
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(tessera_server::flight::serve(
-        listener,
-        api.state.clone(),
-        std::future::pending(),
-    ));
+    let addr = serve_flight(&api).await;
     let given = json!({
         "url": format!("grpc://{addr}"),
         "admin": api.admin,
@@ -153,13 +147,7 @@ async fn a_whole_port_goes_out_as_its_stored_messages_and_a_projection_is_re_enc
         .await;
     let runs = api.settled_runs("hello", 1).await;
     assert_eq!(runs[0]["state"], "succeeded", "{}", runs[0]);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(tessera_server::flight::serve(
-        listener,
-        api.state.clone(),
-        std::future::pending(),
-    ));
+    let addr = serve_flight(&api).await;
 
     // The schema first, then every record batch message byte for byte as the file stores it.
     let version = api.store.current_version("hello").unwrap().unwrap().number;
@@ -191,4 +179,16 @@ async fn a_whole_port_goes_out_as_its_stored_messages_and_a_projection_is_re_enc
             .iter()
             .all(|b| b.num_columns() == 1 && b.schema().field(0).name() == "greeting")
     );
+}
+
+/// Serves Flight for `api`'s server on a loopback port until the test ends; its address.
+async fn serve_flight(api: &Api) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(tessera_server::flight::serve(
+        listener,
+        api.state.clone(),
+        std::future::pending(),
+    ));
+    addr
 }

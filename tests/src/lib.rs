@@ -125,6 +125,14 @@ pub struct WrkResult {
     pub p99_ms: f64,
 }
 
+/// The rows a benchmark uses: `TESSERA_BENCH_ROWS`, else `default`.
+pub fn bench_rows(default: usize) -> usize {
+    std::env::var("TESSERA_BENCH_ROWS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Runs `wrk -t2 -c{connections} -d{seconds}s --latency url` and reads its summary; `None`
 /// when wrk is not on the PATH or its output does not parse.
 pub fn wrk(url: &str, connections: u32, seconds: u32) -> Option<WrkResult> {

@@ -538,16 +538,21 @@ mod tests {
         ])
     }
 
-    #[test]
-    fn every_format_round_trips() {
-        let dir = tempfile::tempdir().unwrap();
-        let csv = dir.path().join("in.csv");
+    /// Two rows of [`schema`] as CSV (columns in another order), written in `dir`.
+    fn sample_csv(dir: &Path) -> PathBuf {
+        let csv = dir.join("in.csv");
         std::fs::write(
             &csv,
             "at,id,score\n2024-05-01T12:00:00Z,a,0.5\n2024-05-02T00:00:00Z,b,\n",
         )
         .unwrap();
-        let batches = read_all(&csv, &schema()).unwrap();
+        csv
+    }
+
+    #[test]
+    fn every_format_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let batches = read_all(&sample_csv(dir.path()), &schema()).unwrap();
         assert_eq!(batches[0].num_rows(), 2);
         assert_eq!(batches[0].schema().field(0).name(), "id");
         for format in Format::ALL {
@@ -564,13 +569,7 @@ mod tests {
     #[test]
     fn parquet_and_arrow_decode_only_the_projected_columns_in_the_asked_order() {
         let dir = tempfile::tempdir().unwrap();
-        let csv = dir.path().join("in.csv");
-        std::fs::write(
-            &csv,
-            "at,id,score\n2024-05-01T12:00:00Z,a,0.5\n2024-05-02T00:00:00Z,b,\n",
-        )
-        .unwrap();
-        let whole = read_all(&csv, &schema()).unwrap();
+        let whole = read_all(&sample_csv(dir.path()), &schema()).unwrap();
         for format in Format::ALL {
             let path = dir.path().join(format!("p.{}", format.extension()));
             let mut sink = Box::new(FileSink::create(&path, format, &schema().to_arrow()).unwrap());
