@@ -208,7 +208,7 @@ fn reader_with_id(api: &Api) -> (String, String) {
 #[tokio::test]
 async fn shares_are_managed_by_admins_and_read_only_by_their_recipients() {
     let mut config = config();
-    config.sharing.url_lifetime = Duration::from_secs(1);
+    config.sharing.url_lifetime = Duration::from_secs(2);
     let api = Api::with_config(config);
     assert_eq!(api.deploy(hello()).await.status, StatusCode::CREATED);
     api.ingest_people("name\nAda\nGrace\n").await;
@@ -329,8 +329,8 @@ async fn shares_are_managed_by_admins_and_read_only_by_their_recipients() {
             .error(StatusCode::FORBIDDEN);
         assert!(message.contains("signature does not match"), "{message}");
     }
-    // Past its lifetime (1 s here), the URL is refused.
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // Past its lifetime (2 s here, rounded up to a whole second), the URL is refused.
+    tokio::time::sleep(Duration::from_millis(3100)).await;
     let (_, message) = api.get_as(None, &path).await.error(StatusCode::FORBIDDEN);
     assert!(message.contains("expired"), "{message}");
 

@@ -25,7 +25,7 @@ use crate::auth::Caller;
 use crate::encode::{OutputFormat, Selection};
 use crate::error::{ServiceError, ServiceResult};
 use crate::outputs::{VersionChoice, parquet_rendition};
-use crate::sharing::signing::{Refusal, SignedFile};
+use crate::sharing::signing::{Refusal, SignedFile, expiry};
 use crate::sharing::spark_schema::schema_string;
 use crate::sharing::{self, OpenTable};
 use crate::state::AppState;
@@ -338,8 +338,7 @@ async fn file_line(
     let size = std::fs::metadata(&path)
         .map_err(ServiceError::internal)?
         .len();
-    let lifetime = i64::try_from(state.config().sharing.url_lifetime.as_secs()).unwrap_or(3600);
-    let expires = tessera_store::now_us() / 1_000_000 + lifetime;
+    let expires = expiry(tessera_store::now_us(), state.config().sharing.url_lifetime);
     let file = SignedFile {
         product: open.product.clone(),
         port: open.port.clone(),

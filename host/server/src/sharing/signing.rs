@@ -5,6 +5,7 @@
 //! is in the URL.
 
 use std::path::Path;
+use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -29,6 +30,15 @@ pub enum Refusal {
     BadSignature,
     /// Past its expiry.
     Expired,
+}
+
+/// The expiry (seconds since the epoch) of a URL signed at `now_us` (microseconds) to live
+/// `lifetime`: rounded up to the next whole second, so it lives at least its full lifetime
+/// however close to a second's end it was signed.
+pub fn expiry(now_us: i64, lifetime: Duration) -> i64 {
+    let lifetime_us = i64::try_from(lifetime.as_micros()).unwrap_or(i64::MAX);
+    let end_us = now_us.saturating_add(lifetime_us);
+    end_us.div_euclid(1_000_000) + i64::from(end_us.rem_euclid(1_000_000) != 0)
 }
 
 /// Signs and checks shared files' URLs.
@@ -87,6 +97,21 @@ mod tests {
             version: 3,
             expires,
         }
+    }
+
+    #[test]
+    fn a_url_signed_just_before_a_second_ends_lives_its_whole_lifetime() {
+        let second = Duration::from_secs(1);
+        // Signed at 10.999 999 s for 1 s: still valid at 11.999 s (checked in whole seconds).
+        let expires = expiry(10_999_999, second);
+        assert_eq!(expires, 12);
+        assert!(11 < expires);
+        assert_eq!(expiry(10_000_000, second), 11);
+        assert_eq!(expiry(10_000_001, Duration::from_millis(500)), 11);
+        assert_eq!(
+            expiry(i64::MAX - 5, Duration::from_secs(3600)),
+            i64::MAX / 1_000_000 + 1
+        );
     }
 
     #[test]
