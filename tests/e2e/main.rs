@@ -20,3 +20,4 @@ mod sandbox;
 mod server;
 mod sharing;
 mod uploads;
+mod web;

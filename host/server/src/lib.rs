@@ -34,6 +34,7 @@
 pub mod api;
 pub mod auth;
 pub mod body_timeout;
+pub mod catalog;
 pub mod config;
 pub mod dag;
 pub mod encode;
@@ -46,6 +47,7 @@ pub mod ids;
 pub mod ingest;
 pub mod lineage;
 pub mod listener;
+pub mod mesh;
 pub mod metrics;
 pub mod outputs;
 pub mod quality;
@@ -55,6 +57,8 @@ pub mod runner;
 pub mod schedule;
 pub mod sharing;
 pub mod state;
+pub mod views;
+pub mod web;
 
 use std::future::Future;
 use std::time::Duration;

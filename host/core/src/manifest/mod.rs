@@ -432,9 +432,14 @@ impl CheckRule {
     }
 }
 
-/// A chart of an output port for the docs page.
+/// A chart of an output port, drawn from its published data on the product's page and served
+/// as SVG or as a Vega-Lite specification.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct View {
+    /// The view's name in URLs, unique within the product: the manifest's `name`, or the title
+    /// in kebab-case.
+    #[serde(default)]
+    pub name: String,
     /// Chart kind.
     pub kind: ViewKind,
     /// Column on the x axis.
@@ -459,6 +464,21 @@ pub enum ViewKind {
     Scatter,
     /// Binned counts of one column.
     Histogram,
+    /// A grid of cells: categories on x and y, `color` the value of each cell.
+    Heatmap,
+}
+
+impl ViewKind {
+    /// The name used in manifests.
+    pub fn name(self) -> &'static str {
+        match self {
+            ViewKind::Bar => "bar",
+            ViewKind::Line => "line",
+            ViewKind::Scatter => "scatter",
+            ViewKind::Histogram => "histogram",
+            ViewKind::Heatmap => "heatmap",
+        }
+    }
 }
 
 /// `[retention]`: which published versions the host keeps. The newest version is always kept;

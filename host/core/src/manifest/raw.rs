@@ -201,6 +201,7 @@ pub(super) struct RawCheck {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawView {
+    pub name: Option<Spanned<String>>,
     pub kind: Spanned<String>,
     pub x: Option<Spanned<String>>,
     pub y: Option<Spanned<String>>,

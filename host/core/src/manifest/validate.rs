@@ -1,7 +1,7 @@
 //! Turning a [`RawManifest`] into a [`Manifest`]: names, versions, references and cross-field
 //! rules, each error located in the source.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::ops::Range;
 use std::str::FromStr;
 
@@ -173,6 +173,7 @@ fn build(ctx: &mut Ctx<'_>, raw: RawManifest) -> Manifest {
     };
 
     let mut outputs = Vec::new();
+    let mut view_names = BTreeSet::new();
     for output in raw.outputs {
         let name = port_name(ctx, &output.name, &mut port_names);
         let schema_span = output.schema.span();
@@ -192,7 +193,7 @@ fn build(ctx: &mut Ctx<'_>, raw: RawManifest) -> Manifest {
         let views = output
             .views
             .into_iter()
-            .filter_map(|v| build_view(ctx, &schema, v))
+            .filter_map(|v| build_view(ctx, &schema, &mut view_names, v))
             .collect();
         outputs.push(OutputPort {
             name,
@@ -709,7 +710,12 @@ fn bounds(ctx: &mut Ctx<'_>, span: &Range<usize>, kind: &str, min: Option<f64>, 
     }
 }
 
-fn build_view(ctx: &mut Ctx<'_>, schema: &Schema, raw: Spanned<RawView>) -> Option<View> {
+fn build_view(
+    ctx: &mut Ctx<'_>,
+    schema: &Schema,
+    names: &mut BTreeSet<String>,
+    raw: Spanned<RawView>,
+) -> Option<View> {
     let span = raw.span();
     let raw = raw.into_inner();
     let kind = match raw.kind.get_ref().as_str() {
@@ -717,11 +723,12 @@ fn build_view(ctx: &mut Ctx<'_>, schema: &Schema, raw: Spanned<RawView>) -> Opti
         "line" => ViewKind::Line,
         "scatter" => ViewKind::Scatter,
         "histogram" => ViewKind::Histogram,
+        "heatmap" => ViewKind::Heatmap,
         other => {
             ctx.error(
                 raw.kind.span(),
                 format!("unknown view kind `{other}`"),
-                "view kinds: bar, line, scatter, histogram",
+                "view kinds: bar, line, scatter, histogram, heatmap",
             );
             return None;
         }
@@ -735,22 +742,115 @@ fn build_view(ctx: &mut Ctx<'_>, schema: &Schema, raw: Spanned<RawView>) -> Opti
         );
         return None;
     };
-    column_ref(ctx, schema, &x, &what)?;
+    let x_type = column_ref(ctx, schema, &x, &what)?;
     if kind != ViewKind::Histogram && raw.y.is_none() {
         ctx.error(
             span.clone(),
             format!("{what} needs `y`"),
             "name the column on the y axis: y = \"column\"",
         );
+        return None;
     }
-    for c in raw.y.iter().chain(raw.color.iter()) {
-        column_ref(ctx, schema, c, &what)?;
+    if kind == ViewKind::Heatmap && raw.color.is_none() {
+        ctx.error(
+            span.clone(),
+            format!("{what} needs `color`, the column that holds each cell's value"),
+            "name a numeric column: color = \"column\"",
+        );
+        return None;
+    }
+    let y_type = match &raw.y {
+        Some(y) => Some(column_ref(ctx, schema, y, &what)?),
+        None => None,
+    };
+    let color_type = match &raw.color {
+        Some(c) => Some(column_ref(ctx, schema, c, &what)?),
+        None => None,
+    };
+    // The axes that carry quantities must be numbers.
+    let quantities: Vec<(&Spanned<String>, Option<DataType>)> = match kind {
+        ViewKind::Bar | ViewKind::Line => vec![(raw.y.as_ref()?, y_type)],
+        ViewKind::Scatter => vec![(&x, Some(x_type)), (raw.y.as_ref()?, y_type)],
+        ViewKind::Histogram => vec![(&x, Some(x_type))],
+        ViewKind::Heatmap => vec![(raw.color.as_ref()?, color_type)],
+    };
+    for (column, data_type) in quantities {
+        if let Some(t) = data_type
+            && !matches!(t, DataType::Float64 | DataType::Float32 | DataType::Int64)
+        {
+            ctx.error(
+                column.span(),
+                format!(
+                    "{what} plots `{}` as a quantity, but it is {}",
+                    column.get_ref(),
+                    t.name()
+                ),
+                "use a float64, float32 or int64 column",
+            );
+            return None;
+        }
+    }
+    let title = raw.title.unwrap_or_default();
+    let name = match raw.name {
+        Some(name) => {
+            if !is_view_name(name.get_ref()) {
+                ctx.error(
+                    name.span(),
+                    format!("`{}` is not a view name", name.get_ref()),
+                    "use 1 to 64 lower-case letters, digits and `-`",
+                );
+                return None;
+            }
+            name.into_inner()
+        }
+        None => kebab(if title.is_empty() {
+            raw.kind.get_ref()
+        } else {
+            &title
+        }),
+    };
+    if !names.insert(name.clone()) {
+        ctx.error(
+            span,
+            format!("two views are named `{name}`"),
+            "give one of them another `name`: views are addressed by name",
+        );
+        return None;
     }
     Some(View {
+        name,
         kind,
         x: x.into_inner(),
         y: raw.y.map(Spanned::into_inner),
         color: raw.color.map(Spanned::into_inner),
-        title: raw.title.unwrap_or_default(),
+        title,
     })
+}
+
+/// Whether `name` can name a view in a URL.
+fn is_view_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// `text` in kebab-case, at most 64 characters: `"Studies by label"` is `studies-by-label`.
+fn kebab(text: &str) -> String {
+    let mut out = String::new();
+    for word in text
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        if out.len() + word.len() + 1 > 64 {
+            break;
+        }
+        if !out.is_empty() {
+            out.push('-');
+        }
+        out.push_str(&word.to_ascii_lowercase());
+    }
+    if out.is_empty() { "view".into() } else { out }
 }

@@ -82,7 +82,6 @@ pub fn render(manifest: &Manifest, version: &str, readme: Option<&str>, host: &s
 }
 
 fn port_section(product: &str, port: &OutputPort, host: &str) -> String {
-    let url = format!("http://{host}/v1/products/{product}/outputs/{}", port.name);
     let mut html = format!(
         "<section><h3>{}</h3><p>{} <span class=\"tag\">{}</span></p><table><tr><th>column</th><th>type</th><th>required</th><th>meaning</th></tr>",
         escape(&port.name),
@@ -103,6 +102,21 @@ fn port_section(product: &str, port: &OutputPort, host: &str) -> String {
         ));
     }
     html.push_str("</table>");
+    let snippets = snippets(product, port, host);
+    for (tool, code) in snippets {
+        html.push_str(&format!(
+            "<p class=\"tool\">{tool}</p><pre><code>{}</code></pre>",
+            escape(&code)
+        ));
+    }
+    html.push_str("</section>");
+    html
+}
+
+/// Ready-to-paste code that reads `port` of `product` from the server at `host`: curl,
+/// pandas, Polars and DuckDB.
+pub fn snippets(product: &str, port: &OutputPort, host: &str) -> [(&'static str, String); 4] {
+    let url = format!("http://{host}/v1/products/{product}/outputs/{}", port.name);
     let auth = if port.access == Access::Public {
         String::new()
     } else {
@@ -125,20 +139,13 @@ fn port_section(product: &str, port: &OutputPort, host: &str) -> String {
             ),
         ),
     ];
-    for (tool, code) in snippets {
-        html.push_str(&format!(
-            "<p class=\"tool\">{tool}</p><pre><code>{}</code></pre>",
-            escape(&code)
-        ));
-    }
-    html.push_str("</section>");
-    html
+    snippets
 }
 
 /// Markdown to HTML. Raw HTML in the README is shown as text, never passed through, and links
 /// and images keep only destinations that cannot run script ([`safe_destination`]): the page
 /// is read by people other than the product's authors.
-fn markdown(text: &str) -> String {
+pub fn markdown(text: &str) -> String {
     let parser = Parser::new_ext(text, Options::ENABLE_TABLES).map(|event| match event {
         Event::Html(raw) | Event::InlineHtml(raw) => Event::Text(raw),
         Event::Start(Tag::Link {

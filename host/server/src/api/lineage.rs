@@ -8,7 +8,6 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use tessera_core::manifest::InputSource;
 use tessera_store::{InputPin, Store, Version};
 use utoipa::ToSchema;
 
@@ -16,8 +15,8 @@ use crate::api::error_shape::ErrorBody;
 use crate::api::model::rfc3339;
 use crate::api::query::Params;
 use crate::auth::Caller;
-use crate::dag::Mesh;
 use crate::error::{ServiceError, ServiceResult};
+use crate::mesh::{MeshInfo, to_dot};
 use crate::outputs::readable_output;
 use crate::state::AppState;
 
@@ -92,43 +91,6 @@ pub enum LineageInput {
         /// Its version.
         version: u64,
     },
-}
-
-/// The mesh: products, their ports and the edges between them.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MeshInfo {
-    /// Every product with an active version.
-    pub products: Vec<MeshProduct>,
-    /// Data flowing from an output port (or ingest) into an input port.
-    pub edges: Vec<MeshEdge>,
-}
-
-/// One product of the mesh.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MeshProduct {
-    /// Name.
-    pub name: String,
-    /// Owning domain.
-    pub domain: String,
-    /// Data Mesh kind.
-    pub kind: String,
-    /// Active code version.
-    pub version: String,
-    /// Current data version, if it published.
-    pub data_version: Option<u64>,
-    /// Ingest ports.
-    pub ingest: Vec<String>,
-    /// Output ports.
-    pub outputs: Vec<String>,
-}
-
-/// One edge of the mesh.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MeshEdge {
-    /// `product/port` of the output, or `ingest` for pushed data.
-    pub from: String,
-    /// `product/port` of the input.
-    pub to: String,
 }
 
 /// The kept published versions of an output port, oldest first.
@@ -292,8 +254,7 @@ pub async fn mesh(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("text/vnd.graphviz")),
     };
-    let mesh = Mesh::load(&state)?;
-    let info = mesh_info(&state, &mesh)?;
+    let info = crate::mesh::info(&state)?;
     if wants_dot {
         Ok((
             [(header::CONTENT_TYPE, "text/vnd.graphviz; charset=utf-8")],
@@ -303,84 +264,4 @@ pub async fn mesh(
     } else {
         Ok(Json(info).into_response())
     }
-}
-
-fn mesh_info(state: &AppState, mesh: &Mesh) -> ServiceResult<MeshInfo> {
-    let mut products = Vec::new();
-    let mut edges = Vec::new();
-    for (name, manifest) in mesh.products() {
-        let mut ingest = Vec::new();
-        for input in &manifest.inputs {
-            let to = format!("{name}/{}", input.name);
-            match &input.source {
-                InputSource::Ingest(_) => {
-                    ingest.push(input.name.clone());
-                    edges.push(MeshEdge {
-                        from: "ingest".into(),
-                        to,
-                    });
-                }
-                InputSource::Upstream(upstream) => edges.push(MeshEdge {
-                    from: format!("{}/{}", upstream.product, upstream.port),
-                    to,
-                }),
-            }
-        }
-        products.push(MeshProduct {
-            name: name.clone(),
-            domain: manifest.product.domain.clone(),
-            kind: crate::api::model::serde_name(&manifest.product.kind),
-            version: manifest.product.version.to_string(),
-            data_version: state.store().current_version(name)?.map(|v| v.number),
-            ingest,
-            outputs: manifest.outputs.iter().map(|o| o.name.clone()).collect(),
-        });
-    }
-    Ok(MeshInfo { products, edges })
-}
-
-/// Graphviz: one cluster-free node per product, labelled with its ports; edges labelled with
-/// the ports they join.
-fn to_dot(mesh: &MeshInfo) -> String {
-    let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
-    let mut out =
-        String::from("digraph mesh {\n  rankdir=LR;\n  node [shape=box, style=rounded];\n");
-    for product in &mesh.products {
-        let label = format!(
-            "{}\\n{} · {} · v{}",
-            product.name,
-            product.domain,
-            product.kind,
-            product
-                .data_version
-                .map_or("-".to_string(), |v| v.to_string())
-        );
-        out.push_str(&format!(
-            "  {} [label={}];\n",
-            quote(&product.name),
-            quote(&label)
-        ));
-        for port in &product.ingest {
-            let node = format!("ingest:{}/{port}", product.name);
-            out.push_str(&format!(
-                "  {} [label={}, shape=cds];\n  {} -> {};\n",
-                quote(&node),
-                quote(port),
-                quote(&node),
-                quote(&product.name)
-            ));
-        }
-    }
-    for edge in mesh.edges.iter().filter(|e| e.from != "ingest") {
-        let (from_product, from_port) = edge.from.split_once('/').unwrap_or((&edge.from, ""));
-        let (to_product, to_port) = edge.to.split_once('/').unwrap_or((&edge.to, ""));
-        out.push_str(&format!(
-            "  {} -> {} [label={}];\n",
-            quote(from_product),
-            quote(to_product),
-            quote(&format!("{from_port} → {to_port}"))
-        ));
-    }
-    out.push_str("}\n");
-    out
 }

@@ -20,6 +20,7 @@ pub mod runs;
 pub mod shares;
 pub mod standards;
 pub mod tokens;
+pub mod views;
 
 use axum::Json;
 use axum::Router;
@@ -70,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(lineage::version_lineage))
         .routes(routes!(lineage::mesh))
         .routes(routes!(metrics::product))
+        .routes(routes!(views::view))
         .routes(routes!(ingest::push))
         .routes(routes!(ingest::versions))
         .routes(routes!(runs::trigger, runs::list))
@@ -97,6 +99,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(observe::render))
         .merge(delta_sharing::routes())
+        .merge(crate::web::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -63,45 +63,7 @@ impl VersionInfo {
     }
 }
 
-/// A product as listed in the catalog.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CatalogEntry {
-    /// Product name.
-    pub name: String,
-    /// Owning domain.
-    pub domain: String,
-    /// What it is for.
-    pub description: String,
-    /// source-aligned, aggregate or consumer-aligned.
-    pub kind: String,
-    /// Free-form tags.
-    pub tags: Vec<String>,
-    /// Who to ask.
-    pub owner: String,
-    /// The version runs use.
-    pub active_version: Option<String>,
-    /// State of the last run, or `never-run`.
-    pub status: String,
-    /// How old its data is against its freshness SLO.
-    pub freshness: crate::freshness::Freshness,
-    /// Output port names.
-    pub outputs: Vec<String>,
-    /// The descriptor's URL.
-    pub url: String,
-}
-
-/// One page of the catalog.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CatalogPage {
-    /// The products on this page.
-    pub products: Vec<CatalogEntry>,
-    /// Products matching the filters, over all pages.
-    pub total: usize,
-    /// This page, from 1.
-    pub page: usize,
-    /// Products per page.
-    pub per_page: usize,
-}
+pub use crate::catalog::{CatalogEntry, CatalogPage};
 
 /// An output port as described to consumers.
 #[derive(Debug, Serialize, ToSchema)]

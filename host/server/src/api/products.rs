@@ -10,11 +10,12 @@ use tessera_runtime::LoadError;
 
 use crate::api::error_shape::ErrorBody;
 use crate::api::model::{
-    CatalogEntry, CatalogPage, DataVersionInfo, Descriptor, InputInfo, PortInfo, RetainedMajorInfo,
-    RunInfo, VersionInfo, manifest_json, serde_name, state_name,
+    CatalogPage, DataVersionInfo, Descriptor, InputInfo, PortInfo, RetainedMajorInfo, RunInfo,
+    VersionInfo, manifest_json, serde_name, state_name,
 };
 use crate::api::query::Params;
 use crate::auth::Caller;
+use crate::catalog::CatalogQuery;
 use crate::error::{ServiceError, ServiceResult};
 use crate::registry::active_manifest;
 use crate::state::AppState;
@@ -247,6 +248,8 @@ async fn load(
     params(
         ("domain" = Option<String>, Query, description = "Only products of this domain"),
         ("tag" = Option<String>, Query, description = "Only products with this tag"),
+        ("owner" = Option<String>, Query, description = "Only products with this owner"),
+        ("kind" = Option<String>, Query, description = "Only products of this kind: source-aligned, aggregate or consumer-aligned"),
         ("q" = Option<String>, Query, description = "Free text, matched against names, descriptions, domain, tags and ports"),
         ("page" = Option<usize>, Query, description = "Page, from 1"),
         ("per_page" = Option<usize>, Query, description = "Products per page, 1 to 200 (default 50)"),
@@ -262,82 +265,22 @@ pub async fn catalog(
     params: Params,
 ) -> ServiceResult<Json<CatalogPage>> {
     caller.require_reader(state.config().public_reads)?;
-    params.allow(&["domain", "tag", "q", "page", "per_page"])?;
-    let page = params.number("page")?.unwrap_or(1) as usize;
-    if page == 0 {
-        return Err(ServiceError::bad_parameter("page", "pages start at 1"));
-    }
-    let per_page = params.number("per_page")?.unwrap_or(50) as usize;
-    if !(1..=200).contains(&per_page) {
-        return Err(ServiceError::bad_parameter("per_page", "must be 1 to 200"));
-    }
-    let query = params.text("q").map(str::to_lowercase);
-    let domain = params.text("domain");
-    let tag = params.text("tag");
-    let mut matching = Vec::new();
-    for name in state.store().products()? {
-        let Some((manifest, active)) = active_manifest(&state, &name)? else {
-            continue;
-        };
-        let info = &manifest.product;
-        if domain.is_some_and(|d| info.domain != d)
-            || tag.is_some_and(|t| !info.tags.iter().any(|x| x == t))
-        {
-            continue;
-        }
-        if let Some(q) = &query {
-            let haystack = format!(
-                "{} {} {} {} {}",
-                info.name,
-                info.description,
-                info.domain,
-                info.tags.join(" "),
-                manifest
-                    .outputs
-                    .iter()
-                    .map(|o| format!("{} {}", o.name, o.description))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            )
-            .to_lowercase();
-            if !haystack.contains(q.as_str()) {
-                continue;
-            }
-        }
-        matching.push(CatalogEntry {
-            name: name.clone(),
-            domain: info.domain.clone(),
-            description: info.description.clone(),
-            kind: serde_name(&info.kind),
-            tags: info.tags.clone(),
-            owner: info.owner.clone(),
-            active_version: active,
-            status: status(&state, &name)?,
-            freshness: crate::freshness::of(&state, &name, &manifest)?,
-            outputs: manifest.outputs.iter().map(|o| o.name.clone()).collect(),
-            url: format!("/v1/products/{name}"),
-        });
-    }
-    let total = matching.len();
-    let products = matching
-        .into_iter()
-        .skip((page - 1).saturating_mul(per_page))
-        .take(per_page)
-        .collect();
-    Ok(Json(CatalogPage {
-        products,
-        total,
-        page,
-        per_page,
-    }))
-}
-
-fn status(state: &AppState, name: &str) -> ServiceResult<String> {
-    Ok(state
-        .store()
-        .last_run(name)?
-        .map_or("never-run", |r| state_name(r.state))
-        .to_string())
+    params.allow(&["domain", "tag", "owner", "kind", "q", "page", "per_page"])?;
+    let page = usize::try_from(params.number("page")?.unwrap_or(1)).unwrap_or(usize::MAX);
+    let per_page = usize::try_from(params.number("per_page")?.unwrap_or(50)).unwrap_or(usize::MAX);
+    let text = |name: &str| params.text(name).map(str::to_string);
+    Ok(Json(crate::catalog::search(
+        &state,
+        &CatalogQuery {
+            text: text("q"),
+            domain: text("domain"),
+            tag: text("tag"),
+            owner: text("owner"),
+            kind: text("kind"),
+            page,
+            per_page,
+        },
+    )?))
 }
 
 /// The descriptor of one product: manifest, active version, status, last run, output ports.
