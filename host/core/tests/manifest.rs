@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use tessera_core::manifest::{
-    CheckRule, GpuMode, InputSource, Manifest, ManifestError, ProductKind,
+    CheckRule, GpuMode, InputSource, Manifest, ManifestError, ProductKind, ViewKind,
 };
 use tessera_core::schema::DataType;
 
@@ -336,4 +336,55 @@ fn a_parameter_is_read_from_text_as_the_kind_it_was_declared() {
         Parameter::Text("a".into()).parse_like("b,c"),
         Ok(Parameter::Text("b,c".into()))
     );
+}
+
+#[test]
+fn views_are_named_typed_and_unique() {
+    let m = Manifest::parse(GOOD, "product.toml").unwrap();
+    let view = &m.outputs[0].views[0];
+    assert_eq!(view.name, "agreement-by-label", "named from the title");
+    assert_eq!(view.kind, ViewKind::Bar);
+
+    let views = |list: &str| {
+        GOOD.replacen(
+            "views = [ { kind = \"bar\", x = \"label\", y = \"agreement\", title = \"Agreement by label\" } ]",
+            &format!("views = [{list}]"),
+            1,
+        )
+    };
+    let named = Manifest::parse(
+        &views("{ name = \"agreement-map\", kind = \"heatmap\", x = \"label\", y = \"study_id\", color = \"agreement\" }"),
+        "product.toml",
+    )
+    .unwrap();
+    assert_eq!(named.outputs[0].views[0].name, "agreement-map");
+    assert_eq!(named.outputs[0].views[0].kind, ViewKind::Heatmap);
+
+    let refused = |list: &str| {
+        Manifest::parse(&views(list), "product.toml")
+            .unwrap_err()
+            .first()
+            .unwrap()
+            .clone()
+    };
+    let e = refused("{ kind = \"heatmap\", x = \"label\", y = \"study_id\" }");
+    assert!(e.message.contains("needs `color`"), "{e}");
+    let e = refused("{ kind = \"bar\", x = \"study_id\", y = \"label\" }");
+    assert!(
+        e.message
+            .contains("plots `label` as a quantity, but it is text"),
+        "{e}"
+    );
+    let e = refused("{ kind = \"histogram\", x = \"label\" }");
+    assert!(e.message.contains("as a quantity"), "{e}");
+    let e = refused("{ kind = \"bar\", x = \"label\" }");
+    assert!(e.message.contains("needs `y`"), "{e}");
+    let e = refused(
+        "{ kind = \"bar\", x = \"label\", y = \"agreement\", title = \"Same\" }, { kind = \"histogram\", x = \"agreement\", title = \"same\" }",
+    );
+    assert!(e.message.contains("two views are named `same`"), "{e}");
+    let e = refused("{ name = \"Bad Name\", kind = \"histogram\", x = \"agreement\" }");
+    assert!(e.message.contains("not a view name"), "{e}");
+    let e = refused("{ kind = \"pie\", x = \"label\" }");
+    assert!(e.hint.as_deref().unwrap_or("").contains("heatmap"), "{e}");
 }

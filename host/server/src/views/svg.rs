@@ -444,15 +444,17 @@ fn heatmap(root: &Area<'_>, view: &View, data: &ViewData) -> Drawn {
 fn accessible(svg: String, view: &View, data: &ViewData) -> String {
     let label = escape_attribute(&title(view, data));
     let (w, h) = SIZE;
-    match svg.find("<svg") {
-        Some(at) => {
-            let (head, tail) = svg.split_at(at + 4);
-            format!(
-                "{head} role=\"img\" aria-label=\"{label}\" viewBox=\"0 0 {w} {h}\" preserveAspectRatio=\"xMidYMid meet\"{tail}"
-            )
-        }
-        None => svg,
-    }
+    let Some(at) = svg.find("<svg") else {
+        return svg;
+    };
+    let opening = svg[at..].split('>').next().unwrap_or("");
+    let view_box = if opening.contains("viewBox") {
+        String::new()
+    } else {
+        format!(" viewBox=\"0 0 {w} {h}\"")
+    };
+    let (head, tail) = svg.split_at(at + 4);
+    format!("{head} role=\"img\" aria-label=\"{label}\"{view_box}{tail}")
 }
 
 fn escape_attribute(text: &str) -> String {
@@ -502,6 +504,8 @@ mod tests {
         assert_eq!(marks(&svg), 2, "{svg}");
         assert!(svg.contains("benign") && svg.contains("unsure"));
         assert!(svg.contains("aria-label=\"A &lt;test&gt; &amp; chart\""));
+        let opening = svg.split('>').next().unwrap();
+        assert_eq!(opening.matches("viewBox=").count(), 1, "{opening}");
         assert!(!svg.contains("<test>"));
     }
 
@@ -529,10 +533,26 @@ mod tests {
         };
         let svg = render(&view(ViewKind::Line, Some("y"), None), &data).unwrap();
         assert_eq!(marks(&svg), 3);
-        assert_eq!(
-            svg.matches("<polyline").count(),
-            svg.matches("stroke=\"#1F77B4\"").count(),
-            "one line, in the series' colour: {svg}"
+        let line = svg
+            .lines()
+            .filter(|l| l.starts_with("<polyline") && l.contains("stroke=\"#1F77B4\""))
+            .collect::<Vec<_>>();
+        assert_eq!(line.len(), 1, "one line, in the series' colour: {svg}");
+        // Through the points in x order: (1, 0.1), (2, 0.2), (3, 0.3) rise to the right.
+        let points: Vec<(i32, i32)> = line[0]
+            .split("points=\"")
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .filter_map(|p| p.split_once(','))
+            .map(|(x, y)| (x.parse().unwrap(), y.trim_end_matches('"').parse().unwrap()))
+            .collect();
+        assert_eq!(points.len(), 3);
+        assert!(
+            points
+                .windows(2)
+                .all(|w| w[0].0 < w[1].0 && w[0].1 > w[1].1),
+            "{points:?}"
         );
     }
 
@@ -570,9 +590,9 @@ mod tests {
         let svg = render(&view(ViewKind::Heatmap, Some("y"), Some("v")), &data).unwrap();
         // (m1, m2) appears twice: the last value wins.
         assert_eq!(marks(&svg), 4);
-        assert!(svg.contains(">0.75<"), "cell values are written");
+        assert!(svg.contains(">\n0.75\n<"), "cell values are written: {svg}");
         assert_eq!(
-            svg.matches(">0.5<").count(),
+            svg.matches(">\n0.5\n<").count(),
             1,
             "the replaced value is gone"
         );
