@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 
-use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
 use tessera_core::manifest::{View, ViewKind};
 
@@ -129,40 +128,49 @@ fn bars(root: &Area<'_>, view: &View, data: &ViewData) -> Drawn {
         .filter_map(|i| Some((u32::try_from(i).ok()?, y.number(i)?)))
         .collect();
     let (lo, hi) = span(values.iter().map(|(_, v)| *v), true);
-    let count = u32::try_from(shown.max(1)).unwrap_or(1);
     let mut chart = ChartBuilder::on(root)
         .caption(title(view, data), ("sans-serif", 20))
         .margin(12)
         .x_label_area_size(56)
         .y_label_area_size(64)
-        .build_cartesian_2d((0u32..count).into_segmented(), lo..hi)?;
-    let formatter = |v: &SegmentValue<u32>| match v {
-        SegmentValue::CenterOf(i) => labels
-            .get(*i as usize)
-            .map(|l| clip_label(l))
-            .unwrap_or_default(),
-        _ => String::new(),
-    };
+        .build_cartesian_2d(category_axis(shown), lo..hi)?;
     chart
         .configure_mesh()
+        .label_style(("sans-serif", 14))
+        .axis_desc_style(("sans-serif", 15))
         .disable_x_mesh()
         .x_labels(shown.clamp(1, 24))
-        .x_label_formatter(&formatter)
+        .x_label_formatter(&|v| category_label(&labels, *v))
+        .y_label_formatter(&|v| short_number(*v))
+        .light_line_style(TRANSPARENT)
         .x_desc(view.x.as_str())
         .y_desc(view.y.as_deref().unwrap_or(""))
         .draw()?;
     chart.draw_series(values.iter().map(|&(i, v)| {
-        let mut bar = Rectangle::new(
-            [
-                (SegmentValue::Exact(i), 0.0),
-                (SegmentValue::Exact(i + 1), v),
-            ],
+        let at = f64::from(i);
+        Rectangle::new(
+            [(at - 0.42, 0.0), (at + 0.42, v)],
             colour(0, MARK_OPACITY).filled(),
-        );
-        bar.set_margin(0, 0, 3, 3);
-        bar
+        )
     }))?;
     Ok(())
+}
+
+/// The x (or y) range of `n` categories: category `i` is centred on `i`.
+fn category_axis(n: usize) -> std::ops::Range<f64> {
+    -0.5..(n.max(1) as f64 - 0.5)
+}
+
+/// The label of the category at `v`, if `v` is one's centre.
+fn category_label(labels: &[String], v: f64) -> String {
+    let i = v.round();
+    if (v - i).abs() > 1e-6 || i < 0.0 {
+        return String::new();
+    }
+    labels
+        .get(i as usize)
+        .map(|l| clip_label(l))
+        .unwrap_or_default()
 }
 
 /// The groups of `color` in the data's order, each with its rows.
@@ -212,10 +220,13 @@ fn points(root: &Area<'_>, view: &View, data: &ViewData, line: bool) -> Drawn {
         .build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)?;
     chart
         .configure_mesh()
+        .label_style(("sans-serif", 14))
+        .axis_desc_style(("sans-serif", 15))
         .x_desc(view.x.as_str())
         .y_desc(view.y.as_deref().unwrap_or(""))
         .x_label_formatter(&|v| short_number(*v))
         .y_label_formatter(&|v| short_number(*v))
+        .light_line_style(TRANSPARENT)
         .draw()?;
     let radius = if all().count() > 5_000 { 2 } else { 3 };
     for (n, (name, pairs)) in groups.iter().enumerate() {
@@ -296,11 +307,14 @@ fn histogram(root: &Area<'_>, view: &View, data: &ViewData) -> Drawn {
         .build_cartesian_2d(x_lo..x_hi, 0.0..(top * 1.05).max(1.0))?;
     chart
         .configure_mesh()
+        .label_style(("sans-serif", 14))
+        .axis_desc_style(("sans-serif", 15))
         .disable_x_mesh()
         .x_desc(view.x.as_str())
         .y_desc("rows")
         .x_label_formatter(&|v| short_number(*v))
         .y_label_formatter(&|v| short_number(*v))
+        .light_line_style(TRANSPARENT)
         .draw()?;
     chart.draw_series(
         counts
@@ -364,8 +378,6 @@ fn heatmap(root: &Area<'_>, view: &View, data: &ViewData) -> Drawn {
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
             (lo.min(v), hi.max(v))
         });
-    let nx = u32::try_from(xs.len().max(1)).unwrap_or(1);
-    let ny = u32::try_from(ys.len().max(1)).unwrap_or(1);
     let legend = if grid.is_empty() {
         String::new()
     } else {
@@ -381,21 +393,16 @@ fn heatmap(root: &Area<'_>, view: &View, data: &ViewData) -> Drawn {
         .margin(12)
         .x_label_area_size(56)
         .y_label_area_size(96)
-        .build_cartesian_2d((0u32..nx).into_segmented(), (0u32..ny).into_segmented())?;
-    let label = |names: &[String], v: &SegmentValue<u32>| match v {
-        SegmentValue::CenterOf(i) => names
-            .get(*i as usize)
-            .map(|l| clip_label(l))
-            .unwrap_or_default(),
-        _ => String::new(),
-    };
+        .build_cartesian_2d(category_axis(xs.len()), category_axis(ys.len()))?;
     chart
         .configure_mesh()
+        .label_style(("sans-serif", 14))
+        .axis_desc_style(("sans-serif", 15))
         .disable_mesh()
         .x_labels(xs.len().clamp(1, 30))
         .y_labels(ys.len().clamp(1, 30))
-        .x_label_formatter(&|v| label(&xs, v))
-        .y_label_formatter(&|v| label(&ys, v))
+        .x_label_formatter(&|v| category_label(&xs, *v))
+        .y_label_formatter(&|v| category_label(&ys, *v))
         .x_desc(format!("{}{legend}", view.x))
         .y_desc(view.y.as_deref().unwrap_or(""))
         .draw()?;
@@ -410,31 +417,24 @@ fn heatmap(root: &Area<'_>, view: &View, data: &ViewData) -> Drawn {
             MARK_OPACITY,
         )
     };
-    chart.draw_series(grid.iter().filter_map(|(&(xi, yi), &v)| {
-        let (x, y) = (u32::try_from(xi).ok()?, u32::try_from(yi).ok()?);
-        Some(Rectangle::new(
-            [
-                (SegmentValue::Exact(x), SegmentValue::Exact(y)),
-                (SegmentValue::Exact(x + 1), SegmentValue::Exact(y + 1)),
-            ],
-            shade(v).filled(),
-        ))
+    chart.draw_series(grid.iter().map(|(&(xi, yi), &v)| {
+        let (x, y) = (xi as f64, yi as f64);
+        Rectangle::new([(x - 0.5, y - 0.5), (x + 0.5, y + 0.5)], shade(v).filled())
     }))?;
     if grid.len() <= 144 {
-        chart.draw_series(grid.iter().filter_map(|(&(xi, yi), &v)| {
-            let (x, y) = (u32::try_from(xi).ok()?, u32::try_from(yi).ok()?);
+        chart.draw_series(grid.iter().map(|(&(xi, yi), &v)| {
             let t = if hi > lo { (v - lo) / (hi - lo) } else { 1.0 };
             let ink = if t > 0.5 { WHITE } else { BLACK };
-            Some(Text::new(
+            Text::new(
                 short_number(v),
-                (SegmentValue::CenterOf(x), SegmentValue::CenterOf(y)),
+                (xi as f64, yi as f64),
                 ("sans-serif", 13).into_font().color(&ink).pos(
                     plotters::style::text_anchor::Pos::new(
                         plotters::style::text_anchor::HPos::Center,
                         plotters::style::text_anchor::VPos::Center,
                     ),
                 ),
-            ))
+            )
         }))?;
     }
     Ok(())
@@ -596,6 +596,35 @@ mod tests {
             1,
             "the replaced value is gone"
         );
+    }
+
+    #[test]
+    fn one_bar_and_one_cell_draw_alone() {
+        let data = ViewData {
+            x: text(&["only"]),
+            y: Some(numbers(&[2.0])),
+            color: Some(numbers(&[0.5])),
+            truncated: false,
+        };
+        let bar = render(&view(ViewKind::Bar, Some("y"), None), &data).unwrap();
+        assert_eq!(marks(&bar), 1);
+        let cell = render(&view(ViewKind::Heatmap, Some("y"), Some("v")), &data).unwrap();
+        assert_eq!(marks(&cell), 1);
+        // The bar fills its one slot: no empty slot beside it.
+        let widest = bar
+            .lines()
+            .filter(|l| l.contains(&format!("opacity=\"{MARK_OPACITY}\"")))
+            .filter_map(|l| {
+                l.split("width=\"")
+                    .nth(1)?
+                    .split('"')
+                    .next()?
+                    .parse::<i32>()
+                    .ok()
+            })
+            .max()
+            .unwrap();
+        assert!(widest > 500, "{widest}");
     }
 
     #[test]

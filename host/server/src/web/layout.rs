@@ -51,6 +51,7 @@ fn framed(
                 @if let Some(seconds) = refresh { meta http-equiv="refresh" content=(seconds); }
                 title { (title) " · Tessera" }
                 link rel="stylesheet" href="/assets/style.css";
+                link rel="icon" href="data:,";
             }
             body {
                 a.skip href="#main" { "Skip to content" }
@@ -173,6 +174,7 @@ impl IntoResponse for PageError {
                     meta name="viewport" content="width=device-width, initial-scale=1";
                     title { (code.as_u16()) " · Tessera" }
                     link rel="stylesheet" href="/assets/style.css";
+                link rel="icon" href="data:,";
                 }
                 body {
                     header.site { a href="/" { "Tessera" } nav aria-label="Site" { a href="/" { "Catalog" } a href="/mesh" { "Mesh" } } }

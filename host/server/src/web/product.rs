@@ -80,6 +80,9 @@ pub async fn show(
     } else {
         Vec::new()
     };
+    let last_state = store
+        .last_run(&name)?
+        .map_or("never-run", |r| r.state.name());
     let may_run = caller
         .require_owner(&info.domain, &format!("run {name}"))
         .is_ok();
@@ -151,7 +154,7 @@ pub async fn show(
         }
         p {
             (freshness_badge(&freshness)) " "
-            (run_badge(runs.first().map_or("never-run", |r| r.state.name())))
+            (run_badge(last_state))
             @if let Some(v) = &current { " " span.badge.none { "data version " (v.number) } }
         }
         @if may_run {
