@@ -95,7 +95,14 @@ with sync_playwright() as p:
     assert page.locator("article.card").count() == len(labeling)
     ok(f"the domain filter keeps {len(labeling)} products")
 
+    # A domain's page, from a product's card.
+    page.locator("article.card a[href='/domains/labeling']").first.click()
+    page.wait_for_url("**/domains/labeling")
+    assert page.locator("tbody tr").count() == len(labeling)
+    ok("a domain's page lists its products")
+
     # From the catalog to a product and its dashboards.
+    page.goto(BASE + "/")
     page.click("text=labeled-studies")
     page.wait_for_url("**/products/labeled-studies")
     counts = rows("labeled-studies", "label_counts")

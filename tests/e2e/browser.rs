@@ -67,7 +67,7 @@ async fn the_demo_mesh_is_browsable_in_chromium() {
     );
     assert_eq!(
         printed.lines().filter(|l| l.starts_with("ok ")).count(),
-        11,
+        12,
         "{printed}"
     );
 }

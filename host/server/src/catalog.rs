@@ -97,7 +97,7 @@ pub fn search(state: &AppState, query: &CatalogQuery) -> ServiceResult<CatalogPa
             continue;
         };
         let info = &manifest.product;
-        let kind = crate::api::model::serde_name(&info.kind);
+        let kind = info.kind.name().to_string();
         if query.domain.as_deref().is_some_and(|d| info.domain != d)
             || query
                 .tag

@@ -12,7 +12,7 @@ use crate::error::ServiceResult;
 use crate::state::AppState;
 
 /// The mesh: products, their ports and the edges between them.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct MeshInfo {
     /// Every product with an active version.
     pub products: Vec<MeshProduct>,
@@ -21,7 +21,7 @@ pub struct MeshInfo {
 }
 
 /// One product of the mesh.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct MeshProduct {
     /// Name.
     pub name: String,
@@ -40,7 +40,7 @@ pub struct MeshProduct {
 }
 
 /// One edge of the mesh.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct MeshEdge {
     /// `product/port` of the output, or `ingest` for pushed data.
     pub from: String,
@@ -78,7 +78,7 @@ fn mesh_info(state: &AppState, mesh: &Mesh) -> ServiceResult<MeshInfo> {
         products.push(MeshProduct {
             name: name.clone(),
             domain: manifest.product.domain.clone(),
-            kind: crate::api::model::serde_name(&manifest.product.kind),
+            kind: manifest.product.kind.name().to_string(),
             version: manifest.product.version.to_string(),
             data_version: state.store().current_version(name)?.map(|v| v.number),
             ingest,
@@ -134,6 +134,50 @@ pub fn to_dot(mesh: &MeshInfo) -> String {
     out
 }
 
+/// The most products one drawing lays out; a larger mesh is drawn a domain at a time.
+pub const MAX_DRAWN: usize = 150;
+
+/// Above this many products, ingest ports are named in their product's box instead of drawn
+/// as boxes of their own.
+const SEPARATE_INGEST_UP_TO: usize = 40;
+
+/// The part of `mesh` around `domain`: its products, the products they read from and the
+/// products that read them, and the edges among those.
+pub fn around_domain(mesh: &MeshInfo, domain: &str) -> MeshInfo {
+    let owner = |port: &str| port.split('/').next().unwrap_or("").to_string();
+    let inside: std::collections::BTreeSet<String> = mesh
+        .products
+        .iter()
+        .filter(|p| p.domain == domain)
+        .map(|p| p.name.clone())
+        .collect();
+    let mut kept = inside.clone();
+    for edge in mesh.edges.iter().filter(|e| e.from != "ingest") {
+        let (from, to) = (owner(&edge.from), owner(&edge.to));
+        if inside.contains(&from) || inside.contains(&to) {
+            kept.insert(from);
+            kept.insert(to);
+        }
+    }
+    MeshInfo {
+        products: mesh
+            .products
+            .iter()
+            .filter(|p| kept.contains(&p.name))
+            .cloned()
+            .collect(),
+        edges: mesh
+            .edges
+            .iter()
+            .filter(|e| {
+                kept.contains(&owner(&e.to))
+                    && (e.from == "ingest" || kept.contains(&owner(&e.from)))
+            })
+            .cloned()
+            .collect(),
+    }
+}
+
 /// How one product looks on the mesh: its fill says how fresh its data is, its border how its
 /// last run went.
 #[derive(Debug, Clone, PartialEq)]
@@ -161,6 +205,10 @@ pub fn svg(
 
     use crate::freshness::FreshnessState;
 
+    if mesh.products.len() > MAX_DRAWN {
+        return None;
+    }
+    let separate_ingest = mesh.products.len() <= SEPARATE_INGEST_UP_TO;
     let orientation = Orientation::LeftToRight;
     let mut graph = VisualGraph::new(orientation);
     let mut nodes = std::collections::BTreeMap::new();
@@ -195,7 +243,7 @@ pub fn svg(
             format!("data-href=\"/products/{}\"", product.name),
         ));
         nodes.insert(product.name.clone(), node);
-        for port in &product.ingest {
+        for port in product.ingest.iter().filter(|_| separate_ingest) {
             let ingest = graph.add_node(boxed(
                 &format!("ingest: {port}"),
                 "#ffffff",
@@ -258,6 +306,48 @@ mod tests {
             linked(svg),
             "<svg><a href=\"/products/a\"><g>\n<rect/>\n</g></a><g><rect/></g></svg>"
         );
+    }
+
+    #[test]
+    fn the_mesh_around_a_domain_keeps_its_products_and_their_neighbours() {
+        let product = |name: &str, domain: &str| MeshProduct {
+            name: name.into(),
+            domain: domain.into(),
+            kind: "aggregate".into(),
+            version: "1.0.0".into(),
+            data_version: None,
+            ingest: vec![],
+            outputs: vec!["out".into()],
+        };
+        let edge = |from: &str, to: &str| MeshEdge {
+            from: from.into(),
+            to: to.into(),
+        };
+        let mesh = MeshInfo {
+            products: vec![
+                product("up", "x"),
+                product("mine", "d"),
+                product("down", "y"),
+                product("far", "z"),
+            ],
+            edges: vec![
+                edge("up/out", "mine/in"),
+                edge("mine/out", "down/in"),
+                edge("down/out", "far/in"),
+                edge("ingest", "far/raw"),
+            ],
+        };
+        let around = around_domain(&mesh, "d");
+        let names: Vec<&str> = around.products.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["up", "mine", "down"]);
+        assert_eq!(around.edges.len(), 2);
+        let big = MeshInfo {
+            products: (0..=MAX_DRAWN)
+                .map(|i| product(&format!("p{i}"), "d"))
+                .collect(),
+            edges: vec![],
+        };
+        assert!(svg(&big, &Default::default()).is_none(), "too many to draw");
     }
 
     #[test]

@@ -156,7 +156,9 @@ fn admin_token(state: &AppState) -> Result<String> {
 fn where_to_look(url: &str, token: &str, data: &Path) -> String {
     format!(
         "\nWhere to look (data in {data}):\n\
-         \x20 catalog      {url}/v1/products\n\
+         \x20 web UI       {url}/   (sign in with the admin token below)\n\
+         \x20 dashboards   {url}/products/shadow-models\n\
+         \x20 catalog API  {url}/v1/products\n\
          \x20 outputs      {url}/v1/products/shadow-models/outputs/evaluation?format=csv\n\
          \x20 queue        {url}/v1/products/active-learning/outputs/queue?format=json\n\
          \x20 metrics      {url}/v1/products/annotator-quality/metrics   and {url}/metrics\n\

@@ -158,6 +158,17 @@ pub enum ProductKind {
     ConsumerAligned,
 }
 
+impl ProductKind {
+    /// The name used in manifests and APIs (`source-aligned`, `aggregate`, `consumer-aligned`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ProductKind::SourceAligned => "source-aligned",
+            ProductKind::Aggregate => "aggregate",
+            ProductKind::ConsumerAligned => "consumer-aligned",
+        }
+    }
+}
+
 /// Whether a product uses a GPU.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

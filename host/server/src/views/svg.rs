@@ -24,6 +24,11 @@ pub const MAX_BARS: usize = 200;
 /// The most categories per axis of a heatmap.
 pub const MAX_CELLS_PER_AXIS: usize = 60;
 
+/// Up to this many points, a scatter or a line draws a mark per point; above it, points of a
+/// series that fall on the same pixel are drawn once (the picture is the same, the SVG is not
+/// megabytes of coincident circles).
+pub const EXACT_POINTS: usize = 5_000;
+
 /// Bins of a histogram (equal widths between the smallest and the largest value, the last
 /// one closed, as numpy's `histogram` makes them).
 pub const BINS: usize = 20;
@@ -228,8 +233,20 @@ fn points(root: &Area<'_>, view: &View, data: &ViewData, line: bool) -> Drawn {
         .y_label_formatter(&|v| short_number(*v))
         .light_line_style(TRANSPARENT)
         .draw()?;
-    let radius = if all().count() > 5_000 { 2 } else { 3 };
+    let crowded = all().count() > EXACT_POINTS;
+    let radius = if crowded { 2 } else { 3 };
     for (n, (name, pairs)) in groups.iter().enumerate() {
+        // Many points: those of a series that land on the same pixel are drawn once.
+        let mut seen = std::collections::HashSet::new();
+        let shown: Vec<(f64, f64)> = if crowded {
+            pairs
+                .iter()
+                .copied()
+                .filter(|p| seen.insert(chart.backend_coord(p)))
+                .collect()
+        } else {
+            pairs.clone()
+        };
         if line {
             chart.draw_series(LineSeries::new(
                 pairs.iter().copied(),
@@ -237,7 +254,7 @@ fn points(root: &Area<'_>, view: &View, data: &ViewData, line: bool) -> Drawn {
             ))?;
         }
         let drawn = chart.draw_series(
-            pairs
+            shown
                 .iter()
                 .map(|&p| Circle::new(p, radius, colour(n, MARK_OPACITY).filled())),
         )?;
@@ -521,6 +538,31 @@ mod tests {
         assert_eq!(svg.matches("<circle").count(), 4);
         assert_eq!(marks(&svg), 4);
         assert!(svg.contains("c = a") && svg.contains("c = b"), "legend");
+    }
+
+    #[test]
+    fn many_points_on_one_pixel_are_drawn_once() {
+        let n = EXACT_POINTS + 1000;
+        // Two points per x: the same spot twice, so the drawing needs half the marks.
+        let xs: Vec<f64> = (0..n).map(|i| (i / 2) as f64).collect();
+        let data = ViewData {
+            x: numbers(&xs),
+            y: Some(numbers(&vec![1.0; n])),
+            color: None,
+            truncated: false,
+        };
+        let svg = render(&view(ViewKind::Scatter, Some("y"), None), &data).unwrap();
+        // n / 2 distinct x over about 600 pixels: at most one mark per pixel column.
+        let drawn = marks(&svg);
+        assert!(drawn > 100 && drawn <= 720, "{drawn}");
+        let few = ViewData {
+            x: numbers(&xs[..1000]),
+            y: Some(numbers(&vec![1.0; 1000])),
+            color: None,
+            truncated: false,
+        };
+        let svg = render(&view(ViewKind::Scatter, Some("y"), None), &few).unwrap();
+        assert_eq!(marks(&svg), 1000, "below the threshold, every point");
     }
 
     #[test]

@@ -34,9 +34,7 @@ fn choices(state: &AppState) -> PageResult<Choices> {
             let info = &manifest.product;
             choices.domains.insert(info.domain.clone());
             choices.owners.insert(info.owner.clone());
-            choices
-                .kinds
-                .insert(crate::api::model::serde_name(&info.kind));
+            choices.kinds.insert(info.kind.name().to_string());
             choices.tags.extend(info.tags.iter().cloned());
         }
     }

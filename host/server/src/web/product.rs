@@ -149,7 +149,7 @@ pub async fn show(
         p { (info.description) }
         p.meta {
             a href={"/domains/" (info.domain)} { (info.domain) } " · "
-            (crate::api::model::serde_name(&info.kind)) " · owner " (info.owner)
+            (info.kind.name()) " · owner " (info.owner)
             " · version " (active.as_deref().unwrap_or("none"))
         }
         p {
@@ -330,7 +330,7 @@ pub async fn show(
                     @for (deployment, diff) in changes.iter().rev() {
                         tr {
                             td { (deployment.version) @if Some(deployment.version.as_str()) == active.as_deref() { " " span.badge.ok { "active" } } }
-                            td { (crate::api::model::rfc3339(deployment.deployed_at_us)) }
+                            td { (crate::schedule::clock::rfc3339(deployment.deployed_at_us)) }
                             td { @if diff.is_empty() { span.meta { "none" } } @else { ul { @for change in diff { li { (change) } } } } }
                         }
                     }

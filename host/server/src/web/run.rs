@@ -8,8 +8,8 @@ use axum::response::Html;
 use maud::html;
 use tessera_store::RunState;
 
-use crate::api::model::rfc3339;
 use crate::error::ServiceError;
+use crate::schedule::clock::rfc3339;
 use crate::state::AppState;
 use crate::web::layout::{PageResult, bytes, page, refreshing, run_badge};
 use crate::web::session::Visitor;
