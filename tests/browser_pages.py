@@ -175,11 +175,11 @@ with sync_playwright() as p:
     narrow = browser.new_context(viewport={"width": 390, "height": 844})
     phone = narrow.new_page()
     watch(phone)
-    for path in ["/", "/products/labeled-studies", "/mesh"]:
+    for name, path in [("catalog", "/"), ("product", "/products/labeled-studies"), ("mesh", "/mesh")]:
         phone.goto(BASE + path)
         width = phone.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"{path} is {width} px wide"
-    phone.screenshot(path=f"{SHOTS}/product-390.png", full_page=True)
+        phone.screenshot(path=f"{SHOTS}/{name}-390.png", full_page=True)
     ok("pages fit 390 px")
 
     browser.close()

@@ -442,6 +442,10 @@ async fn deploy_then_find_the_product_in_the_catalog() {
         ("q=GREET", 1),
         ("q=annotator", 0),
         ("page=2&per_page=1", 1),
+        ("owner=platform-team@example.org", 1),
+        ("owner=me", 0),
+        ("kind=source-aligned", 1),
+        ("kind=aggregate", 0),
     ] {
         let page = api.get(&format!("/v1/products?{query}")).await.json();
         assert_eq!(page["total"], hits, "{query}");
@@ -453,11 +457,11 @@ async fn deploy_then_find_the_product_in_the_catalog() {
     assert_eq!(code, "bad_parameter");
     assert!(message.contains("`per_page`"), "{message}");
     let (_, message) = api
-        .get("/v1/products?owner=me")
+        .get("/v1/products?colour=red")
         .await
         .error(StatusCode::BAD_REQUEST);
     assert!(
-        message.contains("`owner`") && message.contains("domain, tag, q"),
+        message.contains("`colour`") && message.contains("domain, tag, owner, kind, q"),
         "{message}"
     );
 

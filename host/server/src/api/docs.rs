@@ -122,7 +122,7 @@ pub fn snippets(product: &str, port: &OutputPort, host: &str) -> [(&'static str,
     } else {
         " -H \"Authorization: Bearer $TESSERA_TOKEN\"".to_string()
     };
-    let snippets = [
+    [
         ("curl", format!("curl{auth} '{url}?format=csv'")),
         (
             "pandas",
@@ -138,8 +138,7 @@ pub fn snippets(product: &str, port: &OutputPort, host: &str) -> [(&'static str,
                 "INSTALL httpfs; LOAD httpfs;\nSELECT * FROM read_parquet('{url}?format=parquet');"
             ),
         ),
-    ];
-    snippets
+    ]
 }
 
 /// Markdown to HTML. Raw HTML in the README is shown as text, never passed through, and links

@@ -48,7 +48,10 @@ const PALETTE: [(u8, u8, u8); 10] = [
 ];
 
 fn colour(index: usize, alpha: f64) -> RGBAColor {
-    let (r, g, b) = PALETTE[index % PALETTE.len()];
+    let (r, g, b) = PALETTE
+        .get(index % PALETTE.len())
+        .copied()
+        .unwrap_or((127, 127, 127));
     RGBAColor(r, g, b, alpha)
 }
 
@@ -99,7 +102,7 @@ fn span(values: impl Iterator<Item = f64>, include_zero: bool) -> (f64, f64) {
     if !lo.is_finite() || !hi.is_finite() {
         return (0.0, 1.0);
     }
-    if hi - lo < f64::EPSILON {
+    if (hi - lo).abs() < f64::EPSILON {
         return (lo - 1.0, hi + 1.0);
     }
     let pad = (hi - lo) * 0.05;
@@ -178,12 +181,15 @@ fn category_label(labels: &[String], v: f64) -> String {
         .unwrap_or_default()
 }
 
+/// A series: the value of the colour column it stands for (none without one) and its items.
+type Group<T> = (Option<String>, Vec<T>);
+
 /// The groups of `color` in the data's order, each with its rows.
-fn groups(data: &ViewData) -> Vec<(Option<String>, Vec<usize>)> {
+fn groups(data: &ViewData) -> Vec<Group<usize>> {
     let Some(color) = &data.color else {
         return vec![(None, (0..data.rows()).collect())];
     };
-    let mut order: Vec<(Option<String>, Vec<usize>)> = Vec::new();
+    let mut order: Vec<Group<usize>> = Vec::new();
     let mut index: BTreeMap<String, usize> = BTreeMap::new();
     for i in 0..data.rows() {
         let key = color.label(i).unwrap_or_else(|| "null".into());
@@ -210,7 +216,7 @@ fn points(root: &Area<'_>, view: &View, data: &ViewData, line: bool) -> Drawn {
         }
         pairs
     };
-    let groups: Vec<(Option<String>, Vec<(f64, f64)>)> = groups(data)
+    let groups: Vec<Group<(f64, f64)>> = groups(data)
         .into_iter()
         .map(|(name, rows)| (name, pairs(&rows)))
         .collect();
@@ -365,8 +371,11 @@ fn categories(series: &Series, limit: usize) -> Vec<String> {
     order
 }
 
+/// A heatmap's grid: its x categories, its y categories, and the value of each (x, y) cell.
+pub type Grid = (Vec<String>, Vec<String>, BTreeMap<(usize, usize), f64>);
+
 /// The cells of a heatmap: per (x, y) category pair, the last value the data gives it.
-pub fn cells(data: &ViewData) -> (Vec<String>, Vec<String>, BTreeMap<(usize, usize), f64>) {
+pub fn cells(data: &ViewData) -> Grid {
     let (Some(y), Some(value)) = (&data.y, &data.color) else {
         return (Vec::new(), Vec::new(), BTreeMap::new());
     };

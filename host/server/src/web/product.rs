@@ -455,11 +455,11 @@ pub fn short_id(id: &str) -> &str {
     id.get(..13).unwrap_or(id)
 }
 
+/// The products a product reads from, and the (product, port) pairs that read it.
+type Neighbours = (Vec<String>, Vec<(String, String)>);
+
 /// The products `manifest` reads from, and the (product, port) pairs that read it.
-fn neighbours(
-    state: &AppState,
-    manifest: &Manifest,
-) -> Result<(Vec<String>, Vec<(String, String)>), ServiceError> {
+fn neighbours(state: &AppState, manifest: &Manifest) -> Result<Neighbours, ServiceError> {
     let name = &manifest.product.name;
     let upstream = manifest
         .inputs
