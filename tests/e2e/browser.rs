@@ -10,6 +10,7 @@ use tessera_server::ServerConfig;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_demo_mesh_is_browsable_in_chromium() {
+    let _alone = crate::WHOLE_MESH.lock().await;
     let root = tessera_tests::workspace();
     let components: Vec<_> = PRODUCTS
         .iter()

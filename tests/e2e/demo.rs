@@ -61,6 +61,7 @@ fn auc_by_pairs(scores: &[f64], positive: &[bool]) -> f64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_demo_mesh_publishes_figures_that_match_independent_computations() {
+    let _alone = crate::WHOLE_MESH.lock().await;
     let root = tessera_tests::workspace();
     let components: Vec<_> = PRODUCTS
         .iter()

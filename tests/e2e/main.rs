@@ -22,3 +22,8 @@ mod server;
 mod sharing;
 mod uploads;
 mod web;
+
+/// Held by the tests that run the whole demo mesh (and a browser), so that two of them never
+/// share the machine's cores: each deploys under the federation's policies, whose evaluation
+/// has a wall-clock deadline.
+pub(crate) static WHOLE_MESH: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
