@@ -385,6 +385,11 @@ fn views_are_named_typed_and_unique() {
     assert!(e.message.contains("two views are named `same`"), "{e}");
     let e = refused("{ name = \"Bad Name\", kind = \"histogram\", x = \"agreement\" }");
     assert!(e.message.contains("not a view name"), "{e}");
+    let many: Vec<String> = (0..21)
+        .map(|i| format!("{{ name = \"v{i}\", kind = \"histogram\", x = \"agreement\" }}"))
+        .collect();
+    let e = refused(&many.join(", "));
+    assert!(e.message.contains("more than 20 views"), "{e}");
     let e = refused("{ kind = \"pie\", x = \"label\" }");
     assert!(e.hint.as_deref().unwrap_or("").contains("heatmap"), "{e}");
 }

@@ -809,6 +809,14 @@ fn build_view(
             &title
         }),
     };
+    if names.len() >= MAX_VIEWS {
+        ctx.error(
+            span,
+            format!("more than {MAX_VIEWS} views"),
+            "a product page draws every view; keep the ones its users read first",
+        );
+        return None;
+    }
     if !names.insert(name.clone()) {
         ctx.error(
             span,
@@ -826,6 +834,9 @@ fn build_view(
         title,
     })
 }
+
+/// The most views one product declares (its page draws every one).
+pub const MAX_VIEWS: usize = 20;
 
 /// Whether `name` can name a view in a URL.
 fn is_view_name(name: &str) -> bool {
