@@ -92,8 +92,16 @@ async fn pages_follow_the_access_rules_and_draw_a_mark_per_datum() {
     assert_eq!(api.deploy(charts()).await.status, StatusCode::CREATED);
     tessera_tests::wide::publish(api.store.as_ref(), "charts", ROWS);
 
-    // The catalog lists both, escapes what products write, and filters.
-    let catalog = html(&page(&api, "/", None).await);
+    // The catalog lists both, escapes what products write, and filters; pages may run no
+    // script and may not be framed.
+    let answer = page(&api, "/", None).await;
+    let policy = answer.header(header::CONTENT_SECURITY_POLICY);
+    assert!(
+        policy.contains("script-src 'none'") && policy.contains("frame-ancestors 'none'"),
+        "{policy}"
+    );
+    assert_eq!(answer.header(header::X_FRAME_OPTIONS), "DENY");
+    let catalog = html(&answer);
     assert!(catalog.contains("href=\"/products/hello\""));
     assert!(catalog.contains("href=\"/products/charts\""));
     assert!(catalog.contains("&lt;script&gt;alert"), "escaped");

@@ -536,6 +536,23 @@ mod tests {
     }
 
     #[test]
+    fn what_the_data_says_is_written_as_text_never_as_markup() {
+        let data = ViewData {
+            x: text(&["<script>alert(1)</script>", "a\"b", "&amp;"]),
+            y: Some(numbers(&[1.0, 2.0, 3.0])),
+            color: Some(text(&["<img src=x onerror=alert(1)>", "x", "y"])),
+            truncated: false,
+        };
+        for kind in [ViewKind::Bar, ViewKind::Heatmap] {
+            let mut v = view(kind, Some("y"), Some("c"));
+            v.title = "</svg><script>alert(2)</script>".into();
+            let svg = render(&v, &data).unwrap();
+            assert!(!svg.contains("<script") && !svg.contains("<img"), "{svg}");
+            assert!(svg.contains("&lt;script&gt;"), "{svg}");
+        }
+    }
+
+    #[test]
     fn a_scatter_draws_every_point_and_a_hollow_legend_key_per_colour() {
         let data = ViewData {
             x: numbers(&[1.0, 2.0, 3.0, 4.0, f64::NAN]),
