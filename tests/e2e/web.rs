@@ -243,6 +243,21 @@ async fn pages_follow_the_access_rules_and_draw_a_mark_per_datum() {
     assert!(run_page.starts_with("/runs/"));
     let run_id = run_page.trim_start_matches("/runs/");
     api.finished_run(run_id).await;
+    // A second run: the product page charts its checks over the two.
+    let again = api.post("/v1/products/hello/runs", Vec::new()).await;
+    assert_eq!(again.status, StatusCode::ACCEPTED, "{}", again.json());
+    api.finished_run(again.json()["id"].as_str().unwrap()).await;
+    let hello_page = html(&page(&api, "/products/hello", Some(&cookie)).await);
+    let history = &hello_page[hello_page
+        .find("id=\"check-history\"")
+        .expect("check history")..];
+    let history = &history[..history.find("<h2").unwrap()];
+    assert_eq!(
+        history.matches("<svg").count(),
+        2,
+        "pass rate and failed rows"
+    );
+    assert_eq!(history.matches(MARK).count(), 4, "a point per run in each");
     let shown = html(&page(&api, &run_page, Some(&cookie)).await);
     assert!(
         shown.contains("of <a href=\"/products/hello\">hello</a>"),

@@ -269,7 +269,11 @@ pub async fn show(
                     }
                 }
             }
-            @if let Some(svg) = &history { figure.card.chart id="check-history" { (PreEscaped(svg.as_str())) } }
+            @if !history.is_empty() {
+                div.views id="check-history" {
+                    @for svg in &history { figure.card.chart { (PreEscaped(svg.as_str())) } }
+                }
+            }
         }
 
         h2 id="runs" { "Recent runs" }
@@ -404,38 +408,60 @@ fn pass_rate(runs: &[RunRecord], port: &str, check: &str) -> (usize, usize) {
     (results.len(), results.iter().filter(|p| **p).count())
 }
 
-/// A line chart of the share of checks passed per run, oldest first, over the ports `readable`
-/// allows; `None` with fewer than two runs that ran checks.
-fn check_history(runs: &[RunRecord], readable: impl Fn(&str) -> bool) -> Option<String> {
-    let points: Vec<(f64, f64)> = runs
+/// Two line charts over the runs that ran checks, oldest first, counting only the ports
+/// `readable` allows: the share of checks that passed, and the rows that failed them. Empty with
+/// fewer than two such runs.
+fn check_history(runs: &[RunRecord], readable: impl Fn(&str) -> bool) -> Vec<String> {
+    let per_run: Vec<(f64, f64)> = runs
         .iter()
         .rev()
         .filter_map(|r| {
             let checks: Vec<&CheckResult> = r.checks.iter().filter(|c| readable(&c.port)).collect();
-            (!checks.is_empty())
-                .then(|| checks.iter().filter(|c| c.passed).count() as f64 / checks.len() as f64)
+            (!checks.is_empty()).then(|| {
+                let passed = checks.iter().filter(|c| c.passed).count() as f64;
+                let failed_rows: u64 = checks.iter().map(|c| c.failed).sum();
+                (passed / checks.len() as f64, failed_rows as f64)
+            })
         })
-        .enumerate()
-        .map(|(i, share)| ((i + 1) as f64, share))
         .collect();
-    if points.len() < 2 {
-        return None;
+    if per_run.len() < 2 {
+        return Vec::new();
     }
-    let view = tessera_core::manifest::View {
-        name: "check-history".into(),
-        kind: ViewKind::Line,
-        x: "run".into(),
-        y: Some("share passed".into()),
-        color: None,
-        title: "Checks passed per run (oldest first)".into(),
+    let runs = Series::Numbers((1..=per_run.len()).map(|i| Some(i as f64)).collect());
+    let chart = |name: &str, y: &str, title: &str, values: Vec<Option<f64>>| {
+        let view = tessera_core::manifest::View {
+            name: name.into(),
+            kind: ViewKind::Line,
+            x: "run".into(),
+            y: Some(y.into()),
+            color: None,
+            title: title.into(),
+        };
+        let data = ViewData {
+            x: runs.clone(),
+            y: Some(Series::Numbers(values)),
+            color: None,
+            truncated: false,
+        };
+        views::svg::render(&view, &data).ok()
     };
-    let data = ViewData {
-        x: Series::Numbers(points.iter().map(|p| Some(p.0)).collect()),
-        y: Some(Series::Numbers(points.iter().map(|p| Some(p.1)).collect())),
-        color: None,
-        truncated: false,
-    };
-    views::svg::render(&view, &data).ok()
+    [
+        chart(
+            "check-pass-rate",
+            "share passed",
+            "Checks passed per run (oldest first)",
+            per_run.iter().map(|r| Some(r.0)).collect(),
+        ),
+        chart(
+            "check-failed-rows",
+            "failed rows",
+            "Rows failing checks per run (oldest first)",
+            per_run.iter().map(|r| Some(r.1)).collect(),
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// A run's wall time, if it finished.
