@@ -11,6 +11,9 @@ use crate::error::{ServiceError, ServiceResult};
 /// The most rows a view reads; the rest of the port is left out (and said so).
 pub const MAX_POINTS: usize = 100_000;
 
+/// The largest magnitude drawn: beyond it, an axis's range and its ticks leave `f64`.
+pub const MAX_MAGNITUDE: f64 = 1e100;
+
 /// One plotted column.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Series {
@@ -34,10 +37,15 @@ impl Series {
         self.len() == 0
     }
 
-    /// Row `i` as a number, if it is one.
+    /// Row `i` as a number, if it is one that can be drawn: finite and at most
+    /// [`MAX_MAGNITUDE`] in size (larger ones are left out, as nulls are).
     pub fn number(&self, i: usize) -> Option<f64> {
         match self {
-            Series::Numbers(v) => v.get(i).copied().flatten().filter(|x| x.is_finite()),
+            Series::Numbers(v) => v
+                .get(i)
+                .copied()
+                .flatten()
+                .filter(|x| x.is_finite() && x.abs() <= MAX_MAGNITUDE),
             Series::Text(_) => None,
         }
     }
@@ -214,6 +222,10 @@ mod tests {
         assert_eq!(s.number(1), None);
         assert_eq!(s.number(2), Some(1.0));
         assert_eq!(s.number(3), None);
+        let huge = Series::Numbers(vec![Some(f64::MAX), Some(-1e101), Some(1e100)]);
+        assert_eq!(huge.number(0), None);
+        assert_eq!(huge.number(1), None);
+        assert_eq!(huge.number(2), Some(1e100));
         assert_eq!(s.json(0), serde_json::Value::Null);
     }
 }

@@ -102,8 +102,8 @@ fn span(values: impl Iterator<Item = f64>, include_zero: bool) -> (f64, f64) {
     if !lo.is_finite() || !hi.is_finite() {
         return (0.0, 1.0);
     }
-    if (hi - lo).abs() < f64::EPSILON {
-        return (lo - 1.0, hi + 1.0);
+    if let Some(widened) = widen_if_narrow(lo, hi) {
+        return widened;
     }
     let pad = (hi - lo) * 0.05;
     (
@@ -114,6 +114,19 @@ fn span(values: impl Iterator<Item = f64>, include_zero: bool) -> (f64, f64) {
         },
         hi + pad,
     )
+}
+
+/// A range around `lo..hi` wide enough to draw, if it is too narrow for its magnitude: axis
+/// ticks of a range narrower than a millionth of its values' size are below `f64`'s precision
+/// (the tick search would never end).
+fn widen_if_narrow(lo: f64, hi: f64) -> Option<(f64, f64)> {
+    let magnitude = lo.abs().max(hi.abs());
+    if hi - lo >= (magnitude * 1e-6).max(1e-9) {
+        return None;
+    }
+    let half = (magnitude * 1e-3).max(0.5);
+    let middle = lo / 2.0 + hi / 2.0;
+    Some((middle - half, middle + half))
 }
 
 fn clip_label(label: &str) -> String {
@@ -289,7 +302,8 @@ fn points(root: &Area<'_>, view: &View, data: &ViewData, line: bool) -> Drawn {
 }
 
 /// Counts per bin: [`BINS`] equal-width bins between the smallest and the largest value, the
-/// last one closed; one bin when every value is the same. Returns the edges and the counts.
+/// last one closed; one bin when every value is the same (or the values differ by less than
+/// `f64` can draw). Returns the edges and the counts.
 pub fn bin(values: &[f64]) -> (Vec<f64>, Vec<u64>) {
     let (lo, hi) = values
         .iter()
@@ -299,8 +313,8 @@ pub fn bin(values: &[f64]) -> (Vec<f64>, Vec<u64>) {
     if values.is_empty() {
         return (Vec::new(), Vec::new());
     }
-    if hi <= lo {
-        return (vec![lo - 0.5, lo + 0.5], vec![values.len() as u64]);
+    if let Some((from, to)) = widen_if_narrow(lo, hi) {
+        return (vec![from, to], vec![values.len() as u64]);
     }
     let width = (hi - lo) / BINS as f64;
     let edges: Vec<f64> = (0..=BINS).map(|i| lo + width * i as f64).collect();
@@ -693,6 +707,55 @@ mod tests {
             .max()
             .unwrap();
         assert!(widest > 500, "{widest}");
+    }
+
+    #[test]
+    fn extreme_values_draw_without_failing() {
+        let extremes = [
+            -f64::MAX,
+            f64::MAX,
+            0.0,
+            f64::MIN_POSITIVE,
+            1e-300,
+            1e99,
+            -1e99,
+        ];
+        let data = ViewData {
+            x: numbers(&extremes),
+            y: Some(numbers(&extremes)),
+            color: Some(numbers(&extremes)),
+            truncated: false,
+        };
+        for kind in [
+            ViewKind::Bar,
+            ViewKind::Line,
+            ViewKind::Scatter,
+            ViewKind::Histogram,
+            ViewKind::Heatmap,
+        ] {
+            let svg = render(&view(kind, Some("y"), Some("c")), &data).unwrap();
+            assert!(svg.starts_with("<svg"), "{kind:?}");
+        }
+        // Values a hair apart at a large magnitude.
+        let close = [1e6, 1e6 + 3e-10, 1e6 + 6e-10];
+        let data = ViewData {
+            x: numbers(&close),
+            y: Some(numbers(&close)),
+            color: None,
+            truncated: false,
+        };
+        for kind in [
+            ViewKind::Bar,
+            ViewKind::Line,
+            ViewKind::Scatter,
+            ViewKind::Histogram,
+        ] {
+            let svg = render(&view(kind, Some("y"), None), &data).unwrap();
+            assert!(
+                svg.matches(&format!("opacity=\"{MARK_OPACITY}\"")).count() >= 1,
+                "{kind:?}"
+            );
+        }
     }
 
     #[test]
