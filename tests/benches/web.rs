@@ -23,14 +23,9 @@ use tower::ServiceExt;
 
 const PRODUCTS: usize = 1000;
 
-fn repackage(wasm: &[u8], edit: impl Fn(String) -> String) -> Vec<u8> {
-    let embedded = tessera_core::package::read_embedded(wasm).unwrap();
-    tessera_core::package::embed(wasm, &edit(embedded.manifest.unwrap()), None).unwrap()
-}
-
 /// `wide` as `name`, with a bar, a histogram and a scatter on its `rows` port.
 fn charts(name: &str) -> Vec<u8> {
-    repackage(&tessera_tests::wide::product(), |m| {
+    tessera_tests::repackage(&tessera_tests::wide::product(), |m| {
         m.replace("name = \"wide\"", &format!("name = \"{name}\"")).replace(
             "name = \"rows\"\n",
             "name = \"rows\"\nviews = [{ name = \"bars\", kind = \"bar\", x = \"label\", y = \"a\" }, { name = \"bins\", kind = \"histogram\", x = \"b\" }, { name = \"points\", kind = \"scatter\", x = \"a\", y = \"b\" }]\n",

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 use tessera_cli::client::Client;
-use tessera_cli::demo::{PRODUCTS, run_pipeline};
+use tessera_cli::demo::run_pipeline;
 use tessera_demo_data::DemoData;
 use tessera_server::ServerConfig;
 
@@ -12,10 +12,7 @@ use tessera_server::ServerConfig;
 async fn the_demo_mesh_is_browsable_in_chromium() {
     let _alone = crate::WHOLE_MESH.lock().await;
     let root = tessera_tests::workspace();
-    let components: Vec<_> = PRODUCTS
-        .iter()
-        .map(|p| tessera_tests::built(&format!("products/{p}")))
-        .collect();
+    let components = tessera_tests::demo_components();
     let data = DemoData::generate(&root.join("examples/data")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (_state, addr, admin) = tessera_tests::serve_in_process(ServerConfig {
@@ -42,21 +39,12 @@ async fn the_demo_mesh_is_browsable_in_chromium() {
         "screenshots": root.join("target/web-screenshots"),
     });
     let output = tokio::task::spawn_blocking(move || {
-        use std::io::Write;
-        let mut child = std::process::Command::new("python3")
-            .arg(root.join("tests/browser_pages.py"))
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("python3 runs (the tests need it with playwright and altair)");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(given.to_string().as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        tessera_tests::python_script(
+            "python3".as_ref(),
+            "browser_pages.py",
+            &given.to_string(),
+            "playwright and altair",
+        )
     })
     .await
     .unwrap();

@@ -63,10 +63,7 @@ fn auc_by_pairs(scores: &[f64], positive: &[bool]) -> f64 {
 async fn the_demo_mesh_publishes_figures_that_match_independent_computations() {
     let _alone = crate::WHOLE_MESH.lock().await;
     let root = tessera_tests::workspace();
-    let components: Vec<_> = PRODUCTS
-        .iter()
-        .map(|p| tessera_tests::built(&format!("products/{p}")))
-        .collect();
+    let components = tessera_tests::demo_components();
     let data = DemoData::generate(&root.join("examples/data")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (state, addr, admin) = tessera_tests::serve_in_process(ServerConfig {

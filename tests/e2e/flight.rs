@@ -79,22 +79,12 @@ async fn pyarrow_pandas_and_polars_read_published_ports_over_flight_under_the_ap
         "copy": copy,
     });
     let output = tokio::task::spawn_blocking(move || {
-        use std::io::Write;
-        let script = tessera_tests::workspace().join("tests/flight_client.py");
-        let mut child = std::process::Command::new("python3")
-            .arg(script)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("python3 runs (the tests need it with pyarrow, pandas and polars)");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(given.to_string().as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        tessera_tests::python_script(
+            "python3".as_ref(),
+            "flight_client.py",
+            &given.to_string(),
+            "pyarrow, pandas and polars",
+        )
     })
     .await
     .unwrap();

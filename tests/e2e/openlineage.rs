@@ -145,22 +145,12 @@ async fn flushed(api: &Api) {
 /// Parses every event with the `openlineage-python` client's classes and writes it back with
 /// the client's serializer (`tests/openlineage_events.py`).
 fn official_client_reads(events: &[Value]) -> String {
-    let script = tessera_tests::workspace().join("tests/openlineage_events.py");
-    let mut child = std::process::Command::new("python3")
-        .arg(script)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 runs (the tests need it with the openlineage-python package)");
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().unwrap();
-        stdin
-            .write_all(serde_json::to_string(events).unwrap().as_bytes())
-            .unwrap();
-    }
-    let output = child.wait_with_output().unwrap();
+    let output = tessera_tests::python_script(
+        "python3".as_ref(),
+        "openlineage_events.py",
+        &serde_json::to_string(events).unwrap(),
+        "the openlineage-python package",
+    );
     assert!(
         output.status.success(),
         "the openlineage client refused an event:\n{}{}",

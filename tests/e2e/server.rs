@@ -326,11 +326,7 @@ pub(crate) fn hello() -> Vec<u8> {
     std::fs::read(tessera_tests::built("examples/hello")).unwrap()
 }
 
-/// `wasm` with its embedded manifest edited by `edit`.
-pub(crate) fn repackage(wasm: &[u8], edit: impl Fn(String) -> String) -> Vec<u8> {
-    let embedded = package::read_embedded(wasm).unwrap();
-    package::embed(wasm, &edit(embedded.manifest.unwrap()), None).unwrap()
-}
+pub(crate) use tessera_tests::repackage;
 
 /// The identity product repackaged to copy `hello/greetings`.
 pub(crate) fn greeting_copy() -> Vec<u8> {

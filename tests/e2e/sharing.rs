@@ -30,22 +30,12 @@ pub(crate) fn sharing_python() -> std::path::PathBuf {
 
 /// Runs `tests/delta_sharing_client.py` with `given`; its output.
 pub(crate) fn delta_sharing_client(given: &Value) -> String {
-    use std::io::Write;
-    let script = tessera_tests::workspace().join("tests/delta_sharing_client.py");
-    let mut child = std::process::Command::new(sharing_python())
-        .arg(script)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(given.to_string().as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
+    let output = tessera_tests::python_script(
+        &sharing_python(),
+        "delta_sharing_client.py",
+        &given.to_string(),
+        "the delta-sharing package",
+    );
     let printed = String::from_utf8_lossy(&output.stdout).to_string();
     assert!(
         output.status.success(),

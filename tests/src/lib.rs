@@ -35,6 +35,51 @@ pub fn built(relative: &str) -> PathBuf {
     built.path
 }
 
+/// The packaged components of the five demo products, built from source.
+pub fn demo_components() -> Vec<PathBuf> {
+    tessera_cli::demo::PRODUCTS
+        .iter()
+        .map(|p| built(&format!("products/{p}")))
+        .collect()
+}
+
+/// `wasm` with its embedded manifest edited by `edit`.
+pub fn repackage(wasm: &[u8], edit: impl Fn(String) -> String) -> Vec<u8> {
+    let embedded = tessera_core::package::read_embedded(wasm).unwrap();
+    tessera_core::package::embed(wasm, &edit(embedded.manifest.unwrap()), None).unwrap()
+}
+
+/// Runs the test script `tests/SCRIPT` with `python` (an interpreter on the PATH or a path),
+/// `input` on its standard input; its output, whatever its exit status (`needs` says what the
+/// interpreter must have, for the message when it cannot start).
+pub fn python_script(
+    python: &Path,
+    script: &str,
+    input: &str,
+    needs: &str,
+) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(python)
+        .arg(workspace().join("tests").join(script))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "{} does not start ({e}); the tests need it with {needs}",
+                python.display()
+            )
+        });
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
 /// A runtime with a private code cache, for tests.
 pub fn runtime() -> tessera_runtime::Runtime {
     tessera_runtime::Runtime::new(tessera_runtime::RuntimeConfig {

@@ -70,15 +70,12 @@ pub fn publish(store: &dyn Store, product: &str, rows: usize) {
 /// The `wide` product: hello under another name, with a `rows` port of the wide schema.
 pub fn product() -> Vec<u8> {
     let hello = std::fs::read(crate::built("examples/hello")).unwrap();
-    let manifest = tessera_core::package::read_embedded(&hello)
-        .unwrap()
-        .manifest
-        .unwrap();
-    let manifest = manifest
-        .replace("name = \"hello\"", "name = \"wide\"")
-        .replace(
-            "name = \"greetings\"\ndescription = \"One greeting per person\"\nschema = { name = { type = \"text\", required = true }, greeting = { type = \"text\", required = true } }\nchecks = [{ kind = \"not_null\", column = \"greeting\" }]",
-            "name = \"rows\"\nschema = { a = \"float64\", b = \"float64\", c = \"float64\", label = \"text\" }",
-        );
-    tessera_core::package::embed(&hello, &manifest, None).unwrap()
+    crate::repackage(&hello, |manifest| {
+        manifest
+            .replace("name = \"hello\"", "name = \"wide\"")
+            .replace(
+                "name = \"greetings\"\ndescription = \"One greeting per person\"\nschema = { name = { type = \"text\", required = true }, greeting = { type = \"text\", required = true } }\nchecks = [{ kind = \"not_null\", column = \"greeting\" }]",
+                "name = \"rows\"\nschema = { a = \"float64\", b = \"float64\", c = \"float64\", label = \"text\" }",
+            )
+    })
 }

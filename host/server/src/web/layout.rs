@@ -167,30 +167,22 @@ impl IntoResponse for PageError {
         }
         let signed_out = matches!(error.kind, crate::error::ErrorKind::Unauthenticated);
         let body = html! {
-            (DOCTYPE)
-            html lang="en" {
-                head {
-                    meta charset="utf-8";
-                    meta name="viewport" content="width=device-width, initial-scale=1";
-                    title { (code.as_u16()) " · Tessera" }
-                    link rel="stylesheet" href="/assets/style.css";
-                link rel="icon" href="data:,";
-                }
-                body {
-                    header.site { a href="/" { "Tessera" } nav aria-label="Site" { a href="/" { "Catalog" } a href="/mesh" { "Mesh" } } }
-                    main id="main" {
-                        h1 { (code.canonical_reason().unwrap_or("Error")) }
-                        p.error role="alert" { (error.message) }
-                        @if let Some(hint) = &error.hint { p { (hint) } }
-                        @if signed_out { p { a href="/sign-in" { "Sign in" } } }
-                    }
-                }
-            }
+            h1 { (code.canonical_reason().unwrap_or("Error")) }
+            p.error role="alert" { (error.message) }
+            @if let Some(hint) = &error.hint { p { (hint) } }
+            @if signed_out { p { a href="/sign-in" { "Sign in" } } }
         };
+        let Html(page) = framed(
+            &code.as_u16().to_string(),
+            &Visitor::anonymous(),
+            None,
+            None,
+            body,
+        );
         (
             code,
             [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            body.into_string(),
+            page,
         )
             .into_response()
     }

@@ -32,6 +32,15 @@ pub struct Visitor {
 }
 
 impl Visitor {
+    /// Someone without a token.
+    pub fn anonymous() -> Visitor {
+        Visitor {
+            caller: Caller::Anonymous,
+            secret: None,
+            lapsed: None,
+        }
+    }
+
     /// Whether the visitor has a token.
     pub fn signed_in(&self) -> bool {
         matches!(self.caller, Caller::Token(_))
@@ -128,11 +137,7 @@ impl FromRequestParts<AppState> for Visitor {
             });
         }
         let Some(secret) = cookie(&parts.headers, COOKIE).filter(|s| !s.is_empty()) else {
-            return Ok(Visitor {
-                caller: Caller::Anonymous,
-                secret: None,
-                lapsed: None,
-            });
+            return Ok(Visitor::anonymous());
         };
         let bearer = format!("Bearer {secret}");
         match authenticate(state.store(), Some(bearer.as_bytes())) {
@@ -142,9 +147,8 @@ impl FromRequestParts<AppState> for Visitor {
                 lapsed: None,
             }),
             Err(e) if e.kind == crate::error::ErrorKind::Unauthenticated => Ok(Visitor {
-                caller: Caller::Anonymous,
-                secret: None,
                 lapsed: Some(e.message),
+                ..Visitor::anonymous()
             }),
             Err(e) => Err(e),
         }
