@@ -39,7 +39,7 @@ pub struct EvalLimits {
 impl Default for EvalLimits {
     fn default() -> Self {
         EvalLimits {
-            per_policy: Duration::from_millis(250),
+            per_policy: Duration::from_secs(1),
             memory: 256 << 20,
             total: Duration::from_secs(5),
         }

@@ -111,7 +111,7 @@ impl Default for GovernanceConfig {
     fn default() -> Self {
         GovernanceConfig {
             library: false,
-            policy_timeout: Duration::from_millis(250),
+            policy_timeout: Duration::from_secs(1),
             policy_memory: 256 << 20,
             evaluation_budget: Duration::from_secs(5),
         }
