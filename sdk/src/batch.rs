@@ -473,6 +473,37 @@ impl<'a, T: ?Sized + FromVar> Var<'a, T> {
         Some(T::from_var(self.data.get(i)))
     }
 
+    /// Row `i` as its stored bytes, without checking UTF-8 again (the host checked it once):
+    /// the fastest way to hash or compare text.
+    ///
+    /// ```
+    /// # let b = tessera_sdk::Batch::builder().text_opt("t", [Some("é"), None]).build()?;
+    /// assert_eq!(b.text("t")?.bytes(0), Some("é".as_bytes()));
+    /// assert_eq!(b.text("t")?.bytes(1), None);
+    /// # Ok::<(), tessera_sdk::Error>(())
+    /// ```
+    pub fn bytes(&self, i: usize) -> Option<&'a [u8]> {
+        if i >= self.data.len()
+            || self
+                .valid
+                .is_some_and(|v| !v.get(i).copied().unwrap_or(false))
+        {
+            return None;
+        }
+        Some(self.data.get(i))
+    }
+
+    /// The values as stored: all bytes back to back, with offsets (nulls hold empty values).
+    ///
+    /// ```
+    /// # let b = tessera_sdk::Batch::builder().text("t", ["ab", "c"]).build()?;
+    /// assert_eq!(b.text("t")?.raw().offsets, vec![0, 2, 3]);
+    /// # Ok::<(), tessera_sdk::Error>(())
+    /// ```
+    pub fn raw(&self) -> &'a VarData {
+        self.data
+    }
+
     /// Rows in order, `None` for nulls.
     ///
     /// ```

@@ -35,6 +35,8 @@
 //! - [`testing::TestRun`] runs a product function natively for unit tests.
 //! - [`Gpu`] (`ctx.gpu()?`): GPU compute lent by the host: [`Tensor`]s with `matmul`,
 //!   `sigmoid`, `softmax_rows`, `sq_distances`, ..., and WGSL [`Kernel`]s (see [`gpu`]).
+//! - [`relational`]: group-by with sums, means, counts, minima and maxima; joins; sorting;
+//!   fast hash maps.
 //! - [`Check`]: custom checks, rules about the outputs that need code, declared with
 //!   `#[tessera_sdk::product(checks = NAME)]` (see the [`Check`] docs).
 
@@ -53,6 +55,7 @@ mod gpu_native;
 mod host;
 pub mod log;
 pub mod parameters;
+pub mod relational;
 pub mod testing;
 
 pub use batch::{

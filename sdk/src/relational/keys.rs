@@ -1,0 +1,329 @@
+//! Dense group ids for the rows of key columns: each key column's distinct values get small
+//! ids ([`KeyDomain`]), and tuples of those ids get one id per distinct tuple ([`Grouper`]).
+//! Grouping and joining both work on these ids, so per row they hash one short key per key
+//! column and never allocate.
+
+use super::FastMap;
+use crate::batch::{Batch, Column, DataType, Values, VarData};
+use crate::error::{Error, Result};
+
+/// The id of a null key; values get ids from 1.
+const NULL_ID: u32 = 0;
+/// What a lookup-only pass gives a value (or tuple) it has not seen.
+pub(crate) const MISSING: u32 = u32::MAX;
+/// Ids stay below this, so none can be taken for [`MISSING`].
+const MAX_IDS: usize = (u32::MAX - 1) as usize;
+
+fn too_many(what: &str) -> Error {
+    Error::Limit(format!(
+        "more than {MAX_IDS} distinct {what}; group by fewer or coarser keys"
+    ))
+}
+
+/// Where the distinct values of a key column are kept, by kind.
+enum Seen {
+    /// Integers, timestamps and booleans (as 0 and 1).
+    Ints {
+        ids: FastMap<i64, u32>,
+        distinct: Vec<i64>,
+    },
+    /// Text and binary, by their bytes.
+    Bytes {
+        ids: FastMap<Box<[u8]>, u32>,
+        distinct: VarData,
+    },
+}
+
+/// The distinct values of one key column, each with a dense id (0 for null).
+pub(crate) struct KeyDomain {
+    name: String,
+    data_type: DataType,
+    seen: Seen,
+}
+
+impl KeyDomain {
+    /// A domain for the key column `name` of this type. Floats are refused: equal-looking
+    /// floats need not be equal, so a float key would split groups silently.
+    pub(crate) fn new(name: &str, data_type: DataType) -> Result<Self> {
+        let seen = match data_type {
+            DataType::Int64 | DataType::Timestamp | DataType::Boolean => Seen::Ints {
+                ids: FastMap::default(),
+                distinct: Vec::new(),
+            },
+            DataType::Text | DataType::Binary => Seen::Bytes {
+                ids: FastMap::default(),
+                distinct: VarData::default(),
+            },
+            DataType::Float64 | DataType::Float32 => {
+                return Err(Error::invalid(format!(
+                    "key column `{name}` is {}: floats that print alike may differ, so they \
+                     make poor keys; round them to integers or format them as text first",
+                    data_type.name()
+                )));
+            }
+        };
+        Ok(KeyDomain {
+            name: name.to_string(),
+            data_type,
+            seen,
+        })
+    }
+
+    /// The id of each row of `column` into `out`. With `insert` new values get new ids;
+    /// without, they get [`MISSING`].
+    pub(crate) fn ids(&mut self, column: &Column, insert: bool, out: &mut Vec<u32>) -> Result<()> {
+        let found = column.values.data_type();
+        if found != self.data_type {
+            return Err(Error::invalid(format!(
+                "key column `{}` is {} here, but {} where it was first seen",
+                self.name,
+                found.name(),
+                self.data_type.name()
+            )));
+        }
+        out.clear();
+        out.reserve(column.values.len());
+        let valid = column.valid.as_deref();
+        let is_null = |i: usize| valid.is_some_and(|v| !v.get(i).copied().unwrap_or(true));
+        match (&column.values, &mut self.seen) {
+            (Values::Int64(v) | Values::Timestamp(v), Seen::Ints { ids, distinct }) => {
+                for (i, &x) in v.iter().enumerate() {
+                    out.push(if is_null(i) {
+                        NULL_ID
+                    } else {
+                        intern_int(ids, distinct, x, insert)?
+                    });
+                }
+            }
+            (Values::Boolean(v), Seen::Ints { ids, distinct }) => {
+                for (i, &x) in v.iter().enumerate() {
+                    out.push(if is_null(i) {
+                        NULL_ID
+                    } else {
+                        intern_int(ids, distinct, i64::from(x), insert)?
+                    });
+                }
+            }
+            (Values::Text(v) | Values::Binary(v), Seen::Bytes { ids, distinct }) => {
+                for i in 0..v.len() {
+                    out.push(if is_null(i) {
+                        NULL_ID
+                    } else {
+                        intern_bytes(ids, distinct, v.get(i), insert)?
+                    });
+                }
+            }
+            _ => {
+                return Err(Error::internal(format!(
+                    "key column `{}`: its values and its domain disagree",
+                    self.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The column of the values with these ids, named as the key column.
+    pub(crate) fn column(&self, ids: &[u32]) -> Column {
+        let valid: Vec<bool> = ids.iter().map(|&id| id != NULL_ID).collect();
+        let valid = if valid.iter().all(|v| *v) {
+            None
+        } else {
+            Some(valid)
+        };
+        let index = |id: u32| (id as usize).checked_sub(1);
+        let values = match &self.seen {
+            Seen::Ints { distinct, .. } => {
+                let at = |id: u32| index(id).and_then(|i| distinct.get(i)).copied();
+                let ints = ids.iter().map(|&id| at(id).unwrap_or_default());
+                match self.data_type {
+                    DataType::Boolean => Values::Boolean(ints.map(|x| x != 0).collect()),
+                    DataType::Timestamp => Values::Timestamp(ints.collect()),
+                    _ => Values::Int64(ints.collect()),
+                }
+            }
+            Seen::Bytes { distinct, .. } => {
+                let mut out = VarData::default();
+                for &id in ids {
+                    out.push(index(id).map_or(&[][..], |i| distinct.get(i)));
+                }
+                if self.data_type == DataType::Text {
+                    Values::Text(out)
+                } else {
+                    Values::Binary(out)
+                }
+            }
+        };
+        Column {
+            name: self.name.clone(),
+            values,
+            valid,
+        }
+    }
+}
+
+fn intern_int(ids: &mut FastMap<i64, u32>, distinct: &mut Vec<i64>, x: i64, insert: bool) -> Result<u32> {
+    if let Some(&id) = ids.get(&x) {
+        return Ok(id);
+    }
+    if !insert {
+        return Ok(MISSING);
+    }
+    if distinct.len() >= MAX_IDS {
+        return Err(too_many("key values"));
+    }
+    distinct.push(x);
+    let id = distinct.len() as u32;
+    ids.insert(x, id);
+    Ok(id)
+}
+
+fn intern_bytes(
+    ids: &mut FastMap<Box<[u8]>, u32>,
+    distinct: &mut VarData,
+    x: &[u8],
+    insert: bool,
+) -> Result<u32> {
+    if let Some(&id) = ids.get(x) {
+        return Ok(id);
+    }
+    if !insert {
+        return Ok(MISSING);
+    }
+    if distinct.len() >= MAX_IDS {
+        return Err(too_many("key values"));
+    }
+    distinct.push(x);
+    let id = distinct.len() as u32;
+    ids.insert(x.into(), id);
+    Ok(id)
+}
+
+/// Dense group ids for tuples of key columns, in order of first appearance.
+pub(crate) struct Grouper {
+    domains: Vec<KeyDomain>,
+    /// The group (prefix) of each id of the first key column; [`MISSING`] where none yet.
+    first: Vec<u32>,
+    /// Per further key column: (prefix so far, id of this column) → prefix including it.
+    pairs: Vec<FastMap<u64, u32>>,
+    /// Prefixes made so far at each stage (the last stage's are the groups).
+    prefixes: Vec<u32>,
+    /// Per key column, its id in each group.
+    members: Vec<Vec<u32>>,
+    /// Per key column, the ids of the rows of the batch at hand.
+    row_ids: Vec<Vec<u32>>,
+}
+
+impl Grouper {
+    /// A grouper for these key columns, with their types.
+    pub(crate) fn new(keys: &[(&str, DataType)]) -> Result<Self> {
+        if keys.is_empty() {
+            return Err(Error::invalid("name at least one key column"));
+        }
+        let domains = keys
+            .iter()
+            .map(|(name, data_type)| KeyDomain::new(name, *data_type))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Grouper {
+            first: Vec::new(),
+            pairs: (1..keys.len()).map(|_| FastMap::default()).collect(),
+            prefixes: vec![0; keys.len()],
+            members: vec![Vec::new(); keys.len()],
+            row_ids: vec![Vec::new(); keys.len()],
+            domains,
+        })
+    }
+
+    /// A grouper for the key columns `keys` of `batch`, typed as they are there.
+    pub(crate) fn for_batch(batch: &Batch, keys: &[&str]) -> Result<Self> {
+        let typed = keys
+            .iter()
+            .map(|k| Ok((*k, batch.column(k)?.values.data_type())))
+            .collect::<Result<Vec<_>>>()?;
+        Grouper::new(&typed)
+    }
+
+    /// Number of groups so far.
+    pub(crate) fn len(&self) -> usize {
+        self.members.first().map_or(0, Vec::len)
+    }
+
+    /// The group of each row of `batch` into `out`: new tuples make new groups when `insert`,
+    /// and are [`MISSING`] when not.
+    pub(crate) fn assign(&mut self, batch: &Batch, insert: bool, out: &mut Vec<u32>) -> Result<()> {
+        for (domain, ids) in self.domains.iter_mut().zip(self.row_ids.iter_mut()) {
+            let column = batch.column(&domain.name)?;
+            domain.ids(column, insert, ids)?;
+        }
+        let rows = batch.num_rows();
+        out.clear();
+        out.reserve(rows);
+        let Some((first_ids, rest)) = self.row_ids.split_first() else {
+            return Ok(());
+        };
+        let last_stage = self.pairs.len();
+        for (row, &id) in first_ids.iter().enumerate() {
+            let mut prefix = match self.first.get(id as usize).copied() {
+                Some(p) if p != MISSING => p,
+                _ if id == MISSING || !insert => MISSING,
+                _ => {
+                    let p = next_id(&mut self.prefixes[0])?;
+                    if self.first.len() <= id as usize {
+                        self.first.resize(id as usize + 1, MISSING);
+                    }
+                    self.first[id as usize] = p;
+                    if last_stage == 0 {
+                        self.members[0].push(id);
+                    }
+                    p
+                }
+            };
+            for (stage, ids) in rest.iter().enumerate() {
+                if prefix == MISSING {
+                    break;
+                }
+                let id = ids.get(row).copied().unwrap_or(MISSING);
+                if id == MISSING {
+                    prefix = MISSING;
+                    break;
+                }
+                let key = (u64::from(prefix) << 32) | u64::from(id);
+                let map = &mut self.pairs[stage];
+                prefix = match map.get(&key) {
+                    Some(&p) => p,
+                    None if !insert => MISSING,
+                    None => {
+                        let p = next_id(&mut self.prefixes[stage + 1])?;
+                        map.insert(key, p);
+                        if stage + 1 == last_stage {
+                            for (members, ids) in self.members.iter_mut().zip(&self.row_ids) {
+                                members.push(ids.get(row).copied().unwrap_or(NULL_ID));
+                            }
+                        }
+                        p
+                    }
+                };
+            }
+            out.push(prefix);
+        }
+        Ok(())
+    }
+
+    /// One column per key column, one row per group, in group order.
+    pub(crate) fn key_columns(&self) -> Vec<Column> {
+        self.domains
+            .iter()
+            .zip(&self.members)
+            .map(|(domain, ids)| domain.column(ids))
+            .collect()
+    }
+}
+
+fn next_id(counter: &mut u32) -> Result<u32> {
+    let id = *counter;
+    if id as usize >= MAX_IDS {
+        return Err(too_many("groups"));
+    }
+    *counter += 1;
+    Ok(id)
+}
