@@ -1,5 +1,6 @@
 //! Batches of rows as typed columns: reading values by column name, and building output.
 
+use crate::dictionary::{Dictionary, VarRows};
 use crate::error::{Error, Result};
 
 /// The value kind of a column.
@@ -175,6 +176,10 @@ pub enum Values {
     Timestamp(Vec<i64>),
     /// Byte strings.
     Binary(VarData),
+    /// UTF-8 text as keys into its distinct values (see [`Dictionary`]).
+    TextDictionary(Dictionary),
+    /// Byte strings as keys into their distinct values.
+    BinaryDictionary(Dictionary),
 }
 
 impl Values {
@@ -208,6 +213,7 @@ impl Values {
             Values::Int64(v) | Values::Timestamp(v) => v.len(),
             Values::Boolean(v) => v.len(),
             Values::Text(v) | Values::Binary(v) => v.len(),
+            Values::TextDictionary(d) | Values::BinaryDictionary(d) => d.len(),
         }
     }
 
@@ -232,14 +238,32 @@ impl Values {
             Values::Float32(_) => DataType::Float32,
             Values::Int64(_) => DataType::Int64,
             Values::Boolean(_) => DataType::Boolean,
-            Values::Text(_) => DataType::Text,
+            Values::Text(_) | Values::TextDictionary(_) => DataType::Text,
             Values::Timestamp(_) => DataType::Timestamp,
-            Values::Binary(_) => DataType::Binary,
+            Values::Binary(_) | Values::BinaryDictionary(_) => DataType::Binary,
+        }
+    }
+
+    /// The same values with any dictionary decoded to plain values.
+    ///
+    /// ```
+    /// use tessera_sdk::{Dictionary, Values, VarData};
+    /// let d = Values::TextDictionary(Dictionary { keys: vec![0, 0], values: VarData::from_strs(["a"]) });
+    /// assert_eq!(d.decoded(), Values::Text(VarData::from_strs(["a", "a"])));
+    /// ```
+    pub fn decoded(self) -> Values {
+        match self {
+            Values::TextDictionary(d) => Values::Text(d.decode()),
+            Values::BinaryDictionary(d) => Values::Binary(d.decode()),
+            plain => plain,
         }
     }
 
     fn append(&mut self, other: Values) -> Result<()> {
-        match (self, other) {
+        if matches!(self, Values::TextDictionary(_) | Values::BinaryDictionary(_)) {
+            *self = std::mem::replace(self, Values::Boolean(Vec::new())).decoded();
+        }
+        match (self, other.decoded()) {
             (Values::Float64(a), Values::Float64(b)) => a.extend(b),
             (Values::Float32(a), Values::Float32(b)) => a.extend(b),
             (Values::Int64(a), Values::Int64(b)) | (Values::Timestamp(a), Values::Timestamp(b)) => {
@@ -419,7 +443,7 @@ impl<'a, T: Copy> Primitive<'a, T> {
 /// ```
 #[derive(Debug)]
 pub struct Var<'a, T: ?Sized> {
-    data: &'a VarData,
+    data: VarRows<'a>,
     valid: Option<&'a [bool]>,
     kind: std::marker::PhantomData<&'a T>,
 }
@@ -452,7 +476,7 @@ impl<'a, T: ?Sized + FromVar> Var<'a, T> {
     /// # Ok::<(), tessera_sdk::Error>(())
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
+        self.data.len() == 0
     }
 
     /// Row `i`, or `None` if it is null or out of range.
@@ -493,15 +517,37 @@ impl<'a, T: ?Sized + FromVar> Var<'a, T> {
         Some(self.data.get(i))
     }
 
-    /// The values as stored: all bytes back to back, with offsets (nulls hold empty values).
+    /// The values as stored when they are plain: all bytes back to back, with offsets (nulls
+    /// hold empty values); `None` for a dictionary-encoded column.
     ///
     /// ```
     /// # let b = tessera_sdk::Batch::builder().text("t", ["ab", "c"]).build()?;
-    /// assert_eq!(b.text("t")?.raw().offsets, vec![0, 2, 3]);
+    /// assert_eq!(b.text("t")?.raw().map(|v| v.offsets.clone()), Some(vec![0, 2, 3]));
     /// # Ok::<(), tessera_sdk::Error>(())
     /// ```
-    pub fn raw(&self) -> &'a VarData {
-        self.data
+    pub fn raw(&self) -> Option<&'a VarData> {
+        match self.data {
+            VarRows::Plain(v) => Some(v),
+            VarRows::Keyed(_) => None,
+        }
+    }
+
+    /// The keys and distinct values, when the column is dictionary-encoded (see
+    /// [`Dictionary`]).
+    ///
+    /// ```
+    /// use tessera_sdk::{Batch, Column, Dictionary, Values, VarData};
+    /// let d = Dictionary { keys: vec![1, 0], values: VarData::from_strs(["a", "b"]) };
+    /// let b = Batch::new(vec![Column { name: "t".into(), values: Values::TextDictionary(d), valid: None }])?;
+    /// assert_eq!(b.text("t")?.get(0), Some("b"));
+    /// assert_eq!(b.text("t")?.dictionary().map(|d| d.keys.clone()), Some(vec![1, 0]));
+    /// # Ok::<(), tessera_sdk::Error>(())
+    /// ```
+    pub fn dictionary(&self) -> Option<&'a Dictionary> {
+        match self.data {
+            VarRows::Plain(_) => None,
+            VarRows::Keyed(d) => Some(d),
+        }
     }
 
     /// Rows in order, `None` for nulls.
@@ -753,7 +799,12 @@ impl Batch {
         let column = self.column(name)?;
         match &column.values {
             Values::Text(data) => Ok(Var {
-                data,
+                data: VarRows::Plain(data),
+                valid: column.valid.as_deref(),
+                kind: std::marker::PhantomData,
+            }),
+            Values::TextDictionary(data) => Ok(Var {
+                data: VarRows::Keyed(data),
                 valid: column.valid.as_deref(),
                 kind: std::marker::PhantomData,
             }),
@@ -772,7 +823,12 @@ impl Batch {
         let column = self.column(name)?;
         match &column.values {
             Values::Binary(data) => Ok(Var {
-                data,
+                data: VarRows::Plain(data),
+                valid: column.valid.as_deref(),
+                kind: std::marker::PhantomData,
+            }),
+            Values::BinaryDictionary(data) => Ok(Var {
+                data: VarRows::Keyed(data),
                 valid: column.valid.as_deref(),
                 kind: std::marker::PhantomData,
             }),

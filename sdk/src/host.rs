@@ -6,6 +6,7 @@ use crate::__private::bindings::tessera::product::{
 };
 use crate::Check;
 use crate::batch::{Batch, Column, DataType, Field, Values, VarData};
+use crate::dictionary::Dictionary;
 use crate::context::{Backend, InputStream, OutputStream};
 use crate::error::{Error, Result};
 use crate::log::Level;
@@ -62,7 +63,7 @@ impl InputStream for HostInput {
     }
 
     fn next(&mut self, max_rows: u32) -> Result<Option<Batch>> {
-        match self.reader.next(max_rows).map_err(from_wit)? {
+        match self.reader.next_encoded(max_rows).map_err(from_wit)? {
             None => Ok(None),
             Some(batch) => {
                 Batch::new(batch.columns.into_iter().map(column_from_wit).collect()).map(Some)
@@ -88,7 +89,7 @@ impl OutputStream for HostOutput {
             .map(column_to_wit)
             .collect();
         self.writer
-            .write(&types::Batch { columns })
+            .write_encoded(&types::EncodedBatch { columns })
             .map_err(from_wit)
     }
 }
@@ -143,19 +144,27 @@ fn field_from_wit(f: types::Field) -> Field {
     }
 }
 
-fn column_from_wit(c: types::Column) -> Column {
+fn column_from_wit(c: types::EncodedColumn) -> Column {
     let var = |v: types::VarValues| VarData {
         data: v.data,
         offsets: v.offsets,
     };
+    let dictionary = |d: types::Dictionary| Dictionary {
+        keys: d.keys,
+        values: var(d.values),
+    };
     let values = match c.values {
-        types::Values::Float64(v) => Values::Float64(v),
-        types::Values::Float32(v) => Values::Float32(v),
-        types::Values::Int64(v) => Values::Int64(v),
-        types::Values::Boolean(v) => Values::Boolean(v),
-        types::Values::Text(v) => Values::Text(var(v)),
-        types::Values::Timestamp(v) => Values::Timestamp(v),
-        types::Values::Binary(v) => Values::Binary(var(v)),
+        types::EncodedValues::Plain(values) => match values {
+            types::Values::Float64(v) => Values::Float64(v),
+            types::Values::Float32(v) => Values::Float32(v),
+            types::Values::Int64(v) => Values::Int64(v),
+            types::Values::Boolean(v) => Values::Boolean(v),
+            types::Values::Text(v) => Values::Text(var(v)),
+            types::Values::Timestamp(v) => Values::Timestamp(v),
+            types::Values::Binary(v) => Values::Binary(var(v)),
+        },
+        types::EncodedValues::TextDictionary(d) => Values::TextDictionary(dictionary(d)),
+        types::EncodedValues::BinaryDictionary(d) => Values::BinaryDictionary(dictionary(d)),
     };
     Column {
         name: c.name,
@@ -164,21 +173,28 @@ fn column_from_wit(c: types::Column) -> Column {
     }
 }
 
-fn column_to_wit(c: Column) -> types::Column {
+fn column_to_wit(c: Column) -> types::EncodedColumn {
     let var = |v: VarData| types::VarValues {
         data: v.data,
         offsets: v.offsets,
     };
-    let values = match c.values {
-        Values::Float64(v) => types::Values::Float64(v),
-        Values::Float32(v) => types::Values::Float32(v),
-        Values::Int64(v) => types::Values::Int64(v),
-        Values::Boolean(v) => types::Values::Boolean(v),
-        Values::Text(v) => types::Values::Text(var(v)),
-        Values::Timestamp(v) => types::Values::Timestamp(v),
-        Values::Binary(v) => types::Values::Binary(var(v)),
+    let dictionary = |d: Dictionary| types::Dictionary {
+        keys: d.keys,
+        values: var(d.values),
     };
-    types::Column {
+    let plain = types::EncodedValues::Plain;
+    let values = match c.values {
+        Values::Float64(v) => plain(types::Values::Float64(v)),
+        Values::Float32(v) => plain(types::Values::Float32(v)),
+        Values::Int64(v) => plain(types::Values::Int64(v)),
+        Values::Boolean(v) => plain(types::Values::Boolean(v)),
+        Values::Text(v) => plain(types::Values::Text(var(v))),
+        Values::Timestamp(v) => plain(types::Values::Timestamp(v)),
+        Values::Binary(v) => plain(types::Values::Binary(var(v))),
+        Values::TextDictionary(d) => types::EncodedValues::TextDictionary(dictionary(d)),
+        Values::BinaryDictionary(d) => types::EncodedValues::BinaryDictionary(dictionary(d)),
+    };
+    types::EncodedColumn {
         name: c.name,
         values,
         valid: c.valid,

@@ -45,6 +45,7 @@ extern crate self as tessera_sdk;
 mod batch;
 mod check;
 mod context;
+mod dictionary;
 mod error;
 pub mod gpu;
 #[cfg(target_arch = "wasm32")]
@@ -62,6 +63,7 @@ pub use batch::{
     Batch, BatchBuilder, Column, DataType, Field, FromVar, Primitive, Values, Var, VarData,
 };
 pub use check::{Check, Severity};
+pub use dictionary::Dictionary;
 pub use context::{Batches, Context, DEFAULT_BATCH_ROWS, Input, Output, RunInfo};
 pub use error::{Error, Result};
 pub use gpu::{Buffer as GpuBuffer, Element, Gpu, GpuData, GpuInfo, Kernel, Tensor};

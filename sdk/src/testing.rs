@@ -284,6 +284,8 @@ fn slice_column(c: &Column, i: usize) -> Column {
         Values::Timestamp(v) => Values::Timestamp(vec![v[i]]),
         Values::Text(v) => Values::Text(VarData::from_bytes([v.get(i)])),
         Values::Binary(v) => Values::Binary(VarData::from_bytes([v.get(i)])),
+        Values::TextDictionary(d) => Values::Text(VarData::from_bytes([d.get(i)])),
+        Values::BinaryDictionary(d) => Values::Binary(VarData::from_bytes([d.get(i)])),
     };
     Column {
         name: c.name.clone(),

@@ -63,6 +63,11 @@ impl BatchSource for TimedSource {
         let inner = &mut self.inner;
         self.spent.time(|| inner.project(columns))
     }
+
+    fn keep_dictionaries(&mut self) -> bool {
+        let inner = &mut self.inner;
+        self.spent.time(|| inner.keep_dictionaries())
+    }
 }
 
 /// A sink whose writes (and finish) are timed.

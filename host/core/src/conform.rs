@@ -34,6 +34,41 @@ pub fn conform(
     first_row: u64,
     coercion: Coercion,
 ) -> Result<RecordBatch, DataError> {
+    conform_batch(batch, schema, target, first_row, coercion, false)
+}
+
+/// As [`conform`], but a declared text or binary column that arrives dictionary-encoded stays
+/// so, its keys as `Int32` (see [`crate::io::BatchSource::keep_dictionaries`]); the batch's
+/// schema then says so for those columns.
+pub fn conform_keeping_dictionaries(
+    batch: &RecordBatch,
+    schema: &Schema,
+    target: &SchemaRef,
+    first_row: u64,
+    coercion: Coercion,
+) -> Result<RecordBatch, DataError> {
+    conform_batch(batch, schema, target, first_row, coercion, true)
+}
+
+/// The dictionary type a declared text or binary column keeps, if it is that and `from` is a
+/// dictionary of its values with integer keys.
+fn kept_dictionary(to: DataType, from: &ArrowType) -> Option<ArrowType> {
+    let ArrowType::Dictionary(key, value) = from else {
+        return None;
+    };
+    let wanted = to.to_arrow();
+    (matches!(to, DataType::Text | DataType::Binary) && key.is_integer() && **value == wanted)
+        .then(|| ArrowType::Dictionary(Box::new(ArrowType::Int32), Box::new(wanted)))
+}
+
+fn conform_batch(
+    batch: &RecordBatch,
+    schema: &Schema,
+    target: &SchemaRef,
+    first_row: u64,
+    coercion: Coercion,
+    keep_dictionaries: bool,
+) -> Result<RecordBatch, DataError> {
     let batch_schema = batch.schema();
     for field in batch_schema.fields() {
         if schema.column(field.name()).is_none() {
@@ -58,8 +93,17 @@ pub fn conform(
                 )));
         };
         let array = batch.column(index);
-        let array =
-            coerce(array, column.data_type, coercion).map_err(|e| e.column(&column.name))?;
+        let kept = keep_dictionaries
+            .then(|| kept_dictionary(column.data_type, array.data_type()))
+            .flatten();
+        let array = match kept {
+            Some(dictionary) => {
+                cast_with_options(array, &dictionary, &CastOptions::default())
+                    .map_err(|e| DataError::from(e).column(&column.name))?
+            }
+            None => coerce(array, column.data_type, coercion)
+                .map_err(|e| e.column(&column.name))?,
+        };
         if column.required && array.null_count() > 0 {
             let row = (0..array.len()).find(|&i| array.is_null(i)).unwrap_or(0) as u64;
             return Err(DataError::new("null in a required column")
@@ -69,7 +113,24 @@ pub fn conform(
         }
         arrays.push(array);
     }
-    RecordBatch::try_new(target.clone(), arrays).map_err(DataError::from)
+    let same_types = arrays
+        .iter()
+        .zip(target.fields())
+        .all(|(a, f)| a.data_type() == f.data_type());
+    if same_types {
+        return RecordBatch::try_new(target.clone(), arrays).map_err(DataError::from);
+    }
+    let fields: Vec<arrow::datatypes::Field> = target
+        .fields()
+        .iter()
+        .zip(&arrays)
+        .map(|(f, a)| f.as_ref().clone().with_data_type(a.data_type().clone()))
+        .collect();
+    let schema = std::sync::Arc::new(arrow::datatypes::Schema::new_with_metadata(
+        fields,
+        target.metadata().clone(),
+    ));
+    RecordBatch::try_new(schema, arrays).map_err(DataError::from)
 }
 
 fn coerce(array: &ArrayRef, to: DataType, coercion: Coercion) -> Result<ArrayRef, DataError> {

@@ -14,7 +14,7 @@ use arrow::datatypes::{Field, Schema as ArrowSchema, SchemaRef};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
-use crate::conform::{Coercion, conform};
+use crate::conform::{Coercion, conform, conform_keeping_dictionaries};
 use crate::io::{BatchSink, BatchSource, DataError, SinkSummary};
 use crate::schema::Schema;
 
@@ -101,7 +101,7 @@ impl FromStr for Format {
     }
 }
 
-type BatchIter = Box<dyn Iterator<Item = Result<RecordBatch, ArrowError>> + Send>;
+use crate::parquet_reader::BatchIter;
 
 /// A file read as a stream of batches that match a declared schema.
 pub struct FileSource {
@@ -115,6 +115,10 @@ pub struct FileSource {
     coercion: Coercion,
     path: PathBuf,
     header: Vec<String>,
+    /// The columns a projection narrowed the source to, by name.
+    narrowed: Option<Vec<String>>,
+    /// Whether dictionary-encoded text and binary stay so ([`BatchSource::keep_dictionaries`]).
+    dictionaries: bool,
 }
 
 impl FileSource {
@@ -169,6 +173,8 @@ impl FileSource {
             coercion,
             path: path.to_path_buf(),
             header,
+            narrowed: None,
+            dictionaries: false,
         })
     }
 
@@ -214,7 +220,12 @@ impl BatchSource for FileSource {
             None => Ok(None),
             Some(Err(e)) => Err(self.explain(e)),
             Some(Ok(batch)) => {
-                let out = conform(&batch, &self.schema, &self.target, self.rows, self.coercion)
+                let conformed = if self.dictionaries {
+                    conform_keeping_dictionaries
+                } else {
+                    conform
+                };
+                let out = conformed(&batch, &self.schema, &self.target, self.rows, self.coercion)
                     .map_err(|e| e.context(self.path.display()))?;
                 self.rows += batch.num_rows() as u64;
                 Ok(Some(out))
@@ -240,42 +251,48 @@ impl BatchSource for FileSource {
         };
         let names: Vec<&str> = narrowed.iter().map(|c| c.name.as_str()).collect();
         let reopened = match self.format {
-            Format::Parquet => projected_parquet(&self.path, &names),
+            Format::Parquet => crate::parquet_reader::open(&self.path, Some(&names), self.dictionaries),
             _ => projected_arrow(&self.path, &names),
         };
         let Some(batches) = reopened else {
             return false;
         };
         self.batches = batches;
+        self.narrowed = Some(names.iter().map(|n| n.to_string()).collect());
         self.schema = Schema::new(narrowed);
         self.target = self.schema.to_arrow();
         true
     }
-}
 
-/// `path`'s Parquet reader decoding only the root columns named `names` (in the file's order:
-/// [`conform`] puts them in the asked one); `None` when a name is not in the file or it cannot
-/// be opened again (the caller then reads it whole and reports what is wrong).
-fn projected_parquet(path: &Path, names: &[&str]) -> Option<BatchIter> {
-    let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
-        File::open(path).ok()?,
-    )
-    .ok()?;
-    let indices = names
-        .iter()
-        .map(|name| builder.schema().index_of(name).ok())
-        .collect::<Option<Vec<_>>>()?;
-    let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), indices);
-    let reader = builder
-        .with_projection(mask)
-        .with_batch_size(READ_BATCH_ROWS)
-        .build()
-        .ok()?;
-    Some(Box::new(reader))
+    /// Parquet files are opened again reading the text and binary columns that every row group
+    /// stores with a dictionary page as dictionaries; Arrow IPC files hand over the
+    /// dictionaries they store. CSV and NDJSON have none.
+    fn keep_dictionaries(&mut self) -> bool {
+        if self.started {
+            return false;
+        }
+        match self.format {
+            Format::Arrow => {}
+            Format::Parquet => {
+                let names: Option<Vec<&str>> = self
+                    .narrowed
+                    .as_ref()
+                    .map(|n| n.iter().map(String::as_str).collect());
+                let Some(batches) = crate::parquet_reader::open(&self.path, names.as_deref(), true)
+                else {
+                    return false;
+                };
+                self.batches = batches;
+            }
+            Format::Csv | Format::Ndjson => return false,
+        }
+        self.dictionaries = true;
+        true
+    }
 }
 
 /// `path`'s Arrow IPC file or stream reader yielding only the columns named `names`, in that
-/// order; `None` as for [`projected_parquet`].
+/// order; `None` when a name is not in the file or it cannot be opened again.
 fn projected_arrow(path: &Path, names: &[&str]) -> Option<BatchIter> {
     let indices_in = |schema: &ArrowSchema| {
         names

@@ -110,6 +110,15 @@ pub trait BatchSource: Send {
         let _ = columns;
         false
     }
+
+    /// Asks the source, before its first batch, to hand over text and binary columns that it
+    /// stores dictionary-encoded as Arrow dictionary arrays (`Dictionary(Int32, Utf8)` or
+    /// `(Int32, Binary)`) instead of one value per row; every other column, and
+    /// [`BatchSource::schema`], stay as declared. Returns whether it will: the default, and a
+    /// source already read from, do not.
+    fn keep_dictionaries(&mut self) -> bool {
+        false
+    }
 }
 
 /// Rows and bytes written to a sink.

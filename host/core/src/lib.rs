@@ -20,6 +20,7 @@ pub mod formats;
 pub mod io;
 pub mod manifest;
 pub mod package;
+mod parquet_reader;
 pub mod quality;
 pub mod schema;
 

@@ -33,5 +33,6 @@ pub(crate) mod checked {
 }
 
 pub(crate) use tessera::product::types::{
-    Batch, CheckResult, Column, DataType, Field, Severity, Values, VarValues,
+    Batch, CheckResult, Column, DataType, Dictionary, EncodedBatch, EncodedColumn, EncodedValues,
+    Field, Severity, Values, VarValues,
 };

@@ -26,6 +26,7 @@ mod cache;
 mod capture;
 mod check;
 mod convert;
+mod convert_encoded;
 mod cpu;
 mod determinism;
 mod epoch;

@@ -113,6 +113,29 @@ impl KeyDomain {
                     });
                 }
             }
+            (
+                Values::TextDictionary(d) | Values::BinaryDictionary(d),
+                Seen::Bytes { ids, distinct },
+            ) => {
+                // Each distinct value is hashed once; rows then index the translation.
+                let translated = (0..d.values.len())
+                    .map(|k| intern_bytes(ids, distinct, d.values.get(k), insert))
+                    .collect::<Result<Vec<u32>>>()?;
+                for (i, &key) in d.keys.iter().enumerate() {
+                    out.push(if is_null(i) {
+                        NULL_ID
+                    } else {
+                        translated.get(key as usize).copied().ok_or_else(|| {
+                            Error::invalid(format!(
+                                "row {i} of key column `{}` has key {key}, but its dictionary \
+                                 has {} values",
+                                self.name,
+                                translated.len()
+                            ))
+                        })?
+                    });
+                }
+            }
             _ => {
                 return Err(Error::internal(format!(
                     "key column `{}`: its values and its domain disagree",

@@ -3,6 +3,7 @@
 use std::cmp::Ordering;
 
 use crate::batch::{Batch, Column, Values, VarData};
+use crate::dictionary::Dictionary;
 use crate::error::{Error, Result};
 
 /// One column to sort by, and which way. Nulls sort last either way.
@@ -56,6 +57,9 @@ fn comparator<'a>(column: &'a Column, descending: bool) -> Compare<'a> {
         Values::Int64(v) | Values::Timestamp(v) => Box::new(by(v, Ord::cmp)),
         Values::Boolean(v) => Box::new(by(v, Ord::cmp)),
         Values::Text(v) | Values::Binary(v) => Box::new(move |a, b| v.get(a).cmp(v.get(b))),
+        Values::TextDictionary(d) | Values::BinaryDictionary(d) => {
+            Box::new(move |a, b| d.get(a).cmp(d.get(b)))
+        }
     };
     let valid = column.valid.as_deref();
     Box::new(move |a, b| {
@@ -91,6 +95,19 @@ fn take_values(values: &Values, rows: &[Option<usize>]) -> Values {
         Values::Timestamp(v) => Values::Timestamp(pick(v, rows)),
         Values::Text(v) => Values::Text(var(v)),
         Values::Binary(v) => Values::Binary(var(v)),
+        Values::TextDictionary(d) => Values::TextDictionary(take_keys(d, rows)),
+        Values::BinaryDictionary(d) => Values::BinaryDictionary(take_keys(d, rows)),
+    }
+}
+
+/// The rows `rows` of a dictionary, sharing its values.
+fn take_keys(d: &Dictionary, rows: &[Option<usize>]) -> Dictionary {
+    Dictionary {
+        keys: rows
+            .iter()
+            .map(|r| r.and_then(|r| d.keys.get(r)).copied().unwrap_or(0))
+            .collect(),
+        values: d.values.clone(),
     }
 }
 

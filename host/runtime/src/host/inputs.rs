@@ -8,7 +8,7 @@ use wasmtime::component::Resource;
 
 use crate::bindings::tessera::product::inputs::{Host, HostReader};
 use crate::bindings::{DataType, Error, Field};
-use crate::convert;
+use crate::{convert, convert_encoded};
 use crate::host::denied;
 use crate::state::RunState;
 
@@ -19,6 +19,37 @@ pub struct ReaderHandle {
     projection: Option<Vec<usize>>,
     fields: Vec<Field>,
     pending: Option<RecordBatch>,
+}
+
+impl ReaderHandle {
+    /// The next batch of at most `max_rows` rows, projected; dictionary columns stay
+    /// dictionaries where the source kept them.
+    fn next_batch(&mut self, max_rows: u32) -> Result<Option<RecordBatch>, String> {
+        let batch = loop {
+            let next = match self.pending.take() {
+                Some(batch) => batch,
+                None => match self.source.next_batch() {
+                    Ok(Some(batch)) => batch,
+                    Ok(None) => return Ok(None),
+                    Err(e) => return Err(format!("input `{}`: {e}", self.port)),
+                },
+            };
+            if next.num_rows() > 0 {
+                break next;
+            }
+        };
+        let max = max_rows as usize;
+        let batch = if batch.num_rows() > max {
+            self.pending = Some(batch.slice(max, batch.num_rows() - max));
+            batch.slice(0, max)
+        } else {
+            batch
+        };
+        match &self.projection {
+            Some(p) => batch.project(p).map(Some).map_err(|e| e.to_string()),
+            None => Ok(Some(batch)),
+        }
+    }
 }
 
 fn wit_type(t: &arrow::datatypes::DataType) -> DataType {
@@ -115,6 +146,8 @@ impl Host for RunState {
         };
         // Pushed down where the source can decode only these columns; else cut here.
         let projection = projection.filter(|columns| !source.project(columns));
+        // Dictionaries cross to products that ask with `next-encoded`; `next` decodes them.
+        source.keep_dictionaries();
         let schema = source.schema();
         let fields: Vec<Field> = match &projection {
             None => schema.fields().iter().map(|f| field(f)).collect(),
@@ -139,6 +172,27 @@ fn field(f: &arrow::datatypes::Field) -> Field {
     }
 }
 
+impl RunState {
+    /// The next batch of `reader`; a source that fails fails the run.
+    fn read(
+        &mut self,
+        reader: &Resource<ReaderHandle>,
+        max_rows: u32,
+    ) -> wasmtime::Result<Result<Option<RecordBatch>, Error>> {
+        if max_rows == 0 {
+            return Ok(Err(Error::Invalid("max-rows must be at least 1".into())));
+        }
+        let handle = self.table.get_mut(reader)?;
+        match handle.next_batch(max_rows) {
+            Ok(batch) => Ok(Ok(batch)),
+            Err(message) => {
+                self.input_fault.get_or_insert(message.clone());
+                Ok(Err(Error::Invalid(message)))
+            }
+        }
+    }
+}
+
 impl HostReader for RunState {
     fn schema(&mut self, reader: Resource<ReaderHandle>) -> wasmtime::Result<Vec<Field>> {
         Ok(self.table.get(&reader)?.fields.clone())
@@ -153,39 +207,28 @@ impl HostReader for RunState {
         reader: Resource<ReaderHandle>,
         max_rows: u32,
     ) -> wasmtime::Result<Result<Option<crate::bindings::Batch>, Error>> {
-        if max_rows == 0 {
-            return Ok(Err(Error::Invalid("max-rows must be at least 1".into())));
+        let batch = match self.read(&reader, max_rows)? {
+            Ok(Some(batch)) => batch,
+            Ok(None) => return Ok(Ok(None)),
+            Err(e) => return Ok(Err(e)),
+        };
+        match convert_encoded::plain(batch).and_then(|b| convert::to_wit(&b)) {
+            Ok(b) => Ok(Ok(Some(b))),
+            Err(e) => Ok(Err(Error::Internal(e))),
         }
-        let handle = self.table.get_mut(&reader)?;
-        let batch = loop {
-            let next = match handle.pending.take() {
-                Some(batch) => batch,
-                None => match handle.source.next_batch() {
-                    Ok(Some(batch)) => batch,
-                    Ok(None) => return Ok(Ok(None)),
-                    Err(e) => {
-                        let message = format!("input `{}`: {e}", handle.port);
-                        self.input_fault.get_or_insert(message.clone());
-                        return Ok(Err(Error::Invalid(message)));
-                    }
-                },
-            };
-            if next.num_rows() > 0 {
-                break next;
-            }
+    }
+
+    fn next_encoded(
+        &mut self,
+        reader: Resource<ReaderHandle>,
+        max_rows: u32,
+    ) -> wasmtime::Result<Result<Option<crate::bindings::EncodedBatch>, Error>> {
+        let batch = match self.read(&reader, max_rows)? {
+            Ok(Some(batch)) => batch,
+            Ok(None) => return Ok(Ok(None)),
+            Err(e) => return Ok(Err(e)),
         };
-        let max = max_rows as usize;
-        let batch = if batch.num_rows() > max {
-            handle.pending = Some(batch.slice(max, batch.num_rows() - max));
-            batch.slice(0, max)
-        } else {
-            batch
-        };
-        let batch = match &handle.projection {
-            Some(p) => batch.project(p)?,
-            None => batch,
-        };
-        match convert::to_wit(&batch) {
+        match convert_encoded::to_wit_encoded(&batch) {
             Ok(b) => Ok(Ok(Some(b))),
             Err(e) => Ok(Err(Error::Internal(e))),
         }

@@ -4,8 +4,8 @@
 use wasmtime::component::Resource;
 
 use crate::bindings::tessera::product::outputs::{Host, HostWriter};
-use crate::bindings::{Batch, DataType, Error, Field};
-use crate::convert;
+use crate::bindings::{Batch, DataType, EncodedBatch, Error, Field};
+use crate::{convert, convert_encoded};
 use crate::host::denied;
 use crate::state::RunState;
 
@@ -73,11 +73,45 @@ impl HostWriter for RunState {
         writer: Resource<WriterHandle>,
         batch: Batch,
     ) -> wasmtime::Result<Result<(), Error>> {
+        self.store_batch(writer, |schema, target, _| {
+            convert::from_wit(batch, schema, target)
+        })
+    }
+
+    fn write_encoded(
+        &mut self,
+        writer: Resource<WriterHandle>,
+        batch: EncodedBatch,
+    ) -> wasmtime::Result<Result<(), Error>> {
+        self.store_batch(writer, |schema, target, max_bytes| {
+            convert_encoded::from_wit_encoded(batch, schema, target, max_bytes)
+        })
+    }
+
+    fn drop(&mut self, writer: Resource<WriterHandle>) -> wasmtime::Result<()> {
+        self.table.delete(writer)?;
+        Ok(())
+    }
+}
+
+impl RunState {
+    /// Converts a batch the product wrote with `convert` (given the port's schema, its Arrow
+    /// schema and the most bytes of values one column may expand to) and stores it.
+    fn store_batch(
+        &mut self,
+        writer: Resource<WriterHandle>,
+        convert: impl FnOnce(
+            &tessera_core::schema::Schema,
+            &arrow::datatypes::SchemaRef,
+            usize,
+        ) -> Result<arrow::record_batch::RecordBatch, String>,
+    ) -> wasmtime::Result<Result<(), Error>> {
         let port = self.table.get(&writer)?.port.clone();
+        let max_bytes = self.limiter.limit;
         let Some(output) = self.outputs.get_mut(&port) else {
             return Ok(Err(Error::NotFound(format!("output `{port}` is gone"))));
         };
-        let batch = match convert::from_wit(batch, &output.schema, &output.arrow) {
+        let batch = match convert(&output.schema, &output.arrow, max_bytes) {
             Ok(batch) => batch,
             Err(e) => {
                 let message = format!("output `{port}`: {e}");
@@ -101,10 +135,5 @@ impl HostWriter for RunState {
         }
         output.rows += batch.num_rows() as u64;
         Ok(Ok(()))
-    }
-
-    fn drop(&mut self, writer: Resource<WriterHandle>) -> wasmtime::Result<()> {
-        self.table.delete(writer)?;
-        Ok(())
     }
 }
