@@ -110,9 +110,7 @@ pub(crate) fn execute(product: &Product, request: RunRequest) -> CheckOutcome {
         status,
         checks,
         duration,
-        cpu_time: crate::cpu::thread_cpu_time()
-            .zip(cpu_before)
-            .map(|(after, before)| after.saturating_sub(before)),
+        cpu_time: state.cpu_since(cpu_before),
         peak_memory: state.limiter.peak as u64,
         log,
     }

@@ -38,6 +38,7 @@ mod log_budget;
 pub mod outcome;
 mod pacing;
 mod priority;
+mod read_ahead;
 mod run;
 mod state;
 mod validate;

@@ -102,6 +102,7 @@ pub(crate) fn new_store(
         gpu,
         started: Instant::now(),
         held_for_requests: Duration::ZERO,
+        read_ahead_cpu: Default::default(),
     };
     let mut store = Store::new(&runtime.engine, state);
     store.limiter(|s| &mut s.limiter);
@@ -262,9 +263,7 @@ pub(crate) fn execute(product: &Product, request: RunRequest) -> RunOutcome {
         status,
         start_latency,
         duration,
-        cpu_time: crate::cpu::thread_cpu_time()
-            .zip(cpu_before)
-            .map(|(after, before)| after.saturating_sub(before)),
+        cpu_time: state.cpu_since(cpu_before),
         peak_memory: state.limiter.peak as u64,
         log,
         dropped_log_lines: state.log_budget.dropped_lines,

@@ -45,6 +45,22 @@ pub(crate) struct RunState {
     pub started: Instant,
     /// How long the epoch callback held the run back while requests waited for the cores.
     pub held_for_requests: std::time::Duration,
+    /// CPU time the run's input read-ahead threads spent (see [`crate::read_ahead`]).
+    pub read_ahead_cpu: crate::read_ahead::ReadAheadCpu,
+}
+
+impl RunState {
+    /// The CPU time of a run that began at `before` on this thread: this thread's since, and
+    /// its read-ahead threads'.
+    pub fn cpu_since(&self, before: Option<std::time::Duration>) -> Option<std::time::Duration> {
+        let own = crate::cpu::thread_cpu_time()
+            .zip(before)
+            .map(|(after, before)| after.saturating_sub(before))?;
+        let helpers = self
+            .read_ahead_cpu
+            .load(std::sync::atomic::Ordering::Relaxed);
+        Some(own.saturating_add(std::time::Duration::from_nanos(helpers)))
+    }
 }
 
 impl RunState {

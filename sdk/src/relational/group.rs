@@ -127,24 +127,62 @@ enum Numbers<'a> {
     Bools(&'a [bool]),
 }
 
-impl Numbers<'_> {
-    #[inline]
-    fn float(&self, i: usize) -> Option<f64> {
-        match self {
-            Numbers::Ints(v) => v.get(i).map(|&x| x as f64),
-            Numbers::Floats(v) => v.get(i).copied(),
-            Numbers::Floats32(v) => v.get(i).map(|&x| f64::from(x)),
-            Numbers::Bools(v) => v.get(i).map(|&b| f64::from(u8::from(b))),
+/// Calls `f(group, value)` for each present row, with `values` read through `read`.
+#[inline]
+fn each<T: Copy, U>(
+    ids: &[u32],
+    values: &[T],
+    valid: Option<&[bool]>,
+    read: impl Fn(T) -> U,
+    mut f: impl FnMut(usize, U) -> Result<()>,
+) -> Result<()> {
+    match valid {
+        None => {
+            for (&g, &x) in ids.iter().zip(values) {
+                f(g as usize, read(x))?;
+            }
+        }
+        Some(mask) => {
+            for ((&g, &x), &ok) in ids.iter().zip(values).zip(mask) {
+                if ok {
+                    f(g as usize, read(x))?;
+                }
+            }
         }
     }
+    Ok(())
+}
 
-    #[inline]
-    fn int(&self, i: usize) -> Option<i64> {
-        match self {
-            Numbers::Ints(v) => v.get(i).copied(),
-            Numbers::Bools(v) => v.get(i).map(|&b| i64::from(b)),
-            Numbers::Floats(_) | Numbers::Floats32(_) => None,
-        }
+/// [`each`] over the rows as floats.
+fn floats(
+    ids: &[u32],
+    values: &Numbers<'_>,
+    valid: Option<&[bool]>,
+    mut f: impl FnMut(usize, f64),
+) -> Result<()> {
+    let mut g = |group, x| {
+        f(group, x);
+        Ok(())
+    };
+    match values {
+        Numbers::Floats(v) => each(ids, v, valid, |x| x, &mut g),
+        Numbers::Ints(v) => each(ids, v, valid, |x| x as f64, &mut g),
+        Numbers::Floats32(v) => each(ids, v, valid, f64::from, &mut g),
+        Numbers::Bools(v) => each(ids, v, valid, |b| f64::from(u8::from(b)), &mut g),
+    }
+}
+
+/// [`each`] over the rows as integers (floats have none: their states are never integer).
+fn ints(
+    ids: &[u32],
+    values: &Numbers<'_>,
+    valid: Option<&[bool]>,
+    f: impl FnMut(usize, i64) -> Result<()>,
+) -> Result<()> {
+    match values {
+        Numbers::Ints(v) => each(ids, v, valid, |x| x, f),
+        Numbers::Bools(v) => each(ids, v, valid, i64::from, f),
+        Numbers::Floats(_) | Numbers::Floats32(_) => Ok(()),
     }
 }
 
@@ -241,8 +279,6 @@ impl State {
 
     /// Adds the rows of `column` (absent for `count_rows`) to the groups `ids`.
     fn update(&mut self, agg: &Agg, ids: &[u32], column: Option<&Column>) -> Result<()> {
-        let valid = column.and_then(|c| c.valid.as_deref());
-        let present = |i: usize| valid.is_none_or(|v| v.get(i).copied().unwrap_or(false));
         let Some(column) = column else {
             if let State::Count { counts } = self {
                 for &g in ids {
@@ -251,75 +287,64 @@ impl State {
             }
             return Ok(());
         };
+        let valid = column.valid.as_deref();
         if let State::Count { counts } = self {
-            for (i, &g) in ids.iter().enumerate() {
-                counts[g as usize] += i64::from(present(i));
+            match valid {
+                None => {
+                    for &g in ids {
+                        counts[g as usize] += 1;
+                    }
+                }
+                Some(mask) => {
+                    for (&g, &ok) in ids.iter().zip(mask) {
+                        counts[g as usize] += i64::from(ok);
+                    }
+                }
             }
             return Ok(());
         }
         let values = numbers(agg, column)?;
         match self {
-            State::SumInt { sums, seen } => {
-                for (i, &g) in ids.iter().enumerate() {
-                    if let (true, Some(x)) = (present(i), values.int(i)) {
-                        let g = g as usize;
-                        sums[g] = sums[g].checked_add(x).ok_or_else(|| {
-                            Error::invalid(format!(
-                                "`{}`: the sum of column `{}` overflows int64; sum it as \
-                                 float64 instead",
-                                agg.name, agg.column
-                            ))
-                        })?;
-                        seen[g] = true;
-                    }
-                }
-            }
-            State::SumFloat { sums, fix, seen } => {
-                for (i, &g) in ids.iter().enumerate() {
-                    if let (true, Some(x)) = (present(i), values.float(i)) {
-                        let g = g as usize;
-                        add_compensated(&mut sums[g], &mut fix[g], x);
-                        seen[g] = true;
-                    }
-                }
-            }
-            State::Mean { sums, fix, counts } => {
-                for (i, &g) in ids.iter().enumerate() {
-                    if let (true, Some(x)) = (present(i), values.float(i)) {
-                        let g = g as usize;
-                        add_compensated(&mut sums[g], &mut fix[g], x);
-                        counts[g] += 1;
-                    }
-                }
-            }
+            State::SumInt { sums, seen } => ints(ids, &values, valid, |g, x| {
+                sums[g] = sums[g].checked_add(x).ok_or_else(|| {
+                    Error::invalid(format!(
+                        "`{}`: the sum of column `{}` overflows int64; sum it as float64 \
+                         instead",
+                        agg.name, agg.column
+                    ))
+                })?;
+                seen[g] = true;
+                Ok(())
+            }),
+            State::SumFloat { sums, fix, seen } => floats(ids, &values, valid, |g, x| {
+                add_compensated(&mut sums[g], &mut fix[g], x);
+                seen[g] = true;
+            }),
+            State::Mean { sums, fix, counts } => floats(ids, &values, valid, |g, x| {
+                add_compensated(&mut sums[g], &mut fix[g], x);
+                counts[g] += 1;
+            }),
             State::Extreme { best, seen, max } => {
-                for (i, &g) in ids.iter().enumerate() {
-                    if let (true, Some(x)) = (present(i), values.float(i)) {
-                        let g = g as usize;
-                        if x.is_nan() {
-                            continue;
-                        }
-                        if !seen[g] || (*max && x > best[g]) || (!*max && x < best[g]) {
-                            best[g] = x;
-                            seen[g] = true;
-                        }
+                let max = *max;
+                floats(ids, &values, valid, |g, x| {
+                    if !x.is_nan() && (!seen[g] || (max && x > best[g]) || (!max && x < best[g])) {
+                        best[g] = x;
+                        seen[g] = true;
                     }
-                }
+                })
             }
             State::ExtremeInt { best, seen, max, .. } => {
-                for (i, &g) in ids.iter().enumerate() {
-                    if let (true, Some(x)) = (present(i), values.int(i)) {
-                        let g = g as usize;
-                        if !seen[g] || (*max && x > best[g]) || (!*max && x < best[g]) {
-                            best[g] = x;
-                            seen[g] = true;
-                        }
+                let max = *max;
+                ints(ids, &values, valid, |g, x| {
+                    if !seen[g] || (max && x > best[g]) || (!max && x < best[g]) {
+                        best[g] = x;
+                        seen[g] = true;
                     }
-                }
+                    Ok(())
+                })
             }
-            State::Count { .. } => {}
+            State::Count { .. } => Ok(()),
         }
-        Ok(())
     }
 
     fn finish(self, name: &str) -> Column {

@@ -26,6 +26,7 @@ enum Seen {
     Ints {
         ids: FastMap<i64, u32>,
         distinct: Vec<i64>,
+        dense: DenseInts,
     },
     /// Text and binary, by their bytes.
     Bytes {
@@ -49,6 +50,7 @@ impl KeyDomain {
             DataType::Int64 | DataType::Timestamp | DataType::Boolean => Seen::Ints {
                 ids: FastMap::default(),
                 distinct: Vec::new(),
+                dense: DenseInts::default(),
             },
             DataType::Text | DataType::Binary => Seen::Bytes {
                 ids: FastMap::default(),
@@ -85,8 +87,40 @@ impl KeyDomain {
         out.reserve(column.values.len());
         let valid = column.valid.as_deref();
         let is_null = |i: usize| valid.is_some_and(|v| !v.get(i).copied().unwrap_or(true));
+        let narrow = match (&column.values, &mut self.seen) {
+            (Values::Int64(v) | Values::Timestamp(v), Seen::Ints { dense, .. }) => {
+                valid.is_none() && dense.cover(v)
+            }
+            _ => false,
+        };
         match (&column.values, &mut self.seen) {
-            (Values::Int64(v) | Values::Timestamp(v), Seen::Ints { ids, distinct }) => {
+            (
+                Values::Int64(v) | Values::Timestamp(v),
+                Seen::Ints {
+                    ids,
+                    distinct,
+                    dense,
+                },
+            ) if narrow => {
+                // Integers in a narrow range: an array lookup per row, a hash per new value.
+                for &x in v {
+                    let slot = dense.slot(x);
+                    let id = match slot.copied() {
+                        Some(id) if id != NULL_ID => id,
+                        _ => {
+                            let id = intern_int(ids, distinct, x, insert)?;
+                            if let Some(slot) = dense.slot(x)
+                                && id != MISSING
+                            {
+                                *slot = id;
+                            }
+                            id
+                        }
+                    };
+                    out.push(id);
+                }
+            }
+            (Values::Int64(v) | Values::Timestamp(v), Seen::Ints { ids, distinct, .. }) => {
                 for (i, &x) in v.iter().enumerate() {
                     out.push(if is_null(i) {
                         NULL_ID
@@ -95,7 +129,7 @@ impl KeyDomain {
                     });
                 }
             }
-            (Values::Boolean(v), Seen::Ints { ids, distinct }) => {
+            (Values::Boolean(v), Seen::Ints { ids, distinct, .. }) => {
                 for (i, &x) in v.iter().enumerate() {
                     out.push(if is_null(i) {
                         NULL_ID
@@ -222,13 +256,120 @@ fn intern_bytes(
     Ok(id)
 }
 
+/// The ids of integers in one narrow range, by offset from `base` (0: not seen yet): a cache
+/// in front of the hash map that spares a hash per row for small integer keys.
+#[derive(Default)]
+struct DenseInts {
+    base: i64,
+    ids: Vec<u32>,
+}
+
+/// The widest range of integers [`DenseInts`] covers (4 MiB of ids).
+const DENSE_SPAN: i64 = 1 << 20;
+
+impl DenseInts {
+    /// Widens the range to cover `values` if it stays narrow; whether it does.
+    fn cover(&mut self, values: &[i64]) -> bool {
+        let (Some(&lo), Some(&hi)) = (values.iter().min(), values.iter().max()) else {
+            return false;
+        };
+        let (lo, hi) = if self.ids.is_empty() {
+            (lo, hi)
+        } else {
+            let end = self.base.saturating_add(self.ids.len() as i64 - 1);
+            (lo.min(self.base), hi.max(end))
+        };
+        let Some(span) = hi.checked_sub(lo).and_then(|s| s.checked_add(1)) else {
+            return false;
+        };
+        if span > DENSE_SPAN {
+            return false;
+        }
+        if self.ids.is_empty() || lo != self.base || span as usize != self.ids.len() {
+            let mut ids = vec![NULL_ID; span as usize];
+            let shift = (self.base - lo) as usize;
+            if let Some(target) = ids.get_mut(shift..shift + self.ids.len()) {
+                target.copy_from_slice(&self.ids);
+            }
+            self.ids = ids;
+            self.base = lo;
+        }
+        true
+    }
+
+    fn slot(&mut self, x: i64) -> Option<&mut u32> {
+        let at = usize::try_from(x.checked_sub(self.base)?).ok()?;
+        self.ids.get_mut(at)
+    }
+}
+
+/// (prefix, id) → the next prefix: a hash map, with a dense table in front while the pairs
+/// seen stay few enough to keep as one (so small keys cost array lookups per row).
+#[derive(Default)]
+struct Pairs {
+    map: FastMap<u64, u32>,
+    /// By prefix, then by id: the next prefix plus one (0: not seen).
+    dense: Vec<Vec<u32>>,
+    cells: usize,
+}
+
+/// The most cells [`Pairs`] keeps dense (16 MiB).
+const DENSE_PAIRS: usize = 1 << 22;
+
+impl Pairs {
+    #[inline]
+    fn get(&mut self, prefix: u32, id: u32) -> Option<u32> {
+        if let Some(&p) = self
+            .dense
+            .get(prefix as usize)
+            .and_then(|row| row.get(id as usize))
+            && p != 0
+        {
+            return Some(p - 1);
+        }
+        let p = *self.map.get(&pair(prefix, id))?;
+        self.remember(prefix, id, p);
+        Some(p)
+    }
+
+    fn insert(&mut self, prefix: u32, id: u32, p: u32) {
+        self.map.insert(pair(prefix, id), p);
+        self.remember(prefix, id, p);
+    }
+
+    fn remember(&mut self, prefix: u32, id: u32, p: u32) {
+        let (prefix, id) = (prefix as usize, id as usize);
+        if self.dense.len() <= prefix {
+            self.dense.resize(prefix + 1, Vec::new());
+        }
+        let Some(row) = self.dense.get_mut(prefix) else {
+            return;
+        };
+        if row.len() <= id {
+            let growth = id + 1 - row.len();
+            if self.cells + growth > DENSE_PAIRS {
+                return;
+            }
+            self.cells += growth;
+            row.resize(id + 1, 0);
+        }
+        if let Some(cell) = row.get_mut(id) {
+            *cell = p + 1;
+        }
+    }
+}
+
+fn pair(prefix: u32, id: u32) -> u64 {
+    (u64::from(prefix) << 32) | u64::from(id)
+}
+
 /// Dense group ids for tuples of key columns, in order of first appearance.
 pub(crate) struct Grouper {
     domains: Vec<KeyDomain>,
     /// The group (prefix) of each id of the first key column; [`MISSING`] where none yet.
     first: Vec<u32>,
     /// Per further key column: (prefix so far, id of this column) → prefix including it.
-    pairs: Vec<FastMap<u64, u32>>,
+    pairs: Vec<Pairs>,
     /// Prefixes made so far at each stage (the last stage's are the groups).
     prefixes: Vec<u32>,
     /// Per key column, its id in each group.
@@ -249,7 +390,7 @@ impl Grouper {
             .collect::<Result<Vec<_>>>()?;
         Ok(Grouper {
             first: Vec::new(),
-            pairs: (1..keys.len()).map(|_| FastMap::default()).collect(),
+            pairs: (1..keys.len()).map(|_| Pairs::default()).collect(),
             prefixes: vec![0; keys.len()],
             members: vec![Vec::new(); keys.len()],
             row_ids: vec![Vec::new(); keys.len()],
@@ -310,14 +451,13 @@ impl Grouper {
                     prefix = MISSING;
                     break;
                 }
-                let key = (u64::from(prefix) << 32) | u64::from(id);
-                let map = &mut self.pairs[stage];
-                prefix = match map.get(&key) {
-                    Some(&p) => p,
+                let pairs = &mut self.pairs[stage];
+                prefix = match pairs.get(prefix, id) {
+                    Some(p) => p,
                     None if !insert => MISSING,
                     None => {
                         let p = next_id(&mut self.prefixes[stage + 1])?;
-                        map.insert(key, p);
+                        pairs.insert(prefix, id, p);
                         if stage + 1 == last_stage {
                             for (members, ids) in self.members.iter_mut().zip(&self.row_ids) {
                                 members.push(ids.get(row).copied().unwrap_or(NULL_ID));

@@ -10,25 +10,49 @@ use crate::bindings::tessera::product::inputs::{Host, HostReader};
 use crate::bindings::{DataType, Error, Field};
 use crate::{convert, convert_encoded};
 use crate::host::denied;
+use crate::read_ahead::{ReadAhead, ReadAheadCpu};
 use crate::state::RunState;
 
 /// An open input port: the source, the projection, and rows read but not yet handed over.
 pub struct ReaderHandle {
     port: String,
-    source: Box<dyn BatchSource>,
+    feed: Feed,
+    version: u64,
     projection: Option<Vec<usize>>,
     fields: Vec<Field>,
     pending: Option<RecordBatch>,
 }
 
+/// Where a reader's batches come from: the source itself until the first batch is asked for,
+/// then a read-ahead thread decoding the next batch while the product works.
+enum Feed {
+    Waiting(Option<Box<dyn BatchSource>>),
+    Ahead(ReadAhead),
+}
+
 impl ReaderHandle {
     /// The next batch of at most `max_rows` rows, projected; dictionary columns stay
     /// dictionaries where the source kept them.
-    fn next_batch(&mut self, max_rows: u32) -> Result<Option<RecordBatch>, String> {
+    fn next_batch(
+        &mut self,
+        max_rows: u32,
+        cpu: &ReadAheadCpu,
+    ) -> Result<Option<RecordBatch>, String> {
+        if let Feed::Waiting(source) = &mut self.feed
+            && let Some(source) = source.take()
+        {
+            let ahead = ReadAhead::start(source, cpu.clone()).map_err(|e| {
+                format!(
+                    "input `{}`: the host could not start its reader: {e}",
+                    self.port
+                )
+            })?;
+            self.feed = Feed::Ahead(ahead);
+        }
         let batch = loop {
             let next = match self.pending.take() {
                 Some(batch) => batch,
-                None => match self.source.next_batch() {
+                None => match self.feed.next_batch() {
                     Ok(Some(batch)) => batch,
                     Ok(None) => return Ok(None),
                     Err(e) => return Err(format!("input `{}`: {e}", self.port)),
@@ -155,7 +179,8 @@ impl Host for RunState {
         };
         let handle = ReaderHandle {
             port: port.clone(),
-            source,
+            version: source.version(),
+            feed: Feed::Waiting(Some(source)),
             projection,
             fields,
             pending: None,
@@ -172,6 +197,15 @@ fn field(f: &arrow::datatypes::Field) -> Field {
     }
 }
 
+impl Feed {
+    fn next_batch(&mut self) -> Result<Option<RecordBatch>, tessera_core::io::DataError> {
+        match self {
+            Feed::Ahead(ahead) => ahead.next_batch(),
+            Feed::Waiting(_) => Ok(None),
+        }
+    }
+}
+
 impl RunState {
     /// The next batch of `reader`; a source that fails fails the run.
     fn read(
@@ -183,7 +217,7 @@ impl RunState {
             return Ok(Err(Error::Invalid("max-rows must be at least 1".into())));
         }
         let handle = self.table.get_mut(reader)?;
-        match handle.next_batch(max_rows) {
+        match handle.next_batch(max_rows, &self.read_ahead_cpu) {
             Ok(batch) => Ok(Ok(batch)),
             Err(message) => {
                 self.input_fault.get_or_insert(message.clone());
@@ -199,7 +233,7 @@ impl HostReader for RunState {
     }
 
     fn version(&mut self, reader: Resource<ReaderHandle>) -> wasmtime::Result<u64> {
-        Ok(self.table.get(&reader)?.source.version())
+        Ok(self.table.get(&reader)?.version)
     }
 
     fn next(
