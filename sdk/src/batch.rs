@@ -260,7 +260,10 @@ impl Values {
     }
 
     fn append(&mut self, other: Values) -> Result<()> {
-        if matches!(self, Values::TextDictionary(_) | Values::BinaryDictionary(_)) {
+        if matches!(
+            self,
+            Values::TextDictionary(_) | Values::BinaryDictionary(_)
+        ) {
             *self = std::mem::replace(self, Values::Boolean(Vec::new())).decoded();
         }
         match (self, other.decoded()) {

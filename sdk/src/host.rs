@@ -6,8 +6,8 @@ use crate::__private::bindings::tessera::product::{
 };
 use crate::Check;
 use crate::batch::{Batch, Column, DataType, Field, Values, VarData};
-use crate::dictionary::Dictionary;
 use crate::context::{Backend, InputStream, OutputStream};
+use crate::dictionary::Dictionary;
 use crate::error::{Error, Result};
 use crate::log::Level;
 

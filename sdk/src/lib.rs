@@ -63,8 +63,8 @@ pub use batch::{
     Batch, BatchBuilder, Column, DataType, Field, FromVar, Primitive, Values, Var, VarData,
 };
 pub use check::{Check, Severity};
-pub use dictionary::Dictionary;
 pub use context::{Batches, Context, DEFAULT_BATCH_ROWS, Input, Output, RunInfo};
+pub use dictionary::Dictionary;
 pub use error::{Error, Result};
 pub use gpu::{Buffer as GpuBuffer, Element, Gpu, GpuData, GpuInfo, Kernel, Tensor};
 pub use parameters::Parameter;

@@ -155,7 +155,11 @@ fn a_compensated_sum_keeps_what_a_naive_one_loses() {
 
 #[test]
 fn group_by_refuses_float_keys_overflow_and_changed_types_with_the_column_named() {
-    let floats = Batch::builder().f64("k", [1.0]).i64("v", [1]).build().unwrap();
+    let floats = Batch::builder()
+        .f64("k", [1.0])
+        .i64("v", [1])
+        .build()
+        .unwrap();
     let mut by = GroupBy::new(&["k"], [Agg::sum("v")]);
     let e = by.add(&floats).unwrap_err().to_string();
     assert!(e.contains("`k`") && e.contains("float64"), "{e}");
@@ -170,22 +174,46 @@ fn group_by_refuses_float_keys_overflow_and_changed_types_with_the_column_named(
     assert!(e.contains("overflows"), "{e}");
 
     let mut by = GroupBy::new(&["k"], [Agg::sum("v")]);
-    by.add(&Batch::builder().i64("k", [1]).i64("v", [1]).build().unwrap())
-        .unwrap();
+    by.add(
+        &Batch::builder()
+            .i64("k", [1])
+            .i64("v", [1])
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
     let e = by
-        .add(&Batch::builder().i64("k", [1]).f64("v", [1.0]).build().unwrap())
+        .add(
+            &Batch::builder()
+                .i64("k", [1])
+                .f64("v", [1.0])
+                .build()
+                .unwrap(),
+        )
         .unwrap_err()
         .to_string();
     assert!(e.contains("`v`") && e.contains("first"), "{e}");
     let e = by
-        .add(&Batch::builder().text("k", ["1"]).i64("v", [1]).build().unwrap())
+        .add(
+            &Batch::builder()
+                .text("k", ["1"])
+                .i64("v", [1])
+                .build()
+                .unwrap(),
+        )
         .unwrap_err()
         .to_string();
     assert!(e.contains("`k`"), "{e}");
 
     let mut by = GroupBy::new(&["k"], [Agg::mean("t")]);
     let e = by
-        .add(&Batch::builder().i64("k", [1]).text("t", ["a"]).build().unwrap())
+        .add(
+            &Batch::builder()
+                .i64("k", [1])
+                .text("t", ["a"])
+                .build()
+                .unwrap(),
+        )
         .unwrap_err()
         .to_string();
     assert!(e.contains("mean") && e.contains("text"), "{e}");
@@ -227,7 +255,9 @@ fn joins_match_a_nested_loop() {
             assert_eq!(x_right.get(row), j.map(|j| right.x[j]));
         }
     }
-    let e = join(&l, &r, &["nope"], JoinKind::Inner).unwrap_err().to_string();
+    let e = join(&l, &r, &["nope"], JoinKind::Inner)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("`nope`"), "{e}");
 }
 
@@ -235,9 +265,7 @@ fn joins_match_a_nested_loop() {
 fn sorting_matches_the_standard_sort_with_nulls_last() {
     let data = rows(5, 2_000);
     let b = batch(&data, 0..2_000);
-    let sorted = b
-        .sort_by(&[SortKey::desc("v"), SortKey::asc("x")])
-        .unwrap();
+    let sorted = b.sort_by(&[SortKey::desc("v"), SortKey::asc("x")]).unwrap();
     let mut expected: Vec<(Option<i64>, f64)> =
         data.v.iter().copied().zip(data.x.iter().copied()).collect();
     expected.sort_by(|a, b| match (a.0, b.0) {

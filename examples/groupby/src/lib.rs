@@ -12,12 +12,24 @@ const BATCH_ROWS: u32 = 256 * 1024;
 fn run(ctx: &mut Context) -> Result<()> {
     let query = ctx.parameter_text("query")?;
     let (by_id1, by_id1_id4) = match query.as_str() {
+        "scan" => {
+            // Reads what `id1` reads and aggregates nothing: the cost of the data path alone.
+            let mut rows = 0;
+            for batch in ctx
+                .input_columns("x", &["id1", "v1", "v3"])?
+                .batches(BATCH_ROWS)
+            {
+                rows += batch?.num_rows();
+            }
+            ctx.gauge("rows", rows as f64);
+            (false, false)
+        }
         "id1" => (true, false),
         "id1_id4" => (false, true),
         "both" => (true, true),
         other => {
             return Err(Error::invalid(format!(
-                "parameter `query` is `{other}`; use id1, id1_id4 or both"
+                "parameter `query` is `{other}`; use id1, id1_id4, both or scan"
             )));
         }
     };
@@ -29,7 +41,10 @@ fn run(ctx: &mut Context) -> Result<()> {
         ));
     }
     if by_id1_id4 {
-        queries.push(("by_id1_id4", GroupBy::new(&["id1", "id4"], [Agg::sum("v1")])));
+        queries.push((
+            "by_id1_id4",
+            GroupBy::new(&["id1", "id4"], [Agg::sum("v1")]),
+        ));
     }
     let mut columns: Vec<&str> = Vec::new();
     for column in queries.iter().flat_map(|(_, q)| q.columns()) {

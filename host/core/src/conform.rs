@@ -97,12 +97,11 @@ fn conform_batch(
             .then(|| kept_dictionary(column.data_type, array.data_type()))
             .flatten();
         let array = match kept {
-            Some(dictionary) => {
-                cast_with_options(array, &dictionary, &CastOptions::default())
-                    .map_err(|e| DataError::from(e).column(&column.name))?
+            Some(dictionary) => cast_with_options(array, &dictionary, &CastOptions::default())
+                .map_err(|e| DataError::from(e).column(&column.name))?,
+            None => {
+                coerce(array, column.data_type, coercion).map_err(|e| e.column(&column.name))?
             }
-            None => coerce(array, column.data_type, coercion)
-                .map_err(|e| e.column(&column.name))?,
         };
         if column.required && array.null_count() > 0 {
             let row = (0..array.len()).find(|&i| array.is_null(i)).unwrap_or(0) as u64;

@@ -251,7 +251,9 @@ impl BatchSource for FileSource {
         };
         let names: Vec<&str> = narrowed.iter().map(|c| c.name.as_str()).collect();
         let reopened = match self.format {
-            Format::Parquet => crate::parquet_reader::open(&self.path, Some(&names), self.dictionaries),
+            Format::Parquet => {
+                crate::parquet_reader::open(&self.path, Some(&names), self.dictionaries)
+            }
             _ => projected_arrow(&self.path, &names),
         };
         let Some(batches) = reopened else {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType as ArrowType, Schema as ArrowSchema};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{
-    ArrowReaderOptions, ArrowReaderMetadata, ParquetRecordBatchReaderBuilder,
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
 };
 
 use crate::formats::READ_BATCH_ROWS;
@@ -31,7 +31,8 @@ pub(crate) fn open(path: &Path, names: Option<&[&str]>, dictionaries: bool) -> O
         ArrowReaderOptions::new()
     };
     let metadata = ArrowReaderMetadata::try_new(metadata.metadata().clone(), options).ok()?;
-    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(File::open(path).ok()?, metadata);
+    let builder =
+        ParquetRecordBatchReaderBuilder::new_with_metadata(File::open(path).ok()?, metadata);
     let builder = match names {
         None => builder,
         Some(names) => {

@@ -2,9 +2,9 @@
 //! become WIT dictionaries for `next-encoded`, and a product's dictionaries are expanded and
 //! checked like any other batch for `write-encoded`.
 //!
-//! A dictionary only crosses when it is smaller than the rows it stands for, so a product that
-//! reads small batches of a column with many distinct values never receives the whole
-//! dictionary again with each one. Expanding a product's dictionary is bounded by the run's
+//! A dictionary only crosses when its distinct values take no more room than its keys, so a
+//! product that reads small batches of a column with many distinct values never receives the
+//! whole dictionary again with each one (it gets plain values). Expanding a product's dictionary is bounded by the run's
 //! memory limit: a few keys pointing at one large value cannot make the host allocate more
 //! than the product itself could hold.
 
@@ -90,7 +90,9 @@ pub(crate) fn to_wit_encoded(batch: &RecordBatch) -> Result<EncodedBatch, String
 /// A dictionary array of text or binary as a WIT dictionary, if it is one and crossing as one
 /// is smaller than crossing its rows.
 fn dictionary_to_wit(array: &ArrayRef) -> Option<EncodedValues> {
-    let dictionary = array.as_any().downcast_ref::<DictionaryArray<Int32Type>>()?;
+    let dictionary = array
+        .as_any()
+        .downcast_ref::<DictionaryArray<Int32Type>>()?;
     let values = dictionary.values();
     let (offsets, data, text) = if let Some(s) = values.as_any().downcast_ref::<StringArray>() {
         (s.offsets(), s.values(), true)
@@ -98,24 +100,16 @@ fn dictionary_to_wit(array: &ArrayRef) -> Option<EncodedValues> {
         let b = values.as_any().downcast_ref::<BinaryArray>()?;
         (b.offsets(), b.values(), false)
     };
-    let length = |key: i32| -> usize {
-        let k = usize::try_from(key).unwrap_or(usize::MAX);
-        match (offsets.get(k), offsets.get(k.saturating_add(1))) {
-            (Some(&a), Some(&b)) => usize::try_from(b - a).unwrap_or(0),
-            _ => 0,
-        }
-    };
     let keys = dictionary.keys();
-    let rows_bytes: usize = keys
-        .iter()
-        .map(|k| k.map_or(0, length))
-        .fold(0usize, usize::saturating_add);
     let first = offsets.first();
     let last = offsets.last();
-    let dictionary_bytes = usize::try_from(last - first).unwrap_or(usize::MAX)
-        + 4 * offsets.len()
-        + 4 * keys.len();
-    if dictionary_bytes > rows_bytes + 4 * keys.len() + 4 {
+    // Crossing as a dictionary costs the keys plus the distinct values; plain costs at least
+    // an offset per row. Only a dictionary no larger than its keys crosses, so it is never
+    // more than twice the plain form, and no pass over the rows is needed to decide.
+    let values_bytes = usize::try_from(last - first)
+        .unwrap_or(usize::MAX)
+        .saturating_add(4 * offsets.len());
+    if values_bytes > 4 * keys.len() {
         return None;
     }
     let start = usize::try_from(first).unwrap_or(0);
@@ -126,10 +120,17 @@ fn dictionary_to_wit(array: &ArrayRef) -> Option<EncodedValues> {
     };
     // Keys of null rows may hold anything in Arrow; they are 0 across the contract. The keys
     // of valid rows Arrow has checked to be within the values.
-    let keys = keys
-        .iter()
-        .map(|k| k.and_then(|k| u32::try_from(k).ok()).unwrap_or(0))
-        .collect();
+    let keys = match keys.nulls().filter(|n| n.null_count() > 0) {
+        None => keys
+            .values()
+            .iter()
+            .map(|&k| u32::try_from(k).unwrap_or(0))
+            .collect(),
+        Some(_) => keys
+            .iter()
+            .map(|k| k.and_then(|k| u32::try_from(k).ok()).unwrap_or(0))
+            .collect(),
+    };
     let wit = Dictionary { keys, values: var };
     Some(if text {
         EncodedValues::TextDictionary(wit)
@@ -180,8 +181,14 @@ fn expand(dictionary: &Dictionary, max_bytes: usize) -> Result<VarValues, String
             values.data.len()
         ));
     }
-    if let Some(at) = values.offsets.windows(2).position(|w| matches!(w, [a, b] if a > b)) {
-        return Err(format!("the dictionary's offsets must not decrease (value {at})"));
+    if let Some(at) = values
+        .offsets
+        .windows(2)
+        .position(|w| matches!(w, [a, b] if a > b))
+    {
+        return Err(format!(
+            "the dictionary's offsets must not decrease (value {at})"
+        ));
     }
     let count = values.offsets.len() - 1;
     let mut total = 0usize;

@@ -24,7 +24,10 @@ pub(crate) struct ReadAhead {
 impl ReadAhead {
     /// Starts reading `source`, adding the thread's CPU time to `cpu`. The thread ends at the
     /// source's end or error, or after its next batch once this is dropped.
-    pub(crate) fn start(mut source: Box<dyn BatchSource>, cpu: ReadAheadCpu) -> std::io::Result<Self> {
+    pub(crate) fn start(
+        mut source: Box<dyn BatchSource>,
+        cpu: ReadAheadCpu,
+    ) -> std::io::Result<Self> {
         let (sender, receiver) = sync_channel::<Next>(1);
         std::thread::Builder::new()
             .name("tessera-read-ahead".into())
@@ -101,7 +104,9 @@ mod tests {
                 x = std::hint::black_box(x.wrapping_add(i));
             }
             let array = Arc::new(Int64Array::from(vec![x]));
-            Ok(Some(RecordBatch::try_new(self.schema.clone(), vec![array]).unwrap()))
+            Ok(Some(
+                RecordBatch::try_new(self.schema.clone(), vec![array]).unwrap(),
+            ))
         }
     }
 

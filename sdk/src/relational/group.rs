@@ -99,12 +99,34 @@ impl Agg {
 
 /// A running aggregate: one slot per group.
 enum State {
-    SumInt { sums: Vec<i64>, seen: Vec<bool> },
-    SumFloat { sums: Vec<f64>, fix: Vec<f64>, seen: Vec<bool> },
-    Mean { sums: Vec<f64>, fix: Vec<f64>, counts: Vec<i64> },
-    Count { counts: Vec<i64> },
-    Extreme { best: Vec<f64>, seen: Vec<bool>, max: bool },
-    ExtremeInt { best: Vec<i64>, seen: Vec<bool>, max: bool, timestamp: bool },
+    SumInt {
+        sums: Vec<i64>,
+        seen: Vec<bool>,
+    },
+    SumFloat {
+        sums: Vec<f64>,
+        fix: Vec<f64>,
+        seen: Vec<bool>,
+    },
+    Mean {
+        sums: Vec<f64>,
+        fix: Vec<f64>,
+        counts: Vec<i64>,
+    },
+    Count {
+        counts: Vec<i64>,
+    },
+    Extreme {
+        best: Vec<f64>,
+        seen: Vec<bool>,
+        max: bool,
+    },
+    ExtremeInt {
+        best: Vec<i64>,
+        seen: Vec<bool>,
+        max: bool,
+        timestamp: bool,
+    },
 }
 
 /// Adds `x` to the compensated sum (`sum`, `fix`) (Neumaier's variant of Kahan summation).
@@ -215,7 +237,9 @@ impl State {
         };
         use DataType as T;
         Ok(match (agg.kind, data_type) {
-            (AggKind::CountRows, _) | (AggKind::Count, Some(_)) => State::Count { counts: Vec::new() },
+            (AggKind::CountRows, _) | (AggKind::Count, Some(_)) => {
+                State::Count { counts: Vec::new() }
+            }
             (AggKind::Sum, Some(T::Int64 | T::Boolean)) => State::SumInt {
                 sums: Vec::new(),
                 seen: Vec::new(),
@@ -230,12 +254,14 @@ impl State {
                 fix: Vec::new(),
                 counts: Vec::new(),
             },
-            (AggKind::Min | AggKind::Max, Some(t @ (T::Int64 | T::Timestamp))) => State::ExtremeInt {
-                best: Vec::new(),
-                seen: Vec::new(),
-                max: agg.kind == AggKind::Max,
-                timestamp: t == T::Timestamp,
-            },
+            (AggKind::Min | AggKind::Max, Some(t @ (T::Int64 | T::Timestamp))) => {
+                State::ExtremeInt {
+                    best: Vec::new(),
+                    seen: Vec::new(),
+                    max: agg.kind == AggKind::Max,
+                    timestamp: t == T::Timestamp,
+                }
+            }
             (AggKind::Min | AggKind::Max, Some(T::Float64 | T::Float32)) => State::Extreme {
                 best: Vec::new(),
                 seen: Vec::new(),
@@ -333,7 +359,9 @@ impl State {
                     }
                 })
             }
-            State::ExtremeInt { best, seen, max, .. } => {
+            State::ExtremeInt {
+                best, seen, max, ..
+            } => {
                 let max = *max;
                 ints(ids, &values, valid, |g, x| {
                     if !seen[g] || (max && x > best[g]) || (!max && x < best[g]) {

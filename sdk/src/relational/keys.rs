@@ -155,19 +155,31 @@ impl KeyDomain {
                 let translated = (0..d.values.len())
                     .map(|k| intern_bytes(ids, distinct, d.values.get(k), insert))
                     .collect::<Result<Vec<u32>>>()?;
-                for (i, &key) in d.keys.iter().enumerate() {
-                    out.push(if is_null(i) {
-                        NULL_ID
-                    } else {
-                        translated.get(key as usize).copied().ok_or_else(|| {
-                            Error::invalid(format!(
-                                "row {i} of key column `{}` has key {key}, but its dictionary \
-                                 has {} values",
-                                self.name,
-                                translated.len()
-                            ))
-                        })?
-                    });
+                let bad_key = |i: usize, key: u32| {
+                    Error::invalid(format!(
+                        "row {i} of key column `{}` has key {key}, but its dictionary has {} \
+                         values",
+                        self.name,
+                        translated.len()
+                    ))
+                };
+                if valid.is_none() {
+                    for (i, &key) in d.keys.iter().enumerate() {
+                        match translated.get(key as usize) {
+                            Some(&id) => out.push(id),
+                            None => return Err(bad_key(i, key)),
+                        }
+                    }
+                } else {
+                    for (i, &key) in d.keys.iter().enumerate() {
+                        out.push(if is_null(i) {
+                            NULL_ID
+                        } else {
+                            *translated
+                                .get(key as usize)
+                                .ok_or_else(|| bad_key(i, key))?
+                        });
+                    }
                 }
             }
             _ => {
@@ -219,7 +231,12 @@ impl KeyDomain {
     }
 }
 
-fn intern_int(ids: &mut FastMap<i64, u32>, distinct: &mut Vec<i64>, x: i64, insert: bool) -> Result<u32> {
+fn intern_int(
+    ids: &mut FastMap<i64, u32>,
+    distinct: &mut Vec<i64>,
+    x: i64,
+    insert: bool,
+) -> Result<u32> {
     if let Some(&id) = ids.get(&x) {
         return Ok(id);
     }

@@ -8,10 +8,10 @@ use wasmtime::component::Resource;
 
 use crate::bindings::tessera::product::inputs::{Host, HostReader};
 use crate::bindings::{DataType, Error, Field};
-use crate::{convert, convert_encoded};
 use crate::host::denied;
 use crate::read_ahead::{ReadAhead, ReadAheadCpu};
 use crate::state::RunState;
+use crate::{convert, convert_encoded};
 
 /// An open input port: the source, the projection, and rows read but not yet handed over.
 pub struct ReaderHandle {

@@ -5,9 +5,9 @@ use wasmtime::component::Resource;
 
 use crate::bindings::tessera::product::outputs::{Host, HostWriter};
 use crate::bindings::{Batch, DataType, EncodedBatch, Error, Field};
-use crate::{convert, convert_encoded};
 use crate::host::denied;
 use crate::state::RunState;
+use crate::{convert, convert_encoded};
 
 /// An open output port (several handles may write to the same port).
 pub struct WriterHandle {
