@@ -91,6 +91,44 @@ fn a_batch_naming_a_column_twice_is_refused() {
 }
 
 #[test]
+fn dictionaries_a_product_writes_are_checked_and_bounded_before_they_are_expanded() {
+    let (_, product) = hostile();
+    for (mode, reason) in [
+        (
+            "dictionary-key",
+            "row 1 has key 7, but the dictionary has 1 values",
+        ),
+        ("dictionary-offsets", "offsets must not decrease"),
+        // 32 MiB is the fixture's memory limit: the 100 GB expansion is refused up front.
+        ("dictionary-bomb", "more than 33554432 bytes"),
+    ] {
+        let (outcome, sink) = run(&product, mode);
+        assert_failed(&outcome, FailureKind::SchemaViolation, reason);
+        assert!(sink.batches().is_empty(), "{mode}");
+    }
+    // A valid dictionary is stored as the plain text it stands for.
+    let (outcome, sink) = run(&product, "dictionary");
+    assert!(outcome.succeeded(), "{:?}", outcome.status);
+    let batches = sink.batches();
+    let outcomes: Vec<String> = batches
+        .iter()
+        .flat_map(|b| {
+            let column = b
+                .column_by_name("outcome")
+                .unwrap()
+                .as_any()
+                .downcast_ref::<arrow::array::StringArray>()
+                .unwrap()
+                .clone();
+            (0..arrow::array::Array::len(&column))
+                .map(|i| column.value(i).to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(outcomes, ["great", "fine", "great"]);
+}
+
+#[test]
 fn exit_instead_of_returning_is_the_products_error() {
     let (_, product) = hostile();
     let (outcome, _) = run(&product, "exit");

@@ -225,3 +225,79 @@ fn expand(dictionary: &Dictionary, max_bytes: usize) -> Result<VarValues, String
     }
     Ok(VarValues { data, offsets })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use arrow::array::Array;
+    use tessera_core::schema::{Column as Declared, DataType};
+
+    use super::*;
+
+    /// Arbitrary dictionaries, as a product could send them: every one is a batch of the
+    /// declared schema or an error, never a panic, and never more than the bound expanded.
+    #[test]
+    fn arbitrary_dictionaries_are_refused_or_stored_never_a_panic() {
+        let schema = Schema::new(vec![Declared::new("t", DataType::Text)]);
+        let target = schema.to_arrow();
+        let mut state = 7u64;
+        let mut next = move |n: u64| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) % n.max(1)
+        };
+        let (mut stored, mut refused) = (0, 0);
+        for _ in 0..5_000 {
+            let values = next(5) as usize;
+            let data: Vec<u8> = (0..next(12))
+                .map(|_| b"ab\xffc"[next(4) as usize])
+                .collect();
+            let mut offsets: Vec<u32> = (0..=values)
+                .map(|_| next(data.len() as u64 + 2) as u32)
+                .collect();
+            if next(3) > 0 {
+                offsets.sort_unstable();
+                if let Some(last) = offsets.last_mut() {
+                    *last = data.len() as u32;
+                }
+            }
+            let rows = next(6) as usize;
+            let keys: Vec<u32> = (0..rows)
+                .map(|_| match next(8) {
+                    0 => u32::MAX,
+                    _ => next(values as u64 + 1) as u32,
+                })
+                .collect();
+            let valid = (next(3) == 0)
+                .then(|| (0..rows + next(2) as usize).map(|_| next(2) == 0).collect());
+            let batch = EncodedBatch {
+                columns: vec![EncodedColumn {
+                    name: "t".into(),
+                    values: EncodedValues::TextDictionary(Dictionary {
+                        keys,
+                        values: VarValues { data, offsets },
+                    }),
+                    valid,
+                }],
+            };
+            match from_wit_encoded(batch, &schema, &target, 16) {
+                Ok(out) => {
+                    assert_eq!(out.schema(), target);
+                    let text = out.column(0);
+                    assert_eq!(text.len(), rows);
+                    stored += 1;
+                }
+                Err(e) => {
+                    assert!(!e.is_empty());
+                    refused += 1;
+                }
+            }
+        }
+        assert!(
+            stored > 100 && refused > 100,
+            "{stored} stored, {refused} refused"
+        );
+    }
+}
