@@ -207,7 +207,6 @@ fn a_product_groups_dictionary_encoded_text_by_key_and_gets_the_right_answer() {
         .into_iter()
         .zip(ints(&got, "id4"))
         .zip(ints(&got, "v1"))
-        .map(|((a, b), c)| ((a, b), c))
         .collect();
     assert_eq!(pairs, by_id1_id4);
 }

@@ -19,6 +19,7 @@
 //! whose bytes do not match its width and height is `corrupt`; the check
 //! `images-are-readable` quarantines a run with more than 1% of those.
 
+use tessera_sdk::relational::{Agg, GroupBy, SortKey};
 use tessera_sdk::{Batch, Check, Context, Element, Gpu, GpuData, Result};
 
 /// Sums per image, in the kernel's order.
@@ -335,18 +336,14 @@ fn run(ctx: &mut Context) -> Result<()> {
             )
             .build()?,
     )?;
-    let mut counts: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
-    for (_, f) in &rows {
-        for (flag, _) in f {
-            *counts.entry(flag).or_default() += 1;
-        }
-    }
-    ctx.output("flag_counts")?.write(
-        Batch::builder()
-            .text("flag", counts.keys().copied())
-            .i64("images", counts.values().copied())
-            .build()?,
-    )
+    // One row per (image, flag), then images per flag, in flag order.
+    let flagged = Batch::builder()
+        .text("flag", rows.iter().flat_map(|(_, f)| f.iter().map(|f| f.0)))
+        .build()?;
+    let mut counts = GroupBy::new(&["flag"], [Agg::count_rows().named("images")]);
+    counts.add(&flagged)?;
+    ctx.output("flag_counts")?
+        .write(counts.finish()?.sort_by(&[SortKey::asc("flag")])?)
 }
 
 /// The checks that need code: nearly every image must be readable.

@@ -16,6 +16,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use tessera_sdk::relational::{Agg, GroupBy, SortKey};
 use tessera_sdk::{Batch, Check, Context, Result};
 
 /// One annotation as read from the input.
@@ -188,13 +189,12 @@ pub fn consensus<'a>(annotations: impl IntoIterator<Item = Annotation<'a>>) -> V
         .collect()
 }
 
-/// Number of studies per consensus label, in label order.
-pub fn label_counts(consensus: &[Consensus]) -> BTreeMap<String, i64> {
-    let mut counts = BTreeMap::new();
-    for c in consensus {
-        *counts.entry(c.label.clone()).or_insert(0) += 1;
-    }
-    counts
+/// Number of studies per consensus label (`label`, `studies`), in label order, from the
+/// `consensus` port's batch.
+pub fn label_counts(consensus: &Batch) -> Result<Batch> {
+    let mut by = GroupBy::new(&["label"], [Agg::count_rows().named("studies")]);
+    by.add(consensus)?;
+    by.finish()?.sort_by(&[SortKey::asc("label")])
 }
 
 #[tessera_sdk::product(checks = checks)]
@@ -231,21 +231,15 @@ fn run(ctx: &mut Context) -> Result<()> {
         ctx.gauge("unanimous_share", unanimous as f64 / result.len() as f64);
     }
     ctx.gauge("rejected", validated.rejected.len() as f64);
-    let counts = label_counts(&result);
-    ctx.output("consensus")?.write(
-        Batch::builder()
-            .text("study_id", result.iter().map(|c| c.study_id.as_str()))
-            .text("label", result.iter().map(|c| c.label.as_str()))
-            .f64("agreement", result.iter().map(|c| c.agreement))
-            .i64("annotators", result.iter().map(|c| c.annotators))
-            .build()?,
-    )?;
-    ctx.output("label_counts")?.write(
-        Batch::builder()
-            .text("label", counts.keys())
-            .i64("studies", counts.values().copied())
-            .build()?,
-    )?;
+    let consensus = Batch::builder()
+        .text("study_id", result.iter().map(|c| c.study_id.as_str()))
+        .text("label", result.iter().map(|c| c.label.as_str()))
+        .f64("agreement", result.iter().map(|c| c.agreement))
+        .i64("annotators", result.iter().map(|c| c.annotators))
+        .build()?;
+    let counts = label_counts(&consensus)?;
+    ctx.output("consensus")?.write(consensus)?;
+    ctx.output("label_counts")?.write(counts)?;
     ctx.output("counted")?.write(annotation_batch(&counted)?)?;
     let rejected = &validated.rejected;
     ctx.output("rejected")?.write(
@@ -457,9 +451,16 @@ mod tests {
             a("s2", "x", "benign", None, 0),
             a("s3", "x", "normal", None, 0),
         ]);
-        let counts = label_counts(&c);
-        assert_eq!(counts.get("benign"), Some(&2));
-        assert_eq!(counts.get("normal"), Some(&1));
+        let batch = Batch::builder()
+            .text("label", c.iter().map(|c| c.label.as_str()))
+            .build()
+            .unwrap();
+        let counts = label_counts(&batch).unwrap();
+        assert_eq!(
+            counts.text("label").unwrap().iter().collect::<Vec<_>>(),
+            [Some("benign"), Some("normal")]
+        );
+        assert_eq!(counts.i64("studies").unwrap().values(), &[2, 1]);
     }
 
     #[test]

@@ -97,6 +97,9 @@ impl Agg {
     }
 }
 
+/// An aggregate under way: the type its column had in the first batch, and its state.
+type Running = (Option<DataType>, State);
+
 /// A running aggregate: one slot per group.
 enum State {
     SumInt {
@@ -443,7 +446,7 @@ impl State {
 pub struct GroupBy {
     keys: Vec<String>,
     aggs: Vec<Agg>,
-    running: Option<(Grouper, Vec<(Option<DataType>, State)>)>,
+    running: Option<(Grouper, Vec<Running>)>,
     ids: Vec<u32>,
 }
 
