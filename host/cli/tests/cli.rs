@@ -124,7 +124,7 @@ fn build_inspect_and_run_the_hello_example_in_every_format() {
         "{stdout}"
     );
     assert!(stdout.contains("exports:\n  run"), "{stdout}");
-    assert!(stdout.contains("tessera:product/inputs@0.1.0"), "{stdout}");
+    assert!(stdout.contains("tessera:product/inputs@0.1.1"), "{stdout}");
 
     let out = tempfile::tempdir().unwrap();
     for format in ["csv", "ndjson", "parquet", "arrow"] {

@@ -223,7 +223,7 @@ pub fn embed(
 /// The names a component imports and exports at its top level.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Interface {
-    /// Imported instances and functions, such as `tessera:product/inputs@0.1.0` (imported
+    /// Imported instances and functions, such as `tessera:product/inputs@0.1.1` (imported
     /// types are left out).
     pub imports: Vec<String>,
     /// Exported names, such as `run`.
