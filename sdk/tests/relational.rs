@@ -284,3 +284,35 @@ fn sorting_matches_the_standard_sort_with_nulls_last() {
         .collect();
     assert_eq!(got, expected);
 }
+
+#[test]
+fn integer_keys_that_widen_their_range_or_leave_it_keep_their_groups() {
+    // Narrow at first (100..110), widened (0..5), then far beyond any table (2^40), then
+    // back: every value keeps one group, whichever way it was looked up.
+    let batches: [Vec<i64>; 4] = [
+        (100..110).collect(),
+        (0..5).chain(100..103).collect(),
+        vec![1 << 40, 3, 1 << 40, -(1 << 40)],
+        (0..5).chain([1 << 40]).collect(),
+    ];
+    let mut by = GroupBy::new(&["k"], [Agg::count_rows().named("n")]);
+    let mut expected: BTreeMap<i64, i64> = BTreeMap::new();
+    for keys in &batches {
+        for &k in keys {
+            *expected.entry(k).or_default() += 1;
+        }
+        by.add(&Batch::builder().i64("k", keys.iter().copied()).build().unwrap())
+            .unwrap();
+    }
+    let table = by.finish().unwrap();
+    let got: BTreeMap<i64, i64> = table
+        .i64("k")
+        .unwrap()
+        .values()
+        .iter()
+        .copied()
+        .zip(table.i64("n").unwrap().values().iter().copied())
+        .collect();
+    assert_eq!(table.num_rows(), expected.len());
+    assert_eq!(got, expected);
+}

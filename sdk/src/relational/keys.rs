@@ -103,14 +103,16 @@ impl KeyDomain {
                 },
             ) if narrow => {
                 // Integers in a narrow range: an array lookup per row, a hash per new value.
+                // `cover` made the table span every value, so each offset is in it.
+                let base = dense.base;
                 for &x in v {
-                    let slot = dense.slot(x);
-                    let id = match slot.copied() {
+                    let at = x.wrapping_sub(base) as usize;
+                    let id = match dense.ids.get(at).copied() {
                         Some(id) if id != NULL_ID => id,
                         _ => {
                             let id = intern_int(ids, distinct, x, insert)?;
-                            if let Some(slot) = dense.slot(x)
-                                && id != MISSING
+                            if id != MISSING
+                                && let Some(slot) = dense.ids.get_mut(at)
                             {
                                 *slot = id;
                             }
@@ -312,11 +314,6 @@ impl DenseInts {
             self.base = lo;
         }
         true
-    }
-
-    fn slot(&mut self, x: i64) -> Option<&mut u32> {
-        let at = usize::try_from(x.checked_sub(self.base)?).ok()?;
-        self.ids.get_mut(at)
     }
 }
 
