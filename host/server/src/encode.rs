@@ -321,9 +321,7 @@ impl<W: Write + Send> BatchWriter<W> {
                 BatchWriter::Arrow(arrow::ipc::writer::StreamWriter::try_new(out, schema)?)
             }
             OutputFormat::Parquet => {
-                let properties = parquet::file::properties::WriterProperties::builder()
-                    .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
-                    .build();
+                let properties = tessera_core::formats::parquet_properties(schema);
                 BatchWriter::Parquet(Box::new(
                     parquet::arrow::ArrowWriter::try_new(out, schema.clone(), Some(properties))
                         .map_err(parquet_error)?,
