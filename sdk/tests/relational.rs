@@ -301,8 +301,13 @@ fn integer_keys_that_widen_their_range_or_leave_it_keep_their_groups() {
         for &k in keys {
             *expected.entry(k).or_default() += 1;
         }
-        by.add(&Batch::builder().i64("k", keys.iter().copied()).build().unwrap())
-            .unwrap();
+        by.add(
+            &Batch::builder()
+                .i64("k", keys.iter().copied())
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
     }
     let table = by.finish().unwrap();
     let got: BTreeMap<i64, i64> = table

@@ -60,8 +60,8 @@ fn analytics(rows: usize) -> (SchemaRef, Vec<RecordBatch>) {
 
 fn write(schema: &SchemaRef, batches: &[RecordBatch], props: WriterProperties) -> Vec<u8> {
     let mut out = Vec::new();
-    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut out, schema.clone(), Some(props))
-        .unwrap();
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(&mut out, schema.clone(), Some(props)).unwrap();
     for batch in batches {
         writer.write(batch).unwrap();
     }
@@ -119,10 +119,8 @@ fn main() {
                 if !floats {
                     for field in schema.fields() {
                         if matches!(field.data_type(), DataType::Float64 | DataType::Float32) {
-                            builder = builder.set_column_dictionary_enabled(
-                                field.name().as_str().into(),
-                                false,
-                            );
+                            builder = builder
+                                .set_column_dictionary_enabled(field.name().as_str().into(), false);
                         }
                     }
                 }

@@ -5,7 +5,7 @@
 //! 32-bit to 64-bit numbers, ISO-8601 text to timestamps, large or view strings to text, and
 //! timestamps of any unit or zone to microseconds UTC.
 
-use arrow::array::{Array, ArrayRef};
+use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::compute::{CastOptions, cast_with_options};
 use arrow::datatypes::{DataType as ArrowType, SchemaRef};
 use arrow::record_batch::RecordBatch;
@@ -50,14 +50,21 @@ pub fn conform_keeping_dictionaries(
     conform_batch(batch, schema, target, first_row, coercion, true)
 }
 
-/// The dictionary type a declared text or binary column keeps, if it is that and `from` is a
-/// dictionary of its values with integer keys.
-fn kept_dictionary(to: DataType, from: &ArrowType) -> Option<ArrowType> {
-    let ArrowType::Dictionary(key, value) = from else {
+/// The dictionary type a declared text or binary column keeps, if it is that and `array` is a
+/// dictionary of its values with integer keys and no null among the values (a null reached
+/// through a valid key would hide from the row's validity; such a column is decoded instead).
+fn kept_dictionary(to: DataType, array: &ArrayRef) -> Option<ArrowType> {
+    let ArrowType::Dictionary(key, value) = array.data_type() else {
         return None;
     };
     let wanted = to.to_arrow();
-    (matches!(to, DataType::Text | DataType::Binary) && key.is_integer() && **value == wanted)
+    let values_have_nulls = array
+        .as_any_dictionary_opt()
+        .is_none_or(|d| d.values().null_count() > 0);
+    (matches!(to, DataType::Text | DataType::Binary)
+        && key.is_integer()
+        && **value == wanted
+        && !values_have_nulls)
         .then(|| ArrowType::Dictionary(Box::new(ArrowType::Int32), Box::new(wanted)))
 }
 
@@ -94,7 +101,7 @@ fn conform_batch(
         };
         let array = batch.column(index);
         let kept = keep_dictionaries
-            .then(|| kept_dictionary(column.data_type, array.data_type()))
+            .then(|| kept_dictionary(column.data_type, array))
             .flatten();
         let array = match kept {
             Some(dictionary) => cast_with_options(array, &dictionary, &CastOptions::default())
@@ -298,6 +305,44 @@ mod tests {
         let schema = declared();
         let err = conform(&batch, &schema, &schema.to_arrow(), 10, Coercion::Lenient).unwrap_err();
         assert_eq!((err.row, err.column.as_deref()), (Some(11), Some("id")));
+    }
+
+    #[test]
+    fn dictionaries_are_kept_only_when_asked_and_never_hide_a_null() {
+        use arrow::array::DictionaryArray;
+        use arrow::datatypes::Int32Type;
+        let batch = |values: StringArray, keys: Vec<i32>| {
+            let dictionary =
+                DictionaryArray::<Int32Type>::try_new(keys.into(), Arc::new(values)).unwrap();
+            let dictionary_type = dictionary.data_type().clone();
+            RecordBatch::try_new(
+                Arc::new(ArrowSchema::new(vec![
+                    Field::new("id", dictionary_type, true),
+                    Field::new("score", ArrowType::Float64, true),
+                ])),
+                vec![
+                    Arc::new(dictionary),
+                    Arc::new(Float64Array::from(vec![1.0, 2.0, 3.0])),
+                ],
+            )
+            .unwrap()
+        };
+        let schema = declared();
+        let target = schema.to_arrow();
+        let plain = batch(StringArray::from(vec!["a", "b"]), vec![1, 0, 1]);
+        let kept =
+            conform_keeping_dictionaries(&plain, &schema, &target, 0, Coercion::Lenient).unwrap();
+        assert!(matches!(
+            kept.column(0).data_type(),
+            ArrowType::Dictionary(_, _)
+        ));
+        let decoded = conform(&plain, &schema, &target, 0, Coercion::Lenient).unwrap();
+        assert_eq!(decoded.column(0).data_type(), &ArrowType::Utf8);
+        // Row 1's key is valid but points at a null value: the required column refuses it.
+        let hidden = batch(StringArray::from(vec![Some("a"), None]), vec![0, 1, 0]);
+        let err = conform_keeping_dictionaries(&hidden, &schema, &target, 0, Coercion::Lenient)
+            .unwrap_err();
+        assert_eq!((err.row, err.column.as_deref()), (Some(1), Some("id")));
     }
 
     #[test]

@@ -136,7 +136,11 @@ mod tests {
     }
 
     fn component(engine: &Engine, name: &str) -> Component {
-        Component::new(engine, format!("(component (core module ${name}))")).unwrap()
+        Component::new(
+            engine,
+            wat::parse_str(format!("(component (core module ${name}))")).unwrap(),
+        )
+        .unwrap()
     }
 
     #[test]
