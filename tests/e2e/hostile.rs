@@ -99,8 +99,13 @@ fn dictionaries_a_product_writes_are_checked_and_bounded_before_they_are_expande
             "row 1 has key 7, but the dictionary has 1 values",
         ),
         ("dictionary-offsets", "offsets must not decrease"),
-        // 32 MiB is the fixture's memory limit: the 100 GB expansion is refused up front.
+        // 32 MiB is the fixture's memory limit: the 100 GB expansion is refused up front, and
+        // so are 200 MiB spread over eight columns, before their names are even looked at.
         ("dictionary-bomb", "more than 33554432 bytes"),
+        (
+            "dictionary-columns",
+            "column `c1`: the batch's dictionaries stand for more than",
+        ),
     ] {
         let (outcome, sink) = run(&product, mode);
         assert_failed(&outcome, FailureKind::SchemaViolation, reason);

@@ -6,7 +6,7 @@
 //! product that reads small batches of a column with many distinct values never receives the
 //! whole dictionary again with each one (it gets plain values). Expanding a product's dictionary is bounded by the run's
 //! memory limit: a few keys pointing at one large value cannot make the host allocate more
-//! than the product itself could hold.
+//! than the product itself could hold, however many columns it names.
 
 use std::sync::Arc;
 
@@ -140,23 +140,25 @@ fn dictionary_to_wit(array: &ArrayRef) -> Option<EncodedValues> {
 }
 
 /// WIT encoded batch to an Arrow batch of exactly the declared `schema` (for `write-encoded`):
-/// dictionaries are expanded, at most `max_bytes` of values per column, then checked as
-/// [`from_wit`] checks any batch.
+/// dictionaries are expanded, at most `max_bytes` of values for the whole batch, then checked
+/// as [`from_wit`] checks any batch.
 pub(crate) fn from_wit_encoded(
     batch: EncodedBatch,
     schema: &Schema,
     target: &SchemaRef,
     max_bytes: usize,
 ) -> Result<RecordBatch, String> {
+    let mut budget = max_bytes;
     let mut columns = Vec::with_capacity(batch.columns.len());
     for column in batch.columns {
+        let name = &column.name;
         let values = match column.values {
             EncodedValues::Plain(values) => values,
             EncodedValues::TextDictionary(d) => Values::Text(
-                expand(&d, max_bytes).map_err(|e| format!("column `{}`: {e}", column.name))?,
+                expand(&d, &mut budget, max_bytes).map_err(|e| format!("column `{name}`: {e}"))?,
             ),
             EncodedValues::BinaryDictionary(d) => Values::Binary(
-                expand(&d, max_bytes).map_err(|e| format!("column `{}`: {e}", column.name))?,
+                expand(&d, &mut budget, max_bytes).map_err(|e| format!("column `{name}`: {e}"))?,
             ),
         };
         columns.push(Column {
@@ -169,8 +171,13 @@ pub(crate) fn from_wit_encoded(
 }
 
 /// The rows a dictionary stands for, as plain values; its own offsets and keys are checked
-/// first, and the result may hold at most `max_bytes`.
-fn expand(dictionary: &Dictionary, max_bytes: usize) -> Result<VarValues, String> {
+/// first, and the result takes its bytes from `budget` (what is left of `max_bytes` for the
+/// batch), refusing the batch when it would take more.
+fn expand(
+    dictionary: &Dictionary,
+    budget: &mut usize,
+    max_bytes: usize,
+) -> Result<VarValues, String> {
     let values = &dictionary.values;
     let Some(&last) = values.offsets.last() else {
         return Err("the dictionary's offsets must have at least one entry ([0])".into());
@@ -203,13 +210,14 @@ fn expand(dictionary: &Dictionary, max_bytes: usize) -> Result<VarValues, String
             ));
         };
         total = total.saturating_add((b - a) as usize);
-        if total > max_bytes {
+        if total > *budget {
             return Err(format!(
-                "the rows stand for more than {max_bytes} bytes of values (the run's memory \
-                 limit); write smaller batches"
+                "the batch's dictionaries stand for more than {max_bytes} bytes of values (the \
+                 run's memory limit); write smaller batches"
             ));
         }
     }
+    *budget -= total;
     let mut data = Vec::with_capacity(total);
     let mut offsets = Vec::with_capacity(dictionary.keys.len() + 1);
     offsets.push(0u32);
