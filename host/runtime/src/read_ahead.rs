@@ -1,5 +1,6 @@
 //! Reading an input one batch ahead on a thread of its own, so the host decodes the next batch
-//! while the product works on the current one. The thread's CPU time is added to the run's:
+//! while the product works on the current one. A reader starts it at its second batch: an
+//! input that fits in one batch costs no thread. The thread's CPU time is added to the run's:
 //! a run's reported CPU time stays what it cost, whichever thread spent it.
 
 use std::sync::Arc;

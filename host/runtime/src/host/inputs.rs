@@ -23,10 +23,14 @@ pub struct ReaderHandle {
     pending: Option<RecordBatch>,
 }
 
-/// Where a reader's batches come from: the source itself until the first batch is asked for,
-/// then a read-ahead thread decoding the next batch while the product works.
+/// Where a reader's batches come from: the source itself for the first batch (an input of one
+/// batch, the common small case, never starts a thread), then a read-ahead thread decoding
+/// the next batch while the product works.
 enum Feed {
-    Waiting(Option<Box<dyn BatchSource>>),
+    Direct {
+        source: Option<Box<dyn BatchSource>>,
+        served: bool,
+    },
     Ahead(ReadAhead),
 }
 
@@ -38,7 +42,10 @@ impl ReaderHandle {
         max_rows: u32,
         cpu: &ReadAheadCpu,
     ) -> Result<Option<RecordBatch>, String> {
-        if let Feed::Waiting(source) = &mut self.feed
+        if let Feed::Direct {
+            source,
+            served: true,
+        } = &mut self.feed
             && let Some(source) = source.take()
         {
             let ahead = ReadAhead::start(source, cpu.clone()).map_err(|e| {
@@ -180,7 +187,10 @@ impl Host for RunState {
         let handle = ReaderHandle {
             port: port.clone(),
             version: source.version(),
-            feed: Feed::Waiting(Some(source)),
+            feed: Feed::Direct {
+                source: Some(source),
+                served: false,
+            },
             projection,
             fields,
             pending: None,
@@ -201,7 +211,14 @@ impl Feed {
     fn next_batch(&mut self) -> Result<Option<RecordBatch>, tessera_core::io::DataError> {
         match self {
             Feed::Ahead(ahead) => ahead.next_batch(),
-            Feed::Waiting(_) => Ok(None),
+            Feed::Direct {
+                source: Some(source),
+                served,
+            } => {
+                *served = true;
+                source.next_batch()
+            }
+            Feed::Direct { source: None, .. } => Ok(None),
         }
     }
 }
