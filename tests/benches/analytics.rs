@@ -13,79 +13,20 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::array::{Array, Float64Array, Int64Array, StringArray, StringBuilder};
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::array::{Array, Float64Array, Int64Array, StringArray};
 use arrow::record_batch::RecordBatch;
 use serde_json::Value;
 use tessera_core::formats::{FileSink, FileSource, Format};
 use tessera_core::io::{BatchSink, BatchSource};
 use tessera_sdk::relational::{Agg, GroupBy};
 
-/// splitmix64: the same rows on every machine.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
-
-fn schema() -> Arc<Schema> {
-    Arc::new(Schema::new(vec![
-        Field::new("id1", DataType::Utf8, true),
-        Field::new("id4", DataType::Int64, true),
-        Field::new("v1", DataType::Int64, true),
-        Field::new("v3", DataType::Float64, true),
-    ]))
-}
-
-fn declared() -> tessera_core::schema::Schema {
-    use tessera_core::schema::{Column, DataType as T};
-    tessera_core::schema::Schema::new(vec![
-        Column::new("id1", T::Text),
-        Column::new("id4", T::Int64),
-        Column::new("v1", T::Int64),
-        Column::new("v3", T::Float64),
-    ])
-}
-
 fn generate(path: &Path, rows: usize) {
-    let schema = schema();
+    let schema = tessera_tests::groupby::schema();
     let mut sink = Box::new(FileSink::create(path, Format::Parquet, &schema).unwrap());
-    let mut rng = Rng(2026);
-    let mut written = 0;
-    while written < rows {
-        let n = (rows - written).min(1 << 20);
-        let mut id1 = StringBuilder::with_capacity(n, n * 5);
-        let mut id4 = Vec::with_capacity(n);
-        let mut v1 = Vec::with_capacity(n);
-        let mut v3 = Vec::with_capacity(n);
-        for _ in 0..n {
-            let r = rng.next();
-            id1.append_value(format!("id{:03}", r % 100 + 1));
-            id4.push(((r >> 8) % 100 + 1) as i64);
-            v1.push(((r >> 16) % 5 + 1) as i64);
-            v3.push((rng.next() % 100_000_000) as f64 / 1e6);
-        }
-        let batch = RecordBatch::try_new(
-            schema.clone(),
-            vec![
-                Arc::new(id1.finish()),
-                Arc::new(Int64Array::from(id4)),
-                Arc::new(Int64Array::from(v1)),
-                Arc::new(Float64Array::from(v3)),
-            ],
-        )
-        .unwrap();
+    for batch in tessera_tests::groupby::batches(rows, 1 << 20) {
         sink.write(&batch).unwrap();
-        written += n;
     }
     sink.finish().unwrap();
 }
@@ -147,13 +88,14 @@ fn group_by(query: &str) -> GroupBy {
 
 fn native(path: &Path, query: &str) -> Vec<Vec<Value>> {
     let mut by = group_by(query);
-    let names = declared();
+    let names = tessera_tests::groupby::declared();
     let indices: Vec<usize> = by
         .columns()
         .iter()
         .map(|c| names.columns.iter().position(|d| d.name == *c).unwrap())
         .collect();
-    let mut source = FileSource::open(path, Format::Parquet, &declared()).unwrap();
+    let mut source =
+        FileSource::open(path, Format::Parquet, &tessera_tests::groupby::declared()).unwrap();
     assert!(source.project(&indices));
     assert!(source.keep_dictionaries());
     while let Some(batch) = source.next_batch().unwrap() {

@@ -8,55 +8,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::array::{Float64Array, Int64Array, StringBuilder};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
-
-fn analytics(rows: usize) -> (SchemaRef, Vec<RecordBatch>) {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("id1", DataType::Utf8, true),
-        Field::new("id4", DataType::Int64, true),
-        Field::new("v1", DataType::Int64, true),
-        Field::new("v3", DataType::Float64, true),
-    ]));
-    let mut state = 2026u64;
-    let mut next = move || {
-        state = state
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        state >> 33
-    };
-    let batches = (0..rows)
-        .step_by(64 * 1024)
-        .map(|start| {
-            let n = (rows - start).min(64 * 1024);
-            let mut id1 = StringBuilder::new();
-            let (mut id4, mut v1, mut v3) = (Vec::new(), Vec::new(), Vec::new());
-            for _ in 0..n {
-                id1.append_value(format!("id{:03}", next() % 100 + 1));
-                id4.push((next() % 100 + 1) as i64);
-                v1.push((next() % 5 + 1) as i64);
-                v3.push((next() % 100_000_000) as f64 / 1e6);
-            }
-            RecordBatch::try_new(
-                schema.clone(),
-                vec![
-                    Arc::new(id1.finish()),
-                    Arc::new(Int64Array::from(id4)),
-                    Arc::new(Int64Array::from(v1)),
-                    Arc::new(Float64Array::from(v3)),
-                ],
-            )
-            .unwrap()
-        })
-        .collect();
-    (schema, batches)
-}
 
 fn write(schema: &SchemaRef, batches: &[RecordBatch], props: WriterProperties) -> Vec<u8> {
     let mut out = Vec::new();
@@ -98,8 +55,8 @@ fn main() {
     let wide_schema = tessera_tests::wide::schema();
     let wide: Vec<RecordBatch> = tessera_tests::wide::batches(rows).collect();
     let tables = [("wide", wide_schema, wide), {
-        let (schema, batches) = analytics(rows);
-        ("analytics", schema, batches)
+        let batches = tessera_tests::groupby::batches(rows, 64 * 1024).collect();
+        ("analytics", tessera_tests::groupby::schema(), batches)
     }];
     let codecs = [
         ("none", Compression::UNCOMPRESSED),

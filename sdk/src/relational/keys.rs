@@ -3,6 +3,9 @@
 //! Grouping and joining both work on these ids, so per row they hash one short key per key
 //! column and never allocate.
 
+use std::borrow::Borrow;
+use std::hash::Hash;
+
 use super::FastMap;
 use crate::batch::{Batch, Column, DataType, Values, VarData};
 use crate::error::{Error, Result};
@@ -233,25 +236,43 @@ impl KeyDomain {
     }
 }
 
+/// The id of `key` in `ids`; a new key gets the next id (`seen` keys have one) when `insert`,
+/// `store` keeping its value, and [`MISSING`] otherwise.
+fn intern<K, Q>(
+    ids: &mut FastMap<K, u32>,
+    seen: usize,
+    key: &Q,
+    insert: bool,
+    store: impl FnOnce() -> K,
+) -> Result<u32>
+where
+    K: Borrow<Q> + Hash + Eq,
+    Q: Hash + Eq + ?Sized,
+{
+    if let Some(&id) = ids.get(key) {
+        return Ok(id);
+    }
+    if !insert {
+        return Ok(MISSING);
+    }
+    if seen >= MAX_IDS {
+        return Err(too_many("key values"));
+    }
+    let id = seen as u32 + 1;
+    ids.insert(store(), id);
+    Ok(id)
+}
+
 fn intern_int(
     ids: &mut FastMap<i64, u32>,
     distinct: &mut Vec<i64>,
     x: i64,
     insert: bool,
 ) -> Result<u32> {
-    if let Some(&id) = ids.get(&x) {
-        return Ok(id);
-    }
-    if !insert {
-        return Ok(MISSING);
-    }
-    if distinct.len() >= MAX_IDS {
-        return Err(too_many("key values"));
-    }
-    distinct.push(x);
-    let id = distinct.len() as u32;
-    ids.insert(x, id);
-    Ok(id)
+    intern(ids, distinct.len(), &x, insert, || {
+        distinct.push(x);
+        x
+    })
 }
 
 fn intern_bytes(
@@ -260,19 +281,10 @@ fn intern_bytes(
     x: &[u8],
     insert: bool,
 ) -> Result<u32> {
-    if let Some(&id) = ids.get(x) {
-        return Ok(id);
-    }
-    if !insert {
-        return Ok(MISSING);
-    }
-    if distinct.len() >= MAX_IDS {
-        return Err(too_many("key values"));
-    }
-    distinct.push(x);
-    let id = distinct.len() as u32;
-    ids.insert(x.into(), id);
-    Ok(id)
+    intern(ids, distinct.len(), x, insert, || {
+        distinct.push(x);
+        x.into()
+    })
 }
 
 /// The ids of integers in one narrow range, by offset from `base` (0: not seen yet): a cache

@@ -224,18 +224,21 @@ impl Feed {
 }
 
 impl RunState {
-    /// The next batch of `reader`; a source that fails fails the run.
-    fn read(
+    /// The next batch of `reader`, converted for the product by `convert`; a source that fails
+    /// fails the run.
+    fn read<T>(
         &mut self,
         reader: &Resource<ReaderHandle>,
         max_rows: u32,
-    ) -> wasmtime::Result<Result<Option<RecordBatch>, Error>> {
+        convert: impl FnOnce(RecordBatch) -> Result<T, String>,
+    ) -> wasmtime::Result<Result<Option<T>, Error>> {
         if max_rows == 0 {
             return Ok(Err(Error::Invalid("max-rows must be at least 1".into())));
         }
         let handle = self.table.get_mut(reader)?;
         match handle.next_batch(max_rows, &self.read_ahead_cpu) {
-            Ok(batch) => Ok(Ok(batch)),
+            Ok(None) => Ok(Ok(None)),
+            Ok(Some(batch)) => Ok(convert(batch).map(Some).map_err(Error::Internal)),
             Err(message) => {
                 self.input_fault.get_or_insert(message.clone());
                 Ok(Err(Error::Invalid(message)))
@@ -258,15 +261,9 @@ impl HostReader for RunState {
         reader: Resource<ReaderHandle>,
         max_rows: u32,
     ) -> wasmtime::Result<Result<Option<crate::bindings::Batch>, Error>> {
-        let batch = match self.read(&reader, max_rows)? {
-            Ok(Some(batch)) => batch,
-            Ok(None) => return Ok(Ok(None)),
-            Err(e) => return Ok(Err(e)),
-        };
-        match convert_encoded::plain(batch).and_then(|b| convert::to_wit(&b)) {
-            Ok(b) => Ok(Ok(Some(b))),
-            Err(e) => Ok(Err(Error::Internal(e))),
-        }
+        self.read(&reader, max_rows, |batch| {
+            convert::to_wit(&convert_encoded::plain(batch)?)
+        })
     }
 
     fn next_encoded(
@@ -274,15 +271,9 @@ impl HostReader for RunState {
         reader: Resource<ReaderHandle>,
         max_rows: u32,
     ) -> wasmtime::Result<Result<Option<crate::bindings::EncodedBatch>, Error>> {
-        let batch = match self.read(&reader, max_rows)? {
-            Ok(Some(batch)) => batch,
-            Ok(None) => return Ok(Ok(None)),
-            Err(e) => return Ok(Err(e)),
-        };
-        match convert_encoded::to_wit_encoded(&batch) {
-            Ok(b) => Ok(Ok(Some(b))),
-            Err(e) => Ok(Err(Error::Internal(e))),
-        }
+        self.read(&reader, max_rows, |batch| {
+            convert_encoded::to_wit_encoded(&batch)
+        })
     }
 
     fn drop(&mut self, reader: Resource<ReaderHandle>) -> wasmtime::Result<()> {
