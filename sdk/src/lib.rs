@@ -57,6 +57,7 @@ mod host;
 pub mod log;
 pub mod parameters;
 pub mod relational;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
 
 pub use batch::{

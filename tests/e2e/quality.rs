@@ -122,6 +122,41 @@ async fn a_failed_error_check_quarantines_and_a_warning_publishes() {
 }
 
 #[tokio::test]
+async fn a_column_declared_unique_is_held_to_it() {
+    let api = Api::with_config(config());
+    let unique_names = repackage(&hello(), |m| {
+        m.replace(
+            r#"name = { type = "text", required = true }, greeting"#,
+            r#"name = { type = "text", required = true, unique = true }, greeting"#,
+        )
+    });
+    assert_eq!(api.deploy(unique_names).await.status, StatusCode::CREATED);
+    api.ingest_people("name\nAda\nGrace\n").await;
+    let runs = api.settled_runs("hello", 1).await;
+    let run = api.get(runs[0]["url"].as_str().unwrap()).await.json();
+    assert_eq!(run["state"], "succeeded", "{run}");
+
+    // Ada again: two greetings for one name break `unique = true`.
+    api.ingest_people("name\nAda\n").await;
+    let runs = api.settled_runs("hello", 2).await;
+    let run = api.get(runs[0]["url"].as_str().unwrap()).await.json();
+    assert_eq!(run["state"], "quarantined", "{run}");
+    let unique = run["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "unique(name)")
+        .unwrap_or_else(|| panic!("no unique check in {run}"));
+    assert_eq!(unique["passed"], false);
+    assert_eq!(unique["severity"], "error");
+    assert_eq!(unique["sample"][0]["values"]["name"], "Ada");
+    assert_eq!(
+        api.store.current_version("hello").unwrap().unwrap().number,
+        1
+    );
+}
+
+#[tokio::test]
 async fn metrics_report_freshness_statistics_checks_and_gauges() {
     const HOUR_US: i64 = 3_600_000_000;
     let start = tessera_store::now_us();

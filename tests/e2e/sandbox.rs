@@ -140,14 +140,14 @@ fn a_batch_that_breaks_the_schema_fails_the_run_naming_the_column() {
     assert_failed(
         &outcome,
         FailureKind::SchemaViolation,
-        "column `outcome` is declared text, but the batch holds int64",
+        "output `result`: expected text, found int64 (column `outcome`)",
     );
     assert!(sink.batches().is_empty());
     let (outcome, _) = run(&product, "missing-column");
     assert_failed(
         &outcome,
         FailureKind::SchemaViolation,
-        "column `outcome` is missing",
+        "missing column `outcome` (column `outcome`); add the column `outcome` (text)",
     );
 }
 

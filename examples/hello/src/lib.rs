@@ -60,7 +60,9 @@ mod tests {
             .text_opt("language", [Some("de"), None])
             .build()
             .unwrap();
-        let mut test = TestRun::new().input("people", people);
+        let mut test = TestRun::for_product(include_str!("../product.toml"))
+            .unwrap()
+            .input("people", people);
         test.run(run).unwrap();
         let out = test.output("greetings").unwrap();
         assert_eq!(

@@ -8,7 +8,7 @@
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::compute::{CastOptions, cast_with_options};
 use arrow::datatypes::{DataType as ArrowType, SchemaRef};
-use arrow::record_batch::RecordBatch;
+use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
 use crate::io::DataError;
 use crate::schema::{DataType, Schema};
@@ -77,21 +77,85 @@ fn conform_batch(
     keep_dictionaries: bool,
 ) -> Result<RecordBatch, DataError> {
     let batch_schema = batch.schema();
-    for field in batch_schema.fields() {
-        if schema.column(field.name()).is_none() {
-            return Err(
-                DataError::new(format!("undeclared column `{}`", field.name()))
-                    .column(field.name())
-                    .hint(format!(
-                        "the declared columns are: {}",
-                        schema.names().join(", ")
-                    )),
-            );
+    let columns = batch_schema
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .zip(batch.columns().iter().cloned())
+        .collect();
+    conform_named(
+        columns,
+        schema,
+        target,
+        first_row,
+        coercion,
+        keep_dictionaries,
+    )
+}
+
+/// Assembles a batch of exactly the declared columns from named arrays, as a product wrote
+/// them: the one rule every output batch is held to, in the host and in `tessera_sdk`'s
+/// `TestRun`. Types must be exactly the declared ones ([`Coercion::Exact`]); a column named
+/// twice, an undeclared or missing column, a null in a required column and columns of
+/// different lengths are errors that name the column (and the row, counted from `first_row`).
+pub fn conform_output(
+    columns: Vec<(&str, ArrayRef)>,
+    schema: &Schema,
+    target: &SchemaRef,
+    first_row: u64,
+) -> Result<RecordBatch, DataError> {
+    conform_named(columns, schema, target, first_row, Coercion::Exact, false)
+}
+
+/// As [`conform`], for named arrays rather than a batch (columns of a batch being built).
+pub fn conform_columns(
+    columns: Vec<(&str, ArrayRef)>,
+    schema: &Schema,
+    target: &SchemaRef,
+    first_row: u64,
+    coercion: Coercion,
+) -> Result<RecordBatch, DataError> {
+    conform_named(columns, schema, target, first_row, coercion, false)
+}
+
+/// Refuses a column named twice or not declared, before any value is looked at (names are
+/// cheap to check; values may be large).
+pub fn check_column_names<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+    schema: &Schema,
+) -> Result<(), DataError> {
+    let mut seen = std::collections::HashSet::new();
+    for name in names {
+        if !seen.insert(name) {
+            return Err(DataError::new(format!("column `{name}` appears twice"))
+                .column(name)
+                .hint("write each column once"));
+        }
+        if schema.column(name).is_none() {
+            return Err(DataError::new(format!("undeclared column `{name}`"))
+                .column(name)
+                .hint(format!(
+                    "the declared columns are: {}",
+                    schema.names().join(", ")
+                )));
         }
     }
+    Ok(())
+}
+
+fn conform_named(
+    columns: Vec<(&str, ArrayRef)>,
+    schema: &Schema,
+    target: &SchemaRef,
+    first_row: u64,
+    coercion: Coercion,
+    keep_dictionaries: bool,
+) -> Result<RecordBatch, DataError> {
+    check_column_names(columns.iter().map(|(name, _)| *name), schema)?;
+    let mut rows: Option<(usize, &str)> = None;
     let mut arrays: Vec<ArrayRef> = Vec::with_capacity(schema.columns.len());
     for column in &schema.columns {
-        let Some(index) = batch_schema.index_of(&column.name).ok() else {
+        let Some((_, array)) = columns.iter().find(|(name, _)| *name == column.name) else {
             return Err(DataError::new(format!("missing column `{}`", column.name))
                 .column(&column.name)
                 .hint(format!(
@@ -99,16 +163,27 @@ fn conform_batch(
                     column.name, column.data_type
                 )));
         };
-        let array = batch.column(index);
+        match rows {
+            None => rows = Some((array.len(), &column.name)),
+            Some((n, first)) if n != array.len() => {
+                return Err(DataError::new(format!(
+                    "column `{}` has {} rows, but `{first}` has {n}",
+                    column.name,
+                    array.len()
+                ))
+                .column(&column.name)
+                .hint("give every column of a batch the same number of rows"));
+            }
+            Some(_) => {}
+        }
         let kept = keep_dictionaries
             .then(|| kept_dictionary(column.data_type, array))
             .flatten();
         let array = match kept {
             Some(dictionary) => cast_with_options(array, &dictionary, &CastOptions::default())
                 .map_err(|e| DataError::from(e).column(&column.name))?,
-            None => {
-                coerce(array, column.data_type, coercion).map_err(|e| e.column(&column.name))?
-            }
+            None => coerce(array, column.data_type, coercion)
+                .map_err(|e| e.column(&column.name).offset_row(first_row))?,
         };
         if column.required && array.null_count() > 0 {
             let row = (0..array.len()).find(|&i| array.is_null(i)).unwrap_or(0) as u64;
@@ -119,12 +194,14 @@ fn conform_batch(
         }
         arrays.push(array);
     }
+    let options = RecordBatchOptions::new().with_row_count(rows.map(|(n, _)| n));
     let same_types = arrays
         .iter()
         .zip(target.fields())
         .all(|(a, f)| a.data_type() == f.data_type());
     if same_types {
-        return RecordBatch::try_new(target.clone(), arrays).map_err(DataError::from);
+        return RecordBatch::try_new_with_options(target.clone(), arrays, &options)
+            .map_err(DataError::from);
     }
     let fields: Vec<arrow::datatypes::Field> = target
         .fields()
@@ -136,7 +213,7 @@ fn conform_batch(
         fields,
         target.metadata().clone(),
     ));
-    RecordBatch::try_new(schema, arrays).map_err(DataError::from)
+    RecordBatch::try_new_with_options(schema, arrays, &options).map_err(DataError::from)
 }
 
 fn coerce(array: &ArrayRef, to: DataType, coercion: Coercion) -> Result<ArrayRef, DataError> {
@@ -364,6 +441,45 @@ mod tests {
         let batch = batch.project(&[0]).unwrap();
         let err = conform(&batch, &schema, &schema.to_arrow(), 0, Coercion::Lenient).unwrap_err();
         assert!(err.message.contains("missing column `score`"), "{err}");
+    }
+
+    #[test]
+    fn output_columns_are_held_to_the_declared_schema_exactly() {
+        let schema = declared();
+        let target = schema.to_arrow();
+        let id: ArrayRef = Arc::new(StringArray::from(vec![Some("a"), None]));
+        let score: ArrayRef = Arc::new(Float64Array::from(vec![1.0, 2.0]));
+        let short: ArrayRef = Arc::new(Float64Array::from(vec![1.0]));
+        let ints: ArrayRef = Arc::new(Int64Array::from(vec![1]));
+        let err = |columns: Vec<(&str, ArrayRef)>| {
+            conform_output(columns, &schema, &target, 100)
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            err(vec![("id", id.clone()), ("id", id.clone())]),
+            "column `id` appears twice (column `id`); write each column once"
+        );
+        assert_eq!(
+            err(vec![("id", id.clone()), ("score", score.clone())]),
+            "null in a required column (row 102, column `id`); give every row a value, or declare the column without `required = true`"
+        );
+        assert_eq!(
+            err(vec![("id", id.slice(0, 1)), ("score", ints)]),
+            "expected float64, found int64 (column `score`); declare the column as int64 or convert the data to float64"
+        );
+        assert!(
+            err(vec![("id", id.slice(0, 1)), ("score", score.clone())])
+                .starts_with("column `score` has 2 rows, but `id` has 1")
+        );
+        let ok = conform_output(
+            vec![("score", short), ("id", id.slice(0, 1))],
+            &schema,
+            &target,
+            0,
+        )
+        .unwrap();
+        assert_eq!((ok.num_rows(), ok.schema()), (1, target));
     }
 
     #[test]

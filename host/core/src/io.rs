@@ -45,6 +45,13 @@ impl DataError {
         self
     }
 
+    /// Moves the row, if one is attached, by `first_row`: a row counted within one batch
+    /// becomes the row in the whole stream.
+    pub fn offset_row(mut self, first_row: u64) -> Self {
+        self.row = self.row.map(|row| row.saturating_add(first_row));
+        self
+    }
+
     /// Attaches a hint.
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());

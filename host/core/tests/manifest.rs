@@ -78,7 +78,18 @@ fn a_complete_manifest_parses_into_its_parts() {
     }
     let consensus = m.output("consensus").unwrap();
     assert!(consensus.schema.column("study_id").unwrap().required);
-    assert_eq!(consensus.checks.len(), 4);
+    // The four declared checks, then `unique = true` on study_id held as a check of its own.
+    assert_eq!(consensus.checks.len(), 5);
+    assert_eq!(
+        consensus.checks[4].rule,
+        CheckRule::Unique {
+            columns: vec!["study_id".into()]
+        }
+    );
+    assert_eq!(
+        consensus.checks[4].severity,
+        tessera_core::manifest::Severity::Error
+    );
     assert!(matches!(
         consensus.checks[2].rule,
         CheckRule::Range {
@@ -89,6 +100,28 @@ fn a_complete_manifest_parses_into_its_parts() {
     assert_eq!(consensus.checks[2].mostly, Some(0.99));
     assert_eq!(m.trigger.schedule.as_deref(), Some("0 3 * * *"));
     assert_eq!(m.slo.freshness.unwrap().duration().as_secs(), 86_400);
+}
+
+#[test]
+fn a_unique_column_already_checked_gets_no_second_check() {
+    let declared = GOOD.replace(
+        r#"{ kind = "row_count", min = 1 },"#,
+        r#"{ kind = "row_count", min = 1 },
+  { kind = "unique", column = "study_id", severity = "warn" },"#,
+    );
+    let m = Manifest::parse(&declared, "product.toml").unwrap();
+    let consensus = m.output("consensus").unwrap();
+    let unique: Vec<_> = consensus
+        .checks
+        .iter()
+        .filter(|c| matches!(c.rule, CheckRule::Unique { .. }))
+        .collect();
+    assert_eq!(
+        unique.len(),
+        1,
+        "the declared check stands, with its severity"
+    );
+    assert_eq!(unique[0].severity, tessera_core::manifest::Severity::Warn);
 }
 
 #[test]

@@ -2,9 +2,10 @@
 //! fresh store where the output ports read back what `run` staged and nothing can be written.
 //! The results are validated (a declared port, a name, no duplicates) before anyone sees them.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use tessera_core::custom_checks;
 use tessera_core::manifest::Manifest;
 
 use crate::bindings::tessera::product::types::RunInfo;
@@ -12,12 +13,6 @@ use crate::bindings::{CheckResult, Severity};
 use crate::outcome::{CheckOutcome, CustomCheck, FailureKind, RunStatus};
 use crate::run::{classify, collect_log, describe, new_store};
 use crate::{Product, RunRequest};
-
-/// Failing row indices kept per check; the host shows fewer.
-const MAX_FAILING_ROWS: usize = 100;
-
-/// Results one `check` call may report.
-const MAX_RESULTS: usize = 1_000;
 
 /// Calls the product's `check` export; a product without one reports no checks.
 pub(crate) fn execute(product: &Product, request: RunRequest) -> CheckOutcome {
@@ -116,53 +111,31 @@ pub(crate) fn execute(product: &Product, request: RunRequest) -> CheckOutcome {
     }
 }
 
-/// Turns the reported results into [`CustomCheck`]s, refusing results the host cannot place.
+/// Turns the reported results into [`CustomCheck`]s, refusing results the host cannot place
+/// ([`custom_checks::validate`]).
 fn validate(results: Vec<CheckResult>, manifest: &Manifest) -> Result<Vec<CustomCheck>, String> {
-    if results.len() > MAX_RESULTS {
-        return Err(format!(
-            "the product's checks reported {} results; at most {MAX_RESULTS} are accepted",
-            results.len()
-        ));
-    }
-    let mut seen = HashSet::new();
-    let mut checks = Vec::with_capacity(results.len());
-    for result in results {
-        if manifest.output(&result.port).is_none() {
-            let outputs: Vec<&str> = manifest.outputs.iter().map(|p| p.name.as_str()).collect();
-            return Err(format!(
-                "custom check `{}` reports on port `{}`, which is not an output of this product (outputs: {})",
-                result.name,
-                result.port,
-                outputs.join(", ")
-            ));
-        }
-        if result.name.trim().is_empty() {
-            return Err(format!(
-                "a custom check on port `{}` has an empty name; give every check a name",
-                result.port
-            ));
-        }
-        if !seen.insert((result.port.clone(), result.name.clone())) {
-            return Err(format!(
-                "custom check `{}` on port `{}` is reported twice; names must be unique per port",
-                result.name, result.port
-            ));
-        }
-        let mut failing_rows = result.failing_rows;
-        failing_rows.truncate(MAX_FAILING_ROWS);
-        checks.push(CustomCheck {
-            port: result.port,
-            name: result.name,
-            severity: match result.severity {
-                Severity::Error => tessera_core::manifest::Severity::Error,
-                Severity::Warn => tessera_core::manifest::Severity::Warn,
-            },
-            passed: result.passed,
-            evaluated: result.evaluated,
-            failed: result.failed,
-            failing_rows,
-            message: result.message,
-        });
-    }
-    Ok(checks)
+    custom_checks::validate(
+        results.iter().map(|r| (r.port.as_str(), r.name.as_str())),
+        manifest,
+    )?;
+    Ok(results
+        .into_iter()
+        .map(|result| {
+            let mut failing_rows = result.failing_rows;
+            failing_rows.truncate(custom_checks::MAX_FAILING_ROWS);
+            CustomCheck {
+                port: result.port,
+                name: result.name,
+                severity: match result.severity {
+                    Severity::Error => tessera_core::manifest::Severity::Error,
+                    Severity::Warn => tessera_core::manifest::Severity::Warn,
+                },
+                passed: result.passed,
+                evaluated: result.evaluated,
+                failed: result.failed,
+                failing_rows,
+                message: result.message,
+            }
+        })
+        .collect())
 }

@@ -13,8 +13,9 @@ use arrow::array::{
 };
 use arrow::buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::SchemaRef;
-use arrow::record_batch::{RecordBatch, RecordBatchOptions};
-use tessera_core::schema::{DataType, Schema};
+use arrow::record_batch::RecordBatch;
+use tessera_core::conform::{check_column_names, conform_output};
+use tessera_core::schema::Schema;
 
 use crate::bindings::{Batch, Column, Values, VarValues};
 
@@ -80,87 +81,29 @@ fn var_to_wit(offsets: &OffsetBuffer<i32>, data: &Buffer) -> VarValues {
     }
 }
 
-/// WIT batch to an Arrow batch of exactly the declared `schema` (for a product's output).
-/// The error names the column and says what is wrong.
+/// WIT batch to an Arrow batch of exactly the declared `schema` (for a product's output), by
+/// the one rule every output batch is held to ([`tessera_core::conform::conform_output`]);
+/// `first_row` is where the batch starts in the port's output, so errors name the row there.
+/// Names are checked before any value is converted. The error names the column and says what
+/// is wrong.
 pub(crate) fn from_wit(
     batch: Batch,
     schema: &Schema,
     target: &SchemaRef,
+    first_row: u64,
 ) -> Result<RecordBatch, String> {
-    let declared = schema.names().join(", ");
-    for (index, column) in batch.columns.iter().enumerate() {
-        if batch
-            .columns
-            .iter()
-            .take(index)
-            .any(|c| c.name == column.name)
-        {
-            return Err(format!(
-                "column `{}` appears twice in the batch; write each column once",
-                column.name
-            ));
-        }
-        if schema.column(&column.name).is_none() {
-            return Err(format!(
-                "column `{}` is not declared for this port (declared: {declared})",
-                column.name
-            ));
-        }
-    }
-    let mut by_name: Vec<Option<Column>> = batch.columns.into_iter().map(Some).collect();
-    let mut rows: Option<(usize, String)> = None;
-    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(schema.columns.len());
-    for declared_column in &schema.columns {
-        let name = &declared_column.name;
-        let column = by_name
-            .iter_mut()
-            .find(|c| c.as_ref().is_some_and(|c| &c.name == name))
-            .and_then(Option::take)
-            .ok_or_else(|| format!("column `{name}` is missing (declared: {declared})"))?;
-        let found = wit_type(&column.values);
-        if found != declared_column.data_type {
-            return Err(format!(
-                "column `{name}` is declared {}, but the batch holds {found}",
-                declared_column.data_type
-            ));
-        }
+    check_column_names(batch.columns.iter().map(|c| c.name.as_str()), schema)
+        .map_err(|e| e.to_string())?;
+    let mut names = Vec::with_capacity(batch.columns.len());
+    let mut arrays = Vec::with_capacity(batch.columns.len());
+    for column in batch.columns {
         let array = array_from_wit(column.values, column.valid)
-            .map_err(|e| format!("column `{name}`: {e}"))?;
-        if declared_column.required && array.null_count() > 0 {
-            let row = (0..array.len()).find(|&i| array.is_null(i)).unwrap_or(0);
-            return Err(format!(
-                "column `{name}` is required, but row {row} of the batch is null"
-            ));
-        }
-        match &rows {
-            None => rows = Some((array.len(), name.clone())),
-            Some((n, first)) if *n != array.len() => {
-                return Err(format!(
-                    "column `{name}` has {} rows, but `{first}` has {n}",
-                    array.len()
-                ));
-            }
-            Some(_) => {}
-        }
+            .map_err(|e| format!("column `{}`: {e}", column.name))?;
+        names.push(column.name);
         arrays.push(array);
     }
-    if arrays.is_empty() {
-        return Err("the batch has no columns".into());
-    }
-    let options = RecordBatchOptions::new().with_row_count(rows.map(|(n, _)| n));
-    RecordBatch::try_new_with_options(target.clone(), arrays, &options).map_err(|e| e.to_string())
-}
-
-fn wit_type(values: &Values) -> DataType {
-    match values {
-        Values::Float64(_) => DataType::Float64,
-        Values::Float32(_) => DataType::Float32,
-        Values::Int64(_) => DataType::Int64,
-        Values::Boolean(_) => DataType::Boolean,
-        Values::Text(_) => DataType::Text,
-        Values::Timestamp(_) => DataType::Timestamp,
-        Values::Binary(_) => DataType::Binary,
-    }
+    let columns = names.iter().map(String::as_str).zip(arrays).collect();
+    conform_output(columns, schema, target, first_row).map_err(|e| e.to_string())
 }
 
 fn array_from_wit(values: Values, valid: Option<Vec<bool>>) -> Result<ArrayRef, String> {

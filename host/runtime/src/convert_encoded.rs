@@ -147,6 +147,7 @@ pub(crate) fn from_wit_encoded(
     schema: &Schema,
     target: &SchemaRef,
     max_bytes: usize,
+    first_row: u64,
 ) -> Result<RecordBatch, String> {
     let mut budget = max_bytes;
     let mut columns = Vec::with_capacity(batch.columns.len());
@@ -167,7 +168,7 @@ pub(crate) fn from_wit_encoded(
             valid: column.valid,
         });
     }
-    from_wit(Batch { columns }, schema, target)
+    from_wit(Batch { columns }, schema, target, first_row)
 }
 
 /// The rows a dictionary stands for, as plain values; its own offsets and keys are checked
@@ -290,7 +291,7 @@ mod tests {
                     valid,
                 }],
             };
-            match from_wit_encoded(batch, &schema, &target, 16) {
+            match from_wit_encoded(batch, &schema, &target, 16, 0) {
                 Ok(out) => {
                     assert_eq!(out.schema(), target);
                     let text = out.column(0);

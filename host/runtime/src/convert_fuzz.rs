@@ -203,7 +203,7 @@ fn arbitrary_batches_convert_or_are_refused_without_a_panic() {
     for case in 0..cases {
         let input = batch(&mut rng);
         let shown = format!("{input:?}");
-        let result = std::panic::catch_unwind(|| from_wit(input, &schema, &target));
+        let result = std::panic::catch_unwind(|| from_wit(input, &schema, &target, 0));
         match result {
             Err(_) => panic!("case {case} panicked: {shown}"),
             Ok(Ok(batch)) => {
@@ -247,7 +247,7 @@ fn offsets_above_i32_max_are_refused() {
         let batch = Batch {
             columns: vec![text("a", b"abc", offsets.clone())],
         };
-        let error = from_wit(batch, &schema, &schema.to_arrow()).expect_err("refused");
+        let error = from_wit(batch, &schema, &schema.to_arrow(), 0).expect_err("refused");
         assert!(error.contains("offset"), "{offsets:?}: {error}");
     }
 }
@@ -259,7 +259,7 @@ fn a_column_written_twice_is_refused_even_with_another_length() {
         let batch = Batch {
             columns: vec![text("a", b"abc", vec![0, 3]), text("a", b"abc", second)],
         };
-        let error = from_wit(batch, &schema, &schema.to_arrow()).expect_err("refused");
+        let error = from_wit(batch, &schema, &schema.to_arrow(), 0).expect_err("refused");
         assert!(error.contains("appears twice"), "{error}");
     }
 }

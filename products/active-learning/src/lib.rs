@@ -279,18 +279,33 @@ mod tests {
             .unwrap()
     }
 
+    /// A pool with every declared column: these radii, the other features null.
+    fn pool(ids: &[&str], radius: &[Option<f64>]) -> Batch {
+        let declared = TestRun::for_product(include_str!("../product.toml"))
+            .unwrap()
+            .input_schema("pool");
+        let mut batch = Batch::builder()
+            .text("sample_id", ids)
+            .f64_opt("mean_radius", radius.iter().copied());
+        for field in declared
+            .iter()
+            .filter(|f| f.name != "sample_id" && f.name != "mean_radius")
+        {
+            batch = batch.f64_opt(&field.name, vec![None; ids.len()]);
+        }
+        batch.build().unwrap()
+    }
+
     #[test]
     fn run_queues_uncertain_and_spread_samples_with_reasons() {
         let model = champion();
         // Radius 10 is a coin flip and goes first; then the farthest from it, 20, rather than
         // 10.01, a near-copy of 10 and nearly as uncertain.
-        let pool = Batch::builder()
-            .text("sample_id", ["a", "b", "c", "d"])
-            .f64("mean_radius", [10.0, 10.01, 10.6, 20.0])
-            .build()
-            .unwrap();
-        let mut test = TestRun::new()
-            .parameters_from_manifest(include_str!("../product.toml"))
+        let pool = pool(
+            &["a", "b", "c", "d"],
+            &[Some(10.0), Some(10.01), Some(10.6), Some(20.0)],
+        );
+        let mut test = TestRun::for_product(include_str!("../product.toml"))
             .unwrap()
             .parameter("batch_size", 2i64)
             .parameter("shortlist_factor", 2i64)
@@ -313,16 +328,11 @@ mod tests {
     fn a_sample_missing_a_feature_is_left_out_not_ranked() {
         // `b` has no radius (and `c` an infinite one): neither can be scored, so neither may be
         // queued, even though a missing score once looked like the most uncertain.
-        let pool = Batch::builder()
-            .text("sample_id", ["a", "b", "c", "d"])
-            .f64_opt(
-                "mean_radius",
-                [Some(12.0), None, Some(f64::INFINITY), Some(20.0)],
-            )
-            .build()
-            .unwrap();
-        let mut test = TestRun::new()
-            .parameters_from_manifest(include_str!("../product.toml"))
+        let pool = pool(
+            &["a", "b", "c", "d"],
+            &[Some(12.0), None, Some(f64::INFINITY), Some(20.0)],
+        );
+        let mut test = TestRun::for_product(include_str!("../product.toml"))
             .unwrap()
             .parameter("batch_size", 4i64)
             .input("model", champion())
@@ -337,17 +347,22 @@ mod tests {
     #[test]
     fn a_pool_pushed_twice_fails_the_check() {
         let model = champion();
-        let pool = Batch::builder()
-            .text("sample_id", ["a", "b", "a", "b"])
-            .f64("mean_radius", [10.0, 12.0, 10.0, 12.0])
-            .build()
-            .unwrap();
-        let mut test = TestRun::new()
-            .parameters_from_manifest(include_str!("../product.toml"))
+        let pool = pool(
+            &["a", "b", "a", "b"],
+            &[Some(10.0), Some(12.0), Some(10.0), Some(12.0)],
+        );
+        let mut test = TestRun::for_product(include_str!("../product.toml"))
             .unwrap()
             .input("model", model)
             .input("pool", pool);
-        test.run(run).unwrap();
+        // The queue repeats the samples: its declared `unique` check already holds it back.
+        let error = test.run(run).unwrap_err();
+        assert!(
+            error
+                .message()
+                .contains("queue unique(sample_id): 2 of 4 rows fail"),
+            "{error}"
+        );
         let checks = test.check(checks).unwrap();
         assert_eq!(
             (checks[0].is_passed(), checks[0].failing_rows()),
@@ -358,8 +373,7 @@ mod tests {
 
     #[test]
     fn a_missing_champion_is_an_error_that_says_so() {
-        let mut test = TestRun::new()
-            .parameters_from_manifest(include_str!("../product.toml"))
+        let mut test = TestRun::for_product(include_str!("../product.toml"))
             .unwrap()
             .input(
                 "model",
@@ -369,10 +383,7 @@ mod tests {
                     .build()
                     .unwrap(),
             )
-            .input(
-                "pool",
-                Batch::builder().text("sample_id", ["a"]).build().unwrap(),
-            );
+            .input("pool", pool(&["a"], &[Some(10.0)]));
         let err = test.run(run).unwrap_err();
         assert!(
             err.to_string()

@@ -323,8 +323,7 @@ mod tests {
             .text("label", ["malignant", "benign"])
             .build()
             .unwrap();
-        let mut test = TestRun::new()
-            .parameters_from_manifest(include_str!("../product.toml"))
+        let mut test = TestRun::for_product(include_str!("../product.toml"))
             .unwrap()
             .input("annotations", annotations)
             .input("consensus", consensus)

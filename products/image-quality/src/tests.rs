@@ -115,8 +115,7 @@ fn corrupt_images_are_reported_and_block_publication() {
         .binary("pixels", [good.pixels.as_slice(), &[1, 2, 3]])
         .build()
         .unwrap();
-    let mut test = TestRun::new()
-        .parameters_from_manifest(include_str!("../product.toml"))
+    let mut test = TestRun::for_product(include_str!("../product.toml"))
         .unwrap()
         .input("images", input);
     test.run(run).unwrap();

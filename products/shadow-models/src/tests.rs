@@ -107,8 +107,7 @@ fn models(rows: &[(&str, &str, String)]) -> Batch {
 }
 
 fn shipped(models: Batch) -> TestRun {
-    TestRun::new()
-        .parameters_from_manifest(include_str!("../product.toml"))
+    TestRun::for_product(include_str!("../product.toml"))
         .unwrap()
         .input("features", features())
         .input("models", models)

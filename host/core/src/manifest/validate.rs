@@ -10,7 +10,8 @@ use toml::Spanned;
 use super::raw::{RawCheck, RawColumn, RawManifest, RawSchema, RawView};
 use super::{
     Check, CheckRule, InputPort, InputSource, Manifest, ManifestError, ManifestErrors, OutputPort,
-    Parameter, ProductInfo, Resources, Retention, Slo, Trigger, UpstreamRef, View, ViewKind,
+    Parameter, ProductInfo, Resources, Retention, Severity, Slo, Trigger, UpstreamRef, View,
+    ViewKind,
 };
 use crate::schema::{Classification, Column, DataType, Schema};
 
@@ -185,11 +186,12 @@ fn build(ctx: &mut Ctx<'_>, raw: RawManifest) -> Manifest {
                 "declare at least one column, e.g. schema = { id = \"text\" }",
             );
         }
-        let checks = output
+        let mut checks: Vec<Check> = output
             .checks
             .into_iter()
             .filter_map(|c| build_check(ctx, &schema, c))
             .collect();
+        implied_unique_checks(&schema, &mut checks);
         let views = output
             .views
             .into_iter()
@@ -864,4 +866,24 @@ fn kebab(text: &str) -> String {
         out.push_str(&word.to_ascii_lowercase());
     }
     if out.is_empty() { "view".into() } else { out }
+}
+
+/// A column declared `unique = true` is held to it: a `unique` check of error severity on that
+/// column joins the port's checks, unless the port already declares one.
+fn implied_unique_checks(schema: &Schema, checks: &mut Vec<Check>) {
+    for column in schema.columns.iter().filter(|c| c.unique) {
+        let declared = checks.iter().any(|c| {
+            matches!(&c.rule, CheckRule::Unique { columns } if columns.len() == 1 && c.rule.column() == Some(column.name.as_str()))
+        });
+        if !declared {
+            checks.push(Check {
+                rule: CheckRule::Unique {
+                    columns: vec![column.name.clone()],
+                },
+                severity: Severity::Error,
+                mostly: None,
+                description: format!("`{}` is declared `unique = true`", column.name),
+            });
+        }
+    }
 }

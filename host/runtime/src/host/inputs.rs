@@ -103,44 +103,13 @@ impl Host for RunState {
         columns: Option<Vec<String>>,
     ) -> wasmtime::Result<Result<Resource<ReaderHandle>, Error>> {
         // While checking, an output port's name opens the rows `run` staged on it.
-        let readable = self.manifest.input(&port).is_some()
-            || (self.checking && self.manifest.output(&port).is_some());
-        if !readable {
-            let declared: Vec<&str> = self
-                .manifest
-                .inputs
-                .iter()
-                .map(|p| p.name.as_str())
-                .collect();
-            let declared = if declared.is_empty() {
-                "none".to_string()
-            } else {
-                declared.join(", ")
-            };
-            let outputs = if self.checking {
-                let names: Vec<&str> = self
-                    .manifest
-                    .outputs
-                    .iter()
-                    .map(|p| p.name.as_str())
-                    .collect();
-                format!(
-                    "; output ports readable while checking: {}",
-                    names.join(", ")
-                )
-            } else {
-                String::new()
-            };
-            return Ok(Err(denied(format!(
-                "input `{port}` is not declared in product.toml (declared inputs: {declared}{outputs})"
-            ))));
+        if let Err(message) = tessera_core::ports::may_read(&self.manifest, &port, self.checking) {
+            return Ok(Err(denied(message)));
         }
         if let Some(names) = &columns {
-            let mut seen = std::collections::HashSet::new();
-            if let Some(twice) = names.iter().find(|name| !seen.insert(name.as_str())) {
-                return Ok(Err(Error::Invalid(format!(
-                    "input `{port}`: column `{twice}` is asked for twice; name each column once"
-                ))));
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            if let Err(message) = tessera_core::ports::distinct_columns(&port, &names) {
+                return Ok(Err(Error::Invalid(message)));
             }
         }
         let Some(slot) = self.inputs.get_mut(&port) else {

@@ -29,22 +29,8 @@ fn wit_type(t: tessera_core::schema::DataType) -> DataType {
 
 impl Host for RunState {
     fn open(&mut self, port: String) -> wasmtime::Result<Result<Resource<WriterHandle>, Error>> {
-        if self.checking {
-            return Ok(Err(denied(format!(
-                "output `{port}` cannot be written while checking: checks read what `run` staged (open it with `inputs.open`)"
-            ))));
-        }
-        if !self.outputs.contains_key(&port) {
-            let declared: Vec<&str> = self
-                .manifest
-                .outputs
-                .iter()
-                .map(|p| p.name.as_str())
-                .collect();
-            return Ok(Err(denied(format!(
-                "output `{port}` is not declared in product.toml (declared outputs: {})",
-                declared.join(", ")
-            ))));
+        if let Err(message) = tessera_core::ports::may_write(&self.manifest, &port, self.checking) {
+            return Ok(Err(denied(message)));
         }
         Ok(Ok(self.table.push(WriterHandle { port })?))
     }
@@ -73,8 +59,8 @@ impl HostWriter for RunState {
         writer: Resource<WriterHandle>,
         batch: Batch,
     ) -> wasmtime::Result<Result<(), Error>> {
-        self.store_batch(writer, |schema, target, _| {
-            convert::from_wit(batch, schema, target)
+        self.store_batch(writer, |schema, target, _, first_row| {
+            convert::from_wit(batch, schema, target, first_row)
         })
     }
 
@@ -83,8 +69,8 @@ impl HostWriter for RunState {
         writer: Resource<WriterHandle>,
         batch: EncodedBatch,
     ) -> wasmtime::Result<Result<(), Error>> {
-        self.store_batch(writer, |schema, target, max_bytes| {
-            convert_encoded::from_wit_encoded(batch, schema, target, max_bytes)
+        self.store_batch(writer, |schema, target, max_bytes, first_row| {
+            convert_encoded::from_wit_encoded(batch, schema, target, max_bytes, first_row)
         })
     }
 
@@ -96,7 +82,8 @@ impl HostWriter for RunState {
 
 impl RunState {
     /// Converts a batch the product wrote with `convert` (given the port's schema, its Arrow
-    /// schema and the most bytes of values one column may expand to) and stores it.
+    /// schema, the most bytes of values the batch may expand to and the port's rows so far)
+    /// and stores it.
     fn store_batch(
         &mut self,
         writer: Resource<WriterHandle>,
@@ -104,6 +91,7 @@ impl RunState {
             &tessera_core::schema::Schema,
             &arrow::datatypes::SchemaRef,
             usize,
+            u64,
         ) -> Result<arrow::record_batch::RecordBatch, String>,
     ) -> wasmtime::Result<Result<(), Error>> {
         let port = self.table.get(&writer)?.port.clone();
@@ -111,7 +99,7 @@ impl RunState {
         let Some(output) = self.outputs.get_mut(&port) else {
             return Ok(Err(Error::NotFound(format!("output `{port}` is gone"))));
         };
-        let batch = match convert(&output.schema, &output.arrow, max_bytes) {
+        let batch = match convert(&output.schema, &output.arrow, max_bytes, output.rows) {
             Ok(batch) => batch,
             Err(e) => {
                 let message = format!("output `{port}`: {e}");
