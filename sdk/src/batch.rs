@@ -1081,6 +1081,28 @@ impl BatchBuilder {
         self.push(name, Values::Binary(VarData::from_bytes(values)), None)
     }
 
+    /// Adds a binary column with nulls.
+    ///
+    /// ```
+    /// let b = tessera_sdk::Batch::builder().binary_opt("png", [Some(vec![1u8]), None]).build()?;
+    /// assert_eq!(b.binary("png")?.get(1), None);
+    /// # Ok::<(), tessera_sdk::Error>(())
+    /// ```
+    pub fn binary_opt<B: AsRef<[u8]>>(
+        self,
+        name: &str,
+        values: impl IntoIterator<Item = Option<B>>,
+    ) -> Self {
+        let mut data = VarData::default();
+        let mut valid = Vec::new();
+        for value in values {
+            valid.push(value.is_some());
+            data.push(value.as_ref().map_or(&[][..], AsRef::as_ref));
+        }
+        let valid = valid.iter().any(|v| !v).then_some(valid);
+        self.push(name, Values::Binary(data), valid)
+    }
+
     /// Checks the columns and returns the batch.
     ///
     /// ```

@@ -105,6 +105,26 @@ pub use parameters::Parameter;
 /// ```
 pub use tessera_sdk_macros::product;
 
+/// Typed ports from `product.toml`, generated at compile time: a module `ports` with one
+/// module per port. An input whose columns the manifest declares (ingested, or an upstream
+/// output whose manifest is named in `upstream = [...]`) gets a borrowed `Row<'a>`, typed
+/// `Columns<'a>` views, `rows(&batch)`, `read_all(ctx)` and `open(ctx)`; an output gets an
+/// owned `Row` and `batch(rows)`/`write(ctx, rows)`, which build the declared columns in
+/// declared order. Required columns are plain values, the others `Option`s. Reading a column
+/// the manifest does not declare, or writing a value of another type, fails to compile.
+///
+/// ```ignore
+/// tessera_sdk::ports!(upstream = ["../labeled-studies/product.toml"]);
+///
+/// #[tessera_sdk::product]
+/// fn run(ctx: &mut Context) -> Result<()> {
+///     let readings = ports::readings::read_all(ctx)?;
+///     let rows = ports::readings::rows(&readings)?;   // Row { sensor: &str, value: Option<f64>, .. }
+///     ports::stats::write(ctx, summarize(&rows).map(|(sensor, mean)| ports::stats::Row { sensor, mean }))
+/// }
+/// ```
+pub use tessera_sdk_macros::ports;
+
 /// Support for the `#[product]` macro; not a stable API.
 #[doc(hidden)]
 pub mod __private {
@@ -163,6 +183,13 @@ pub mod __private {
         let mut ctx = Context::new(info, Box::new(crate::host::HostBackend));
         let results = checks(&mut ctx).map_err(crate::host::to_wit)?;
         Ok(results.iter().map(crate::host::check_to_wit).collect())
+    }
+
+    /// The error for a null in a column the manifest declares required (typed ports).
+    pub fn null_in_required(port: &str, column: &str, row: usize) -> crate::Error {
+        crate::Error::Invalid(format!(
+            "input `{port}`: column `{column}` is declared required, but row {row} is null"
+        ))
     }
 
     /// The check function of a product that declares none.

@@ -1,4 +1,4 @@
-//! A product or check function with the wrong signature, or an unknown attribute argument, is a compile error that says what is expected.
+//! A product or check function with the wrong signature, or an unknown attribute argument, is a compile error that says what is expected; so is a typed port used against its manifest (`ports!`).
 
 #[test]
 fn wrong_signatures_fail_to_compile_with_a_clear_message() {
@@ -11,4 +11,7 @@ fn wrong_signatures_fail_to_compile_with_a_clear_message() {
     cases.pass("tests/ui/good_checks.rs");
     cases.compile_fail("tests/ui/unknown_argument.rs");
     cases.compile_fail("tests/ui/checks_wrong_return.rs");
+    cases.compile_fail("tests/ui/ports_undeclared_column.rs");
+    cases.compile_fail("tests/ui/ports_wrong_type.rs");
+    cases.compile_fail("tests/ui/ports_missing_manifest.rs");
 }

@@ -1,6 +1,9 @@
 //! The `#[tessera_sdk::product]` attribute: turns `fn run(ctx: &mut Context) -> Result<()>`
 //! into the component's exported `run` (and an optional `checks = NAME` function into its
-//! `check` export), and rejects any other signature with a clear error.
+//! `check` export), and rejects any other signature with a clear error. And
+//! `tessera_sdk::ports!()`: typed ports generated from `product.toml` ([`ports`]).
+
+mod ports;
 
 use proc_macro::TokenStream;
 use quote::{quote, quote_spanned};
@@ -160,4 +163,16 @@ fn check_signature(function: &ItemFn) -> syn::Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Typed ports generated from `product.toml`; see the `tessera_sdk::ports` docs.
+#[proc_macro]
+pub fn ports(args: TokenStream) -> TokenStream {
+    let args = parse_macro_input!(args as ports::Args);
+    // The calling file, relative to the compiler's working directory or absolute.
+    let calling_file = proc_macro::Span::call_site().local_file();
+    match ports::expand(args, calling_file) {
+        Ok(tokens) => tokens.into(),
+        Err(e) => e.to_compile_error().into(),
+    }
 }

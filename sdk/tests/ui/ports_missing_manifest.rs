@@ -1,0 +1,3 @@
+tessera_sdk::ports!(manifest = "no-such-product.toml");
+
+fn main() {}
