@@ -21,7 +21,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
-use tessera_core::manifest::{Access, Check, CheckRule, Manifest, OutputPort, Severity};
+use tessera_core::manifest::{
+    Access, Check, CheckOrigin, CheckRule, Manifest, OutputPort, Severity,
+};
 use tessera_core::schema::Column;
 
 use crate::input::access_name;
@@ -388,7 +390,8 @@ fn describe(rule: &CheckRule) -> String {
 fn check_changes(port: &str, old: &[Check], new: &[Check], out: &mut Vec<ContractChange>) {
     let by_identity = |checks: &[Check]| {
         let mut map: BTreeMap<String, Vec<Check>> = BTreeMap::new();
-        for c in checks {
+        // A column's `unique = true` is compared with the column, not as a check.
+        for c in checks.iter().filter(|c| c.origin == CheckOrigin::Declared) {
             map.entry(identity(&c.rule)).or_default().push(c.clone());
         }
         map

@@ -84,17 +84,26 @@ fn a_candidate_must_gain_auc_without_losing_f1() {
     );
 }
 
+/// Four samples with every declared feature: `mean_radius` and `mean_texture` carry the
+/// signal, the other features are null.
 fn features() -> Batch {
-    Batch::builder()
+    let declared = TestRun::for_product(include_str!("../product.toml"))
+        .unwrap()
+        .input_schema("features");
+    let mut batch = Batch::builder()
         .text("sample_id", ["s1", "s2", "s3", "s4"])
-        .f64("a", [2.0, -1.0, 1.5, -2.0])
-        .f64("b", [0.0, 1.0, -1.0, 0.5])
+        .f64("mean_radius", [2.0, -1.0, 1.5, -2.0])
+        .f64("mean_texture", [0.0, 1.0, -1.0, 0.5])
         .text_opt(
             "diagnosis",
             [Some("malignant"), Some("benign"), Some("malignant"), None],
-        )
-        .build()
-        .unwrap()
+        );
+    for field in declared.iter().filter(|f| {
+        !["sample_id", "mean_radius", "mean_texture", "diagnosis"].contains(&f.name.as_str())
+    }) {
+        batch = batch.f64_opt(&field.name, [None; 4]);
+    }
+    batch.build().unwrap()
 }
 
 fn models(rows: &[(&str, &str, String)]) -> Batch {
@@ -115,8 +124,8 @@ fn shipped(models: Batch) -> TestRun {
 
 #[test]
 fn a_better_candidate_becomes_champion() {
-    let weak = logistic(&["b"], &[0.5], 0.0).to_json();
-    let strong = logistic(&["a"], &[3.0], 0.0).to_json();
+    let weak = logistic(&["mean_texture"], &[0.5], 0.0).to_json();
+    let strong = logistic(&["mean_radius"], &[3.0], 0.0).to_json();
     let mut test = shipped(models(&[
         ("prod", "production", weak),
         ("cand", "candidate", strong.clone()),
@@ -142,7 +151,7 @@ fn a_better_candidate_becomes_champion() {
 
 #[test]
 fn a_broken_model_or_two_productions_fail_the_checks() {
-    let good = logistic(&["a"], &[3.0], 0.0).to_json();
+    let good = logistic(&["mean_radius"], &[3.0], 0.0).to_json();
     let unknown_feature = logistic(&["zzz"], &[1.0], 0.0).to_json();
     let mut test = shipped(models(&[
         ("p1", "production", good.clone()),

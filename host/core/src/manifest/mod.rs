@@ -329,6 +329,20 @@ pub struct Check {
     pub mostly: Option<f64>,
     /// Why the check exists.
     pub description: String,
+    /// Where the check comes from.
+    #[serde(default)]
+    pub origin: CheckOrigin,
+}
+
+/// Where a port's check comes from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckOrigin {
+    /// Written in the port's `checks`.
+    #[default]
+    Declared,
+    /// A column's `unique = true`: the check follows the column, not the `checks` list.
+    UniqueColumn,
 }
 
 /// The vocabulary of declarative checks.

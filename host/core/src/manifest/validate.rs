@@ -9,9 +9,9 @@ use toml::Spanned;
 
 use super::raw::{RawCheck, RawColumn, RawManifest, RawSchema, RawView};
 use super::{
-    Check, CheckRule, InputPort, InputSource, Manifest, ManifestError, ManifestErrors, OutputPort,
-    Parameter, ProductInfo, Resources, Retention, Severity, Slo, Trigger, UpstreamRef, View,
-    ViewKind,
+    Check, CheckOrigin, CheckRule, InputPort, InputSource, Manifest, ManifestError, ManifestErrors,
+    OutputPort, Parameter, ProductInfo, Resources, Retention, Severity, Slo, Trigger, UpstreamRef,
+    View, ViewKind,
 };
 use crate::schema::{Classification, Column, DataType, Schema};
 
@@ -683,6 +683,7 @@ fn build_check(ctx: &mut Ctx<'_>, schema: &Schema, raw: Spanned<RawCheck>) -> Op
         severity: raw.severity.unwrap_or_default(),
         mostly: raw.mostly.map(Spanned::into_inner),
         description: raw.description.unwrap_or_default(),
+        origin: CheckOrigin::Declared,
     })
 }
 
@@ -883,6 +884,7 @@ fn implied_unique_checks(schema: &Schema, checks: &mut Vec<Check>) {
                 severity: Severity::Error,
                 mostly: None,
                 description: format!("`{}` is declared `unique = true`", column.name),
+                origin: CheckOrigin::UniqueColumn,
             });
         }
     }
