@@ -24,23 +24,6 @@ fn rows(client: &Client, product: &str, port: &str) -> Vec<Value> {
         .unwrap_or_else(|| panic!("{product}/{port} is not a JSON array"))
 }
 
-/// Cohen's kappa written out: observed agreement against the chance agreement of the two
-/// label frequencies.
-fn kappa(pairs: &[(&str, &str)]) -> f64 {
-    let n = pairs.len() as f64;
-    let observed = pairs.iter().filter(|(a, b)| a == b).count() as f64 / n;
-    let labels: BTreeSet<&str> = pairs.iter().flat_map(|(a, b)| [*a, *b]).collect();
-    let chance: f64 = labels
-        .iter()
-        .map(|l| {
-            let a = pairs.iter().filter(|p| p.0 == *l).count() as f64 / n;
-            let b = pairs.iter().filter(|p| p.1 == *l).count() as f64 / n;
-            a * b
-        })
-        .sum();
-    (observed - chance) / (1.0 - chance)
-}
-
 /// AUC by counting ordered pairs (ties count half).
 fn auc_by_pairs(scores: &[f64], positive: &[bool]) -> f64 {
     let (mut wins, mut pairs) = (0.0, 0.0);
@@ -57,6 +40,82 @@ fn auc_by_pairs(scores: &[f64], positive: &[bool]) -> f64 {
         }
     }
     wins / pairs
+}
+
+/// annotator-quality's figures, recomputed by scikit-learn and statsmodels from what
+/// `labeled-studies/counted` published and the ground truth pushed
+/// (`tests/annotator_stats.py`): leave-one-out kappa with its interval, Wilson intervals of
+/// sensitivity and specificity, and the panel's Fleiss' kappa; and the flags follow the
+/// intervals.
+fn annotator_figures_match_statsmodels(client: &Client, data: &DemoData) {
+    let counted: Vec<[String; 3]> = rows(client, "labeled-studies", "counted")
+        .iter()
+        .map(|r| ["study_id", "annotator_id", "label"].map(|c| r[c].as_str().unwrap().to_string()))
+        .collect();
+    let given = serde_json::json!({
+        "counted": counted,
+        "truth": data.ground_truth,
+        "positive": "malignant",
+        "confidence": 0.95,
+    });
+    let output = tessera_tests::python_script(
+        "python3".as_ref(),
+        "annotator_stats.py",
+        &given.to_string(),
+        "scikit-learn and statsmodels",
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let expected: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let close = |got: &Value, want: &Value, what: &str| {
+        let (got, want) = (got.as_f64(), want.as_f64());
+        match (got, want) {
+            (Some(g), Some(w)) => assert!((g - w).abs() < 1e-9, "{what}: {g} vs {w}"),
+            _ => assert_eq!(got, want, "{what}"),
+        }
+    };
+    let annotators = rows(client, "annotator-quality", "annotators");
+    assert_eq!(
+        annotators.len(),
+        expected["annotators"].as_object().unwrap().len()
+    );
+    for row in &annotators {
+        let id = row["annotator_id"].as_str().unwrap();
+        let want = &expected["annotators"][id];
+        assert_eq!(row["compared"], want["compared"], "{id}");
+        for column in ["kappa", "kappa_low", "kappa_high"] {
+            close(&row[column], &want[column], &format!("{id} {column}"));
+        }
+        for figure in ["sensitivity", "specificity"] {
+            for (i, suffix) in ["", "_low", "_high"].iter().enumerate() {
+                let column = format!("{figure}{suffix}");
+                close(&row[&column], &want[figure][i], &format!("{id} {column}"));
+            }
+        }
+        // Flagged exactly when an interval lies below its threshold (the shipped parameters).
+        let below = |high: &str, min: f64| row[high].as_f64().is_some_and(|h| h < min);
+        let expected_flag = row["annotations"].as_i64().unwrap() >= 20
+            && (below("kappa_high", 0.6)
+                || below("sensitivity_high", 0.85)
+                || below("specificity_high", 0.85));
+        assert_eq!(row["flagged"], expected_flag, "{id}: {row}");
+    }
+    let by_id = |id: &str| annotators.iter().find(|r| r["annotator_id"] == id).unwrap();
+    // ann-05 errs 35% of the time: flagged; ann-01 is the most reliable.
+    assert_eq!(by_id("ann-05")["flagged"], true);
+    assert_eq!(by_id("ann-01")["flagged"], false);
+    assert_eq!(by_id("ann-01")["rank"], 1);
+    let panel = rows(client, "annotator-quality", "panel");
+    assert_eq!(panel.len(), 1);
+    assert_eq!(panel[0]["studies"], expected["panel"]["studies"]);
+    close(
+        &panel[0]["fleiss_kappa"],
+        &expected["panel"]["fleiss_kappa"],
+        "Fleiss' kappa",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -183,36 +242,7 @@ fn verify(client: &Client, data: &DemoData, gpu: bool) {
         .collect();
     assert_eq!(rejected, planted);
 
-    // annotator-quality: kappa of ann-05 (35% errors) against the consensus, recomputed.
-    let mut latest: HashMap<(&str, &str), &tessera_demo_data::annotations::Annotation> =
-        HashMap::new();
-    for a in &good {
-        let key = (a.study_id.as_str(), a.annotator_id.as_str());
-        if latest
-            .get(&key)
-            .is_none_or(|b| a.annotated_at > b.annotated_at)
-        {
-            latest.insert(key, a);
-        }
-    }
-    let pairs: Vec<(&str, &str)> = latest
-        .values()
-        .filter(|a| a.annotator_id == "ann-05")
-        .map(|a| (a.label.as_str(), expected[a.study_id.as_str()].0.as_str()))
-        .collect();
-    let annotators: BTreeMap<String, Value> = rows(client, "annotator-quality", "annotators")
-        .into_iter()
-        .map(|r| (r["annotator_id"].as_str().unwrap().to_string(), r))
-        .collect();
-    let got = annotators["ann-05"]["kappa"].as_f64().unwrap();
-    assert!(
-        (got - kappa(&pairs)).abs() < 1e-9,
-        "{got} vs {}",
-        kappa(&pairs)
-    );
-    assert_eq!(annotators["ann-05"]["flagged"], true);
-    assert_eq!(annotators["ann-01"]["flagged"], false);
-    assert_eq!(annotators["ann-01"]["rank"], 1);
+    annotator_figures_match_statsmodels(client, data);
 
     // shadow-models: AUC of the production model on the eval split, recomputed in f64.
     let production = data.models.iter().find(|m| m.role == "production").unwrap();

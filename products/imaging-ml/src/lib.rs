@@ -5,10 +5,13 @@
 //!   feature standardisation it was trained with, so a model travels as one text value;
 //! - [`train`]: deterministic full-batch training of those models;
 //! - [`metrics`]: AUC, accuracy, F1 and Cohen's kappa;
+//! - [`agreement`]: agreement between raters with confidence intervals (Cohen's kappa with its
+//!   standard error, Fleiss' kappa, Wilson intervals);
 //! - [`device`]: scoring a model on the GPU the host lends, through the SDK's tensors.
 //!
 //! Everything is plain Rust with no I/O, so it runs the same natively and in a sandbox.
 
+pub mod agreement;
 pub mod device;
 pub mod metrics;
 pub mod model;
