@@ -295,6 +295,16 @@ fn verify(client: &Client, data: &DemoData, gpu: bool) {
     assert_eq!(queue.len(), 20);
     assert_eq!(queue[0]["sample_id"].as_str().unwrap(), pool[closest].1.id);
 
+    // image-quality: every real DICOM file beside the checkout is measured or says why.
+    let dicom = rows(client, "image-quality", "dicom_quality");
+    assert_eq!(dicom.len(), data.dicom.len());
+    assert!(data.dicom.len() >= 14, "the shared DICOM files are missing");
+    for row in &dicom {
+        let reason = row["reason"].as_str().unwrap();
+        assert_eq!(row["measured"] == true, reason.is_empty(), "{row}");
+    }
+    assert!(dicom.iter().filter(|r| r["measured"] == true).count() >= 6);
+
     // image-quality: every planted defect flagged, no clean synthetic image flagged for one.
     let flags: HashMap<String, String> = rows(client, "image-quality", "image_quality")
         .into_iter()

@@ -6,6 +6,7 @@
 mod browser;
 mod custom_checks;
 mod demo;
+mod dicom;
 mod dictionaries;
 mod faulty;
 mod flight;

@@ -145,13 +145,26 @@ impl DemoData {
             rows,
             data,
         };
-        Ok(vec![
+        let mut pushes = vec![
             push("labeled-studies", "annotations", annotations),
             push("annotator-quality", "ground_truth", truth),
             push("image-quality", "images", images),
             push("shadow-models", "features", eval),
             push("shadow-models", "models", models),
             push("active-learning", "pool", pool),
-        ])
+        ];
+        if !self.dicom.is_empty() {
+            let dicom = stream(vec![
+                ("file_id", text(self.dicom.iter().map(|(n, _)| n.as_str()))),
+                (
+                    "dicom",
+                    Arc::new(BinaryArray::from_iter_values(
+                        self.dicom.iter().map(|(_, b)| b.as_slice()),
+                    )),
+                ),
+            ])?;
+            pushes.insert(3, push("image-quality", "dicom_files", dicom));
+        }
+        Ok(pushes)
     }
 }

@@ -38,6 +38,9 @@ pub struct DemoData {
     pub images: Vec<images::Image>,
     /// The models for shadow-models.
     pub models: Vec<cancer::DemoModel>,
+    /// Real DICOM files (name, bytes) from `shared/data/dicom` beside the checkout; none
+    /// when that folder is not there.
+    pub dicom: Vec<(String, Vec<u8>)>,
 }
 
 impl DemoData {
@@ -57,6 +60,7 @@ impl DemoData {
         let mut images = images::synthetic(SYNTHETIC_IMAGES, 20_260_301);
         images.extend(images::digits(&data_dir.join("optical_digits_8x8.csv"))?);
         let models = cancer::models(&dataset);
+        let dicom = dicom_files(&data_dir.join("../../../shared/data/dicom"))?;
         Ok(DemoData {
             dataset,
             annotations: all,
@@ -64,6 +68,27 @@ impl DemoData {
             ground_truth,
             images,
             models,
+            dicom,
         })
     }
+}
+
+/// The `.dcm` files of `dir` in name order; none when `dir` does not exist.
+fn dicom_files(dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(Vec::new());
+    };
+    let mut files = Vec::new();
+    for entry in entries {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "dcm") {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            files.push((name, std::fs::read(&path)?));
+        }
+    }
+    files.sort();
+    Ok(files)
 }

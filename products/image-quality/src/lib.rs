@@ -1,6 +1,10 @@
 //! `image-quality`: exposure, contrast, sharpness, noise and saturation of every image, and a
 //! flag with reasons for the ones a radiologist should not have to look at twice.
 //!
+//! DICOM files (`dicom_files`) are read in the sandbox ([`dicom`]): their header facts, and the
+//! measures of [`measures`] on the first frame's rescaled values, on the GPU or the CPU; a file
+//! that cannot be read or decoded gets its reason in `dicom_quality` instead of failing the run.
+//!
 //! One GPU kernel (`src/image_stats.wgsl`, one workgroup per image) computes per image the
 //! sums every figure needs in one pass over its pixels; on a host with no GPU the same sums are
 //! computed on the CPU ([`sums_cpu`]), and the run records which path ran (the `gpu` gauge).
@@ -21,6 +25,11 @@
 
 use tessera_sdk::relational::{Agg, GroupBy, SortKey};
 use tessera_sdk::{Batch, Check, Context, Element, Gpu, GpuData, Result};
+
+pub mod dicom;
+pub mod measures;
+
+tessera_sdk::ports!();
 
 /// Sums per image, in the kernel's order.
 pub type Sums = [f64; 8];
@@ -343,7 +352,69 @@ fn run(ctx: &mut Context) -> Result<()> {
     let mut counts = GroupBy::new(&["flag"], [Agg::count_rows().named("images")]);
     counts.add(&flagged)?;
     ctx.output("flag_counts")?
-        .write(counts.finish()?.sort_by(&[SortKey::asc("flag")])?)
+        .write(counts.finish()?.sort_by(&[SortKey::asc("flag")])?)?;
+    dicom_quality(ctx, &gpu, on_gpu)
+}
+
+/// Reads every DICOM file, measures the decodable ones (on the GPU when there is one) and
+/// writes one row per file; no DICOM input yet writes no rows.
+fn dicom_quality(ctx: &mut Context, gpu: &Gpu, on_gpu: bool) -> Result<()> {
+    let files = match ports::dicom_files::read_all(ctx) {
+        Ok(files) => files,
+        Err(tessera_sdk::Error::NotFound(_)) => return ports::dicom_quality::write(ctx, []),
+        Err(e) => return Err(e),
+    };
+    let files = ports::dicom_files::rows(&files)?;
+    let reads: Vec<dicom::Read> = files.iter().map(|f| dicom::read(f.dicom)).collect();
+    let decoded: Vec<&dicom::Pixels> = reads
+        .iter()
+        .filter_map(|r| r.pixels.as_ref().ok())
+        .collect();
+    let mut measured = if on_gpu {
+        measures::measure_gpu(gpu, &decoded)?
+    } else {
+        decoded.iter().map(|p| measures::measure_cpu(p)).collect()
+    }
+    .into_iter();
+    let rows: Vec<ports::dicom_quality::Row> = files
+        .iter()
+        .zip(&reads)
+        .map(|(file, read)| {
+            let h = &read.header;
+            let m = read.pixels.as_ref().ok().and_then(|_| measured.next());
+            ports::dicom_quality::Row {
+                file_id: file.file_id.to_string(),
+                modality: h.modality.clone(),
+                body_part: h.body_part.clone(),
+                rows: h.rows,
+                columns: h.columns,
+                pixel_spacing_row: h.pixel_spacing.map(|s| s.0),
+                pixel_spacing_column: h.pixel_spacing.map(|s| s.1),
+                bits_stored: h.bits_stored,
+                transfer_syntax: h.transfer_syntax.clone(),
+                window_center: h.window.map(|w| w.0),
+                window_width: h.window.map(|w| w.1),
+                rescale_slope: h.rescale.0,
+                rescale_intercept: h.rescale.1,
+                measured: m.is_some(),
+                mean: m.map(|m| m.mean),
+                std: m.map(|m| m.std),
+                min: m.map(|m| m.min),
+                max: m.map(|m| m.max),
+                sharpness: m.map(|m| m.sharpness),
+                noise: m.map(|m| m.noise),
+                reason: read.pixels.as_ref().err().cloned().unwrap_or_default(),
+            }
+        })
+        .collect();
+    let unmeasured = rows.iter().filter(|r| !r.measured).count();
+    tessera_sdk::info!(
+        "{} DICOM files: {} measured, {unmeasured} with a reason",
+        rows.len(),
+        rows.len() - unmeasured
+    );
+    ctx.gauge("dicom_unmeasured", unmeasured as f64);
+    ports::dicom_quality::write(ctx, rows)
 }
 
 /// The checks that need code: nearly every image must be readable.
