@@ -42,6 +42,70 @@ fn auc_by_pairs(scores: &[f64], positive: &[bool]) -> f64 {
     wins / pairs
 }
 
+/// shadow-models' figures, recomputed from its published predictions by scikit-learn (AUC,
+/// Brier score), numpy (calibration error) and DeLong's test written from its definition with
+/// scipy's normal distribution (`tests/shadow_stats.py`).
+fn shadow_figures_match_scikit_learn(client: &Client) {
+    let evaluation = rows(client, "shadow-models", "evaluation");
+    let production = evaluation
+        .iter()
+        .find(|r| r["role"] == "production")
+        .unwrap()["model_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let predictions: Vec<Value> = rows(client, "shadow-models", "predictions")
+        .iter()
+        .map(|r| serde_json::json!([r["sample_id"], r["model_id"], r["score"], r["diagnosis"]]))
+        .collect();
+    let given = serde_json::json!({
+        "predictions": predictions,
+        "production": production,
+        "confidence": 0.95,
+        "bins": 10,
+    });
+    let output = tessera_tests::python_script(
+        "python3".as_ref(),
+        "shadow_stats.py",
+        &given.to_string(),
+        "scikit-learn and scipy",
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let expected: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let mut compared = 0;
+    for row in evaluation.iter().filter(|r| r["valid"] == true) {
+        let id = row["model_id"].as_str().unwrap();
+        let want = &expected[id];
+        let mut columns = vec!["auc", "brier", "ece"];
+        if id != production {
+            columns.extend([
+                "auc_difference",
+                "auc_difference_low",
+                "auc_difference_high",
+                "p_value",
+            ]);
+        }
+        for column in columns {
+            let (got, want) = (row[column].as_f64(), want[column].as_f64());
+            let (got, want) = (
+                got.unwrap(),
+                want.unwrap_or_else(|| panic!("{id} {column}")),
+            );
+            assert!((got - want).abs() < 1e-9, "{id} {column}: {got} vs {want}");
+            compared += 1;
+        }
+        // A candidate beats production only with DeLong's interval above zero.
+        if row["beats_production"] == true {
+            assert!(row["auc_difference_low"].as_f64().unwrap() > 0.0, "{row}");
+        }
+    }
+    assert!(compared >= 9, "{compared} figures compared");
+}
+
 /// annotator-quality's figures, recomputed by scikit-learn and statsmodels from what
 /// `labeled-studies/counted` published and the ground truth pushed
 /// (`tests/annotator_stats.py`): leave-one-out kappa with its interval, Wilson intervals of
@@ -243,6 +307,7 @@ fn verify(client: &Client, data: &DemoData, gpu: bool) {
     assert_eq!(rejected, planted);
 
     annotator_figures_match_statsmodels(client, data);
+    shadow_figures_match_scikit_learn(client);
 
     // shadow-models: AUC of the production model on the eval split, recomputed in f64.
     let production = data.models.iter().find(|m| m.role == "production").unwrap();

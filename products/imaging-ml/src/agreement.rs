@@ -43,8 +43,15 @@ pub fn z_for(confidence: f64) -> f64 {
     (low + high) / 2.0
 }
 
-/// Φ(x) for 0 ≤ x ≤ 5, from the Maclaurin series of erf (accurate to about 1e-12 there).
-fn normal_cdf(x: f64) -> f64 {
+/// The standard normal distribution function Φ(x): the Maclaurin series of erf below 3,
+/// Laplace's continued fraction for the upper tail from 3 on (both to about 1e-12).
+pub fn normal_cdf(x: f64) -> f64 {
+    if x < 0.0 {
+        return 1.0 - normal_cdf(-x);
+    }
+    if x >= 3.0 {
+        return 1.0 - normal_upper_tail(x);
+    }
     let t = x / std::f64::consts::SQRT_2;
     // erf(t) = 2/√π Σ (-1)^n t^(2n+1) / (n! (2n+1))
     let mut term = t;
@@ -56,6 +63,15 @@ fn normal_cdf(x: f64) -> f64 {
         sum += term / (2.0 * n + 1.0);
     }
     0.5 * (1.0 + 2.0 / std::f64::consts::PI.sqrt() * sum)
+}
+
+/// 1 − Φ(x) for x ≥ 3: φ(x) / (x + 1/(x + 2/(x + 3/(x + …)))), evaluated from the 80th term.
+fn normal_upper_tail(x: f64) -> f64 {
+    let mut fraction = x;
+    for k in (1..=80).rev() {
+        fraction = x + f64::from(k) / fraction;
+    }
+    (-x * x / 2.0).exp() / (2.0 * std::f64::consts::PI).sqrt() / fraction
 }
 
 /// Cohen's kappa between two raters over `pairs` (first rater's label, second's), with the
@@ -183,6 +199,24 @@ pub fn wilson(successes: u64, trials: u64, z: f64) -> Option<Interval> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_normal_tail_matches_the_table() {
+        // Upper tails from the standard normal table.
+        for (x, tail) in [
+            (1.96, 0.024_997_895),
+            (3.0, 0.001_349_898),
+            (5.0, 2.866_515_7e-7),
+            (8.0, 6.220_960_6e-16),
+        ] {
+            let got = 1.0 - normal_cdf(x);
+            assert!(
+                (got - tail).abs() <= tail * 1e-6 + 1e-15,
+                "{x}: {got} vs {tail}"
+            );
+            assert!((normal_cdf(-x) - tail).abs() <= tail * 1e-6 + 1e-15, "{x}");
+        }
+    }
 
     #[test]
     fn z_matches_the_normal_table() {

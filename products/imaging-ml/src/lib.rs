@@ -7,11 +7,14 @@
 //! - [`metrics`]: AUC, accuracy, F1 and Cohen's kappa;
 //! - [`agreement`]: agreement between raters with confidence intervals (Cohen's kappa with its
 //!   standard error, Fleiss' kappa, Wilson intervals);
+//! - [`comparison`]: DeLong's test of two models' AUCs, the Brier score and the expected
+//!   calibration error;
 //! - [`device`]: scoring a model on the GPU the host lends, through the SDK's tensors.
 //!
 //! Everything is plain Rust with no I/O, so it runs the same natively and in a sandbox.
 
 pub mod agreement;
+pub mod comparison;
 pub mod device;
 pub mod metrics;
 pub mod model;

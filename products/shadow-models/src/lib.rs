@@ -4,15 +4,19 @@
 //! `features` on the GPU: the standardised features go up once per model, and each layer is a
 //! matmul, a bias add and an activation on the device (`imaging_ml::device::scores_on`); with no GPU on the host
 //! the same operations run on its CPU. On the samples with a diagnosis each model gets AUC,
-//! accuracy and F1; a candidate *beats production* when its AUC is higher by at least
-//! `min_auc_gain` and its F1 is no lower. The champion is the candidate that beats production
-//! by the most, or production.
+//! accuracy and F1, and the calibration of its scores (Brier score, expected calibration error
+//! over `calibration_bins` bins). A candidate *beats production* only when it is better with
+//! confidence: its AUC is higher by at least `min_auc_gain`, DeLong's test on the same samples
+//! puts the whole `confidence` interval of the AUC difference above zero, and its F1 is no
+//! lower. The champion is the candidate that beats production with the highest AUC, or
+//! production.
 //!
 //! A model that does not parse or reads a feature the samples lack is reported `valid = false`
 //! with the reason, and the check `models-are-valid` quarantines the run, as does anything but
 //! exactly one production model.
 
 use imaging_ml::ModelSpec;
+use imaging_ml::comparison::{AucDifference, brier, delong, expected_calibration_error};
 use imaging_ml::device::scores_on;
 use imaging_ml::metrics::{Confusion, auc};
 use tessera_sdk::{Batch, Check, Context, Error, Result};
@@ -41,10 +45,20 @@ pub struct Evaluation {
     pub accuracy: Option<f64>,
     /// At the threshold.
     pub f1: Option<f64>,
+    /// Mean squared gap between score and outcome.
+    pub brier: Option<f64>,
+    /// Expected calibration error.
+    pub ece: Option<f64>,
 }
 
-/// AUC, accuracy and F1 of `scores` against the labels that are known.
-pub fn evaluate(scores: &[f64], labels: &[Option<bool>], threshold: f64) -> Evaluation {
+/// AUC, accuracy, F1 and calibration (over `bins` score bins) of `scores` against the labels
+/// that are known.
+pub fn evaluate(
+    scores: &[f64],
+    labels: &[Option<bool>],
+    threshold: f64,
+    bins: usize,
+) -> Evaluation {
     let (known_scores, known): (Vec<f64>, Vec<bool>) = scores
         .iter()
         .zip(labels)
@@ -57,14 +71,37 @@ pub fn evaluate(scores: &[f64], labels: &[Option<bool>], threshold: f64) -> Eval
         auc: auc(&known_scores, &known),
         accuracy: confusion.accuracy(),
         f1: confusion.f1(),
+        brier: brier(&known_scores, &known),
+        ece: expected_calibration_error(&known_scores, &known, bins),
     }
 }
 
-/// Whether a candidate beats production: AUC higher by at least `min_gain`, F1 no lower.
-pub fn beats(candidate: &Evaluation, production: &Evaluation, min_gain: f64) -> bool {
-    match (candidate.auc, production.auc) {
-        (Some(c), Some(p)) => {
-            c - p >= min_gain && candidate.f1.unwrap_or(0.0) >= production.f1.unwrap_or(0.0)
+/// DeLong's comparison of `candidate`'s scores against `production`'s on the labeled samples.
+pub fn compare(
+    candidate: &[f64],
+    production: &[f64],
+    labels: &[Option<bool>],
+    confidence: f64,
+) -> Option<AucDifference> {
+    let known: Vec<usize> = (0..labels.len()).filter(|&i| labels[i].is_some()).collect();
+    let pick = |scores: &[f64]| -> Vec<f64> { known.iter().map(|&i| scores[i]).collect() };
+    let outcomes: Vec<bool> = known.iter().map(|&i| labels[i] == Some(true)).collect();
+    delong(&pick(candidate), &pick(production), &outcomes, confidence)
+}
+
+/// Whether a candidate beats production with confidence: AUC higher by at least `min_gain`,
+/// the lower limit of DeLong's interval for the difference above zero, F1 no lower.
+pub fn beats(
+    candidate: &Evaluation,
+    production: &Evaluation,
+    comparison: Option<&AucDifference>,
+    min_gain: f64,
+) -> bool {
+    match (candidate.auc, production.auc, comparison) {
+        (Some(c), Some(p), Some(d)) => {
+            c - p >= min_gain
+                && d.difference.low > 0.0
+                && candidate.f1.unwrap_or(0.0) >= production.f1.unwrap_or(0.0)
         }
         _ => false,
     }
@@ -135,12 +172,16 @@ struct Scored {
     model: Model,
     scores: std::result::Result<Vec<f64>, String>,
     evaluation: Option<Evaluation>,
+    /// DeLong's comparison with production (candidates only).
+    comparison: Option<AucDifference>,
 }
 
 #[tessera_sdk::product(checks = checks)]
 fn run(ctx: &mut Context) -> Result<()> {
     let threshold = ctx.parameter_f64("threshold")?;
     let min_gain = ctx.parameter_f64("min_auc_gain")?;
+    let confidence = ctx.parameter_f64("confidence")?;
+    let bins = usize::try_from(ctx.parameter_i64("calibration_bins")?.clamp(1, 1000)).unwrap_or(10);
     let features = ctx.input("features")?.read_all()?;
     let models = read_models(&ctx.input("models")?.read_all()?)?;
     let sample_ids: Vec<String> = features
@@ -174,12 +215,25 @@ fn run(ctx: &mut Context) -> Result<()> {
         let evaluation = scores
             .as_ref()
             .ok()
-            .map(|s| evaluate(s, &labels, threshold));
+            .map(|s| evaluate(s, &labels, threshold, bins));
         scored.push(Scored {
             model,
             scores,
             evaluation,
+            comparison: None,
         });
+    }
+    let production_scores = scored
+        .iter()
+        .find(|s| s.model.role == "production")
+        .and_then(|s| s.scores.as_ref().ok())
+        .cloned();
+    if let Some(production_scores) = &production_scores {
+        for s in scored.iter_mut().filter(|s| s.model.role == "candidate") {
+            if let Ok(scores) = &s.scores {
+                s.comparison = compare(scores, production_scores, &labels, confidence);
+            }
+        }
     }
     write_predictions(ctx, &scored, &sample_ids, &diagnosis, threshold)?;
     let production = scored
@@ -246,15 +300,22 @@ fn verdict(s: &Scored, production: Option<&Scored>, min_gain: f64) -> (Option<bo
     };
     let gain = e.auc.unwrap_or(0.0) - p.auc.unwrap_or(0.0);
     let f1_change = e.f1.unwrap_or(0.0) - p.f1.unwrap_or(0.0);
-    let won = beats(e, p, min_gain);
+    let won = beats(e, p, s.comparison.as_ref(), min_gain);
     let words = if won {
         "beats production"
     } else {
         "does not beat production"
     };
+    let interval = match &s.comparison {
+        Some(d) => format!(
+            " (CI {:+.3} to {:+.3}, p = {:.3})",
+            d.difference.low, d.difference.high, d.p_value
+        ),
+        None => " (too few labeled samples of a class to test)".to_string(),
+    };
     (
         Some(won),
-        format!("{words}: AUC {gain:+.3}, F1 {f1_change:+.3}"),
+        format!("{words}: AUC {gain:+.3}{interval}, F1 {f1_change:+.3}"),
     )
 }
 
@@ -272,6 +333,12 @@ fn write_evaluation(
         scored
             .iter()
             .map(|s| s.evaluation.as_ref().and_then(f))
+            .collect()
+    };
+    let comparison = |f: fn(&AucDifference) -> f64| -> Vec<Option<f64>> {
+        scored
+            .iter()
+            .map(|s| s.comparison.as_ref().map(f))
             .collect()
     };
     if let Some(auc) = production
@@ -294,6 +361,12 @@ fn write_evaluation(
             .f64_opt("auc", e(|e| e.auc))
             .f64_opt("accuracy", e(|e| e.accuracy))
             .f64_opt("f1", e(|e| e.f1))
+            .f64_opt("brier", e(|e| e.brier))
+            .f64_opt("ece", e(|e| e.ece))
+            .f64_opt("auc_difference", comparison(|d| d.difference.value))
+            .f64_opt("auc_difference_low", comparison(|d| d.difference.low))
+            .f64_opt("auc_difference_high", comparison(|d| d.difference.high))
+            .f64_opt("p_value", comparison(|d| d.p_value))
             .boolean_opt("beats_production", verdicts.iter().map(|v| v.0))
             .text("verdict", verdicts.iter().map(|v| v.1.as_str()))
             .build()?,
@@ -391,7 +464,7 @@ fn write_champion(
         .iter()
         .filter(|s| s.model.role == "candidate")
         .filter(|s| match (&s.evaluation, prod_eval) {
-            (Some(e), Some(p)) => beats(e, p, min_gain),
+            (Some(e), Some(p)) => beats(e, p, s.comparison.as_ref(), min_gain),
             _ => false,
         })
         .max_by(|a, b| {

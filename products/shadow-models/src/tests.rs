@@ -60,48 +60,91 @@ fn evaluation_uses_only_labeled_samples() {
         &[0.9, 0.2, 0.7, 0.4],
         &[Some(true), Some(false), None, Some(true)],
         0.5,
+        10,
     );
     assert_eq!(e.samples, 3);
     assert_eq!(e.auc, Some(1.0));
     assert_eq!(e.accuracy, Some(2.0 / 3.0));
     assert_eq!(e.f1, Some(2.0 / 3.0));
+    // (0.1² + 0.2² + 0.6²) / 3, written out.
+    assert!((e.brier.unwrap() - (0.01 + 0.04 + 0.36) / 3.0).abs() < 1e-12);
 }
 
 #[test]
-fn a_candidate_must_gain_auc_without_losing_f1() {
+fn a_candidate_must_gain_auc_with_confidence_without_losing_f1() {
     let e = |auc, f1| Evaluation {
         samples: 10,
         auc: Some(auc),
         accuracy: None,
         f1: Some(f1),
+        brier: None,
+        ece: None,
     };
-    assert!(beats(&e(0.95, 0.9), &e(0.94, 0.9), 0.005));
-    assert!(!beats(&e(0.942, 0.9), &e(0.94, 0.9), 0.005));
-    assert!(!beats(&e(0.99, 0.8), &e(0.94, 0.9), 0.005));
+    let difference = |low: f64| AucDifference {
+        auc_a: 0.95,
+        auc_b: 0.94,
+        difference: imaging_ml::agreement::Interval {
+            value: 0.01,
+            low,
+            high: 0.02,
+        },
+        std_error: 0.005,
+        p_value: 0.04,
+    };
+    let sure = difference(0.001);
+    let unsure = difference(-0.001);
+    assert!(beats(&e(0.95, 0.9), &e(0.94, 0.9), Some(&sure), 0.005));
+    // The same gain without confidence, or with no test at all, does not.
+    assert!(!beats(&e(0.95, 0.9), &e(0.94, 0.9), Some(&unsure), 0.005));
+    assert!(!beats(&e(0.95, 0.9), &e(0.94, 0.9), None, 0.005));
+    assert!(!beats(&e(0.942, 0.9), &e(0.94, 0.9), Some(&sure), 0.005));
+    assert!(!beats(&e(0.99, 0.8), &e(0.94, 0.9), Some(&sure), 0.005));
     assert_eq!(
         agreement(&[0.9, 0.1, 0.6], &[0.8, 0.7, 0.4], 0.5),
         (1.0 / 3.0, 2)
     );
 }
 
-/// Four samples with every declared feature: `mean_radius` and `mean_texture` carry the
-/// signal, the other features are null.
+/// Twelve samples with every declared feature: `mean_radius` separates the classes (positive
+/// for malignant), `mean_texture` barely does; the other features are null. The last sample
+/// has no diagnosis.
 fn features() -> Batch {
     let declared = TestRun::for_product(include_str!("../product.toml"))
         .unwrap()
         .input_schema("features");
+    let malignant = [
+        true, false, true, false, true, false, true, false, true, false, true,
+    ];
+    let radius: Vec<f64> = (0..12)
+        .map(|i| {
+            let size = 1.0 + 0.2 * i as f64;
+            if malignant.get(i).copied().unwrap_or(true) {
+                size
+            } else {
+                -size
+            }
+        })
+        .collect();
+    let texture = [
+        0.3, -0.5, 0.8, 0.1, -0.9, 0.6, -0.2, 0.4, -0.7, 0.9, -0.1, 0.5,
+    ];
+    let diagnosis: Vec<Option<&str>> = (0..12)
+        .map(|i| {
+            malignant
+                .get(i)
+                .map(|&m| if m { "malignant" } else { "benign" })
+        })
+        .collect();
+    let ids: Vec<String> = (1..=12).map(|i| format!("s{i}")).collect();
     let mut batch = Batch::builder()
-        .text("sample_id", ["s1", "s2", "s3", "s4"])
-        .f64("mean_radius", [2.0, -1.0, 1.5, -2.0])
-        .f64("mean_texture", [0.0, 1.0, -1.0, 0.5])
-        .text_opt(
-            "diagnosis",
-            [Some("malignant"), Some("benign"), Some("malignant"), None],
-        );
+        .text("sample_id", &ids)
+        .f64("mean_radius", radius)
+        .f64("mean_texture", texture)
+        .text_opt("diagnosis", diagnosis);
     for field in declared.iter().filter(|f| {
         !["sample_id", "mean_radius", "mean_texture", "diagnosis"].contains(&f.name.as_str())
     }) {
-        batch = batch.f64_opt(&field.name, [None; 4]);
+        batch = batch.f64_opt(&field.name, [None; 12]);
     }
     batch.build().unwrap()
 }
@@ -143,7 +186,15 @@ fn a_better_candidate_becomes_champion() {
     let champion = test.output("champion").unwrap();
     assert_eq!(champion.text("model_id").unwrap().get(0), Some("cand"));
     assert_eq!(champion.text("spec").unwrap().get(0), Some(strong.as_str()));
-    assert_eq!(test.output("predictions").unwrap().num_rows(), 8);
+    assert_eq!(test.output("predictions").unwrap().num_rows(), 24);
+    // DeLong's test on the eleven labeled samples: the gain is significant.
+    let low = evaluation
+        .f64("auc_difference_low")
+        .unwrap()
+        .get(1)
+        .unwrap();
+    assert!(low > 0.0, "{low}");
+    assert_eq!(evaluation.f64("auc_difference_low").unwrap().get(0), None);
     assert_eq!(test.output("agreement").unwrap().num_rows(), 4);
     let checks = test.check(checks).unwrap();
     assert!(checks.iter().all(|c| c.is_passed()));
