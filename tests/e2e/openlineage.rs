@@ -71,6 +71,16 @@ impl Sink {
     fn events(&self) -> Vec<Value> {
         self.events.lock().unwrap().clone()
     }
+
+    /// The events once `count` have arrived: a run's end event is sent after its state is
+    /// visible over the API, so a flush right after can precede it. Gives up after 30 s.
+    async fn at_least(&self, count: usize) -> Vec<Value> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while self.events().len() < count && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.events()
+    }
 }
 
 fn lineage_config(url: String) -> ServerConfig {
@@ -197,7 +207,7 @@ async fn each_run_sends_a_start_and_an_end_that_the_official_client_reads() {
         .await;
     assert_eq!(replay["state"], "succeeded", "{replay}");
     flushed(&api).await;
-    let events = sink.events();
+    let events = sink.at_least(8).await;
 
     let published = api
         .get_as(Some(&api.admin), hello_runs[0]["url"].as_str().unwrap())
