@@ -42,6 +42,84 @@ fn auc_by_pairs(scores: &[f64], positive: &[bool]) -> f64 {
     wins / pairs
 }
 
+/// labeled-studies' Dawid-Skene posteriors, recomputed by crowd-kit's `DawidSkene` from the
+/// published `counted` annotations, and its ties, counted in `tests/labeled_stats.py`: every
+/// tie is flagged and listed for adjudication, and nothing else is.
+fn consensus_matches_crowd_kit(client: &Client) {
+    let counted: Vec<[String; 3]> = rows(client, "labeled-studies", "counted")
+        .iter()
+        .map(|r| ["study_id", "annotator_id", "label"].map(|c| r[c].as_str().unwrap().to_string()))
+        .collect();
+    let output = tessera_tests::python_script(
+        "python3".as_ref(),
+        "labeled_stats.py",
+        &serde_json::json!({ "counted": counted }).to_string(),
+        "crowd-kit",
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let expected: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let consensus = rows(client, "labeled-studies", "consensus");
+    assert_eq!(
+        consensus.len(),
+        expected["posteriors"].as_object().unwrap().len()
+    );
+    let mut differ = 0;
+    for row in &consensus {
+        let study = row["study_id"].as_str().unwrap();
+        let label = row["ds_label"].as_str().unwrap();
+        let want = expected["posteriors"][study][label].as_f64().unwrap();
+        let got = row["ds_posterior"].as_f64().unwrap();
+        assert!(
+            (got - want).abs() < 1e-6,
+            "{study} {label}: {got} vs crowd-kit {want}"
+        );
+        assert!(
+            got >= 0.5 - 1e-9,
+            "{study}: {label} is not the most probable label"
+        );
+        assert_eq!(
+            row["tie"],
+            expected["ties"].get(study).is_some(),
+            "{study}: {row}"
+        );
+        differ += usize::from(row["label"] != row["ds_label"]);
+    }
+    let adjudication = rows(client, "labeled-studies", "adjudication");
+    let listed: BTreeMap<String, String> = adjudication
+        .iter()
+        .map(|r| {
+            (
+                r["study_id"].as_str().unwrap().to_string(),
+                r["tied_labels"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let ties: BTreeMap<String, String> = expected["ties"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(s, l)| {
+            let labels: Vec<&str> = l
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_str().unwrap())
+                .collect();
+            (s.clone(), labels.join(","))
+        })
+        .collect();
+    assert_eq!(listed, ties);
+    eprintln!(
+        "Dawid-Skene differs from the majority on {differ} of {} studies; {} ties for adjudication",
+        consensus.len(),
+        ties.len()
+    );
+}
+
 /// shadow-models' figures, recomputed from its published predictions by scikit-learn (AUC,
 /// Brier score), numpy (calibration error) and DeLong's test written from its definition with
 /// scipy's normal distribution (`tests/shadow_stats.py`).
@@ -306,6 +384,7 @@ fn verify(client: &Client, data: &DemoData, gpu: bool) {
         .collect();
     assert_eq!(rejected, planted);
 
+    consensus_matches_crowd_kit(client);
     annotator_figures_match_statsmodels(client, data);
     shadow_figures_match_scikit_learn(client);
 

@@ -121,6 +121,9 @@ fn run_with(truth: Batch) -> TestRun {
         .text("label", ["malignant", "benign"])
         .f64("agreement", [1.0, 0.5])
         .i64("annotators", [2, 2])
+        .boolean("tie", [false, true])
+        .text("ds_label", ["malignant", "benign"])
+        .f64("ds_posterior", [0.99, 0.6])
         .build()
         .unwrap();
     let mut test = TestRun::for_product(include_str!("../product.toml"))

@@ -5,19 +5,25 @@
 //! confidence outside 0..1 or a time after the run started sends the row to `rejected` with
 //! its reason. Of the rest, each annotator's latest annotation of a study counts once. The consensus label is the one
 //! most annotators gave; ties go to the label with the larger summed confidence (a missing
-//! confidence counts as 0), then to the alphabetically first. `agreement` is the share of the
-//! study's annotators who gave the consensus label.
+//! confidence counts as 0), then to the alphabetically first; a tie is flagged (`tie`) and the
+//! study listed in `adjudication` for a person to decide, never broken silently. `agreement` is
+//! the share of the study's annotators who gave the consensus label. Beside the majority, a
+//! Dawid–Skene estimate ([`dawid_skene`]) weighs each annotator by their estimated confusion
+//! matrix and gives each study's label a posterior probability.
 //!
 //! Besides the declarative checks in `product.toml`, three checks in code run on every run's
-//! outputs before they publish ([`checks`]): a malignant consensus should rest on at least two
-//! annotators (a warning), `label_counts` must add up to the rows of `consensus` (an error), and
+//! outputs before they publish ([`checks`]): a consensus of `critical_label` should rest on at
+//! least two annotators (a warning), `label_counts` must add up to the rows of `consensus` (an
+//! error), and
 //! at most `max_rejected_share` of the annotations may be rejected (an error: a feed that is
 //! mostly bad data blocks publication instead of silently shrinking the consensus).
 
 use std::collections::{BTreeMap, HashSet};
 
 use tessera_sdk::relational::{Agg, GroupBy, SortKey};
-use tessera_sdk::{Batch, Check, Context, Result};
+use tessera_sdk::{Batch, Check, Context, Error, Result};
+
+pub mod dawid_skene;
 
 /// One annotation as read from the input.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +51,8 @@ pub struct Consensus {
     pub agreement: f64,
     /// Distinct annotators.
     pub annotators: i64,
+    /// The labels that tied for the most votes (empty when one label led).
+    pub tied: Vec<String>,
 }
 
 /// Why an annotation was rejected.
@@ -179,11 +187,21 @@ pub fn consensus<'a>(annotations: impl IntoIterator<Item = Annotation<'a>>) -> V
                 .map(|(l, v)| (*l, *v))
                 .unwrap_or(("", (0, 0.0)));
             let annotators = by_annotator.len();
+            let leaders: Vec<String> = votes
+                .iter()
+                .filter(|(_, v)| v.0 == count)
+                .map(|(l, _)| l.to_string())
+                .collect();
             Consensus {
                 study_id: study.to_string(),
                 label: label.to_string(),
                 agreement: count as f64 / annotators as f64,
                 annotators: annotators as i64,
+                tied: if leaders.len() > 1 {
+                    leaders
+                } else {
+                    Vec::new()
+                },
             }
         })
         .collect()
@@ -201,6 +219,13 @@ pub fn label_counts(consensus: &Batch) -> Result<Batch> {
 fn run(ctx: &mut Context) -> Result<()> {
     let labels = ctx.parameter_text("labels")?;
     let labels: Vec<&str> = labels.split(',').map(str::trim).collect();
+    let critical = ctx.parameter_text("critical_label")?;
+    if !labels.contains(&critical.as_str()) {
+        return Err(Error::invalid(format!(
+            "parameter `critical_label` is {critical:?}, which is not one of `labels` ({})",
+            labels.join(", ")
+        )));
+    }
     let input = ctx.input("annotations")?.read_all()?;
     let (studies, annotators, label) = (
         input.text("study_id")?,
@@ -231,14 +256,51 @@ fn run(ctx: &mut Context) -> Result<()> {
         ctx.gauge("unanimous_share", unanimous as f64 / result.len() as f64);
     }
     ctx.gauge("rejected", validated.rejected.len() as f64);
+    let answers: Vec<(&str, &str, &str)> = counted
+        .iter()
+        .map(|a| (a.study_id, a.annotator_id, a.label))
+        .collect();
+    let (estimates, rounds) = dawid_skene::estimate(&answers, &labels);
+    let estimate = |study: &str| {
+        estimates
+            .get(study)
+            .map_or(("", 0.0), |e| (e.label.as_str(), e.probability))
+    };
+    let ties: Vec<&Consensus> = result.iter().filter(|c| !c.tied.is_empty()).collect();
+    let disagree = result
+        .iter()
+        .filter(|c| estimate(&c.study_id).0 != c.label)
+        .count();
+    tessera_sdk::info!(
+        "Dawid-Skene converged in {rounds} rounds; it differs from the majority on {disagree} studies; {} ties for adjudication",
+        ties.len()
+    );
+    ctx.gauge("ties", ties.len() as f64);
+    ctx.gauge("dawid_skene_disagreements", disagree as f64);
     let consensus = Batch::builder()
         .text("study_id", result.iter().map(|c| c.study_id.as_str()))
         .text("label", result.iter().map(|c| c.label.as_str()))
         .f64("agreement", result.iter().map(|c| c.agreement))
         .i64("annotators", result.iter().map(|c| c.annotators))
+        .boolean("tie", result.iter().map(|c| !c.tied.is_empty()))
+        .text("ds_label", result.iter().map(|c| estimate(&c.study_id).0))
+        .f64(
+            "ds_posterior",
+            result.iter().map(|c| estimate(&c.study_id).1),
+        )
         .build()?;
     let counts = label_counts(&consensus)?;
     ctx.output("consensus")?.write(consensus)?;
+    ctx.output("adjudication")?.write(
+        Batch::builder()
+            .text("study_id", ties.iter().map(|c| c.study_id.as_str()))
+            .text("tied_labels", ties.iter().map(|c| c.tied.join(",")))
+            .i64("annotators", ties.iter().map(|c| c.annotators))
+            .text("majority_label", ties.iter().map(|c| c.label.as_str()))
+            .text("ds_label", ties.iter().map(|c| estimate(&c.study_id).0))
+            .f64("ds_posterior", ties.iter().map(|c| estimate(&c.study_id).1))
+            .build()?,
+    )?;
     ctx.output("label_counts")?.write(counts)?;
     ctx.output("counted")?.write(annotation_batch(&counted)?)?;
     let rejected = &validated.rejected;
@@ -267,11 +329,12 @@ fn annotation_batch(rows: &[Annotation<'_>]) -> Result<Batch> {
 
 /// The checks that need code, on what `run` staged.
 pub fn checks(ctx: &mut Context) -> Result<Vec<Check>> {
+    let critical = ctx.parameter_text("critical_label")?;
     let consensus = ctx.input("consensus")?.read_all()?;
     let (labels, annotators) = (consensus.text("label")?, consensus.i64("annotators")?);
     let thin = (0..consensus.num_rows())
-        .filter(|&row| labels.get(row) == Some("malignant") && annotators.get(row) < Some(2));
-    let malignant = Check::new("consensus", "malignant-needs-two-annotators")
+        .filter(|&row| labels.get(row) == Some(critical.as_str()) && annotators.get(row) < Some(2));
+    let critical = Check::new("consensus", "critical-label-needs-two-annotators")
         .warn()
         .rows(consensus.num_rows(), thin);
 
@@ -302,7 +365,7 @@ pub fn checks(ctx: &mut Context) -> Result<Vec<Check>> {
             share * 100.0,
             max_share * 100.0
         ));
-    Ok(vec![malignant, add_up, rejected_share])
+    Ok(vec![critical, add_up, rejected_share])
 }
 
 #[cfg(test)]
@@ -410,7 +473,8 @@ mod tests {
                 study_id: "s1".into(),
                 label: "benign".into(),
                 agreement: 2.0 / 3.0,
-                annotators: 3
+                annotators: 3,
+                tied: Vec::new(),
             }]
         );
     }
@@ -422,6 +486,8 @@ mod tests {
             a("s", "y", "malignant", Some(0.9), 0),
         ]);
         assert_eq!(by_confidence[0].label, "malignant");
+        // The tie is broken for `label`, but said: both labels are listed for adjudication.
+        assert_eq!(by_confidence[0].tied, ["benign", "malignant"]);
         let alphabetical = consensus([
             a("s", "x", "malignant", Some(0.5), 0),
             a("s", "y", "benign", Some(0.5), 0),
