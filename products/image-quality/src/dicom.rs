@@ -1,7 +1,9 @@
 //! DICOM files read inside the sandbox with dicom-rs: the header facts a quality team filters
 //! by, and the first frame's pixel values after the modality rescale (slope and intercept),
-//! in f64. A file that cannot be read or decoded (truncated, no file meta, a compressed syntax
-//! without a decoder here, colour) gives the reason instead of failing the run.
+//! in f64. Uncompressed 1- and 32-bit grayscale data, which dicom-pixeldata does not convert,
+//! is read here ([`native_first_frame`]). A file that cannot be read or decoded (truncated, no
+//! file meta, a compressed syntax without a decoder here, colour) gives the reason instead of
+//! failing the run.
 
 use dicom_core::Tag;
 use dicom_dictionary_std::tags;
@@ -115,10 +117,69 @@ fn header(object: &DefaultDicomObject) -> Header {
     }
 }
 
+/// Transfer syntaxes whose pixel data is stored as is: explicit and implicit VR little endian,
+/// explicit VR big endian (dicom-rs hands those values over in the machine's order).
+const NATIVE_SYNTAXES: [&str; 3] = [
+    "1.2.840.10008.1.2",
+    "1.2.840.10008.1.2.1",
+    "1.2.840.10008.1.2.2",
+];
+
+/// The first frame of uncompressed grayscale pixel data with 1 or 32 bits allocated, which
+/// dicom-pixeldata does not convert: bits are packed least significant first, 32-bit values
+/// are signed when the pixel representation says so. `None` for anything else.
+fn native_first_frame(object: &DefaultDicomObject, header: &Header) -> Option<Pixels> {
+    let syntax = header.transfer_syntax.as_deref()?;
+    let allocated = integer(object, tags::BITS_ALLOCATED)?;
+    let samples = integer(object, tags::SAMPLES_PER_PIXEL).unwrap_or(1);
+    if !NATIVE_SYNTAXES.contains(&syntax) || samples != 1 || !matches!(allocated, 1 | 32) {
+        return None;
+    }
+    let width = usize::try_from(header.columns?).ok()?;
+    let height = usize::try_from(header.rows?).ok()?;
+    let n = width.checked_mul(height)?;
+    let signed = integer(object, tags::PIXEL_REPRESENTATION) == Some(1);
+    let bytes = object
+        .element_opt(tags::PIXEL_DATA)
+        .ok()??
+        .to_bytes()
+        .ok()?;
+    let stored: Vec<f64> = if allocated == 1 {
+        let bits = bytes.get(..n.div_ceil(8))?;
+        (0..n)
+            .map(|i| f64::from((bits[i / 8] >> (i % 8)) & 1))
+            .collect()
+    } else {
+        bytes
+            .get(..n.checked_mul(4)?)?
+            .chunks_exact(4)
+            .map(|c| {
+                let word = [c[0], c[1], c[2], c[3]];
+                if signed {
+                    f64::from(i32::from_le_bytes(word))
+                } else {
+                    f64::from(u32::from_le_bytes(word))
+                }
+            })
+            .collect()
+    };
+    let (slope, intercept) = header.rescale;
+    Some(Pixels {
+        width,
+        height,
+        values: stored.into_iter().map(|v| slope * v + intercept).collect(),
+    })
+}
+
 fn pixels(object: &DefaultDicomObject, header: &Header) -> Result<Pixels, String> {
-    let decoded = object
-        .decode_pixel_data()
-        .map_err(|e| format!("the pixel data cannot be decoded here: {e}"))?;
+    let decoded = match object.decode_pixel_data() {
+        Ok(decoded) => decoded,
+        Err(e) => {
+            return native_first_frame(object, header)
+                .filter(|p| p.width >= 3 && p.height >= 3)
+                .ok_or_else(|| format!("the pixel data cannot be decoded here: {e}"));
+        }
+    };
     if decoded.samples_per_pixel() != 1 {
         return Err(format!(
             "{} samples per pixel (colour): only grayscale images are measured",
@@ -127,12 +188,17 @@ fn pixels(object: &DefaultDicomObject, header: &Header) -> Result<Pixels, String
     }
     let (width, height) = (decoded.columns() as usize, decoded.rows() as usize);
     // Stored values, so the rescale below is the one the header states.
-    let stored: Vec<f64> = decoded
-        .to_vec_frame_with_options(
-            0,
-            &ConvertOptions::new().with_modality_lut(ModalityLutOption::None),
-        )
-        .map_err(|e| format!("the pixel data cannot be decoded here: {e}"))?;
+    let stored: Vec<f64> = match decoded.to_vec_frame_with_options(
+        0,
+        &ConvertOptions::new().with_modality_lut(ModalityLutOption::None),
+    ) {
+        Ok(stored) => stored,
+        Err(e) => {
+            return native_first_frame(object, header)
+                .filter(|p| p.width >= 3 && p.height >= 3)
+                .ok_or_else(|| format!("the pixel data cannot be decoded here: {e}"));
+        }
+    };
     if width < 3 || height < 3 || stored.len() != width * height {
         return Err(format!(
             "{} values for {width}×{height}: too small or inconsistent to measure",
