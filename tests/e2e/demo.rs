@@ -294,7 +294,7 @@ async fn the_demo_mesh_publishes_figures_that_match_independent_computations() {
         assert_eq!(runs(&again), runs(&first));
         the_shipped_policies_allowed_every_deploy(&client);
         every_demo_table_reads_over_delta_sharing(&client, &profiles);
-        bad_annotations_are_quarantined(&client);
+        bad_annotations_are_quarantined(&client, &data);
     })
     .await
     .unwrap();
@@ -438,6 +438,17 @@ fn verify(client: &Client, data: &DemoData, gpu: bool) {
     let queue = rows(client, "active-learning", "queue");
     assert_eq!(queue.len(), 20);
     assert_eq!(queue[0]["sample_id"].as_str().unwrap(), pool[closest].1.id);
+    // The loop is closed: no queued study has a consensus label already, none twice.
+    let labeled: BTreeSet<&str> = consensus
+        .iter()
+        .map(|r| r["study_id"].as_str().unwrap())
+        .collect();
+    let mut queued = BTreeSet::new();
+    for row in &queue {
+        let study = row["study_id"].as_str().unwrap();
+        assert!(!labeled.contains(study), "{study} is labeled, yet queued");
+        assert!(queued.insert(study), "{study} queued twice");
+    }
 
     // image-quality: every real DICOM file beside the checkout is measured or says why.
     let dicom = rows(client, "image-quality", "dicom_quality");
@@ -478,12 +489,12 @@ fn verify(client: &Client, data: &DemoData, gpu: bool) {
 
 /// A feed of mostly unknown labels: labeled-studies rejects them, its `rejected-share` check
 /// fails, the run is quarantined and the consensus consumers read does not change.
-fn bad_annotations_are_quarantined(client: &Client) {
+fn bad_annotations_are_quarantined(client: &Client, data: &DemoData) {
     let mut csv = String::from("study_id,annotator_id,label,confidence,annotated_at\n");
     for i in 0..2000 {
         csv.push_str(&format!(
             "study-{:04},ann-09,unsure,0.5,2026-02-01T00:00:00Z\n",
-            i % 569
+            i % 342
         ));
     }
     let answer = client
@@ -515,7 +526,9 @@ fn bad_annotations_are_quarantined(client: &Client) {
         .map(|c| c["check"].as_str().unwrap())
         .collect();
     assert_eq!(failed, vec!["rejected-share-within-limit"]);
-    assert_eq!(rows(client, "labeled-studies", "consensus").len(), 569);
+    // Every sample outside the active-learning pool is a labeled study.
+    let labeled = tessera_demo_data::annotations::labeled_diagnoses(&data.dataset).len();
+    assert_eq!(rows(client, "labeled-studies", "consensus").len(), labeled);
     assert_eq!(rows(client, "labeled-studies", "rejected").len(), 12);
 }
 

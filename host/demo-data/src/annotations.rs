@@ -1,7 +1,8 @@
 //! Simulated annotators with known error rates label the real samples of the Breast Cancer
-//! Wisconsin data set; a few planted bad rows show what `labeled-studies` rejects.
+//! Wisconsin data set, except the pool `active-learning` chooses from (those are the unlabeled
+//! samples); a few planted bad rows show what `labeled-studies` rejects.
 
-use crate::cancer::Dataset;
+use crate::cancer::{Dataset, Split};
 use crate::rng::Rng;
 
 /// The simulated annotators and their error rates (probability of giving the wrong label).
@@ -47,12 +48,23 @@ pub struct Annotation {
     pub annotated_at: i64,
 }
 
-/// Three annotators per sample, each wrong with its error rate; about 3% of annotations are
-/// later revised by the same annotator.
+/// The study id and diagnosis of every sample outside the active-learning pool: the studies
+/// that have been labeled.
+pub fn labeled_diagnoses(data: &Dataset) -> Vec<(String, String)> {
+    diagnoses(data)
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| Split::of(*i) != Split::Pool)
+        .map(|(_, d)| d)
+        .collect()
+}
+
+/// Three annotators per labeled sample (not the pool), each wrong with its error rate; about
+/// 3% of annotations are later revised by the same annotator.
 pub fn annotations(data: &Dataset) -> Vec<Annotation> {
     let mut rng = Rng::new(20_260_105);
     let mut out = Vec::new();
-    for (index, (study, truth)) in diagnoses(data).into_iter().enumerate() {
+    for (index, (study, truth)) in labeled_diagnoses(data).into_iter().enumerate() {
         let mut chosen: Vec<usize> = Vec::new();
         while chosen.len() < 3 {
             let pick = rng.below(ANNOTATORS.len());

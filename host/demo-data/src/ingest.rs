@@ -52,6 +52,14 @@ fn features(data: &DemoData, split: Split, with_diagnosis: bool) -> Result<(usiz
     let samples: Vec<_> = data.dataset.split(split).map(|(_, s)| s).collect();
     let mut columns: Vec<(&str, ArrayRef)> =
         vec![("sample_id", text(samples.iter().map(|s| s.id.as_str())))];
+    if !with_diagnosis {
+        // The pool names each sample's study, so active-learning can leave labeled ones out.
+        let studies: Vec<String> = samples
+            .iter()
+            .map(|s| crate::annotations::study_of(&s.id))
+            .collect();
+        columns.push(("study_id", text(studies.iter().map(String::as_str))));
+    }
     for (j, name) in data.dataset.features.iter().enumerate() {
         columns.push((
             name.as_str(),

@@ -32,7 +32,7 @@ pub struct DemoData {
     pub annotations: Vec<annotations::Annotation>,
     /// The planted bad annotations and why each is bad (also at the end of `annotations`).
     pub planted: Vec<(annotations::Annotation, annotations::Planted)>,
-    /// (study, diagnosis) for the studies whose biopsy result is known: 3 in 4.
+    /// (study, diagnosis) for the labeled studies whose biopsy result is known: 3 in 4.
     pub ground_truth: Vec<(String, String)>,
     /// Synthetic images, then the digits.
     pub images: Vec<images::Image>,
@@ -51,7 +51,7 @@ impl DemoData {
         let planted = annotations::planted(&good);
         let mut all = good;
         all.extend(planted.iter().map(|(a, _)| a.clone()));
-        let ground_truth = annotations::diagnoses(&dataset)
+        let ground_truth = annotations::labeled_diagnoses(&dataset)
             .into_iter()
             .enumerate()
             .filter(|(i, _)| i % 4 != 3)

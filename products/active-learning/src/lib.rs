@@ -7,6 +7,10 @@
 //! space) then picks `batch_size` of them: first the most uncertain, then each time the one
 //! farthest from everything chosen so far, so the batch does not spend labels on near-copies.
 //! Every queued sample says why it was chosen.
+//!
+//! The loop is closed on `labeled-studies`: a pool sample whose study already has a consensus
+//! label is left out before ranking, and of several samples of one study only the most
+//! uncertain can be queued, so no label is spent twice on a study.
 
 use imaging_ml::ModelSpec;
 use imaging_ml::device::scores_on;
@@ -120,12 +124,49 @@ fn read_model(ctx: &mut Context) -> Result<(String, ModelSpec)> {
     }
 }
 
+/// The studies `labeled-studies` has a consensus for; none before its first publication.
+fn labeled_studies(ctx: &mut Context) -> Result<std::collections::HashSet<String>> {
+    let consensus = match ctx.input_columns("labeled", &["study_id"]) {
+        Ok(input) => input.read_all()?,
+        Err(Error::NotFound(_)) => return Ok(Default::default()),
+        Err(e) => return Err(e),
+    };
+    Ok(consensus
+        .text("study_id")?
+        .iter()
+        .flatten()
+        .map(str::to_string)
+        .collect())
+}
+
+/// The first `k` of `ranked` (most uncertain first), keeping only the first sample of each
+/// study (samples without a study are each their own).
+pub fn one_per_study(ranked: &[usize], studies: &[Option<&str>], k: usize) -> Vec<usize> {
+    let mut seen = std::collections::HashSet::new();
+    ranked
+        .iter()
+        .copied()
+        .filter(|&i| match studies.get(i).copied().flatten() {
+            Some(study) => seen.insert(study),
+            None => true,
+        })
+        .take(k)
+        .collect()
+}
+
 #[tessera_sdk::product(checks = checks)]
 fn run(ctx: &mut Context) -> Result<()> {
     let batch_size = usize::try_from(ctx.parameter_i64("batch_size")?).unwrap_or(0);
     let factor = usize::try_from(ctx.parameter_i64("shortlist_factor")?).unwrap_or(1);
     let (model_id, spec) = read_model(ctx)?;
+    let labeled = labeled_studies(ctx)?;
     let pool = ctx.input("pool")?.read_all()?;
+    let studies = pool.text("study_id")?;
+    let labeled_rows: Vec<bool> = (0..pool.num_rows())
+        .map(|i| studies.get(i).is_some_and(|s| labeled.contains(s)))
+        .collect();
+    let already_labeled = labeled_rows.iter().filter(|l| **l).count();
+    ctx.gauge("excluded_labeled", already_labeled as f64);
     let ids: Vec<&str> = pool
         .text("sample_id")?
         .iter()
@@ -140,8 +181,12 @@ fn run(ctx: &mut Context) -> Result<()> {
     // scored: it is left out with the reason, never ranked.
     let mut rows: Vec<Vec<f64>> = Vec::with_capacity(pool.num_rows());
     let mut kept: Vec<&str> = Vec::with_capacity(pool.num_rows());
+    let mut kept_studies: Vec<Option<&str>> = Vec::with_capacity(pool.num_rows());
     let mut excluded: Vec<String> = Vec::new();
     for (i, id) in ids.iter().enumerate() {
+        if labeled_rows[i] {
+            continue;
+        }
         let values: Vec<Option<f64>> = columns
             .iter()
             .map(|c| c.get(i).filter(|v| v.is_finite()))
@@ -154,6 +199,7 @@ fn run(ctx: &mut Context) -> Result<()> {
             None => {
                 rows.push(values.into_iter().flatten().collect());
                 kept.push(*id);
+                kept_studies.push(studies.get(i));
             }
         }
     }
@@ -175,11 +221,15 @@ fn run(ctx: &mut Context) -> Result<()> {
 
     let gpu = ctx.gpu()?;
     let scores = scores_on(&gpu, &spec, &rows)?;
-    let short = shortlist(&scores, batch_size.saturating_mul(factor));
+    let short = one_per_study(
+        &shortlist(&scores, scores.len()),
+        &kept_studies,
+        batch_size.saturating_mul(factor),
+    );
     let squared = distances_on(&gpu, &spec, &rows, &short)?;
     let picks = k_center(&short, &squared, batch_size);
     tessera_sdk::info!(
-        "{model_id} scored {} pool samples; {} queued from a shortlist of {}",
+        "{model_id} scored {} pool samples ({already_labeled} left out as already labeled); {} queued from a shortlist of {}",
         rows.len(),
         picks.len(),
         short.len()
@@ -208,6 +258,7 @@ fn run(ctx: &mut Context) -> Result<()> {
         Batch::builder()
             .i64("rank", 1..=picks.len() as i64)
             .text("sample_id", picks.iter().map(|p| ids[p.index]))
+            .text_opt("study_id", picks.iter().map(|p| kept_studies[p.index]))
             .f64("score", picks.iter().map(|p| scores[p.index]))
             .f64("entropy", picks.iter().map(|p| entropy(scores[p.index])))
             .f64("margin", picks.iter().map(|p| margin(scores[p.index])))
@@ -284,12 +335,14 @@ mod tests {
         let declared = TestRun::for_product(include_str!("../product.toml"))
             .unwrap()
             .input_schema("pool");
+        let studies: Vec<String> = ids.iter().map(|id| format!("study-{id}")).collect();
         let mut batch = Batch::builder()
             .text("sample_id", ids)
+            .text("study_id", &studies)
             .f64_opt("mean_radius", radius.iter().copied());
         for field in declared
             .iter()
-            .filter(|f| f.name != "sample_id" && f.name != "mean_radius")
+            .filter(|f| !["sample_id", "study_id", "mean_radius"].contains(&f.name.as_str()))
         {
             batch = batch.f64_opt(&field.name, vec![None; ids.len()]);
         }
@@ -355,20 +408,56 @@ mod tests {
             .unwrap()
             .input("model", model)
             .input("pool", pool);
-        // The queue repeats the samples: its declared `unique` check already holds it back.
-        let error = test.run(run).unwrap_err();
-        assert!(
-            error
-                .message()
-                .contains("queue unique(sample_id): 2 of 4 rows fail"),
-            "{error}"
-        );
+        // One sample per study reaches the queue, so the queue itself has no repeat; the check
+        // still reports the pool.
+        test.run(run).unwrap();
+        assert_eq!(test.output("queue").unwrap().num_rows(), 2);
         let checks = test.check(checks).unwrap();
         assert_eq!(
             (checks[0].is_passed(), checks[0].failing_rows()),
             (false, &[2, 3][..])
         );
         assert_eq!(checks[0].severity(), tessera_sdk::Severity::Error);
+    }
+
+    #[test]
+    fn a_labeled_study_is_never_queued_and_a_study_at_most_once() {
+        // `a` is labeled already; `b` and `b2` are two samples of one study.
+        let mut pool = pool(
+            &["a", "b", "c", "b2"],
+            &[Some(10.0), Some(10.1), Some(14.0), Some(10.05)],
+        );
+        let studies = ["study-a", "study-b", "study-c", "study-b"];
+        pool = Batch::new(
+            pool.into_columns()
+                .into_iter()
+                .map(|c| match c.name.as_str() {
+                    "study_id" => tessera_sdk::Column {
+                        values: tessera_sdk::Values::Text(tessera_sdk::VarData::from_strs(studies)),
+                        ..c
+                    },
+                    _ => c,
+                })
+                .collect(),
+        )
+        .unwrap();
+        let labeled = Batch::builder()
+            .text("study_id", ["study-a"])
+            .build()
+            .unwrap();
+        let mut test = TestRun::for_product(include_str!("../product.toml"))
+            .unwrap()
+            .parameter("batch_size", 4i64)
+            .input("model", champion())
+            .input("labeled", labeled)
+            .input("pool", pool);
+        test.run(run).unwrap();
+        let queue = test.output("queue").unwrap();
+        let ids: Vec<&str> = queue.text("sample_id").unwrap().iter().flatten().collect();
+        // Radius 10 is the coin flip: `a` would lead, but it is labeled; of `b` (10.1) and
+        // `b2` (10.05), only the more uncertain `b2` is queued.
+        assert_eq!(ids, vec!["b2", "c"]);
+        assert_eq!(test.gauge("excluded_labeled"), Some(1.0));
     }
 
     #[test]
