@@ -90,6 +90,29 @@ fn rows_carry_declared_types_and_required_columns_are_not_options() {
 }
 
 #[test]
+fn numeric_ports_borrow_nothing_and_any_column_name_is_a_field() {
+    // Columns named like the generated methods, or like a keyword, are plain fields; a port
+    // without text or binary has a `Row` without a lifetime.
+    let batch = Batch::builder()
+        .i64("rows", [3, 4])
+        .f64_opt("len", [Some(0.5), None])
+        .boolean("type", [true, false])
+        .build()
+        .unwrap();
+    let rows: Vec<ports::counts::Row> = ports::counts::rows(&batch).unwrap();
+    assert_eq!(
+        rows[0],
+        ports::counts::Row {
+            rows: 3,
+            len: Some(0.5),
+            r#type: Some(true)
+        }
+    );
+    let columns = ports::counts::Columns::of(&batch).unwrap();
+    assert_eq!((columns.len(), columns.rows.values()), (2, &[3i64, 4][..]));
+}
+
+#[test]
 fn a_null_in_a_required_column_is_an_error_naming_it() {
     let batch = Batch::builder()
         .text_opt("study_id", [Some("s1"), None])

@@ -165,8 +165,10 @@ pub(crate) fn expand(args: Args, calling_file: Option<PathBuf>) -> syn::Result<T
             None
         };
         match columns {
-            Some((columns, source)) => modules.push(input_module(&name, &columns, &source)?),
-            None => modules.push(untyped_input_module(&name)?),
+            Some((columns, source)) if !columns.is_empty() => {
+                modules.push(input_module(&name, &columns, &source)?)
+            }
+            _ => modules.push(untyped_input_module(&name)?),
         }
     }
     for output in array(&manifest, "outputs") {
@@ -336,6 +338,26 @@ fn input_module(port: &str, columns: &[DeclaredColumn], source: &str) -> syn::Re
         views.push(quote!(#[doc = #field_doc] pub #field: #view));
         lookups.push(quote!(#field: batch.#getter(#name)?));
     }
+    // `Row` borrows only when a column is text or binary; the row count is the first
+    // column's (so no generated field can collide with a column's name).
+    let borrowed = columns
+        .iter()
+        .any(|c| matches!(c.kind, Kind::Text | Kind::Binary));
+    let (row, row_anonymous, generics) = if borrowed {
+        (quote!(Row<'a>), quote!(Row<'_>), quote!(<'a>))
+    } else {
+        (quote!(Row), quote!(Row), quote!())
+    };
+    let first = columns
+        .first()
+        .map(|c| ident(&c.name))
+        .transpose()?
+        .ok_or_else(|| {
+            syn::Error::new(
+                Span::call_site(),
+                format!("input `{port}` declares no columns"),
+            )
+        })?;
     Ok(quote! {
         #[doc = #doc]
         pub mod #module {
@@ -344,14 +366,13 @@ fn input_module(port: &str, columns: &[DeclaredColumn], source: &str) -> syn::Re
 
             /// One row, as the manifest declares it.
             #[derive(Debug, Clone, Copy, PartialEq)]
-            pub struct Row<'a> {
+            pub struct Row #generics {
                 #(#fields,)*
             }
 
             /// The declared columns of one batch, typed (column-wise access for speed).
             #[derive(Clone, Copy)]
             pub struct Columns<'a> {
-                rows: usize,
                 #(#views,)*
             }
 
@@ -360,36 +381,35 @@ fn input_module(port: &str, columns: &[DeclaredColumn], source: &str) -> syn::Re
                 /// is an error that names it.
                 pub fn of(batch: &'a ::tessera_sdk::Batch) -> ::tessera_sdk::Result<Self> {
                     Ok(Columns {
-                        rows: batch.num_rows(),
                         #(#lookups,)*
                     })
                 }
 
                 /// Number of rows.
                 pub fn len(&self) -> usize {
-                    self.rows
+                    self.#first.len()
                 }
 
                 /// Whether there are no rows.
                 pub fn is_empty(&self) -> bool {
-                    self.rows == 0
+                    self.len() == 0
                 }
 
                 /// Row `i`; a null in a required column is an error naming it.
-                pub fn row(&self, i: usize) -> ::tessera_sdk::Result<Row<'a>> {
+                pub fn row(&self, i: usize) -> ::tessera_sdk::Result<#row> {
                     Ok(Row {
                         #(#values,)*
                     })
                 }
 
                 /// Every row, in order.
-                pub fn rows(self) -> impl Iterator<Item = ::tessera_sdk::Result<Row<'a>>> + 'a {
-                    (0..self.rows).map(move |i| self.row(i))
+                pub fn rows(self) -> impl Iterator<Item = ::tessera_sdk::Result<#row>> + 'a {
+                    (0..self.len()).map(move |i| self.row(i))
                 }
             }
 
             /// Every row of `batch`, typed; stops at the first error.
-            pub fn rows(batch: &::tessera_sdk::Batch) -> ::tessera_sdk::Result<::std::vec::Vec<Row<'_>>> {
+            pub fn rows(batch: &::tessera_sdk::Batch) -> ::tessera_sdk::Result<::std::vec::Vec<#row_anonymous>> {
                 Columns::of(batch)?.rows().collect()
             }
 
