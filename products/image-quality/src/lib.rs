@@ -260,18 +260,15 @@ pub fn flags(q: &Quality, width: usize, height: usize, t: &Thresholds) -> Vec<Fl
 #[tessera_sdk::product(checks = checks)]
 fn run(ctx: &mut Context) -> Result<()> {
     let t = Thresholds::read(ctx)?;
-    let input = ctx.input("images")?.read_all()?;
-    let (ids, sources) = (input.text("image_id")?, input.text("source")?);
-    let (widths, heights, pixels) = (
-        input.i64("width")?,
-        input.i64("height")?,
-        input.binary("pixels")?,
-    );
-    let images: Vec<ImageRef<'_>> = (0..input.num_rows())
+    let input = ports::images::read_all(ctx)?;
+    let input = ports::images::rows(&input)?;
+    let size = |v: i64| usize::try_from(v).unwrap_or(0);
+    let images: Vec<ImageRef<'_>> = input
+        .iter()
         .map(|i| ImageRef {
-            width: usize::try_from(widths.get(i).unwrap_or(0)).unwrap_or(0),
-            height: usize::try_from(heights.get(i).unwrap_or(0)).unwrap_or(0),
-            pixels: pixels.get(i).unwrap_or_default(),
+            width: size(i.width),
+            height: size(i.height),
+            pixels: i.pixels,
         })
         .collect();
     let readable: Vec<ImageRef<'_>> = images
@@ -279,7 +276,6 @@ fn run(ctx: &mut Context) -> Result<()> {
         .copied()
         .filter(ImageRef::is_readable)
         .collect();
-
     let gpu = ctx.gpu()?;
     let on_gpu = gpu.info()?.backend != "cpu";
     let sums = if on_gpu {
@@ -288,71 +284,52 @@ fn run(ctx: &mut Context) -> Result<()> {
         readable.iter().map(|image| sums_cpu(*image)).collect()
     };
     ctx.gauge("gpu", if on_gpu { 1.0 } else { 0.0 });
-
     let mut qualities = sums.iter().map(Quality::from_sums);
-    let mut rows: Vec<(Option<Quality>, Vec<Flag>)> = Vec::with_capacity(images.len());
-    for image in &images {
-        if image.is_readable() {
+    let mut rows = Vec::with_capacity(images.len());
+    for (row, image) in input.iter().zip(&images) {
+        let (quality, flags) = if image.is_readable() {
             let q = qualities.next().unwrap_or(Quality::from_sums(&[0.0; 8]));
-            rows.push((Some(q), flags(&q, image.width, image.height, &t)));
+            (Some(q), flags(&q, image.width, image.height, &t))
         } else {
-            let why = format!(
-                "{} bytes for {}×{}",
-                image.pixels.len(),
-                image.width,
-                image.height
-            );
-            rows.push((None, vec![("corrupt", why)]));
-        }
+            let (bytes, w, h) = (image.pixels.len(), image.width, image.height);
+            (
+                None,
+                vec![("corrupt", format!("{bytes} bytes for {w}×{h}"))],
+            )
+        };
+        let names: Vec<&str> = flags.iter().map(|f| f.0).collect();
+        let reasons: Vec<&str> = flags.iter().map(|f| f.1.as_str()).collect();
+        rows.push(ports::image_quality::Row {
+            image_id: row.image_id.to_string(),
+            source: row.source.to_string(),
+            width: row.width,
+            height: row.height,
+            brightness: quality.map(|q| q.brightness),
+            contrast: quality.map(|q| q.contrast),
+            sharpness: quality.map(|q| q.sharpness),
+            noise: quality.map(|q| q.noise),
+            saturated: quality.map(|q| q.saturated),
+            flagged: !flags.is_empty(),
+            flags: names.join(","),
+            reasons: reasons.join("; "),
+        });
     }
-    let flagged = rows.iter().filter(|r| !r.1.is_empty()).count();
-    tessera_sdk::info!(
-        "{} images on the {}: {flagged} flagged",
-        images.len(),
-        if on_gpu { "GPU" } else { "CPU" }
-    );
+    let flagged = rows.iter().filter(|r| r.flagged).count();
+    let device = if on_gpu { "GPU" } else { "CPU" };
+    tessera_sdk::info!("{} images on the {device}: {flagged} flagged", images.len());
     if !rows.is_empty() {
         ctx.gauge("flagged_share", flagged as f64 / rows.len() as f64);
     }
-    let figure = |f: fn(&Quality) -> f64| -> Vec<Option<f64>> {
-        rows.iter().map(|r| r.0.as_ref().map(f)).collect()
-    };
-    ctx.output("image_quality")?.write(
-        Batch::builder()
-            .text("image_id", ids.iter().map(|s| s.unwrap_or_default()))
-            .text("source", sources.iter().map(|s| s.unwrap_or_default()))
-            .i64("width", images.iter().map(|i| i.width as i64))
-            .i64("height", images.iter().map(|i| i.height as i64))
-            .f64_opt("brightness", figure(|q| q.brightness))
-            .f64_opt("contrast", figure(|q| q.contrast))
-            .f64_opt("sharpness", figure(|q| q.sharpness))
-            .f64_opt("noise", figure(|q| q.noise))
-            .f64_opt("saturated", figure(|q| q.saturated))
-            .boolean("flagged", rows.iter().map(|r| !r.1.is_empty()))
-            .text(
-                "flags",
-                rows.iter()
-                    .map(|r| r.1.iter().map(|f| f.0).collect::<Vec<_>>().join(",")),
-            )
-            .text(
-                "reasons",
-                rows.iter().map(|r| {
-                    r.1.iter()
-                        .map(|f| f.1.as_str())
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                }),
-            )
-            .build()?,
-    )?;
     // One row per (image, flag), then images per flag, in flag order.
-    let flagged = Batch::builder()
-        .text("flag", rows.iter().flat_map(|(_, f)| f.iter().map(|f| f.0)))
-        .build()?;
+    let each_flag = rows
+        .iter()
+        .flat_map(|r| r.flags.split(',').filter(|f| !f.is_empty()));
+    let each_flag = Batch::builder().text("flag", each_flag).build()?;
     let mut counts = GroupBy::new(&["flag"], [Agg::count_rows().named("images")]);
-    counts.add(&flagged)?;
-    ctx.output("flag_counts")?
-        .write(counts.finish()?.sort_by(&[SortKey::asc("flag")])?)?;
+    counts.add(&each_flag)?;
+    ports::image_quality::write(ctx, rows)?;
+    let counts = counts.finish()?.sort_by(&[SortKey::asc("flag")])?;
+    ctx.output(ports::flag_counts::NAME)?.write(counts)?;
     dicom_quality(ctx, &gpu, on_gpu)
 }
 

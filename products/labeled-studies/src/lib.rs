@@ -25,20 +25,10 @@ use tessera_sdk::{Batch, Check, Context, Error, Result};
 
 pub mod dawid_skene;
 
-/// One annotation as read from the input.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Annotation<'a> {
-    /// The study labeled.
-    pub study_id: &'a str,
-    /// Who labeled it.
-    pub annotator_id: &'a str,
-    /// The label given.
-    pub label: &'a str,
-    /// How sure the annotator was, 0..1, if recorded.
-    pub confidence: Option<f64>,
-    /// When, in µs since the epoch.
-    pub annotated_at: i64,
-}
+tessera_sdk::ports!();
+
+/// One annotation as read from the input (and written to `counted`).
+pub type Annotation<'a> = ports::annotations::Row<'a>;
 
 /// The consensus of one study.
 #[derive(Debug, Clone, PartialEq)]
@@ -226,105 +216,96 @@ fn run(ctx: &mut Context) -> Result<()> {
             labels.join(", ")
         )));
     }
-    let input = ctx.input("annotations")?.read_all()?;
-    let (studies, annotators, label) = (
-        input.text("study_id")?,
-        input.text("annotator_id")?,
-        input.text("label")?,
-    );
-    let (confidence, at) = (input.f64("confidence")?, input.timestamp("annotated_at")?);
-    let rows = (0..input.num_rows()).map(|i| Annotation {
-        study_id: studies.get(i).unwrap_or_default(),
-        annotator_id: annotators.get(i).unwrap_or_default(),
-        label: label.get(i).unwrap_or_default(),
-        confidence: confidence.get(i),
-        annotated_at: at.get(i).unwrap_or_default(),
-    });
+    let input = ports::annotations::read_all(ctx)?;
+    let rows = ports::annotations::rows(&input)?;
     let validated = validate(rows, &labels, ctx.info().started_at);
-    let counted = latest(validated.accepted.iter().cloned());
-    let result = consensus(counted.iter().cloned());
+    let counted = latest(validated.accepted.iter().copied());
+    let result = consensus(counted.iter().copied());
+    let rejected = &validated.rejected;
+    let (read, studies) = (input.num_rows(), result.len());
     tessera_sdk::info!(
-        "{} annotations: {} rejected, {} counted → {} studies",
-        input.num_rows(),
-        validated.rejected.len(),
+        "{read} annotations: {} rejected, {} counted → {studies} studies",
+        rejected.len(),
         counted.len(),
-        result.len()
     );
-
     let unanimous = result.iter().filter(|c| c.agreement >= 1.0).count();
     if !result.is_empty() {
         ctx.gauge("unanimous_share", unanimous as f64 / result.len() as f64);
     }
-    ctx.gauge("rejected", validated.rejected.len() as f64);
+    ctx.gauge("rejected", rejected.len() as f64);
     let answers: Vec<(&str, &str, &str)> = counted
         .iter()
         .map(|a| (a.study_id, a.annotator_id, a.label))
         .collect();
     let (estimates, rounds) = dawid_skene::estimate(&answers, &labels);
     let estimate = |study: &str| {
-        estimates
-            .get(study)
-            .map_or(("", 0.0), |e| (e.label.as_str(), e.probability))
+        let found = estimates.get(study);
+        found.map_or((String::new(), 0.0), |e| (e.label.clone(), e.probability))
     };
-    let ties: Vec<&Consensus> = result.iter().filter(|c| !c.tied.is_empty()).collect();
-    let disagree = result
+    let consensus_rows = result.iter().map(|c| {
+        let (ds_label, ds_posterior) = estimate(&c.study_id);
+        ports::consensus::Row {
+            study_id: c.study_id.clone(),
+            label: c.label.clone(),
+            agreement: c.agreement,
+            annotators: c.annotators,
+            tie: !c.tied.is_empty(),
+            ds_label,
+            ds_posterior,
+        }
+    });
+    let consensus = ports::consensus::batch(consensus_rows)?;
+    let ties: Vec<ports::adjudication::Row> = result
         .iter()
-        .filter(|c| estimate(&c.study_id).0 != c.label)
-        .count();
+        .filter(|c| !c.tied.is_empty())
+        .map(|c| {
+            let (ds_label, ds_posterior) = estimate(&c.study_id);
+            ports::adjudication::Row {
+                study_id: c.study_id.clone(),
+                tied_labels: c.tied.join(","),
+                annotators: c.annotators,
+                majority_label: c.label.clone(),
+                ds_label,
+                ds_posterior,
+            }
+        })
+        .collect();
+    let disagree = result.iter().filter(|c| estimate(&c.study_id).0 != c.label);
+    let disagree = disagree.count();
     tessera_sdk::info!(
         "Dawid-Skene converged in {rounds} rounds; it differs from the majority on {disagree} studies; {} ties for adjudication",
         ties.len()
     );
     ctx.gauge("ties", ties.len() as f64);
     ctx.gauge("dawid_skene_disagreements", disagree as f64);
-    let consensus = Batch::builder()
-        .text("study_id", result.iter().map(|c| c.study_id.as_str()))
-        .text("label", result.iter().map(|c| c.label.as_str()))
-        .f64("agreement", result.iter().map(|c| c.agreement))
-        .i64("annotators", result.iter().map(|c| c.annotators))
-        .boolean("tie", result.iter().map(|c| !c.tied.is_empty()))
-        .text("ds_label", result.iter().map(|c| estimate(&c.study_id).0))
-        .f64(
-            "ds_posterior",
-            result.iter().map(|c| estimate(&c.study_id).1),
-        )
-        .build()?;
     let counts = label_counts(&consensus)?;
-    ctx.output("consensus")?.write(consensus)?;
-    ctx.output("adjudication")?.write(
-        Batch::builder()
-            .text("study_id", ties.iter().map(|c| c.study_id.as_str()))
-            .text("tied_labels", ties.iter().map(|c| c.tied.join(",")))
-            .i64("annotators", ties.iter().map(|c| c.annotators))
-            .text("majority_label", ties.iter().map(|c| c.label.as_str()))
-            .text("ds_label", ties.iter().map(|c| estimate(&c.study_id).0))
-            .f64("ds_posterior", ties.iter().map(|c| estimate(&c.study_id).1))
-            .build()?,
-    )?;
-    ctx.output("label_counts")?.write(counts)?;
-    ctx.output("counted")?.write(annotation_batch(&counted)?)?;
-    let rejected = &validated.rejected;
-    ctx.output("rejected")?.write(
-        Batch::builder()
-            .text("study_id", rejected.iter().map(|r| r.0.study_id))
-            .text("annotator_id", rejected.iter().map(|r| r.0.annotator_id))
-            .text("label", rejected.iter().map(|r| r.0.label))
-            .f64_opt("confidence", rejected.iter().map(|r| r.0.confidence))
-            .timestamp("annotated_at", rejected.iter().map(|r| r.0.annotated_at))
-            .text("reason", rejected.iter().map(|r| r.1.as_str()))
-            .text("detail", rejected.iter().map(|r| r.2.as_str()))
-            .build()?,
-    )
+    ctx.output(ports::consensus::NAME)?.write(consensus)?;
+    ports::adjudication::write(ctx, ties)?;
+    ctx.output(ports::label_counts::NAME)?.write(counts)?;
+    ctx.output(ports::counted::NAME)?
+        .write(annotation_batch(&counted)?)?;
+    let rejected = rejected
+        .iter()
+        .map(|(a, reason, detail)| ports::rejected::Row {
+            study_id: Some(a.study_id.to_string()),
+            annotator_id: Some(a.annotator_id.to_string()),
+            label: Some(a.label.to_string()),
+            confidence: a.confidence,
+            annotated_at: Some(a.annotated_at),
+            reason: reason.as_str().to_string(),
+            detail: detail.clone(),
+        });
+    ports::rejected::write(ctx, rejected)
 }
 
 fn annotation_batch(rows: &[Annotation<'_>]) -> Result<Batch> {
-    Batch::builder()
-        .text("study_id", rows.iter().map(|a| a.study_id))
-        .text("annotator_id", rows.iter().map(|a| a.annotator_id))
-        .text("label", rows.iter().map(|a| a.label))
-        .f64_opt("confidence", rows.iter().map(|a| a.confidence))
-        .timestamp("annotated_at", rows.iter().map(|a| a.annotated_at))
-        .build()
+    ports::counted::batch(rows.iter().map(|a| ports::counted::Row {
+        study_id: a.study_id.to_string(),
+        annotator_id: a.annotator_id.to_string(),
+        label: a.label.to_string(),
+        confidence: a.confidence,
+        annotated_at: a.annotated_at,
+    }))
 }
 
 /// The checks that need code, on what `run` staged.
@@ -369,233 +350,4 @@ pub fn checks(ctx: &mut Context) -> Result<Vec<Check>> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn a<'a>(
-        study: &'a str,
-        annotator: &'a str,
-        label: &'a str,
-        confidence: Option<f64>,
-        at: i64,
-    ) -> Annotation<'a> {
-        Annotation {
-            study_id: study,
-            annotator_id: annotator,
-            label,
-            confidence,
-            annotated_at: at,
-        }
-    }
-
-    /// A test run with the parameters product.toml ships with, started in 2026.
-    fn shipped() -> tessera_sdk::testing::TestRun {
-        tessera_sdk::testing::TestRun::for_product(include_str!("../product.toml"))
-            .unwrap()
-            .info(tessera_sdk::RunInfo {
-                started_at: NOW,
-                ..Default::default()
-            })
-    }
-
-    /// 2026-06-01T00:00:00Z.
-    const NOW: i64 = 1_780_272_000_000_000;
-
-    #[test]
-    fn validation_rejects_each_kind_of_bad_row_with_its_reason() {
-        let labels = ["benign", "malignant"];
-        let v = validate(
-            [
-                a("s1", "x", "benign", Some(0.9), 10),
-                a("s1", "y", "malignnt", Some(0.9), 10),
-                a("s1", "x", "benign", Some(0.9), 10),
-                a("s2", "x", "malignant", Some(1.5), 10),
-                a("s2", "y", "malignant", None, NOW + 1_000_000),
-                a("s2", "z", "malignant", Some(1.0), NOW),
-            ],
-            &labels,
-            NOW,
-        );
-        let reasons: Vec<(&str, &str)> = v
-            .rejected
-            .iter()
-            .map(|(row, reason, _)| (row.annotator_id, reason.as_str()))
-            .collect();
-        assert_eq!(
-            reasons,
-            vec![
-                ("y", "unknown-label"),
-                ("x", "duplicate"),
-                ("x", "confidence-out-of-range"),
-                ("y", "future-timestamp"),
-            ]
-        );
-        assert_eq!(v.accepted.len(), 2);
-        assert_eq!(
-            v.rejected[0].2,
-            "label \"malignnt\" is not one of benign, malignant"
-        );
-    }
-
-    #[test]
-    fn a_feed_of_mostly_bad_rows_fails_the_rejected_share_check() {
-        let input = Batch::builder()
-            .text("study_id", ["s1", "s1", "s2"])
-            .text("annotator_id", ["x", "y", "x"])
-            .text("label", ["benign", "??", "??"])
-            .f64_opt("confidence", [Some(0.9), None, None])
-            .timestamp("annotated_at", [1, 2, 3])
-            .build()
-            .unwrap();
-        let mut test = shipped().input("annotations", input);
-        test.run(run).unwrap();
-        assert_eq!(test.output("rejected").unwrap().num_rows(), 2);
-        let checks = test.check(checks).unwrap();
-        let share = &checks[2];
-        assert!(!share.is_passed());
-        assert_eq!(share.severity(), tessera_sdk::Severity::Error);
-        assert_eq!(
-            share.message_text(),
-            "2 annotations rejected (66.7% of 3; the limit is 5.0%)"
-        );
-    }
-
-    #[test]
-    fn majority_wins_and_agreement_is_the_share() {
-        let c = consensus([
-            a("s1", "x", "benign", None, 0),
-            a("s1", "y", "benign", None, 0),
-            a("s1", "z", "malignant", Some(1.0), 0),
-        ]);
-        assert_eq!(
-            c,
-            vec![Consensus {
-                study_id: "s1".into(),
-                label: "benign".into(),
-                agreement: 2.0 / 3.0,
-                annotators: 3,
-                tied: Vec::new(),
-            }]
-        );
-    }
-
-    #[test]
-    fn ties_go_to_summed_confidence_then_alphabetical() {
-        let by_confidence = consensus([
-            a("s", "x", "benign", Some(0.6), 0),
-            a("s", "y", "malignant", Some(0.9), 0),
-        ]);
-        assert_eq!(by_confidence[0].label, "malignant");
-        // The tie is broken for `label`, but said: both labels are listed for adjudication.
-        assert_eq!(by_confidence[0].tied, ["benign", "malignant"]);
-        let alphabetical = consensus([
-            a("s", "x", "malignant", Some(0.5), 0),
-            a("s", "y", "benign", Some(0.5), 0),
-        ]);
-        assert_eq!(alphabetical[0].label, "benign");
-        assert_eq!(alphabetical[0].agreement, 0.5);
-    }
-
-    #[test]
-    fn an_annotators_latest_label_counts_once() {
-        let c = consensus([
-            a("s", "x", "benign", None, 1),
-            a("s", "x", "malignant", None, 5),
-            a("s", "y", "malignant", None, 2),
-        ]);
-        assert_eq!(
-            (c[0].label.as_str(), c[0].annotators, c[0].agreement),
-            ("malignant", 2, 1.0)
-        );
-    }
-
-    #[test]
-    fn counts_studies_per_label() {
-        let c = consensus([
-            a("s1", "x", "benign", None, 0),
-            a("s2", "x", "benign", None, 0),
-            a("s3", "x", "normal", None, 0),
-        ]);
-        let batch = Batch::builder()
-            .text("label", c.iter().map(|c| c.label.as_str()))
-            .build()
-            .unwrap();
-        let counts = label_counts(&batch).unwrap();
-        assert_eq!(
-            counts.text("label").unwrap().iter().collect::<Vec<_>>(),
-            [Some("benign"), Some("normal")]
-        );
-        assert_eq!(counts.i64("studies").unwrap().values(), &[2, 1]);
-    }
-
-    #[test]
-    fn run_writes_both_ports() {
-        let input = Batch::builder()
-            .text("study_id", ["s1", "s1", "s2"])
-            .text("annotator_id", ["x", "y", "x"])
-            .text("label", ["benign", "benign", "malignant"])
-            .f64_opt("confidence", [Some(0.9), None, Some(0.7)])
-            .timestamp("annotated_at", [1, 2, 3])
-            .build()
-            .unwrap();
-        let mut test = shipped().input("annotations", input);
-        test.run(run).unwrap();
-        assert_eq!(test.output("consensus").unwrap().num_rows(), 2);
-        assert_eq!(
-            test.output("label_counts")
-                .unwrap()
-                .i64("studies")
-                .unwrap()
-                .values(),
-            &[1, 1]
-        );
-        assert_eq!(test.gauge("unanimous_share"), Some(1.0));
-
-        // s2's malignant consensus rests on one annotator: a warning, on row index 1.
-        let checks = test.check(checks).unwrap();
-        let malignant = &checks[0];
-        assert_eq!(
-            (malignant.is_passed(), malignant.failing_rows()),
-            (false, &[1][..])
-        );
-        assert_eq!(malignant.severity(), tessera_sdk::Severity::Warn);
-        assert!(checks[1].is_passed(), "{}", checks[1].message_text());
-        assert!(checks[2].is_passed(), "{}", checks[2].message_text());
-        assert_eq!(test.output("rejected").unwrap().num_rows(), 0);
-        assert_eq!(test.output("counted").unwrap().num_rows(), 3);
-    }
-
-    #[test]
-    fn counts_that_do_not_add_up_fail_the_check() {
-        // The check function alone, on the few columns it reads: a run held to no manifest.
-        let mut test = tessera_sdk::testing::TestRun::new()
-            .parameters_from_manifest(include_str!("../product.toml"))
-            .unwrap()
-            .input(
-                "annotations",
-                Batch::builder().text("study_id", ["s1"]).build().unwrap(),
-            );
-        test.run(|ctx| {
-            ctx.output("consensus")?.write(
-                Batch::builder()
-                    .text("label", ["benign"])
-                    .i64("annotators", [3])
-                    .build()?,
-            )?;
-            ctx.output("label_counts")?
-                .write(Batch::builder().i64("studies", [2]).build()?)?;
-            ctx.output("counted")?
-                .write(Batch::builder().i64("n", [1]).build()?)?;
-            ctx.output("rejected")?
-                .write(Batch::builder().i64("n", [0; 0]).build()?)
-        })
-        .unwrap();
-        let checks = test.check(checks).unwrap();
-        assert!(checks[0].is_passed());
-        assert!(!checks[1].is_passed());
-        assert_eq!(
-            checks[1].message_text(),
-            "label_counts counts 2 studies; consensus has 1 rows"
-        );
-    }
-}
+mod tests;

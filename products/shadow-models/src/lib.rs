@@ -21,6 +21,8 @@ use imaging_ml::device::scores_on;
 use imaging_ml::metrics::{Confusion, auc};
 use tessera_sdk::{Batch, Check, Context, Error, Result};
 
+tessera_sdk::ports!();
+
 /// One row of the `models` port, parsed.
 #[derive(Debug, Clone)]
 pub struct Model {
@@ -124,47 +126,32 @@ pub fn agreement(a: &[f64], b: &[f64], threshold: f64) -> (f64, usize) {
 }
 
 fn read_models(batch: &Batch) -> Result<Vec<Model>> {
-    let (ids, roles, specs) = (
-        batch.text("model_id")?,
-        batch.text("role")?,
-        batch.text("spec")?,
-    );
-    Ok((0..batch.num_rows())
-        .map(|i| {
-            let json = specs.get(i).unwrap_or_default().to_string();
-            Model {
-                id: ids.get(i).unwrap_or_default().to_string(),
-                role: roles.get(i).unwrap_or_default().to_string(),
-                spec: ModelSpec::from_json(&json),
-                json,
-            }
-        })
-        .collect())
+    let rows = ports::models::rows(batch)?.into_iter();
+    let model = |row: ports::models::Row| Model {
+        id: row.model_id.to_string(),
+        role: row.role.to_string(),
+        spec: ModelSpec::from_json(row.spec),
+        json: row.spec.to_string(),
+    };
+    Ok(rows.map(model).collect())
 }
 
 /// The model's input columns for every sample, or why they cannot be read.
 fn model_rows(features: &Batch, spec: &ModelSpec) -> std::result::Result<Vec<Vec<f64>>, String> {
-    let columns = spec
-        .inputs
-        .iter()
-        .map(|name| {
-            features
-                .f64(name)
-                .map_err(|_| format!("the samples have no float64 feature `{name}`"))
-        })
-        .collect::<std::result::Result<Vec<_>, String>>()?;
-    (0..features.num_rows())
-        .map(|row| {
-            columns
-                .iter()
-                .zip(&spec.inputs)
-                .map(|(c, name)| {
-                    c.get(row)
-                        .ok_or_else(|| format!("feature `{name}` is missing on row {row}"))
-                })
-                .collect()
-        })
-        .collect()
+    let column = |name: &String| {
+        let found = features.f64(name);
+        found.map_err(|_| format!("the samples have no float64 feature `{name}`"))
+    };
+    let columns = spec.inputs.iter().map(column);
+    let columns = columns.collect::<std::result::Result<Vec<_>, String>>()?;
+    let value = |row: usize| {
+        move |(c, name): (&tessera_sdk::Primitive<f64>, &String)| {
+            c.get(row)
+                .ok_or_else(|| format!("feature `{name}` is missing on row {row}"))
+        }
+    };
+    let row = |row| columns.iter().zip(&spec.inputs).map(value(row)).collect();
+    (0..features.num_rows()).map(row).collect()
 }
 
 /// What scoring one model gave.
@@ -176,32 +163,43 @@ struct Scored {
     comparison: Option<AucDifference>,
 }
 
+impl Scored {
+    fn is(&self, role: &str) -> bool {
+        self.model.role == role
+    }
+}
+
+/// The samples: ids and diagnoses, in the order of `features`.
+struct Samples<'a> {
+    ids: Vec<&'a str>,
+    diagnosis: Vec<Option<&'a str>>,
+    /// Malignant or not, where the diagnosis is known.
+    labels: Vec<Option<bool>>,
+}
+
 #[tessera_sdk::product(checks = checks)]
 fn run(ctx: &mut Context) -> Result<()> {
     let threshold = ctx.parameter_f64("threshold")?;
     let min_gain = ctx.parameter_f64("min_auc_gain")?;
     let confidence = ctx.parameter_f64("confidence")?;
     let bins = usize::try_from(ctx.parameter_i64("calibration_bins")?.clamp(1, 1000)).unwrap_or(10);
-    let features = ctx.input("features")?.read_all()?;
-    let models = read_models(&ctx.input("models")?.read_all()?)?;
-    let sample_ids: Vec<String> = features
-        .text("sample_id")?
-        .iter()
-        .map(|s| s.unwrap_or_default().to_string())
-        .collect();
-    let diagnoses = features.text("diagnosis")?;
-    let diagnosis: Vec<Option<&str>> = (0..features.num_rows()).map(|i| diagnoses.get(i)).collect();
-    let labels: Vec<Option<bool>> = diagnosis
-        .iter()
-        .map(|d| d.map(|d| d == "malignant"))
-        .collect();
-
+    let features = ports::features::read_all(ctx)?;
+    let models = read_models(&ports::models::read_all(ctx)?)?;
+    let rows = ports::features::rows(&features)?;
+    let diagnosis: Vec<Option<&str>> = rows.iter().map(|r| r.diagnosis).collect();
+    let samples = Samples {
+        ids: rows.iter().map(|r| r.sample_id).collect(),
+        labels: diagnosis
+            .iter()
+            .map(|d| d.map(|d| d == "malignant"))
+            .collect(),
+        diagnosis,
+    };
     let gpu = ctx.gpu()?;
+    let (count, device) = (models.len(), gpu.info()?.name);
     tessera_sdk::info!(
-        "scoring {} samples with {} models on {}",
-        sample_ids.len(),
-        models.len(),
-        gpu.info()?.name
+        "scoring {} samples with {count} models on {device}",
+        samples.ids.len()
     );
     let mut scored = Vec::new();
     for model in models {
@@ -212,79 +210,72 @@ fn run(ctx: &mut Context) -> Result<()> {
                 Ok(rows) => Ok(scores_on(&gpu, spec, &rows)?),
             },
         };
-        let evaluation = scores
-            .as_ref()
-            .ok()
-            .map(|s| evaluate(s, &labels, threshold, bins));
+        let evaluation = scores.as_ref().ok();
+        let evaluation = evaluation.map(|s| evaluate(s, &samples.labels, threshold, bins));
+        let comparison = None;
         scored.push(Scored {
             model,
             scores,
             evaluation,
-            comparison: None,
+            comparison,
         });
     }
-    let production_scores = scored
-        .iter()
-        .find(|s| s.model.role == "production")
-        .and_then(|s| s.scores.as_ref().ok())
-        .cloned();
-    if let Some(production_scores) = &production_scores {
-        for s in scored.iter_mut().filter(|s| s.model.role == "candidate") {
+    let production = scored.iter().find(|s| s.is("production"));
+    if let Some(Ok(production)) = production.map(|p| p.scores.clone()) {
+        for s in scored.iter_mut().filter(|s| s.is("candidate")) {
             if let Ok(scores) = &s.scores {
-                s.comparison = compare(scores, production_scores, &labels, confidence);
+                s.comparison = compare(scores, &production, &samples.labels, confidence);
             }
         }
     }
-    write_predictions(ctx, &scored, &sample_ids, &diagnosis, threshold)?;
+    ports::predictions::write(ctx, predictions(&scored, &samples, threshold))?;
     let production = scored
         .iter()
-        .find(|s| s.model.role == "production" && s.evaluation.is_some());
-    write_evaluation(ctx, &scored, production, min_gain)?;
-    write_agreement(ctx, &scored, threshold)?;
-    write_disagreements(ctx, &scored, production, &sample_ids, &diagnosis, threshold)?;
-    write_champion(ctx, &scored, production, min_gain)
+        .find(|s| s.is("production") && s.evaluation.is_some());
+    let production_auc = production.and_then(|p| p.evaluation.as_ref()?.auc);
+    if let Some(auc) = production_auc {
+        ctx.gauge("production_auc", auc);
+    }
+    let evaluation = scored.iter().map(|s| evaluation(s, production, min_gain));
+    ports::evaluation::write(ctx, evaluation)?;
+    ports::agreement::write(ctx, agreements(&scored, threshold))?;
+    let disagreements = disagreements(&scored, production, &samples, threshold);
+    ports::disagreements::write(ctx, disagreements)?;
+    let champion = champion(&scored, production, min_gain)?;
+    if let Some(auc) = champion.auc {
+        ctx.gauge("champion_auc", auc);
+    }
+    ports::champion::write(ctx, [champion])
 }
 
-fn write_predictions(
-    ctx: &mut Context,
+fn predicted(score: f64, threshold: f64) -> &'static str {
+    if score >= threshold {
+        "malignant"
+    } else {
+        "benign"
+    }
+}
+
+fn predictions(
     scored: &[Scored],
-    samples: &[String],
-    diagnosis: &[Option<&str>],
+    samples: &Samples,
     threshold: f64,
-) -> Result<()> {
-    let mut b = (
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-    );
+) -> Vec<ports::predictions::Row> {
+    let mut rows = Vec::new();
     for s in scored {
         let Ok(scores) = &s.scores else { continue };
-        for (i, score) in scores.iter().enumerate() {
-            b.0.push(samples[i].as_str());
-            b.1.push(s.model.id.as_str());
-            b.2.push(s.model.role.as_str());
-            b.3.push(*score);
-            b.4.push(if *score >= threshold {
-                "malignant"
-            } else {
-                "benign"
+        for ((score, id), diagnosis) in scores.iter().zip(&samples.ids).zip(&samples.diagnosis) {
+            rows.push(ports::predictions::Row {
+                sample_id: id.to_string(),
+                model_id: s.model.id.clone(),
+                role: s.model.role.clone(),
+                score: *score,
+                predicted: predicted(*score, threshold).to_string(),
+                diagnosis: diagnosis.map(str::to_string),
             });
-            b.5.push(diagnosis[i]);
         }
     }
-    ctx.output("predictions")?.write(
-        Batch::builder()
-            .text("sample_id", b.0)
-            .text("model_id", b.1)
-            .text("role", b.2)
-            .f64("score", b.3)
-            .text("predicted", b.4)
-            .text_opt("diagnosis", b.5)
-            .build()?,
-    )
+    rows
 }
 
 fn verdict(s: &Scored, production: Option<&Scored>, min_gain: f64) -> (Option<bool>, String) {
@@ -292,7 +283,7 @@ fn verdict(s: &Scored, production: Option<&Scored>, min_gain: f64) -> (Option<bo
         let why = s.scores.as_ref().err().cloned().unwrap_or_default();
         return (None, format!("not usable: {why}"));
     };
-    if s.model.role == "production" {
+    if s.is("production") {
         return (None, "production".into());
     }
     let Some(p) = production.and_then(|p| p.evaluation.as_ref()) else {
@@ -313,164 +304,111 @@ fn verdict(s: &Scored, production: Option<&Scored>, min_gain: f64) -> (Option<bo
         ),
         None => " (too few labeled samples of a class to test)".to_string(),
     };
-    (
-        Some(won),
-        format!("{words}: AUC {gain:+.3}{interval}, F1 {f1_change:+.3}"),
-    )
+    let verdict = format!("{words}: AUC {gain:+.3}{interval}, F1 {f1_change:+.3}");
+    (Some(won), verdict)
 }
 
-fn write_evaluation(
-    ctx: &mut Context,
-    scored: &[Scored],
-    production: Option<&Scored>,
-    min_gain: f64,
-) -> Result<()> {
-    let verdicts: Vec<(Option<bool>, String)> = scored
-        .iter()
-        .map(|s| verdict(s, production, min_gain))
-        .collect();
-    let e = |f: fn(&Evaluation) -> Option<f64>| -> Vec<Option<f64>> {
-        scored
-            .iter()
-            .map(|s| s.evaluation.as_ref().and_then(f))
-            .collect()
-    };
-    let comparison = |f: fn(&AucDifference) -> f64| -> Vec<Option<f64>> {
-        scored
-            .iter()
-            .map(|s| s.comparison.as_ref().map(f))
-            .collect()
-    };
-    if let Some(auc) = production
-        .and_then(|p| p.evaluation.as_ref())
-        .and_then(|e| e.auc)
-    {
-        ctx.gauge("production_auc", auc);
+fn evaluation(s: &Scored, production: Option<&Scored>, min_gain: f64) -> ports::evaluation::Row {
+    let (beats_production, verdict) = verdict(s, production, min_gain);
+    let e = s.evaluation.as_ref();
+    let d = s.comparison.as_ref();
+    ports::evaluation::Row {
+        model_id: s.model.id.clone(),
+        role: s.model.role.clone(),
+        valid: s.scores.is_ok(),
+        samples: e.map_or(0, |e| e.samples as i64),
+        auc: e.and_then(|e| e.auc),
+        accuracy: e.and_then(|e| e.accuracy),
+        f1: e.and_then(|e| e.f1),
+        brier: e.and_then(|e| e.brier),
+        ece: e.and_then(|e| e.ece),
+        auc_difference: d.map(|d| d.difference.value),
+        auc_difference_low: d.map(|d| d.difference.low),
+        auc_difference_high: d.map(|d| d.difference.high),
+        p_value: d.map(|d| d.p_value),
+        beats_production,
+        verdict,
     }
-    ctx.output("evaluation")?.write(
-        Batch::builder()
-            .text("model_id", scored.iter().map(|s| s.model.id.as_str()))
-            .text("role", scored.iter().map(|s| s.model.role.as_str()))
-            .boolean("valid", scored.iter().map(|s| s.scores.is_ok()))
-            .i64(
-                "samples",
-                scored
-                    .iter()
-                    .map(|s| s.evaluation.as_ref().map_or(0, |e| e.samples as i64)),
-            )
-            .f64_opt("auc", e(|e| e.auc))
-            .f64_opt("accuracy", e(|e| e.accuracy))
-            .f64_opt("f1", e(|e| e.f1))
-            .f64_opt("brier", e(|e| e.brier))
-            .f64_opt("ece", e(|e| e.ece))
-            .f64_opt("auc_difference", comparison(|d| d.difference.value))
-            .f64_opt("auc_difference_low", comparison(|d| d.difference.low))
-            .f64_opt("auc_difference_high", comparison(|d| d.difference.high))
-            .f64_opt("p_value", comparison(|d| d.p_value))
-            .boolean_opt("beats_production", verdicts.iter().map(|v| v.0))
-            .text("verdict", verdicts.iter().map(|v| v.1.as_str()))
-            .build()?,
-    )
 }
 
-fn write_agreement(ctx: &mut Context, scored: &[Scored], threshold: f64) -> Result<()> {
+fn agreements(scored: &[Scored], threshold: f64) -> Vec<ports::agreement::Row> {
     let valid: Vec<(&str, &Vec<f64>)> = scored
         .iter()
         .filter_map(|s| s.scores.as_ref().ok().map(|v| (s.model.id.as_str(), v)))
         .collect();
-    let mut rows = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for (a, sa) in &valid {
-        for (b, sb) in &valid {
-            let (share, differ) = agreement(sa, sb, threshold);
-            rows.0.push(*a);
-            rows.1.push(*b);
-            rows.2.push(share);
-            rows.3.push(differ as i64);
+    let pair = |(a, sa): &(&str, &Vec<f64>), (b, sb): &(&str, &Vec<f64>)| {
+        let (agreement, differ) = agreement(sa, sb, threshold);
+        ports::agreement::Row {
+            model_a: a.to_string(),
+            model_b: b.to_string(),
+            agreement,
+            disagreements: differ as i64,
         }
-    }
-    ctx.output("agreement")?.write(
-        Batch::builder()
-            .text("model_a", rows.0)
-            .text("model_b", rows.1)
-            .f64("agreement", rows.2)
-            .i64("disagreements", rows.3)
-            .build()?,
-    )
+    };
+    let pairs = valid.iter().flat_map(|a| valid.iter().map(move |b| (a, b)));
+    pairs.map(|(a, b)| pair(a, b)).collect()
 }
 
-fn write_disagreements(
-    ctx: &mut Context,
+fn disagreements(
     scored: &[Scored],
     production: Option<&Scored>,
-    samples: &[String],
-    diagnosis: &[Option<&str>],
+    samples: &Samples,
     threshold: f64,
-) -> Result<()> {
-    let mut rows = (
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-    );
-    if let Some(Ok(prod)) = production.map(|p| &p.scores) {
-        for s in scored.iter().filter(|s| s.model.role == "candidate") {
-            let Ok(cand) = &s.scores else { continue };
-            for i in 0..samples.len() {
-                let (p, c) = (prod[i] >= threshold, cand[i] >= threshold);
-                if p == c {
-                    continue;
-                }
-                let truth = diagnosis[i].map(|d| d == "malignant");
-                rows.0.push(samples[i].as_str());
-                rows.1.push(s.model.id.as_str());
-                rows.2.push(prod[i]);
-                rows.3.push(cand[i]);
-                rows.4.push(diagnosis[i]);
-                rows.5.push(match truth {
-                    Some(t) if t == c => "candidate",
-                    Some(_) => "production",
-                    None => "unknown",
-                });
+) -> Vec<ports::disagreements::Row> {
+    let mut rows = Vec::new();
+    let Some(Ok(prod)) = production.map(|p| &p.scores) else {
+        return rows;
+    };
+    for s in scored.iter().filter(|s| s.is("candidate")) {
+        let Ok(cand) = &s.scores else { continue };
+        for (i, (p, c)) in prod.iter().zip(cand).enumerate() {
+            let candidate_says = *c >= threshold;
+            if (*p >= threshold) == candidate_says {
+                continue;
             }
+            let right = match samples.labels.get(i).copied().flatten() {
+                Some(truth) if truth == candidate_says => "candidate",
+                Some(_) => "production",
+                None => "unknown",
+            };
+            rows.push(ports::disagreements::Row {
+                sample_id: samples.ids.get(i).copied().unwrap_or_default().to_string(),
+                candidate: s.model.id.clone(),
+                production_score: *p,
+                candidate_score: *c,
+                diagnosis: samples
+                    .diagnosis
+                    .get(i)
+                    .copied()
+                    .flatten()
+                    .map(str::to_string),
+                right: right.to_string(),
+            });
         }
     }
-    ctx.output("disagreements")?.write(
-        Batch::builder()
-            .text("sample_id", rows.0)
-            .text("candidate", rows.1)
-            .f64("production_score", rows.2)
-            .f64("candidate_score", rows.3)
-            .text_opt("diagnosis", rows.4)
-            .text("right", rows.5)
-            .build()?,
-    )
+    rows
 }
 
-fn write_champion(
-    ctx: &mut Context,
+fn champion(
     scored: &[Scored],
     production: Option<&Scored>,
     min_gain: f64,
-) -> Result<()> {
+) -> Result<ports::champion::Row> {
     let Some(prod) = production else {
         return Err(Error::invalid(
             "no usable production model in `models`: add one row with role = \"production\"",
         ));
     };
     let prod_eval = prod.evaluation.as_ref();
+    let auc = |s: &Scored| s.evaluation.as_ref().and_then(|e| e.auc);
     let best = scored
         .iter()
-        .filter(|s| s.model.role == "candidate")
+        .filter(|s| s.is("candidate"))
         .filter(|s| match (&s.evaluation, prod_eval) {
             (Some(e), Some(p)) => beats(e, p, s.comparison.as_ref(), min_gain),
             _ => false,
         })
-        .max_by(|a, b| {
-            let auc = |s: &Scored| s.evaluation.as_ref().and_then(|e| e.auc).unwrap_or(0.0);
-            auc(a).total_cmp(&auc(b))
-        });
+        .max_by(|a, b| auc(a).unwrap_or(0.0).total_cmp(&auc(b).unwrap_or(0.0)));
     let (champion, reason) = match best {
         Some(c) => (
             c,
@@ -478,19 +416,13 @@ fn write_champion(
         ),
         None => (prod, "no candidate beats production".to_string()),
     };
-    let auc = champion.evaluation.as_ref().and_then(|e| e.auc);
-    if let Some(auc) = auc {
-        ctx.gauge("champion_auc", auc);
-    }
-    ctx.output("champion")?.write(
-        Batch::builder()
-            .text("model_id", [champion.model.id.as_str()])
-            .text("role", [champion.model.role.as_str()])
-            .f64_opt("auc", [auc])
-            .text("spec", [champion.model.json.as_str()])
-            .text("reason", [reason])
-            .build()?,
-    )
+    Ok(ports::champion::Row {
+        model_id: champion.model.id.clone(),
+        role: champion.model.role.clone(),
+        auc: auc(champion),
+        spec: champion.model.json.clone(),
+        reason,
+    })
 }
 
 /// The checks that need code: every model usable, exactly one production model.
