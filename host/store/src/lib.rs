@@ -9,8 +9,9 @@
 //!   they move. [`SledCatalog`] keeps it in sled.
 //! - [`Blobs`] holds bytes by key: components, ingested segments, staged and published
 //!   outputs. Written whole, never changed, read by ranges, deleted by key; no rename, no
-//!   listing on a request's path. [`LocalBlobs`] keeps them in files, [`MemoryBlobs`] in
-//!   memory with an object store's semantics.
+//!   listing on a request's path. [`LocalBlobs`] keeps them in files, [`ObjectBlobs`] in an
+//!   object store (S3 or local files, read through a bounded [`BlobCache`]: what a cluster's
+//!   hosts share), [`MemoryBlobs`] in memory with an object store's semantics.
 //! - [`Storage`] implements [`Store`] over one of each. A run's outputs are *staged* (one blob
 //!   per port, hashed as written), then *published* together by one catalog commit that makes
 //!   the version naming them current: a crash at any point leaves the previous version whole,
@@ -26,6 +27,7 @@
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 mod blobs;
+pub mod bridge;
 mod catalog;
 mod governance;
 mod model;
@@ -37,7 +39,10 @@ use std::collections::BTreeMap;
 use arrow::datatypes::SchemaRef;
 use tessera_core::io::{BatchSink, BatchSource};
 
-pub use blobs::{BlobCursor, BlobReader, BlobWriter, Blobs, LocalBlobs, MemoryBlobs};
+pub use blobs::{
+    BlobCache, BlobCursor, BlobReader, BlobWriter, Blobs, LocalBlobs, MemoryBlobs, ObjectBlobs,
+    PART_BYTES,
+};
 pub use catalog::{
     Catalog, DropCommit, Garbage, InputCommit, InputCommitted, SledCatalog, UnfinishedRuns,
     VersionCommit,

@@ -9,17 +9,21 @@
 //! grace period (see [`crate::storage`]). Listing is for recovery and garbage collection, never
 //! for serving a request.
 //!
-//! Two implementations: [`LocalBlobs`] (files under a directory, the single-host default) and
+//! Three implementations: [`LocalBlobs`] (files under a directory, the single-host default),
+//! [`ObjectBlobs`] (an object store through `object_store`: S3 and S3-compatible servers, or
+//! local files; what the hosts of a cluster share, read through a bounded [`BlobCache`]) and
 //! [`MemoryBlobs`] (in memory, with an object store's semantics: a read after a delete fails).
 
 mod local;
 mod memory;
+mod object;
 mod sink;
 
 use std::io::{Read, Seek, SeekFrom};
 
 pub use local::LocalBlobs;
 pub use memory::MemoryBlobs;
+pub use object::{BlobCache, ObjectBlobs, PART_BYTES};
 pub(crate) use sink::{BlobSink, StagedBlob, hash_bytes};
 
 use crate::StoreError;
@@ -254,6 +258,188 @@ mod tests {
     fn local_blobs_keep_the_contract() {
         let dir = tempfile::tempdir().unwrap();
         keeps_the_contract(&LocalBlobs::open(dir.path()).unwrap());
+    }
+
+    #[test]
+    fn object_blobs_on_local_files_keep_the_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("file://{}/bucket", dir.path().display());
+        let blobs = ObjectBlobs::open(&url, None, &dir.path().join("spool")).unwrap();
+        keeps_the_contract(&blobs);
+    }
+
+    #[test]
+    fn object_blobs_read_through_their_cache_keep_the_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(object_store::memory::InMemory::new());
+        let cache = BlobCache::open(&dir.path().join("cache"), 1 << 20).unwrap();
+        let blobs =
+            ObjectBlobs::with_store(store, "tessera", Some(cache), &dir.path().join("spool"))
+                .unwrap();
+        keeps_the_contract(&blobs);
+    }
+
+    #[test]
+    fn a_blob_past_one_part_is_uploaded_in_parts_and_read_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(object_store::memory::InMemory::new());
+        let blobs = ObjectBlobs::with_store(store, "", None, &dir.path().join("spool")).unwrap();
+        // Two and a half parts of a pattern that differs in every part.
+        let bytes: Vec<u8> = (0..PART_BYTES * 5 / 2).map(|i| (i % 251) as u8).collect();
+        let mut writer = blobs.create("big/blob.bin").unwrap();
+        for piece in bytes.chunks(1 << 20) {
+            writer.write_all(piece).unwrap();
+        }
+        assert_eq!(writer.finish().unwrap(), bytes.len() as u64);
+        assert_eq!(blobs.get("big/blob.bin").unwrap(), bytes);
+        let reader = blobs.open("big/blob.bin").unwrap();
+        let mut across = vec![0u8; 10];
+        let at = PART_BYTES as u64 - 5;
+        assert_eq!(reader.read_at(at, &mut across).unwrap(), 10);
+        assert_eq!(across, bytes[PART_BYTES - 5..PART_BYTES + 5]);
+    }
+
+    #[test]
+    fn the_cache_keeps_within_its_bound_and_drops_the_least_recently_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(object_store::memory::InMemory::new());
+        let cache = BlobCache::open(&dir.path().join("cache"), 4000).unwrap();
+        let blobs = ObjectBlobs::with_store(
+            store.clone(),
+            "p",
+            Some(cache.clone()),
+            &dir.path().join("spool"),
+        )
+        .unwrap();
+        for name in ["a", "b", "c", "d", "e"] {
+            blobs.put(name, &[name.as_bytes()[0]; 1000]).unwrap();
+        }
+        // Blobs up to a quarter of the bound are kept: four of 1000 bytes fill it.
+        for name in ["a", "b", "c", "d"] {
+            blobs.open(name).unwrap();
+        }
+        assert_eq!(cache.bytes(), 4000);
+        blobs.open("a").unwrap(); // `a` is used again, so `b` is now the oldest
+        blobs.open("e").unwrap();
+        assert_eq!(cache.bytes(), 4000);
+        let cached_files = std::fs::read_dir(dir.path().join("cache")).unwrap().count();
+        assert_eq!(cached_files, 4);
+        // `a` is served from its copy even once the store has lost it; `b` was dropped.
+        futures_executor_delete(&store, "p/a");
+        futures_executor_delete(&store, "p/b");
+        let mut first = [0u8; 1];
+        blobs.open("a").unwrap().read_at(0, &mut first).unwrap();
+        assert_eq!(first, *b"a");
+        assert!(matches!(blobs.open("b"), Err(StoreError::NotFound(_))));
+        // A blob larger than a quarter of the bound is read by ranges, never kept.
+        blobs.put("big", &[7u8; 1001]).unwrap();
+        blobs.open("big").unwrap();
+        assert_eq!(cache.bytes(), 4000);
+    }
+
+    /// Deletes behind the blobs' back, as another host would.
+    fn futures_executor_delete(store: &object_store::memory::InMemory, key: &str) {
+        use object_store::ObjectStoreExt;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime
+            .block_on(store.delete(&object_store::path::Path::from(key)))
+            .unwrap();
+    }
+
+    #[test]
+    fn an_unknown_setting_in_an_objects_url_is_refused_with_the_ones_it_takes() {
+        let dir = tempfile::tempdir().unwrap();
+        let refused = ObjectBlobs::open("s3://bucket?endpont=http://x", None, dir.path());
+        let Err(StoreError::Conflict(message)) = refused else {
+            panic!("accepted a misspelt setting");
+        };
+        assert!(
+            message.contains("`endpont`") && message.contains("endpoint, region"),
+            "{message}"
+        );
+    }
+
+    /// An S3-compatible server (moto's), started for one test and stopped with it.
+    struct S3Server {
+        child: std::process::Child,
+        port: u16,
+    }
+
+    impl S3Server {
+        fn start() -> S3Server {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let child = std::process::Command::new("moto_server")
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("moto_server is not installed: python3 -m pip install 'moto[server]'");
+            let server = S3Server { child, port };
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "moto_server did not start"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            server
+        }
+
+        /// Creates a bucket with a bare `PUT /bucket` (the store's API has no such call).
+        fn create_bucket(&self, bucket: &str) {
+            use std::io::Write as _;
+            let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+            write!(
+                stream,
+                "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                self.port
+            )
+            .unwrap();
+            let mut answer = String::new();
+            stream.read_to_string(&mut answer).unwrap();
+            assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        }
+    }
+
+    impl Drop for S3Server {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    #[test]
+    fn object_blobs_on_an_s3_server_keep_the_contract() {
+        let server = S3Server::start();
+        server.create_bucket("tessera-test");
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!(
+            "s3://tessera-test/host-blobs?endpoint=http://127.0.0.1:{}&region=us-east-1&allow_http=true&access_key_id=test&secret_access_key=test",
+            server.port
+        );
+        let cache = BlobCache::open(&dir.path().join("cache"), 64 << 20).unwrap();
+        let cached = ObjectBlobs::open(&url, Some(cache), &dir.path().join("spool")).unwrap();
+        keeps_the_contract(&cached);
+        let ranged = ObjectBlobs::open(&url, None, &dir.path().join("spool")).unwrap();
+        keeps_the_contract(&ranged);
+        // A multipart upload: two parts and a bit.
+        let bytes: Vec<u8> = (0..PART_BYTES * 2 + 10).map(|i| (i % 253) as u8).collect();
+        ranged.put("big/blob.bin", &bytes).unwrap();
+        assert_eq!(
+            ranged.size("big/blob.bin").unwrap(),
+            Some(bytes.len() as u64)
+        );
+        assert_eq!(ranged.get("big/blob.bin").unwrap(), bytes);
+        // Another host's view of the same bucket sees it.
+        let other = ObjectBlobs::open(&url, None, &dir.path().join("spool2")).unwrap();
+        assert_eq!(other.list("big/").unwrap(), ["big/blob.bin"]);
     }
 
     #[test]
