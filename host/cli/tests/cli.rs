@@ -514,7 +514,10 @@ fn queued_and_running_work_survives_a_sigkill() {
         all.extend(["--server", url, "--token", &token]);
         tessera(&all)
     };
-    for product in ["examples/hello", "tests/fixtures/hostile"] {
+    // hostile loops until its timeout: 10 s, so the kill below lands while it runs however
+    // long a loaded machine takes between seeing it run and killing the server.
+    let hostile = hostile_with_timeout(data.path(), "10s");
+    for product in ["examples/hello", hostile.to_str().unwrap()] {
         let output = remote(&["deploy", product], &url);
         assert!(output.status.success(), "{:?}", text(&output));
     }
@@ -538,7 +541,7 @@ fn queued_and_running_work_survives_a_sigkill() {
     assert_eq!(queued[0]["state"], "queued");
     assert_eq!(queued[0]["cause"], "input");
 
-    // hostile loops until its 1 s timeout; a manual trigger starts it without the debounce.
+    // A manual trigger starts hostile without the debounce.
     let output = remote(
         &["ingest", "hostile/control", control.to_str().unwrap()],
         &url,
@@ -699,6 +702,11 @@ fn post(server: &str, token: &str, path: &str, content_type: &str, body: &[u8]) 
 
 /// `hostile` built and repackaged with a timeout long enough for its `slow` mode.
 fn patient_hostile(dir: &Path) -> PathBuf {
+    hostile_with_timeout(dir, "120s")
+}
+
+/// `hostile` built and repackaged with `timeout` in place of its 1 s.
+fn hostile_with_timeout(dir: &Path, timeout: &str) -> PathBuf {
     let output = tessera(&["build", "tests/fixtures/hostile"]);
     let (stdout, stderr) = text(&output);
     assert!(output.status.success(), "{stdout}\n{stderr}");
@@ -710,10 +718,10 @@ fn patient_hostile(dir: &Path) -> PathBuf {
         .unwrap_or_else(|| panic!("no path in {stdout}"));
     let manifest = std::fs::read_to_string(workspace().join("tests/fixtures/hostile/product.toml"))
         .unwrap()
-        .replace("timeout = \"1s\"", "timeout = \"120s\"");
+        .replace("timeout = \"1s\"", &format!("timeout = \"{timeout}\""));
     let wasm = std::fs::read(built).unwrap();
     let packaged = tessera_core::package::embed(&wasm, &manifest, None).unwrap();
-    let path = dir.join("patient-hostile.wasm");
+    let path = dir.join(format!("hostile-{timeout}.wasm"));
     std::fs::write(&path, packaged).unwrap();
     path
 }
