@@ -218,7 +218,7 @@ fn acknowledged_records_survive_a_server_crash_and_the_client_reconnects() {
 fn a_lease_is_held_by_one_host_and_passes_on_when_its_holder_stops_renewing() {
     let dir = tempfile::tempdir().unwrap();
     let server = NatsServer::start(dir.path());
-    let ttl = Duration::from_secs(2);
+    let ttl = Duration::from_secs(3);
     let a = Leases::connect(&server.url(), "leases", ttl).unwrap();
     let b = Leases::connect(&server.url(), "leases", ttl).unwrap();
     let mut held = a.try_acquire("scheduler", "host-a").unwrap().unwrap();
@@ -256,7 +256,7 @@ fn a_run_whose_host_dies_is_taken_by_another_and_a_product_queues_at_most_two() 
     use tessera_cluster::{Submitted, WorkQueue};
     let dir = tempfile::tempdir().unwrap();
     let server = NatsServer::start(dir.path());
-    let ack_wait = Duration::from_secs(2);
+    let ack_wait = Duration::from_secs(4);
     let a = WorkQueue::connect(&server.url(), "runs", ack_wait).unwrap();
     let b = WorkQueue::connect(&server.url(), "runs", ack_wait).unwrap();
     assert!(matches!(
@@ -306,7 +306,7 @@ fn a_run_whose_host_dies_is_taken_by_another_and_a_product_queues_at_most_two() 
         if let Some(job) = b.take(Duration::from_millis(500)).unwrap() {
             break job;
         }
-        assert!(died.elapsed() < ack_wait * 4, "never delivered again");
+        assert!(died.elapsed() < ack_wait * 3, "never delivered again");
     };
     assert_eq!(
         (again.payload.as_slice(), again.deliveries),
@@ -326,7 +326,7 @@ fn the_roster_lists_the_hosts_that_announce_and_drops_one_that_stops() {
     use tessera_cluster::{HostInfo, Roster};
     let dir = tempfile::tempdir().unwrap();
     let server = NatsServer::start(dir.path());
-    let ttl = Duration::from_secs(2);
+    let ttl = Duration::from_secs(3);
     let roster = Roster::connect(&server.url(), "roster", ttl).unwrap();
     let host = |id: &str, runs: &[&str]| HostInfo {
         host: id.to_string(),
