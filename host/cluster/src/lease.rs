@@ -28,11 +28,8 @@ pub struct Held {
 impl Leases {
     /// Leases in `bucket` on the NATS server at `url`, each lasting `ttl` (at least a second).
     pub fn connect(url: &str, bucket: &str, ttl: Duration) -> Result<Leases, StoreError> {
-        let ttl = ttl.max(Duration::from_secs(1));
-        Ok(Leases {
-            records: JetStreamRecords::open(url, bucket, Some(ttl))?,
-            ttl,
-        })
+        let (records, ttl) = JetStreamRecords::expiring(url, bucket, ttl)?;
+        Ok(Leases { records, ttl })
     }
 
     /// How long a lease lasts after its last renewal: renew well within it (a third is usual).

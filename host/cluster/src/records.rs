@@ -88,6 +88,17 @@ impl JetStreamRecords {
         })
     }
 
+    /// `bucket`, every entry of which the server drops `ttl` (at least a second) after its
+    /// last write: for leases and the roster. The TTL it got.
+    pub(crate) fn expiring(
+        url: &str,
+        bucket: &str,
+        ttl: std::time::Duration,
+    ) -> Result<(JetStreamRecords, std::time::Duration), StoreError> {
+        let ttl = ttl.max(std::time::Duration::from_secs(1));
+        Ok((Self::open(url, bucket, Some(ttl))?, ttl))
+    }
+
     /// The bucket's name.
     pub fn bucket(&self) -> &str {
         &self.bucket

@@ -33,11 +33,8 @@ pub struct Roster {
 impl Roster {
     /// The roster in `bucket` on the NATS server at `url` (at least a second's TTL).
     pub fn connect(url: &str, bucket: &str, ttl: Duration) -> Result<Roster, StoreError> {
-        let ttl = ttl.max(Duration::from_secs(1));
-        Ok(Roster {
-            records: JetStreamRecords::open(url, bucket, Some(ttl))?,
-            ttl,
-        })
+        let (records, ttl) = JetStreamRecords::expiring(url, bucket, ttl)?;
+        Ok(Roster { records, ttl })
     }
 
     /// How long an announcement lasts: announce well within it (a third is usual).
